@@ -1,0 +1,3 @@
+"""trunkdrop: in-car delivery platform."""
+
+__version__ = "0.1.0"

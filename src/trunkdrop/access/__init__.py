@@ -1,0 +1,1 @@
+"""Access grants: signing keys, issuing and redeeming one-time trunk grants, the audit chain."""

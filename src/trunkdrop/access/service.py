@@ -1,0 +1,308 @@
+"""Signing keys and grants: issue, redeem exactly once, revoke, expire."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from trunkdrop.access import audit
+from trunkdrop.access.models import Grant, GrantRedemption, SigningKey
+from trunkdrop.access.tokens import (
+    AUDIENCE,
+    TRUNK_UNLOCK,
+    GrantClaims,
+    GrantInvalid,
+    Keyring,
+    SigningMaterial,
+    claim_refusals,
+)
+from trunkdrop.errors import AccessRefused, Conflict, ServiceUnavailable
+from trunkdrop.store.base import new_id
+
+
+# -- keys ----------------------------------------------------------------------------------
+def create_signing_key(*, session: Session, passphrase: str, now: datetime) -> SigningKey:
+    private = Ed25519PrivateKey.generate()
+    row = SigningKey(
+        kid=new_id("kid"),
+        public_key_pem=private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode(),
+        private_key_encrypted=private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(passphrase.encode()),
+        ),
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    audit.append(session=session, actor="system", action="key.created", subject=row.kid, now=now)
+    return row
+
+
+def rotate_signing_key(*, session: Session, passphrase: str, now: datetime) -> SigningKey:
+    """Make a new current key. Old keys stay to verify the grants they signed."""
+    return create_signing_key(session=session, passphrase=passphrase, now=now)
+
+
+def load_keyring(*, session: Session, passphrase: str) -> Keyring:
+    rows = list(session.scalars(select(SigningKey).order_by(SigningKey.created_at, SigningKey.kid)))
+    public: dict[str, Ed25519PublicKey] = {}
+    for row in rows:
+        pk = serialization.load_pem_public_key(row.public_key_pem.encode())
+        assert isinstance(pk, Ed25519PublicKey)
+        public[row.kid] = pk
+    current = next((r for r in reversed(rows) if r.retired_at is None), None)
+    signer = None
+    if current is not None:
+        private = serialization.load_pem_private_key(
+            current.private_key_encrypted, password=passphrase.encode()
+        )
+        assert isinstance(private, Ed25519PrivateKey)
+        signer = SigningMaterial(kid=current.kid, private_key=private)
+    return Keyring(signer=signer, public_keys=public)
+
+
+class KeyringCache:
+    """Keeps the decrypted keyring in memory; reloads it when an unknown key id shows up."""
+
+    def __init__(self, passphrase: str) -> None:
+        self._passphrase = passphrase
+        self._keyring: Keyring | None = None
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, *, now: datetime) -> Keyring:
+        with self._lock:
+            if self._keyring is None or self._keyring.current_kid is None:
+                keyring = load_keyring(session=session, passphrase=self._passphrase)
+                if keyring.current_kid is None:
+                    create_signing_key(session=session, passphrase=self._passphrase, now=now)
+                    keyring = load_keyring(session=session, passphrase=self._passphrase)
+                self._keyring = keyring
+            return self._keyring
+
+    def refresh(self, session: Session) -> Keyring:
+        with self._lock:
+            self._keyring = load_keyring(session=session, passphrase=self._passphrase)
+            return self._keyring
+
+
+# -- grants --------------------------------------------------------------------------------
+def issue_grant(
+    *,
+    session: Session,
+    keyring: Keyring,
+    issuer: str,
+    vehicle_id: str,
+    attempt_id: str,
+    delivery_id: str,
+    driver_id: str,
+    place_lat: float,
+    place_lon: float,
+    radius_m: int,
+    window_end: datetime,
+    lifetime_s: int,
+    now: datetime,
+) -> tuple[Grant, str]:
+    """A one-time, trunk-only grant for one car, minutes long and never past the window."""
+    expires = min(now + timedelta(seconds=lifetime_s), window_end)
+    if expires <= now:
+        raise AccessRefused("the delivery window has closed", code="outside_window")
+    claims = GrantClaims(
+        iss=issuer,
+        sub=vehicle_id,
+        aud=AUDIENCE,
+        scope=TRUNK_UNLOCK,
+        jti=new_id("gr"),
+        iat=now,
+        nbf=now,
+        exp=expires,
+        attempt=attempt_id,
+        delivery=delivery_id,
+        driver=driver_id,
+        geo_lat=place_lat,
+        geo_lon=place_lon,
+        geo_radius_m=radius_m,
+    )
+    token = keyring.sign(claims)
+    # A grant that ran out but was not yet swept must not block the car's next grant.
+    expire_grants(session=session, now=now, vehicle_id=vehicle_id)
+    grant = Grant(
+        id=claims.jti,
+        vehicle_id=vehicle_id,
+        attempt_id=attempt_id,
+        delivery_id=delivery_id,
+        driver_id=driver_id,
+        kid=keyring.current_kid or "",
+        scope=TRUNK_UNLOCK,
+        status="live",
+        issued_at=now,
+        not_before=now,
+        expires_at=expires,
+    )
+    try:
+        with session.begin_nested():
+            session.add(grant)
+    except IntegrityError as e:
+        raise Conflict("this car already has a live grant", code="grant_already_live") from e
+    audit.append(
+        session=session,
+        actor=driver_id,
+        action="grant.issued",
+        subject=grant.id,
+        now=now,
+        data={"vehicle": vehicle_id, "attempt": attempt_id, "expires_at": expires.isoformat()},
+    )
+    return grant, token
+
+
+def redeem_grant(
+    *,
+    session: Session,
+    keyring: Keyring,
+    issuer: str,
+    token: str,
+    vehicle_id: str,
+    command_id: str,
+    max_lifetime_s: int,
+    now: datetime,
+) -> Grant:
+    """Check a grant fully and spend it. Exactly one redemption can ever succeed."""
+    try:
+        claims = keyring.verify(token, vehicle_id=vehicle_id)
+        refusals = claim_refusals(
+            claims, issuer=issuer, vehicle_id=vehicle_id, now=now, max_lifetime_s=max_lifetime_s
+        )
+    except GrantInvalid as e:
+        _refuse(session, vehicle_id=vehicle_id, code=e.code, now=now)
+        raise AccessRefused(str(e), code=f"grant_{e.code}") from e
+    if refusals:
+        _refuse(session, vehicle_id=vehicle_id, code=refusals[0], now=now, grant_id=claims.jti)
+        raise AccessRefused(f"grant refused: {', '.join(refusals)}", code=f"grant_{refusals[0]}")
+    try:
+        grant = session.get(Grant, claims.jti)
+        if grant is None or grant.status != "live":
+            why = "unknown" if grant is None else grant.status
+            _refuse(
+                session, vehicle_id=vehicle_id, code=f"grant_{why}", now=now, grant_id=claims.jti
+            )
+            raise AccessRefused(f"grant is {why}", code=f"grant_{why}")
+        with session.begin_nested():
+            session.add(
+                GrantRedemption(
+                    grant_id=claims.jti,
+                    vehicle_id=vehicle_id,
+                    command_id=command_id,
+                    redeemed_at=now,
+                )
+            )
+    except IntegrityError as e:
+        _refuse(
+            session, vehicle_id=vehicle_id, code="grant_already_used", now=now, grant_id=claims.jti
+        )
+        raise AccessRefused("grant was already used", code="grant_already_used") from e
+    except OperationalError as e:
+        # If the ledger cannot be read we cannot know the grant is unused: refuse.
+        raise ServiceUnavailable("the grant ledger is unavailable; access refused") from e
+    grant.status, grant.redeemed_at = "redeemed", now
+    grant.ended_at, grant.end_reason = now, "redeemed"
+    session.flush()
+    audit.append(
+        session=session,
+        actor="platform",
+        action="grant.redeemed",
+        subject=grant.id,
+        now=now,
+        data={"vehicle": vehicle_id, "command": command_id},
+    )
+    return grant
+
+
+def _refuse(
+    session: Session, *, vehicle_id: str, code: str, now: datetime, grant_id: str | None = None
+) -> None:
+    audit.append(
+        session=session,
+        actor="platform",
+        action="grant.refused",
+        subject=grant_id or vehicle_id,
+        now=now,
+        data={"vehicle": vehicle_id, "reason": code},
+    )
+
+
+def end_live_grants(
+    *,
+    session: Session,
+    now: datetime,
+    reason: str,
+    vehicle_id: str | None = None,
+    attempt_id: str | None = None,
+) -> list[str]:
+    """Kill live grants for a car or an attempt at once (revocation fails closed)."""
+    query = select(Grant).where(Grant.status == "live")
+    if vehicle_id is not None:
+        query = query.where(Grant.vehicle_id == vehicle_id)
+    if attempt_id is not None:
+        query = query.where(Grant.attempt_id == attempt_id)
+    ended = []
+    for grant in session.scalars(query.with_for_update()):
+        grant.status = "revoked"
+        grant.ended_at, grant.end_reason = now, reason
+        ended.append(grant.id)
+        audit.append(
+            session=session,
+            actor="platform",
+            action="grant.revoked",
+            subject=grant.id,
+            now=now,
+            data={"vehicle": grant.vehicle_id, "reason": reason},
+        )
+    session.flush()
+    return ended
+
+
+def expire_grants(*, session: Session, now: datetime, vehicle_id: str | None = None) -> int:
+    query = select(Grant).where(Grant.status == "live", Grant.expires_at <= now)
+    if vehicle_id is not None:
+        query = query.where(Grant.vehicle_id == vehicle_id)
+    expired = list(session.scalars(query))
+    for grant in expired:
+        grant.status, grant.ended_at, grant.end_reason = "expired", now, "expired"
+        audit.append(
+            session=session,
+            actor="platform",
+            action="grant.expired",
+            subject=grant.id,
+            now=now,
+            data={"vehicle": grant.vehicle_id},
+        )
+    session.flush()
+    return len(expired)
+
+
+def live_grant_for_vehicle(*, session: Session, vehicle_id: str, now: datetime) -> Grant | None:
+    return session.scalars(
+        select(Grant).where(
+            Grant.vehicle_id == vehicle_id, Grant.status == "live", Grant.expires_at > now
+        )
+    ).first()
+
+
+__all__ = [
+    "KeyringCache",
+    "create_signing_key",
+    "end_live_grants",
+    "expire_grants",
+    "issue_grant",
+    "live_grant_for_vehicle",
+    "redeem_grant",
+    "rotate_signing_key",
+]

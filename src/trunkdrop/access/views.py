@@ -1,0 +1,23 @@
+"""Operator: check the audit chain."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from trunkdrop.access import audit
+from trunkdrop.api.deps import Operator, SessionDep
+
+router = APIRouter(tags=["audit"])
+
+
+class ChainRead(BaseModel):
+    entries: int
+    ok: bool
+    problems: list[str]
+
+
+@router.get("/audit/verify", response_model=ChainRead)
+def verify_audit(session: SessionDep, _: Operator) -> ChainRead:
+    report = audit.verify(session=session)
+    return ChainRead(entries=report.entries, ok=report.ok, problems=report.problems)

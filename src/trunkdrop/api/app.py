@@ -1,0 +1,62 @@
+"""The FastAPI application: every domain's router under /v1, problem+json errors, workers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from trunkdrop import __version__
+from trunkdrop.access.views import router as audit_router
+from trunkdrop.api import problems
+from trunkdrop.bootstrap import Platform
+from trunkdrop.deliveries.views import router as deliveries_router
+from trunkdrop.dispatch.views import router as dispatch_router
+from trunkdrop.incidents.views import router as incidents_router
+from trunkdrop.parties.views import router as parties_router
+from trunkdrop.places.views import router as places_router
+from trunkdrop.vehicles.sim_views import router as sim_router
+from trunkdrop.vehicles.views import router as vehicles_router
+from trunkdrop.workers import WorkerThread
+
+
+def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAPI:
+    run_workers = platform.settings.workers_inline if run_workers is None else run_workers
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        worker = WorkerThread(platform) if run_workers else None
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    app = FastAPI(
+        title="trunkdrop",
+        version=__version__,
+        description="In-car delivery: open only the trunk, once, in its window, at its car.",
+        lifespan=lifespan,
+    )
+    app.state.platform = platform
+    problems.install(app)
+    for router in (
+        parties_router,
+        vehicles_router,
+        places_router,
+        deliveries_router,
+        dispatch_router,
+        incidents_router,
+        audit_router,
+        sim_router,
+    ):
+        app.include_router(router, prefix="/v1")
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,95 @@
+"""Request dependencies: the platform, a session per request, the calling party and its role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from trunkdrop.bootstrap import Platform
+from trunkdrop.config import Settings
+from trunkdrop.errors import DomainError, Unauthenticated
+from trunkdrop.parties import service as parties
+from trunkdrop.parties.models import Party, Role
+
+bearer = HTTPBearer(auto_error=False)
+
+
+def get_platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+
+def get_session(platform: PlatformDep) -> Iterator[Session]:
+    """One transaction per request: committed when the view returns, rolled back on error.
+
+    Refusals that must be remembered (a refused grant is audited) commit too.
+    """
+    session = platform.session_factory()
+    try:
+        yield session
+        session.commit()
+    except DomainError as e:
+        if e.persist:
+            session.commit()
+        else:
+            session.rollback()
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_settings(platform: PlatformDep) -> Settings:
+    return platform.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_now(platform: PlatformDep) -> datetime:
+    return platform.now()
+
+
+NowDep = Annotated[datetime, Depends(get_now)]
+
+
+def current_party(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Party:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthenticated("send your API key as 'Authorization: Bearer KEY'")
+    return parties.authenticate(session=session, key=credentials.credentials[:200])
+
+
+CurrentParty = Annotated[Party, Depends(current_party)]
+
+
+def role(*roles: Role) -> Callable[[Party], Party]:
+    def check(party: CurrentParty) -> Party:
+        parties.require_role(party, *roles)
+        return party
+
+    return check
+
+
+Customer = Annotated[Party, Depends(role(Role.customer))]
+Retailer = Annotated[Party, Depends(role(Role.retailer))]
+Carrier = Annotated[Party, Depends(role(Role.carrier))]
+Driver = Annotated[Party, Depends(role(Role.driver))]
+Carmaker = Annotated[Party, Depends(role(Role.carmaker))]
+Operator = Annotated[Party, Depends(role(Role.operator))]
+CarrierOrDriver = Annotated[Party, Depends(role(Role.carrier, Role.driver, Role.operator))]

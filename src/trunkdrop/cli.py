@@ -1,0 +1,182 @@
+"""The `trunkdrop` command: serve, demo, keys, db, audit, plan."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from trunkdrop.config import Settings
+from trunkdrop.errors import DomainError
+
+app = typer.Typer(
+    help="trunkdrop: in-car delivery platform.", no_args_is_help=True, add_completion=False
+)
+keys_app = typer.Typer(help="API keys and signing keys.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as e:
+        first = e.errors()[0]
+        name = "TRUNKDROP_" + str(first["loc"][0]).upper() if first.get("loc") else "settings"
+        _fail(f"{name}: {first['msg']}")
+        raise  # unreachable; _fail exits
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
+) -> None:
+    """Run the HTTP API (upgrades the database first) with the in-process workers."""
+    import uvicorn
+
+    from trunkdrop.api.app import create_app
+    from trunkdrop.bootstrap import bootstrap
+
+    platform = bootstrap(_settings())
+    uvicorn.run(create_app(platform), host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(
+    database: Annotated[Path | None, typer.Option(help="SQLite file to create afresh")] = None,
+) -> None:
+    """Run a small day of trunk deliveries through the real services and print the timelines."""
+    from trunkdrop.demo import main
+
+    settings = _settings()
+    main(database or settings.data_dir / "demo.db")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema up to date (Alembic)."""
+    from trunkdrop.store.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.resolved_database_url)
+    typer.echo(f"database is up to date: {_redact(settings.resolved_database_url)}")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[
+        str, typer.Option(help="customer, retailer, carrier, driver, carmaker or operator")
+    ],
+    name: Annotated[str, typer.Option(help="the party's name")],
+    carrier: Annotated[
+        str | None, typer.Option(help="for a driver: the carrier's party id")
+    ] = None,
+    brand: Annotated[
+        str | None, typer.Option(help="for a car maker: the brand adapter it reports for")
+    ] = None,
+) -> None:
+    """Create a party and its API key. The key is printed once, alone on the last line."""
+    from trunkdrop.parties import service as parties
+    from trunkdrop.store.engine import make_engine, make_session_factory
+    from trunkdrop.store.migrate import upgrade
+    from trunkdrop.store.uow import unit_of_work
+
+    settings = _settings()
+    upgrade(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url)
+    now = datetime.now(UTC)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            party = parties.create_party(
+                session=session, role=role, name=name, carrier_id=carrier, brand=brand, now=now
+            )
+            key = parties.create_api_key(session=session, party=party, now=now)
+            party_id = party.id
+    except DomainError as e:
+        _fail(f"--{e.field or 'role'}: {e.detail}")
+    finally:
+        engine.dispose()
+    typer.echo(f"created {role} {name!r} with id {party_id}")
+    typer.echo(key)
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Make a new grant-signing key; older keys still verify the grants they signed."""
+    from trunkdrop.access import service as access
+    from trunkdrop.store.engine import make_engine, make_session_factory
+    from trunkdrop.store.migrate import upgrade
+    from trunkdrop.store.uow import unit_of_work
+
+    settings = _settings()
+    upgrade(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            row = access.rotate_signing_key(
+                session=session,
+                passphrase=settings.key_passphrase.get_secret_value(),
+                now=datetime.now(UTC),
+            )
+            kid = row.kid
+    finally:
+        engine.dispose()
+    typer.echo(f"new signing key {kid} is now current")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain of the audit trail; name every altered, missing or inserted entry."""
+    from trunkdrop.access import audit
+    from trunkdrop.store.engine import make_engine, make_session_factory
+    from trunkdrop.store.uow import unit_of_work
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            report = audit.verify(session=session)
+    finally:
+        engine.dispose()
+    for problem in report.problems:
+        typer.echo(f"BROKEN: {problem}")
+    typer.echo(f"{report.entries} entries; chain {'intact' if report.ok else 'broken'}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def plan(
+    instance_file: Annotated[Path, typer.Argument(help="a VRPRDL/VRPHRDL instance file")],
+    seconds: Annotated[float, typer.Option(help="time budget in seconds")] = 10.0,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    json_output: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Solve a routing instance with roaming delivery locations and check the plan."""
+    from trunkdrop.dispatch.plan_cli import plan_command
+
+    raise typer.Exit(plan_command(instance_file, seconds, seed, json_output))
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

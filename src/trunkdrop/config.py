@@ -1,0 +1,64 @@
+"""Settings read from the environment (prefix TRUNKDROP_); defaults are the embedded setup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_KEY_PASSPHRASE = "development-only-not-secret"  # noqa: S105 - refused outside development
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with the defaults from DESIGN.md."""
+
+    model_config = SettingsConfigDict(env_prefix="TRUNKDROP_", extra="ignore")
+
+    environment: str = Field("development", pattern="^(development|test|production)$")
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    timezone: str = "Europe/Berlin"
+
+    # The passphrase that encrypts signing keys at rest.
+    key_passphrase: SecretStr = SecretStr(DEVELOPMENT_KEY_PASSPHRASE)
+    grant_issuer: str = "trunkdrop"
+
+    vehicle_radius_m: int = Field(300, ge=10, le=5_000)
+    driver_radius_m: int = Field(50, ge=5, le=1_000)
+    window_slot_minutes: int = Field(120, ge=15, le=720)
+    service_day_start_hour: int = Field(8, ge=0, le=23)
+    service_day_end_hour: int = Field(21, ge=1, le=24)
+    grant_lifetime_s: int = Field(600, ge=30, le=3_600)
+    command_expiry_s: int = Field(30, ge=1, le=600)
+    relock_after_s: int = Field(300, ge=30, le=3_600)
+    relock_retry_s: int = Field(60, ge=5, le=3_600)
+    relock_max_tries: int = Field(3, ge=1, le=20)
+    # A parked car reports its position at the end of its trip; the report stays true
+    # until it moves again, so only a report older than this counts as unknown.
+    position_max_age_s: int = Field(43_200, ge=60, le=86_400)
+    position_retention_s: int = Field(86_400, ge=0, le=30 * 86_400)
+
+    max_weight_g: int = 22_000
+    max_length_cm: int = 66
+    max_width_cm: int = 53
+    max_height_cm: int = 41
+    max_declared_value_cents: int = 150_000
+
+    workers_inline: bool = True
+    worker_interval_s: float = Field(0.5, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_outside_development(self) -> Settings:
+        if (
+            self.environment == "production"
+            and self.key_passphrase.get_secret_value() == DEVELOPMENT_KEY_PASSPHRASE
+        ):
+            raise ValueError("TRUNKDROP_KEY_PASSPHRASE must be set to a real secret in production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'trunkdrop.db').resolve()}"

@@ -1,0 +1,1038 @@
+"""Use cases that span domains: an attempt at the car, the car's reports, the owner's switches,
+and the background work (sending commands, the relock watchdog)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import Session
+
+from trunkdrop.access import audit
+from trunkdrop.access import service as access
+from trunkdrop.access.models import Grant
+from trunkdrop.access.tokens import Keyring
+from trunkdrop.config import Settings
+from trunkdrop.deliveries import domain
+from trunkdrop.deliveries import service as deliveries
+from trunkdrop.deliveries.models import Attempt, Delivery
+from trunkdrop.deliveries.schemas import AccessGranted, AttemptRead, AttemptStart
+from trunkdrop.dispatch import service as dispatch
+from trunkdrop.dispatch.models import Route, RouteStop
+from trunkdrop.errors import AccessRefused, Conflict, Forbidden, NotFound
+from trunkdrop.geo import distance_m
+from trunkdrop.incidents import service as incidents
+from trunkdrop.notify import service as notify
+from trunkdrop.parties.models import Party, Role
+from trunkdrop.schemas import Position
+from trunkdrop.store.base import new_id
+from trunkdrop.vehicles import service as vehicles
+from trunkdrop.vehicles.models import Vehicle, VehicleCommand
+from trunkdrop.vehicles.ports import AdapterError, CommandOrder, VehicleAsleep
+from trunkdrop.vehicles.registry import AdapterRegistry
+from trunkdrop.vehicles.schemas import VehicleEventIn
+
+ACTIVE = (
+    domain.AttemptStatus.started,
+    domain.AttemptStatus.unlocking,
+    domain.AttemptStatus.trunk_open,
+    domain.AttemptStatus.deposited,
+)
+
+
+# -- attempts ------------------------------------------------------------------------------
+def get_attempt(*, session: Session, attempt_id: str) -> Attempt:
+    attempt = session.get(Attempt, attempt_id)
+    if attempt is None:
+        raise NotFound(f"no attempt with id {attempt_id!r}", field="attempt_id")
+    return attempt
+
+
+def check_attempt_access(*, session: Session, party: Party, attempt: Attempt) -> None:
+    if party.role == Role.driver:
+        if attempt.driver_id != party.id:
+            raise Forbidden("this attempt is another driver's")
+        return
+    delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
+    deliveries.check_delivery_access(session=session, party=party, delivery=delivery)
+
+
+def _own_attempt(session: Session, driver: Party, attempt_id: str) -> Attempt:
+    attempt = get_attempt(session=session, attempt_id=attempt_id)
+    if attempt.driver_id != driver.id:
+        raise Forbidden("this attempt is another driver's")
+    return attempt
+
+
+def start_attempt(
+    *, session: Session, driver: Party, stop_id: str, attempt_in: AttemptStart, now: datetime
+) -> Attempt:
+    """The driver is at the stop with the parcel in hand."""
+    stop = dispatch.get_stop(session=session, stop_id=stop_id)
+    route = dispatch.get_route(session=session, route_id=stop.route_id)
+    if route.driver_id != driver.id:
+        raise Forbidden("this stop is on another driver's route")
+    if route.status != "started":
+        raise Conflict(f"the route is {route.status}; start it first", code="route_not_started")
+    if stop.status != "pending":
+        raise Conflict(f"this stop is {stop.status}", code="stop_finished")
+    nxt = dispatch.next_open_stop(session=session, route_id=route.id)
+    if nxt is None or nxt.id != stop.id:
+        raise Conflict("finish the earlier stops of the route first", code="stop_not_open")
+    if session.scalars(select(Attempt.id).where(Attempt.stop_id == stop.id)).first():
+        raise Conflict("an attempt at this stop already exists", code="attempt_exists")
+    delivery = deliveries.get_delivery(session=session, delivery_id=stop.delivery_id)
+    if attempt_in.scanned_parcel_ref != delivery.parcel_ref:
+        audit.append(
+            session=session,
+            actor=driver.id,
+            action="attempt.refused",
+            subject=stop.id,
+            now=now,
+            data={"reason": "parcel_mismatch"},
+        )
+        raise AccessRefused(
+            "the scanned parcel is not the one booked for this stop",
+            code="parcel_mismatch",
+            field="scanned_parcel_ref",
+        )
+    attempt = Attempt(
+        id=new_id("att"),
+        delivery_id=delivery.id,
+        stop_id=stop.id,
+        driver_id=driver.id,
+        vehicle_id=delivery.vehicle_id,
+        mode=stop.mode,
+        option_seq=stop.option_seq,
+        status=domain.AttemptStatus.started,
+        started_at=now,
+        driver_latitude=attempt_in.position.latitude,
+        driver_longitude=attempt_in.position.longitude,
+        scanned_parcel_ref=attempt_in.scanned_parcel_ref,
+    )
+    session.add(attempt)
+    session.flush()
+    where = "at the car" if stop.mode == "trunk" else "at the door"
+    deliveries.add_timeline(
+        session=session,
+        delivery_id=delivery.id,
+        kind="attempt_started",
+        text=f"driver arrived {where}",
+        now=now,
+    )
+    return attempt
+
+
+def request_access(
+    *,
+    session: Session,
+    settings: Settings,
+    keyring: Keyring,
+    driver: Party,
+    attempt_id: str,
+    position: Position,
+    now: datetime,
+) -> AccessGranted:
+    """Check every rule, issue a one-time trunk grant, redeem it, and queue the unlock.
+
+    Returns at once: the car's own report later says whether the trunk opened.
+    """
+    attempt = _own_attempt(session, driver, attempt_id)
+    if attempt.mode != "trunk":
+        raise Conflict("a home delivery has no trunk to open", code="not_a_trunk_stop")
+    if attempt.status != domain.AttemptStatus.started:
+        raise Conflict(
+            f"access was already requested for this attempt (it is {attempt.status})",
+            code="access_already_requested",
+        )
+    delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
+    vehicle = deliveries.vehicle_for(session=session, delivery=delivery)
+    assert attempt.option_seq is not None
+    booked = deliveries.option(session=session, delivery_id=delivery.id, seq=attempt.option_seq)
+    busy = access.live_grant_for_vehicle(
+        session=session, vehicle_id=vehicle.id, now=now
+    ) is not None or (
+        session.scalars(
+            select(Attempt.id).where(
+                Attempt.vehicle_id == vehicle.id,
+                Attempt.id != attempt.id,
+                Attempt.status.in_(
+                    (domain.AttemptStatus.unlocking, domain.AttemptStatus.trunk_open)
+                ),
+            )
+        ).first()
+        is not None
+    )
+    ctx = domain.AccessContext(
+        now=now,
+        window=domain.TimeWindow(booked.window_start, booked.window_end),
+        place_lat=booked.latitude,
+        place_lon=booked.longitude,
+        vehicle_lat=vehicle.latitude,
+        vehicle_lon=vehicle.longitude,
+        vehicle_position_at=vehicle.position_at,
+        vehicle_online=vehicle.online,
+        vehicle_blockers=tuple(vehicles.trunk_delivery_blockers(vehicle)),
+        driver_lat=position.latitude,
+        driver_lon=position.longitude,
+        vehicle_radius_m=settings.vehicle_radius_m,
+        driver_radius_m=settings.driver_radius_m,
+        position_max_age_s=settings.position_max_age_s,
+        live_grant_on_vehicle=busy,
+    )
+    refusals = domain.access_refusals(ctx)
+    if refusals:
+        first = next((r for r in refusals if r.final), refusals[0])
+        audit.append(
+            session=session,
+            actor=driver.id,
+            action="access.refused",
+            subject=attempt.id,
+            now=now,
+            data={"vehicle": vehicle.id, "reasons": [r.code for r in refusals]},
+        )
+        if first.final:
+            fail_attempt(
+                session=session,
+                settings=settings,
+                attempt=attempt,
+                reason=first.code,
+                detail=first.message,
+                now=now,
+            )
+        raise AccessRefused(
+            first.message,
+            code=first.code,
+            extra={"reasons": [r.code for r in refusals], "attempt_status": attempt.status},
+        )
+    # Compare-and-set: of many simultaneous requests for one attempt, one goes on.
+    won = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Attempt)
+            .where(Attempt.id == attempt.id, Attempt.status == domain.AttemptStatus.started)
+            .values(status=domain.AttemptStatus.unlocking, access_requested_at=now)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    if won.rowcount != 1:
+        raise Conflict(
+            "access was already requested for this attempt", code="access_already_requested"
+        )
+    session.refresh(attempt)
+    grant, token = access.issue_grant(
+        session=session,
+        keyring=keyring,
+        issuer=settings.grant_issuer,
+        vehicle_id=vehicle.id,
+        attempt_id=attempt.id,
+        delivery_id=delivery.id,
+        driver_id=driver.id,
+        place_lat=booked.latitude,
+        place_lon=booked.longitude,
+        radius_m=settings.vehicle_radius_m,
+        window_end=booked.window_end,
+        lifetime_s=settings.grant_lifetime_s,
+        now=now,
+    )
+    command_expires = min(now + timedelta(seconds=settings.command_expiry_s), grant.expires_at)
+    command = vehicles.create_command(
+        session=session,
+        vehicle=vehicle,
+        kind="unlock_trunk",
+        now=now,
+        expires_at=command_expires,
+        attempt_id=attempt.id,
+        grant_id=grant.id,
+    )
+    # The grant is checked (signature, every claim, the one-use ledger) before the unlock exists.
+    access.redeem_grant(
+        session=session,
+        keyring=keyring,
+        issuer=settings.grant_issuer,
+        token=token,
+        vehicle_id=vehicle.id,
+        command_id=command.id,
+        max_lifetime_s=settings.grant_lifetime_s,
+        now=now,
+    )
+    attempt.grant_id, attempt.unlock_command_id = grant.id, command.id
+    audit.append(
+        session=session,
+        actor="platform",
+        action="command.unlock_trunk",
+        subject=command.id,
+        now=now,
+        data={"vehicle": vehicle.id, "grant": grant.id, "expires_at": command_expires.isoformat()},
+    )
+    deliveries.add_timeline(
+        session=session,
+        delivery_id=delivery.id,
+        kind="access_granted",
+        text="trunk access granted; unlocking",
+        now=now,
+    )
+    session.flush()
+    return AccessGranted(
+        attempt=AttemptRead.model_validate(attempt),
+        grant_id=grant.id,
+        grant_expires_at=grant.expires_at,
+        command_id=command.id,
+        command_expires_at=command_expires,
+    )
+
+
+def confirm_deposit(
+    *, session: Session, settings: Settings, driver: Party, attempt_id: str, now: datetime
+) -> Attempt:
+    attempt = _own_attempt(session, driver, attempt_id)
+    if attempt.mode != "trunk":
+        raise Conflict("use handover for a home delivery", code="not_a_trunk_stop")
+    _transition(attempt, domain.AttemptStatus.deposited)
+    attempt.deposited_at = now
+    deliveries.add_timeline(
+        session=session,
+        delivery_id=attempt.delivery_id,
+        kind="deposited",
+        text="parcel placed in the trunk",
+        now=now,
+    )
+    vehicle = session.get(Vehicle, attempt.vehicle_id)
+    assert vehicle is not None
+    if _secured_since(vehicle, attempt):
+        _mark_secured(session=session, settings=settings, attempt=attempt, now=now)
+    elif vehicle.trunk_state == "closed":
+        _send_lock(session=session, settings=settings, vehicle=vehicle, attempt=attempt, now=now)
+    session.flush()
+    return attempt
+
+
+def confirm_handover(
+    *, session: Session, settings: Settings, driver: Party, attempt_id: str, now: datetime
+) -> Attempt:
+    attempt = _own_attempt(session, driver, attempt_id)
+    if attempt.mode != "home":
+        raise Conflict(
+            "a trunk delivery is confirmed by the car, not by hand", code="not_a_home_stop"
+        )
+    _transition(attempt, domain.AttemptStatus.succeeded)
+    attempt.ended_at = now
+    _finish_delivered(
+        session=session, settings=settings, attempt=attempt, outcome="delivered_home", now=now
+    )
+    return attempt
+
+
+def report_failure(
+    *,
+    session: Session,
+    settings: Settings,
+    driver: Party,
+    attempt_id: str,
+    reason: str,
+    detail: str | None,
+    now: datetime,
+) -> Attempt:
+    attempt = _own_attempt(session, driver, attempt_id)
+    if attempt.status not in (
+        domain.AttemptStatus.started,
+        domain.AttemptStatus.unlocking,
+        domain.AttemptStatus.trunk_open,
+    ):
+        raise Conflict(
+            f"an attempt that is {attempt.status} cannot fail now", code="illegal_transition"
+        )
+    fail_attempt(
+        session=session,
+        settings=settings,
+        attempt=attempt,
+        reason=reason,
+        detail=detail or "reported by the driver",
+        now=now,
+    )
+    return attempt
+
+
+def _transition(attempt: Attempt, target: domain.AttemptStatus) -> None:
+    try:
+        attempt.status = domain.check_attempt_transition(attempt.status, target)
+    except domain.IllegalTransition as e:
+        raise Conflict(str(e), code="illegal_transition") from e
+
+
+def fail_attempt(
+    *,
+    session: Session,
+    settings: Settings,
+    attempt: Attempt,
+    reason: str,
+    detail: str,
+    now: datetime,
+) -> None:
+    """End the attempt with a reason, kill its grant, and let the fallback policy decide."""
+    if attempt.status in (domain.AttemptStatus.failed, domain.AttemptStatus.succeeded):
+        return
+    _transition(attempt, domain.AttemptStatus.failed)
+    attempt.failure_reason, attempt.failure_detail, attempt.ended_at = reason, detail[:300], now
+    access.end_live_grants(
+        session=session, now=now, reason=f"attempt_failed:{reason}", attempt_id=attempt.id
+    )
+    _drop_pending_unlocks(
+        session=session, vehicle_id=attempt.vehicle_id, now=now, why=f"attempt failed: {reason}"
+    )
+    audit.append(
+        session=session,
+        actor="platform",
+        action="attempt.failed",
+        subject=attempt.id,
+        now=now,
+        data={"reason": reason},
+    )
+    stop = session.get(RouteStop, attempt.stop_id)
+    assert stop is not None
+    dispatch.finish_stop(stop=stop, status="failed")
+    delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
+    deliveries.add_timeline(
+        session=session,
+        delivery_id=delivery.id,
+        kind="attempt_failed",
+        text=f"attempt failed: {reason.replace('_', ' ')}",
+        now=now,
+    )
+    options = [
+        domain.OptionView(o.seq, domain.TimeWindow(o.window_start, o.window_end))
+        for o in deliveries.options_of(session=session, delivery_id=delivery.id)
+    ]
+    decision = domain.decide_fallback(
+        options=options,
+        current_seq=attempt.option_seq,
+        mode=attempt.mode,
+        reason=reason,
+        now=now,
+        has_fallback_address=delivery.fallback_address is not None,
+    )
+    route = session.get(Route, stop.route_id)
+    assert route is not None
+    recipients = [delivery.retailer_id, delivery.carrier_id, delivery.customer_id]
+    if decision.kind == domain.FallbackKind.next_place:
+        nxt = deliveries.option(
+            session=session, delivery_id=delivery.id, seq=decision.option_seq or 0
+        )
+        delivery.current_option = nxt.seq
+        dispatch.add_stop(
+            session=session, route=route, delivery_id=delivery.id, mode="trunk", option_seq=nxt.seq
+        )
+        text = f"will try the car at {nxt.label}, {deliveries.local_time(nxt.window_start, settings)}–{deliveries.local_time(nxt.window_end, settings)}"
+    elif decision.kind == domain.FallbackKind.home:
+        delivery.mode, delivery.current_option = "home", None
+        dispatch.add_stop(
+            session=session, route=route, delivery_id=delivery.id, mode="home", option_seq=None
+        )
+        text = f"will deliver to the fallback address: {delivery.fallback_address}"
+    else:
+        delivery.status = domain.check_delivery_transition(
+            delivery.status, domain.DeliveryStatus.returned_to_sender
+        )
+        delivery.outcome, delivery.outcome_reason, delivery.ended_at = (
+            "returned_to_sender",
+            reason,
+            now,
+        )
+        text = "going back to the sender"
+        dispatch.maybe_finish_route(session=session, route_id=route.id)
+    deliveries.add_timeline(
+        session=session,
+        delivery_id=delivery.id,
+        kind=f"fallback_{decision.kind}",
+        text=text,
+        now=now,
+    )
+    notify.emit(
+        session=session,
+        topic="delivery.attempt_failed",
+        recipient_ids=recipients,
+        delivery_id=delivery.id,
+        now=now,
+        payload={
+            "delivery_id": delivery.id,
+            "reason": reason,
+            "fallback": decision.kind,
+            "message": text,
+        },
+    )
+    session.flush()
+
+
+def _finish_delivered(
+    *, session: Session, settings: Settings, attempt: Attempt, outcome: str, now: datetime
+) -> None:
+    delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
+    delivery.status = domain.check_delivery_transition(
+        delivery.status, domain.DeliveryStatus.delivered
+    )
+    delivery.outcome, delivery.ended_at = outcome, now
+    stop = session.get(RouteStop, attempt.stop_id)
+    assert stop is not None
+    dispatch.finish_stop(stop=stop, status="done")
+    dispatch.maybe_finish_route(session=session, route_id=stop.route_id)
+    if outcome == "delivered_trunk":
+        text = f"delivered, trunk locked at {deliveries.local_time(now, settings)}"
+    else:
+        text = f"delivered to {delivery.fallback_address} at {deliveries.local_time(now, settings)}"
+    deliveries.add_timeline(
+        session=session, delivery_id=delivery.id, kind="delivered", text=text, now=now
+    )
+    notify.emit(
+        session=session,
+        topic="delivery.delivered",
+        recipient_ids=[delivery.retailer_id, delivery.carrier_id, delivery.customer_id],
+        delivery_id=delivery.id,
+        now=now,
+        payload={"delivery_id": delivery.id, "outcome": outcome, "message": text},
+    )
+    audit.append(
+        session=session,
+        actor="platform",
+        action="delivery.delivered",
+        subject=delivery.id,
+        now=now,
+        data={"outcome": outcome},
+    )
+    session.flush()
+
+
+def _secured_since(vehicle: Vehicle, attempt: Attempt) -> bool:
+    """The car itself reported trunk closed and locked after this attempt opened it."""
+    opened = attempt.trunk_opened_at
+    return (
+        opened is not None
+        and vehicle.trunk_state == "closed"
+        and vehicle.lock_state == "locked"
+        and vehicle.lock_state_at is not None
+        and vehicle.lock_state_at >= opened
+        and vehicle.trunk_state_at is not None
+        and vehicle.trunk_state_at >= opened
+    )
+
+
+def _mark_secured(*, session: Session, settings: Settings, attempt: Attempt, now: datetime) -> None:
+    attempt.secured_at = now
+    incidents.resolve_open(
+        session=session,
+        attempt_id=attempt.id,
+        kind="trunk_not_locked",
+        resolution="car reported trunk closed and locked",
+        now=now,
+    )
+    audit.append(
+        session=session,
+        actor="platform",
+        action="vehicle.secured",
+        subject=attempt.vehicle_id,
+        now=now,
+        data={"attempt": attempt.id},
+    )
+    deliveries.add_timeline(
+        session=session,
+        delivery_id=attempt.delivery_id,
+        kind="locked",
+        text="car reported trunk closed and locked",
+        now=now,
+    )
+    if attempt.status == domain.AttemptStatus.deposited:
+        _transition(attempt, domain.AttemptStatus.succeeded)
+        attempt.ended_at = now
+        _finish_delivered(
+            session=session, settings=settings, attempt=attempt, outcome="delivered_trunk", now=now
+        )
+
+
+def _send_lock(
+    *, session: Session, settings: Settings, vehicle: Vehicle, attempt: Attempt, now: datetime
+) -> VehicleCommand | None:
+    pending = session.scalars(
+        select(VehicleCommand).where(
+            VehicleCommand.vehicle_id == vehicle.id,
+            VehicleCommand.kind == "lock",
+            VehicleCommand.status.in_(("pending", "sent")),
+        )
+    ).first()
+    if pending is not None:
+        return None
+    command = vehicles.create_command(
+        session=session,
+        vehicle=vehicle,
+        kind="lock",
+        now=now,
+        expires_at=now + timedelta(seconds=settings.command_expiry_s),
+        attempt_id=attempt.id,
+    )
+    audit.append(
+        session=session,
+        actor="platform",
+        action="command.lock",
+        subject=command.id,
+        now=now,
+        data={"vehicle": vehicle.id, "attempt": attempt.id},
+    )
+    return command
+
+
+def _drop_pending_unlocks(*, session: Session, vehicle_id: str, now: datetime, why: str) -> None:
+    for command in session.scalars(
+        select(VehicleCommand).where(
+            VehicleCommand.vehicle_id == vehicle_id,
+            VehicleCommand.kind == "unlock_trunk",
+            VehicleCommand.status == "pending",
+        )
+    ):
+        vehicles.finish_command(command=command, status="dropped", now=now, detail=why)
+        audit.append(
+            session=session,
+            actor="platform",
+            action="command.dropped",
+            subject=command.id,
+            now=now,
+            data={"why": why},
+        )
+
+
+def _unsecured_attempt(session: Session, vehicle_id: str) -> Attempt | None:
+    """The attempt (if any) that opened this car's trunk and has not seen it locked since."""
+    return session.scalars(
+        select(Attempt)
+        .where(
+            Attempt.vehicle_id == vehicle_id,
+            Attempt.trunk_opened_at.is_not(None),
+            Attempt.secured_at.is_(None),
+        )
+        .order_by(Attempt.trunk_opened_at.desc())
+    ).first()
+
+
+# -- the car's reports ---------------------------------------------------------------------
+def ingest_vehicle_event(
+    *, session: Session, settings: Settings, brand: str, event_in: VehicleEventIn, now: datetime
+) -> bool:
+    """Fold a car maker's event into the platform and react to it. False when a duplicate."""
+    vehicle, event = vehicles.record_event(session=session, brand=brand, event_in=event_in, now=now)
+    if event is None:
+        return False
+    kind = event_in.type
+    if kind in ("locked", "unlocked", "trunk_opened", "trunk_closed"):
+        audit.append(
+            session=session,
+            actor=brand,
+            action=f"vehicle.{kind}",
+            subject=vehicle.id,
+            now=now,
+            data={"event": event_in.event_id},
+        )
+    if kind in ("command_executed", "command_rejected") and event_in.command_id:
+        _on_command_result(
+            session=session, settings=settings, vehicle=vehicle, event_in=event_in, now=now
+        )
+    elif kind == "trunk_opened":
+        attempt = session.scalars(
+            select(Attempt).where(
+                Attempt.vehicle_id == vehicle.id, Attempt.status == domain.AttemptStatus.unlocking
+            )
+        ).first()
+        if attempt is not None:
+            _transition(attempt, domain.AttemptStatus.trunk_open)
+            attempt.trunk_opened_at = event_in.occurred_at
+            deliveries.add_timeline(
+                session=session,
+                delivery_id=attempt.delivery_id,
+                kind="trunk_open",
+                text="the car reported the trunk open",
+                now=now,
+            )
+    elif kind == "trunk_closed":
+        attempt = _unsecured_attempt(session, vehicle.id)
+        if attempt is not None and vehicle.lock_state != "locked":
+            _send_lock(
+                session=session, settings=settings, vehicle=vehicle, attempt=attempt, now=now
+            )
+    elif kind == "locked":
+        attempt = _unsecured_attempt(session, vehicle.id)
+        if attempt is not None and _secured_since(vehicle, attempt):
+            _mark_secured(session=session, settings=settings, attempt=attempt, now=now)
+    elif kind == "position":
+        _on_position(session=session, settings=settings, vehicle=vehicle, now=now)
+    session.flush()
+    return True
+
+
+def _on_command_result(
+    *,
+    session: Session,
+    settings: Settings,
+    vehicle: Vehicle,
+    event_in: VehicleEventIn,
+    now: datetime,
+) -> None:
+    command = session.get(VehicleCommand, event_in.command_id)
+    if (
+        command is None
+        or command.vehicle_id != vehicle.id
+        or command.status not in ("pending", "sent")
+    ):
+        return
+    executed = event_in.type == "command_executed"
+    vehicles.finish_command(
+        command=command,
+        status="executed" if executed else "rejected",
+        now=now,
+        detail=event_in.detail,
+    )
+    audit.append(
+        session=session,
+        actor=vehicle.brand,
+        action=f"command.{'executed' if executed else 'rejected'}",
+        subject=command.id,
+        now=now,
+        data={"kind": command.kind, "detail": event_in.detail},
+    )
+    if not executed and command.kind == "unlock_trunk" and command.attempt_id:
+        attempt = session.get(Attempt, command.attempt_id)
+        if attempt is not None and attempt.status == domain.AttemptStatus.unlocking:
+            reason = (
+                domain.Reason.command_expired
+                if event_in.detail == "expired"
+                else domain.Reason.trunk_not_opened
+            )
+            incidents.open_incident(
+                session=session,
+                kind="command_expired"
+                if reason == domain.Reason.command_expired
+                else "command_rejected",
+                severity="medium",
+                detail=f"unlock for {vehicle.plate} refused by the car: {event_in.detail}",
+                now=now,
+                vehicle_id=vehicle.id,
+                delivery_id=attempt.delivery_id,
+                attempt_id=attempt.id,
+            )
+            fail_attempt(
+                session=session,
+                settings=settings,
+                attempt=attempt,
+                reason=reason,
+                detail=f"car refused the unlock: {event_in.detail}",
+                now=now,
+            )
+
+
+def _on_position(*, session: Session, settings: Settings, vehicle: Vehicle, now: datetime) -> None:
+    """A car that leaves its booked place while a driver is at it ends the attempt."""
+    attempt = session.scalars(
+        select(Attempt).where(
+            Attempt.vehicle_id == vehicle.id,
+            Attempt.status.in_((domain.AttemptStatus.started, domain.AttemptStatus.unlocking)),
+        )
+    ).first()
+    if (
+        attempt is None
+        or attempt.option_seq is None
+        or vehicle.latitude is None
+        or vehicle.longitude is None
+    ):
+        return
+    booked = deliveries.option(
+        session=session, delivery_id=attempt.delivery_id, seq=attempt.option_seq
+    )
+    away = distance_m(vehicle.latitude, vehicle.longitude, booked.latitude, booked.longitude)
+    if away > settings.vehicle_radius_m:
+        fail_attempt(
+            session=session,
+            settings=settings,
+            attempt=attempt,
+            reason=domain.Reason.vehicle_moved,
+            detail=f"the car moved {away} m from the booked place",
+            now=now,
+        )
+
+
+# -- the owner's switches ------------------------------------------------------------------
+def set_access_blocked(
+    *,
+    session: Session,
+    settings: Settings,
+    owner: Party,
+    vehicle_id: str,
+    blocked: bool,
+    now: datetime,
+) -> Vehicle:
+    vehicle = vehicles.get_owned_vehicle(session=session, owner=owner, vehicle_id=vehicle_id)
+    vehicles.set_access_blocked(session=session, vehicle=vehicle, blocked=blocked)
+    audit.append(
+        session=session,
+        actor=owner.id,
+        action="vehicle.access_blocked" if blocked else "vehicle.access_unblocked",
+        subject=vehicle.id,
+        now=now,
+    )
+    if blocked:
+        _kill_access(
+            session=session,
+            settings=settings,
+            vehicle=vehicle,
+            reason=domain.Reason.access_blocked,
+            now=now,
+        )
+    return vehicle
+
+
+def withdraw_consent(
+    *, session: Session, settings: Settings, owner: Party, vehicle_id: str, now: datetime
+) -> Vehicle:
+    vehicle = vehicles.get_owned_vehicle(session=session, owner=owner, vehicle_id=vehicle_id)
+    vehicles.withdraw_consent(session=session, vehicle=vehicle, now=now)
+    vehicles.forget_position(vehicle=vehicle)
+    audit.append(
+        session=session,
+        actor=owner.id,
+        action="vehicle.consent_withdrawn",
+        subject=vehicle.id,
+        now=now,
+    )
+    _kill_access(
+        session=session,
+        settings=settings,
+        vehicle=vehicle,
+        reason=domain.Reason.no_consent,
+        now=now,
+    )
+    return vehicle
+
+
+def _kill_access(
+    *, session: Session, settings: Settings, vehicle: Vehicle, reason: str, now: datetime
+) -> None:
+    """Withdrawal kills live grants at once and ends any attempt that has not opened the trunk."""
+    access.end_live_grants(session=session, now=now, reason=reason, vehicle_id=vehicle.id)
+    _drop_pending_unlocks(session=session, vehicle_id=vehicle.id, now=now, why=reason)
+    for attempt in session.scalars(
+        select(Attempt).where(
+            Attempt.vehicle_id == vehicle.id,
+            Attempt.status.in_((domain.AttemptStatus.started, domain.AttemptStatus.unlocking)),
+        )
+    ):
+        fail_attempt(
+            session=session,
+            settings=settings,
+            attempt=attempt,
+            reason=reason,
+            detail="the owner withdrew access",
+            now=now,
+        )
+    session.flush()
+
+
+# -- background work -----------------------------------------------------------------------
+@dataclass
+class WorkDone:
+    sent: int = 0
+    expired: int = 0
+    relocks: int = 0
+    grants_expired: int = 0
+    positions_forgotten: int = 0
+
+    def total(self) -> int:
+        return (
+            self.sent + self.expired + self.relocks + self.grants_expired + self.positions_forgotten
+        )
+
+
+def dispatch_commands(
+    *,
+    session: Session,
+    settings: Settings,
+    registry: AdapterRegistry,
+    now: datetime,
+    done: WorkDone,
+) -> None:
+    """Send pending commands to the cars; expire those that ran out of time."""
+    for command in vehicles.open_commands(session=session):
+        vehicle = session.get(Vehicle, command.vehicle_id)
+        assert vehicle is not None
+        if now >= command.expires_at:
+            _expire_command(
+                session=session, settings=settings, command=command, vehicle=vehicle, now=now
+            )
+            done.expired += 1
+            continue
+        if command.status != "pending":
+            continue
+        if command.kind == "unlock_trunk" and not _unlock_still_allowed(session, command):
+            vehicles.finish_command(
+                command=command, status="dropped", now=now, detail="grant no longer valid"
+            )
+            continue
+        adapter = registry.get(vehicle.brand)
+        order = CommandOrder(
+            command_id=command.id,
+            vehicle_external_id=vehicle.external_id,
+            kind="unlock_trunk" if command.kind == "unlock_trunk" else "lock",
+            expires_at=command.expires_at,
+        )
+        command.tries += 1
+        try:
+            adapter.send_command(order, now=now)
+        except VehicleAsleep:
+            # Waking is an explicit, bounded step: the command stays pending until it expires.
+            adapter.wake(external_id=vehicle.external_id, now=now)
+            command.detail = "vehicle asleep; wake-up sent"
+            continue
+        except AdapterError as e:
+            command.detail = f"{e.code}: {e}"[:200]
+            continue
+        command.status, command.sent_at = "sent", now
+        done.sent += 1
+    session.flush()
+
+
+def _unlock_still_allowed(session: Session, command: VehicleCommand) -> bool:
+    grant = session.get(Grant, command.grant_id) if command.grant_id else None
+    attempt = session.get(Attempt, command.attempt_id) if command.attempt_id else None
+    return (
+        grant is not None
+        and grant.status == "redeemed"
+        and attempt is not None
+        and attempt.status == domain.AttemptStatus.unlocking
+    )
+
+
+def _expire_command(
+    *,
+    session: Session,
+    settings: Settings,
+    command: VehicleCommand,
+    vehicle: Vehicle,
+    now: datetime,
+) -> None:
+    vehicles.finish_command(command=command, status="expired", now=now, detail=command.detail)
+    audit.append(
+        session=session,
+        actor="platform",
+        action="command.expired",
+        subject=command.id,
+        now=now,
+        data={"kind": command.kind, "vehicle": vehicle.id},
+    )
+    if command.kind != "unlock_trunk" or command.attempt_id is None:
+        return
+    attempt = session.get(Attempt, command.attempt_id)
+    if attempt is None or attempt.status != domain.AttemptStatus.unlocking:
+        return
+    reason = domain.Reason.vehicle_offline if not vehicle.online else domain.Reason.command_expired
+    incidents.open_incident(
+        session=session,
+        kind="command_expired",
+        severity="medium",
+        now=now,
+        vehicle_id=vehicle.id,
+        delivery_id=attempt.delivery_id,
+        attempt_id=attempt.id,
+        detail=f"unlock for {vehicle.plate} not confirmed within {settings.command_expiry_s} s ({command.detail or 'no answer'})",
+    )
+    fail_attempt(
+        session=session,
+        settings=settings,
+        attempt=attempt,
+        reason=reason,
+        detail="the car did not confirm the unlock in time",
+        now=now,
+    )
+
+
+def run_watchdog(*, session: Session, settings: Settings, now: datetime, done: WorkDone) -> None:
+    """A trunk not closed and locked in time: send lock, retry, open an incident."""
+    limit = now - timedelta(seconds=settings.relock_after_s)
+    for attempt in session.scalars(
+        select(Attempt).where(
+            Attempt.trunk_opened_at.is_not(None),
+            Attempt.secured_at.is_(None),
+            Attempt.trunk_opened_at <= limit,
+        )
+    ):
+        vehicle = session.get(Vehicle, attempt.vehicle_id)
+        assert vehicle is not None
+        if attempt.relock_tries == 0:
+            incidents.open_incident(
+                session=session,
+                kind="trunk_not_locked",
+                severity="high",
+                now=now,
+                vehicle_id=vehicle.id,
+                delivery_id=attempt.delivery_id,
+                attempt_id=attempt.id,
+                detail=f"trunk of {vehicle.plate} not closed and locked {settings.relock_after_s // 60} min after unlock; lock sent",
+            )
+            notify.emit(
+                session=session,
+                topic="vehicle.relock",
+                recipient_ids=[vehicle.owner_id],
+                now=now,
+                delivery_id=attempt.delivery_id,
+                payload={
+                    "vehicle_id": vehicle.id,
+                    "message": "your trunk was not locked after the delivery; we are locking it",
+                },
+            )
+        elif (
+            attempt.last_relock_at is not None
+            and (now - attempt.last_relock_at).total_seconds() < settings.relock_retry_s
+        ):
+            continue
+        elif attempt.relock_tries >= settings.relock_max_tries:
+            if attempt.relock_tries == settings.relock_max_tries:
+                incidents.open_incident(
+                    session=session,
+                    kind="relock_failed",
+                    severity="critical",
+                    now=now,
+                    vehicle_id=vehicle.id,
+                    delivery_id=attempt.delivery_id,
+                    attempt_id=attempt.id,
+                    detail=f"{vehicle.plate} still not locked after {attempt.relock_tries} lock commands",
+                )
+                attempt.relock_tries += 1
+            continue
+        if (
+            _send_lock(
+                session=session, settings=settings, vehicle=vehicle, attempt=attempt, now=now
+            )
+            is not None
+        ):
+            attempt.relock_tries += 1
+            attempt.last_relock_at = now
+            done.relocks += 1
+            deliveries.add_timeline(
+                session=session,
+                delivery_id=attempt.delivery_id,
+                kind="relock",
+                text="trunk not locked in time; lock sent by trunkdrop",
+                now=now,
+            )
+    session.flush()
+
+
+def sweep(*, session: Session, settings: Settings, now: datetime, done: WorkDone) -> None:
+    """Expire grants that ran out; forget car positions no delivery needs any more."""
+    done.grants_expired += access.expire_grants(session=session, now=now)
+    cutoff = now - timedelta(seconds=settings.position_retention_s)
+    busy = select(Delivery.vehicle_id).where(
+        Delivery.status.in_((domain.DeliveryStatus.booked, domain.DeliveryStatus.out_for_delivery))
+    )
+    for vehicle in session.scalars(
+        select(Vehicle).where(
+            Vehicle.position_at.is_not(None), Vehicle.position_at < cutoff, Vehicle.id.not_in(busy)
+        )
+    ):
+        vehicles.forget_position(vehicle=vehicle)
+        done.positions_forgotten += 1
+    session.flush()

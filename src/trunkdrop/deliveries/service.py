@@ -1,0 +1,655 @@
+"""Checkout options, booking, cancelling, routing deliveries onto routes, reading them back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from trunkdrop.access import audit
+from trunkdrop.config import Settings
+from trunkdrop.deliveries import domain
+from trunkdrop.deliveries.models import Attempt, Delivery, DeliveryOption, TimelineEntry
+from trunkdrop.deliveries.schemas import (
+    AttemptRead,
+    CheckoutOption,
+    CheckoutOptionsRead,
+    CheckoutRequest,
+    DeliveryCreate,
+    DeliveryRead,
+    ItineraryEntryRead,
+    ParcelIn,
+    RuleRead,
+    TimelineRead,
+)
+from trunkdrop.dispatch import service as dispatch
+from trunkdrop.dispatch.models import Route, RouteStop
+from trunkdrop.dispatch.schemas import RouteRead, StopRead, VehicleBrief
+from trunkdrop.errors import Conflict, Forbidden, InvalidInput, NotFound
+from trunkdrop.notify import service as notify
+from trunkdrop.parties import service as parties
+from trunkdrop.parties.models import Party, Role
+from trunkdrop.places import service as places
+from trunkdrop.store.base import new_id
+from trunkdrop.vehicles import service as vehicles
+from trunkdrop.vehicles.models import Vehicle
+
+
+def item_rules(settings: Settings) -> domain.ItemRules:
+    return domain.ItemRules(
+        max_weight_g=settings.max_weight_g,
+        max_dims_cm=(settings.max_length_cm, settings.max_width_cm, settings.max_height_cm),
+        max_declared_value_cents=settings.max_declared_value_cents,
+    )
+
+
+def to_parcel(parcel_in: ParcelIn) -> domain.Parcel:
+    return domain.Parcel(**parcel_in.model_dump(exclude={"reference"}))
+
+
+def add_timeline(
+    *, session: Session, delivery_id: str, kind: str, text: str, now: datetime
+) -> None:
+    session.add(TimelineEntry(delivery_id=delivery_id, at=now, kind=kind, text=text[:300]))
+
+
+def local_time(moment: datetime, settings: Settings) -> str:
+    return moment.astimezone(ZoneInfo(settings.timezone)).strftime("%H:%M")
+
+
+# -- checkout ------------------------------------------------------------------------------
+def checkout_options(
+    *, session: Session, settings: Settings, request: CheckoutRequest, now: datetime
+) -> CheckoutOptionsRead:
+    """The place/window pairs a shop may offer for this parcel, or exactly why there are none."""
+    customer = parties.get_party(session=session, party_id=request.customer_id, role=Role.customer)
+    reasons: list[RuleRead] = [
+        RuleRead(code=v.code, message=v.message, field=v.field)
+        for v in domain.parcel_violations(to_parcel(request.parcel), item_rules(settings))
+    ]
+    cars = vehicles.list_vehicles(session=session, owner=customer)
+    saved = places.list_places(session=session, owner_id=customer.id)
+    if not cars:
+        reasons.append(RuleRead(code="no_vehicle", message="the customer has no linked car"))
+    if not saved:
+        reasons.append(RuleRead(code="no_place", message="the customer has saved no places"))
+    slots = [
+        s
+        for s in domain.day_slots(
+            request.date,
+            tz=settings.timezone,
+            start_hour=settings.service_day_start_hour,
+            end_hour=settings.service_day_end_hour,
+            slot_minutes=settings.window_slot_minutes,
+        )
+        if s.end > now
+    ]
+    if not slots:
+        reasons.append(
+            RuleRead(
+                code="no_window_left",
+                message=f"no delivery window is left on {request.date}",
+                field="date",
+            )
+        )
+    areas = dispatch.list_service_areas(session=session)
+    covered: dict[str, str] = {}
+    for place in saved:
+        inside = dispatch.areas_covering(areas, place.latitude, place.longitude)
+        if inside:
+            covered[place.id] = inside[0].carrier_id
+        else:
+            reasons.append(
+                RuleRead(
+                    code="place_outside_service_area",
+                    message=f"{place.label} is outside every carrier's service area",
+                    place_id=place.id,
+                )
+            )
+    options: list[CheckoutOption] = []
+    parcel_ok = not domain.parcel_violations(to_parcel(request.parcel), item_rules(settings))
+    for car in cars:
+        blockers = vehicles.trunk_delivery_blockers(car)
+        for blocker in blockers:
+            reasons.append(
+                RuleRead(
+                    code=blocker,
+                    message=f"car {car.plate}: {blocker.replace('_', ' ')}",
+                    vehicle_id=car.id,
+                )
+            )
+        too_big = domain.fits_trunk(to_parcel(request.parcel), car.trunk_volume_l)
+        if too_big is not None:
+            reasons.append(
+                RuleRead(
+                    code=too_big.code,
+                    message=f"car {car.plate}: {too_big.message}",
+                    field=too_big.field,
+                    vehicle_id=car.id,
+                )
+            )
+        if blockers or too_big is not None or not parcel_ok:
+            continue
+        for place in saved:
+            if place.id not in covered:
+                continue
+            for slot in slots:
+                options.append(
+                    CheckoutOption(
+                        vehicle_id=car.id,
+                        place_id=place.id,
+                        label=place.label,
+                        address=place.address,
+                        carrier_id=covered[place.id],
+                        window_start=slot.start,
+                        window_end=slot.end,
+                    )
+                )
+    return CheckoutOptionsRead(
+        trunk_possible=bool(options), options=options, reasons=[] if options else reasons
+    )
+
+
+# -- booking -------------------------------------------------------------------------------
+def book(
+    *,
+    session: Session,
+    settings: Settings,
+    retailer: Party,
+    delivery_in: DeliveryCreate,
+    now: datetime,
+) -> Delivery:
+    customer = parties.get_party(
+        session=session, party_id=delivery_in.customer_id, role=Role.customer
+    )
+    vehicle = vehicles.get_vehicle(session=session, vehicle_id=delivery_in.vehicle_id)
+    if vehicle.owner_id != customer.id:
+        raise InvalidInput("this car does not belong to this customer", field="vehicle_id")
+    parcel = to_parcel(delivery_in.parcel)
+    violations = domain.parcel_violations(parcel, item_rules(settings))
+    fit = domain.fits_trunk(parcel, vehicle.trunk_volume_l)
+    if fit is not None:
+        violations.append(fit)
+    if violations:
+        first = violations[0]
+        raise InvalidInput(
+            "; ".join(v.message for v in violations),
+            code=first.code,
+            field=first.field,
+            extra={"violations": [v.code for v in violations]},
+        )
+    blockers = vehicles.trunk_delivery_blockers(vehicle)
+    if blockers:
+        raise Conflict(
+            f"this car cannot take trunk deliveries: {', '.join(blockers)}",
+            code="vehicle_not_eligible",
+            field="vehicle_id",
+            extra={"blockers": blockers},
+        )
+    entries = sorted(delivery_in.itinerary, key=lambda e: e.window_start)
+    windows = _checked_windows(entries, settings=settings, now=now)
+    areas = dispatch.list_service_areas(session=session)
+    carriers: set[str] | None = None
+    resolved = []
+    for i, entry in enumerate(entries):
+        place = places.get_place(session=session, place_id=entry.place_id, owner_id=customer.id)
+        inside = {
+            a.carrier_id for a in dispatch.areas_covering(areas, place.latitude, place.longitude)
+        }
+        if not inside:
+            raise InvalidInput(
+                f"{place.label} is outside every carrier's service area",
+                code="place_outside_service_area",
+                field=f"itinerary[{i}].place_id",
+            )
+        carriers = inside if carriers is None else carriers & inside
+        resolved.append((place, windows[i]))
+    fb = delivery_in.fallback_address
+    if fb is not None:
+        inside = {a.carrier_id for a in dispatch.areas_covering(areas, fb.latitude, fb.longitude)}
+        carriers = (carriers or set()) & inside
+    if not carriers:
+        raise InvalidInput(
+            "no single carrier serves every place of this itinerary and the fallback address",
+            code="no_carrier_for_itinerary",
+            field="itinerary",
+        )
+    carrier_id = next(a.carrier_id for a in areas if a.carrier_id in carriers)
+    delivery = Delivery(
+        id=new_id("dlv"),
+        retailer_id=retailer.id,
+        customer_id=customer.id,
+        carrier_id=carrier_id,
+        vehicle_id=vehicle.id,
+        retailer_reference=delivery_in.retailer_reference,
+        parcel_ref=delivery_in.parcel.reference,
+        parcel=delivery_in.parcel.model_dump(),
+        status=domain.DeliveryStatus.booked,
+        mode="trunk",
+        current_option=1,
+        fallback_address=fb.address if fb else None,
+        fallback_latitude=fb.latitude if fb else None,
+        fallback_longitude=fb.longitude if fb else None,
+        created_at=now,
+    )
+    session.add(delivery)
+    try:
+        session.flush()
+    except IntegrityError as e:
+        raise Conflict(
+            f"parcel {delivery_in.parcel.reference!r} is already booked",
+            code="parcel_already_booked",
+            field="parcel.reference",
+        ) from e
+    for seq, (place, window) in enumerate(resolved, start=1):
+        session.add(
+            DeliveryOption(
+                delivery_id=delivery.id,
+                seq=seq,
+                place_id=place.id,
+                label=place.label,
+                latitude=place.latitude,
+                longitude=place.longitude,
+                address=place.address,
+                parking_notes=place.parking_notes,
+                window_start=window.start,
+                window_end=window.end,
+            )
+        )
+    first_place, first_window = resolved[0]
+    add_timeline(
+        session=session,
+        delivery_id=delivery.id,
+        kind="booked",
+        now=now,
+        text=f"booked into the trunk of {vehicle.plate} at {first_place.label}, "
+        f"{local_time(first_window.start, settings)}–{local_time(first_window.end, settings)}",
+    )
+    notify.emit(
+        session=session,
+        topic="delivery.booked",
+        recipient_ids=[retailer.id, carrier_id, customer.id],
+        delivery_id=delivery.id,
+        now=now,
+        payload={"delivery_id": delivery.id, "status": "booked"},
+    )
+    audit.append(
+        session=session, actor=retailer.id, action="delivery.booked", subject=delivery.id, now=now
+    )
+    session.flush()
+    return delivery
+
+
+def _checked_windows(
+    entries: Sequence[object], *, settings: Settings, now: datetime
+) -> list[domain.TimeWindow]:
+    windows: list[domain.TimeWindow] = []
+    day: date | None = None
+    zone = ZoneInfo(settings.timezone)
+    for i, entry in enumerate(entries):
+        start, end = entry.window_start, entry.window_end  # type: ignore[attr-defined]
+        field = f"itinerary[{i}]"
+        if end <= start:
+            raise InvalidInput(
+                "the window ends before it starts",
+                field=f"{field}.window_end",
+                code="window_inverted",
+            )
+        if (end - start).total_seconds() < 30 * 60:
+            raise InvalidInput(
+                "a window must be at least 30 minutes long",
+                field=f"{field}.window_end",
+                code="window_too_short",
+            )
+        if end <= now:
+            raise InvalidInput(
+                "the window is already over", field=f"{field}.window_end", code="window_in_past"
+            )
+        local_day = start.astimezone(zone).date()
+        day = day or local_day
+        if local_day != day:
+            raise InvalidInput(
+                "every window of an itinerary must be on the same day",
+                field=f"{field}.window_start",
+                code="itinerary_spans_days",
+            )
+        hours = domain.service_hours(
+            local_day,
+            tz=settings.timezone,
+            start_hour=settings.service_day_start_hour,
+            end_hour=settings.service_day_end_hour,
+        )
+        if start < hours.start or end > hours.end:
+            raise InvalidInput(
+                f"windows must lie within service hours {settings.service_day_start_hour:02d}:00–"
+                f"{settings.service_day_end_hour:02d}:00 local time",
+                field=f"{field}.window_start",
+                code="window_outside_service_hours",
+            )
+        window = domain.TimeWindow(start, end)
+        if windows and windows[-1].overlaps(window):
+            raise InvalidInput(
+                "itinerary windows overlap: a car stands at one place at a time",
+                field=f"{field}.window_start",
+                code="windows_overlap",
+            )
+        windows.append(window)
+    return windows
+
+
+def get_delivery(*, session: Session, delivery_id: str) -> Delivery:
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        raise NotFound(f"no delivery with id {delivery_id!r}", field="delivery_id")
+    return delivery
+
+
+def check_delivery_access(*, session: Session, party: Party, delivery: Delivery) -> None:
+    allowed = {
+        Role.operator: True,
+        Role.retailer: delivery.retailer_id == party.id,
+        Role.customer: delivery.customer_id == party.id,
+        Role.carrier: delivery.carrier_id == party.id,
+    }.get(Role(party.role))
+    if party.role == Role.driver:
+        allowed = (
+            session.scalars(
+                select(RouteStop.id)
+                .join(Route, Route.id == RouteStop.route_id)
+                .where(RouteStop.delivery_id == delivery.id, Route.driver_id == party.id)
+            ).first()
+            is not None
+        )
+    if not allowed:
+        raise Forbidden("this delivery belongs to another party")
+
+
+def cancel(*, session: Session, party: Party, delivery: Delivery, now: datetime) -> Delivery:
+    if party.role not in (Role.retailer, Role.operator) or (
+        party.role == Role.retailer and delivery.retailer_id != party.id
+    ):
+        raise Forbidden("only the retailer that booked it can cancel a delivery")
+    try:
+        delivery.status = domain.check_delivery_transition(
+            delivery.status, domain.DeliveryStatus.cancelled
+        )
+    except domain.IllegalTransition as e:
+        raise Conflict(
+            f"a delivery that is {delivery.status} cannot be cancelled", code="illegal_transition"
+        ) from e
+    delivery.outcome, delivery.ended_at = "cancelled", now
+    stop = dispatch.pending_stop_for(session=session, delivery_id=delivery.id)
+    if stop is not None:
+        dispatch.finish_stop(stop=stop, status="cancelled")
+    add_timeline(
+        session=session,
+        delivery_id=delivery.id,
+        kind="cancelled",
+        text="cancelled by the shop",
+        now=now,
+    )
+    notify.emit(
+        session=session,
+        topic="delivery.cancelled",
+        recipient_ids=[delivery.retailer_id, delivery.carrier_id, delivery.customer_id],
+        delivery_id=delivery.id,
+        now=now,
+        payload={"delivery_id": delivery.id, "status": "cancelled"},
+    )
+    audit.append(
+        session=session, actor=party.id, action="delivery.cancelled", subject=delivery.id, now=now
+    )
+    session.flush()
+    return delivery
+
+
+def list_deliveries(
+    *, session: Session, party: Party, status: str | None = None, limit: int = 500
+) -> list[Delivery]:
+    query = select(Delivery).order_by(Delivery.created_at.desc(), Delivery.id).limit(limit)
+    column = {
+        Role.retailer: Delivery.retailer_id,
+        Role.customer: Delivery.customer_id,
+        Role.carrier: Delivery.carrier_id,
+    }.get(Role(party.role))
+    if column is not None:
+        query = query.where(column == party.id)
+    elif party.role == Role.driver:
+        query = query.where(
+            Delivery.id.in_(
+                select(RouteStop.delivery_id)
+                .join(Route, Route.id == RouteStop.route_id)
+                .where(Route.driver_id == party.id)
+            )
+        )
+    if status is not None:
+        query = query.where(Delivery.status == status)
+    return list(session.scalars(query))
+
+
+def options_of(*, session: Session, delivery_id: str) -> list[DeliveryOption]:
+    return list(
+        session.scalars(
+            select(DeliveryOption)
+            .where(DeliveryOption.delivery_id == delivery_id)
+            .order_by(DeliveryOption.seq)
+        )
+    )
+
+
+def option(*, session: Session, delivery_id: str, seq: int) -> DeliveryOption:
+    found = session.scalars(
+        select(DeliveryOption).where(
+            DeliveryOption.delivery_id == delivery_id, DeliveryOption.seq == seq
+        )
+    ).one_or_none()
+    if found is None:
+        raise NotFound(f"delivery {delivery_id} has no itinerary entry {seq}")
+    return found
+
+
+def to_read(*, session: Session, delivery: Delivery) -> DeliveryRead:
+    attempts = session.scalars(
+        select(Attempt)
+        .where(Attempt.delivery_id == delivery.id)
+        .order_by(Attempt.started_at, Attempt.id)
+    )
+    timeline = session.scalars(
+        select(TimelineEntry)
+        .where(TimelineEntry.delivery_id == delivery.id)
+        .order_by(TimelineEntry.at, TimelineEntry.id)
+    )
+    return DeliveryRead(
+        id=delivery.id,
+        status=delivery.status,
+        mode=delivery.mode,
+        outcome=delivery.outcome,
+        outcome_reason=delivery.outcome_reason,
+        retailer_id=delivery.retailer_id,
+        retailer_reference=delivery.retailer_reference,
+        customer_id=delivery.customer_id,
+        carrier_id=delivery.carrier_id,
+        vehicle_id=delivery.vehicle_id,
+        parcel_ref=delivery.parcel_ref,
+        current_option=delivery.current_option,
+        itinerary=[
+            ItineraryEntryRead.model_validate(o)
+            for o in options_of(session=session, delivery_id=delivery.id)
+        ],
+        fallback_address=delivery.fallback_address,
+        created_at=delivery.created_at,
+        ended_at=delivery.ended_at,
+        attempts=[AttemptRead.model_validate(a) for a in attempts],
+        timeline=[TimelineRead.model_validate(t) for t in timeline],
+    )
+
+
+# -- routes --------------------------------------------------------------------------------
+def plan_route(
+    *,
+    session: Session,
+    carrier: Party,
+    driver_id: str,
+    service_date: date,
+    delivery_ids: list[str],
+    now: datetime,
+) -> Route:
+    """Put booked deliveries on a driver's route, in the given order."""
+    if len(set(delivery_ids)) != len(delivery_ids):
+        raise InvalidInput("a delivery appears twice in this route", field="delivery_ids")
+    route = dispatch.create_route(
+        session=session, carrier=carrier, driver_id=driver_id, service_date=service_date, now=now
+    )
+    for i, delivery_id in enumerate(delivery_ids):
+        delivery = session.get(Delivery, delivery_id)
+        if delivery is None:
+            raise NotFound(f"no delivery with id {delivery_id!r}", field=f"delivery_ids[{i}]")
+        if delivery.carrier_id != carrier.id:
+            raise Forbidden("this delivery is another carrier's", field=f"delivery_ids[{i}]")
+        if delivery.status != domain.DeliveryStatus.booked:
+            raise Conflict(
+                f"delivery {delivery_id} is {delivery.status}, not booked",
+                code="illegal_transition",
+                field=f"delivery_ids[{i}]",
+            )
+        if dispatch.pending_stop_for(session=session, delivery_id=delivery_id) is not None:
+            raise Conflict(
+                f"delivery {delivery_id} is already on a route",
+                code="already_routed",
+                field=f"delivery_ids[{i}]",
+            )
+        dispatch.add_stop(
+            session=session,
+            route=route,
+            delivery_id=delivery.id,
+            mode=delivery.mode,
+            option_seq=delivery.current_option,
+        )
+        add_timeline(
+            session=session,
+            delivery_id=delivery.id,
+            kind="planned",
+            text=f"planned for {service_date.isoformat()}",
+            now=now,
+        )
+    return route
+
+
+def start_route(
+    *, session: Session, settings: Settings, party: Party, route: Route, now: datetime
+) -> Route:
+    dispatch.check_route_access(party, route)
+    dispatch.start_route(session=session, route=route, now=now)
+    for stop in dispatch.stops_of(session=session, route_id=route.id):
+        if stop.status != "pending":
+            continue
+        delivery = get_delivery(session=session, delivery_id=stop.delivery_id)
+        if delivery.status == domain.DeliveryStatus.booked:
+            delivery.status = domain.check_delivery_transition(
+                delivery.status, domain.DeliveryStatus.out_for_delivery
+            )
+            add_timeline(
+                session=session,
+                delivery_id=delivery.id,
+                kind="out_for_delivery",
+                now=now,
+                text="driver on the way — please don't move the car",
+            )
+            notify.emit(
+                session=session,
+                topic="delivery.out_for_delivery",
+                recipient_ids=[delivery.retailer_id, delivery.customer_id],
+                delivery_id=delivery.id,
+                now=now,
+                payload={
+                    "delivery_id": delivery.id,
+                    "status": delivery.status,
+                    "message": "driver on the way — please don't move the car",
+                },
+            )
+    session.flush()
+    return route
+
+
+def vehicle_for(*, session: Session, delivery: Delivery) -> Vehicle:
+    vehicle = session.get(Vehicle, delivery.vehicle_id)
+    if vehicle is None:  # pragma: no cover - foreign key
+        raise NotFound("the delivery's vehicle is gone")
+    return vehicle
+
+
+def stop_to_read(
+    *, session: Session, stop: RouteStop, next_id: str | None, now: datetime
+) -> StopRead:
+    delivery = get_delivery(session=session, delivery_id=stop.delivery_id)
+    attempt_id = session.scalars(select(Attempt.id).where(Attempt.stop_id == stop.id)).first()
+    if stop.mode == "trunk" and stop.option_seq is not None:
+        where = option(session=session, delivery_id=delivery.id, seq=stop.option_seq)
+        car = vehicle_for(session=session, delivery=delivery)
+        in_window = where.window_start <= now < where.window_end
+        brief = VehicleBrief(
+            plate=car.plate,
+            make=car.make,
+            model=car.model,
+            colour=car.colour,
+            latitude=car.latitude if in_window else None,
+            longitude=car.longitude if in_window else None,
+        )
+        return StopRead(
+            id=stop.id,
+            route_id=stop.route_id,
+            seq=stop.seq,
+            status=stop.status,
+            mode=stop.mode,
+            is_next=stop.id == next_id,
+            delivery_id=delivery.id,
+            parcel_ref=delivery.parcel_ref,
+            label=where.label,
+            address=where.address,
+            latitude=where.latitude,
+            longitude=where.longitude,
+            parking_notes=where.parking_notes,
+            window_start=where.window_start,
+            window_end=where.window_end,
+            vehicle=brief,
+            attempt_id=attempt_id,
+        )
+    return StopRead(
+        id=stop.id,
+        route_id=stop.route_id,
+        seq=stop.seq,
+        status=stop.status,
+        mode=stop.mode,
+        is_next=stop.id == next_id,
+        delivery_id=delivery.id,
+        parcel_ref=delivery.parcel_ref,
+        label="fallback address",
+        address=delivery.fallback_address or "",
+        latitude=delivery.fallback_latitude or 0.0,
+        longitude=delivery.fallback_longitude or 0.0,
+        parking_notes="",
+        window_start=None,
+        window_end=None,
+        vehicle=None,
+        attempt_id=attempt_id,
+    )
+
+
+def route_to_read(*, session: Session, route: Route, now: datetime) -> RouteRead:
+    nxt = dispatch.next_open_stop(session=session, route_id=route.id)
+    next_id = nxt.id if nxt is not None and route.status == "started" else None
+    return RouteRead(
+        id=route.id,
+        carrier_id=route.carrier_id,
+        driver_id=route.driver_id,
+        service_date=route.service_date,
+        status=route.status,
+        stops=[
+            stop_to_read(session=session, stop=s, next_id=next_id, now=now)
+            for s in dispatch.stops_of(session=session, route_id=route.id)
+        ],
+    )

@@ -1,0 +1,219 @@
+"""Retailer: checkout and booking. Everyone: their deliveries. Driver: attempts at the car."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from trunkdrop.api.deps import (
+    CurrentParty,
+    Driver,
+    NowDep,
+    PlatformDep,
+    Retailer,
+    SessionDep,
+    SettingsDep,
+)
+from trunkdrop.bootstrap import Platform
+from trunkdrop.deliveries import flows, service
+from trunkdrop.deliveries.domain import AttemptStatus
+from trunkdrop.deliveries.schemas import (
+    AccessGranted,
+    AccessRequest,
+    AttemptRead,
+    AttemptStart,
+    CheckoutOptionsRead,
+    CheckoutRequest,
+    DeliveryCreate,
+    DeliveryRead,
+    FailureReport,
+)
+from trunkdrop.parties.models import Party
+
+router = APIRouter(tags=["deliveries"])
+Id = Annotated[str, Path(max_length=32)]
+DeliveryState = Literal[
+    "booked", "out_for_delivery", "delivered", "returned_to_sender", "cancelled"
+]
+
+
+@router.post("/checkout/options", response_model=CheckoutOptionsRead)
+def checkout_options(
+    request: CheckoutRequest, session: SessionDep, settings: SettingsDep, _: Retailer, now: NowDep
+) -> CheckoutOptionsRead:
+    """Which trunk windows and places a shop may offer for this parcel, or why none."""
+    return service.checkout_options(session=session, settings=settings, request=request, now=now)
+
+
+@router.post("/deliveries", response_model=DeliveryRead, status_code=status.HTTP_201_CREATED)
+def book(
+    delivery_in: DeliveryCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    retailer: Retailer,
+    now: NowDep,
+) -> DeliveryRead:
+    delivery = service.book(
+        session=session, settings=settings, retailer=retailer, delivery_in=delivery_in, now=now
+    )
+    return service.to_read(session=session, delivery=delivery)
+
+
+@router.get("/deliveries", response_model=list[DeliveryRead])
+def list_deliveries(
+    session: SessionDep,
+    party: CurrentParty,
+    status: Annotated[DeliveryState | None, Query()] = None,
+) -> list[DeliveryRead]:
+    return [
+        service.to_read(session=session, delivery=d)
+        for d in service.list_deliveries(session=session, party=party, status=status)
+    ]
+
+
+@router.get("/deliveries/{delivery_id}", response_model=DeliveryRead)
+def get_delivery(delivery_id: Id, session: SessionDep, party: CurrentParty) -> DeliveryRead:
+    delivery = service.get_delivery(session=session, delivery_id=delivery_id)
+    service.check_delivery_access(session=session, party=party, delivery=delivery)
+    return service.to_read(session=session, delivery=delivery)
+
+
+@router.post("/deliveries/{delivery_id}/cancel", response_model=DeliveryRead)
+def cancel(delivery_id: Id, session: SessionDep, party: CurrentParty, now: NowDep) -> DeliveryRead:
+    delivery = service.get_delivery(session=session, delivery_id=delivery_id)
+    service.check_delivery_access(session=session, party=party, delivery=delivery)
+    service.cancel(session=session, party=party, delivery=delivery, now=now)
+    return service.to_read(session=session, delivery=delivery)
+
+
+@router.post(
+    "/stops/{stop_id}/attempts", response_model=AttemptRead, status_code=status.HTTP_201_CREATED
+)
+def start_attempt(
+    stop_id: Id, attempt_in: AttemptStart, session: SessionDep, driver: Driver, now: NowDep
+) -> AttemptRead:
+    return AttemptRead.model_validate(
+        flows.start_attempt(
+            session=session, driver=driver, stop_id=stop_id, attempt_in=attempt_in, now=now
+        )
+    )
+
+
+@router.get("/attempts/{attempt_id}", response_model=AttemptRead)
+def get_attempt(attempt_id: Id, session: SessionDep, party: CurrentParty) -> AttemptRead:
+    attempt = flows.get_attempt(session=session, attempt_id=attempt_id)
+    flows.check_attempt_access(session=session, party=party, attempt=attempt)
+    return AttemptRead.model_validate(attempt)
+
+
+@router.post(
+    "/attempts/{attempt_id}/access",
+    response_model=AccessGranted,
+    status_code=status.HTTP_202_ACCEPTED,
+)
+def request_access(
+    attempt_id: Id,
+    body: AccessRequest,
+    session: SessionDep,
+    platform: PlatformDep,
+    driver: Driver,
+    now: NowDep,
+) -> AccessGranted:
+    """Ask to open the trunk. Returns at once; poll the attempt or follow its events."""
+    return flows.request_access(
+        session=session,
+        settings=platform.settings,
+        keyring=platform.keyring(session),
+        driver=driver,
+        attempt_id=attempt_id,
+        position=body.position,
+        now=now,
+    )
+
+
+@router.post("/attempts/{attempt_id}/deposit", response_model=AttemptRead)
+def confirm_deposit(
+    attempt_id: Id, session: SessionDep, settings: SettingsDep, driver: Driver, now: NowDep
+) -> AttemptRead:
+    return AttemptRead.model_validate(
+        flows.confirm_deposit(
+            session=session, settings=settings, driver=driver, attempt_id=attempt_id, now=now
+        )
+    )
+
+
+@router.post("/attempts/{attempt_id}/handover", response_model=AttemptRead)
+def confirm_handover(
+    attempt_id: Id, session: SessionDep, settings: SettingsDep, driver: Driver, now: NowDep
+) -> AttemptRead:
+    return AttemptRead.model_validate(
+        flows.confirm_handover(
+            session=session, settings=settings, driver=driver, attempt_id=attempt_id, now=now
+        )
+    )
+
+
+@router.post("/attempts/{attempt_id}/fail", response_model=AttemptRead)
+def report_failure(
+    attempt_id: Id,
+    body: FailureReport,
+    session: SessionDep,
+    settings: SettingsDep,
+    driver: Driver,
+    now: NowDep,
+) -> AttemptRead:
+    attempt = flows.report_failure(
+        session=session,
+        settings=settings,
+        driver=driver,
+        attempt_id=attempt_id,
+        reason=body.reason,
+        detail=body.detail,
+        now=now,
+    )
+    return AttemptRead.model_validate(attempt)
+
+
+@router.get("/attempts/{attempt_id}/events", response_class=StreamingResponse)
+async def follow_attempt(
+    attempt_id: Id,
+    platform: PlatformDep,
+    party: CurrentParty,
+    timeout_s: Annotated[int, Query(ge=1, le=900)] = 600,
+) -> StreamingResponse:
+    """Server-sent events: the attempt each time it changes, until it ends."""
+    await run_in_threadpool(_read_attempt, platform, party, attempt_id)  # 404/403 before streaming
+    return StreamingResponse(
+        _attempt_events(platform, party, attempt_id, timeout_s), media_type="text/event-stream"
+    )
+
+
+def _read_attempt(platform: Platform, party: Party, attempt_id: str) -> AttemptRead:
+    with platform.uow() as session:
+        attempt = flows.get_attempt(session=session, attempt_id=attempt_id)
+        flows.check_attempt_access(session=session, party=party, attempt=attempt)
+        return AttemptRead.model_validate(attempt)
+
+
+async def _attempt_events(
+    platform: Platform, party: Party, attempt_id: str, timeout_s: int
+) -> AsyncIterator[str]:
+    last = None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        current = await run_in_threadpool(_read_attempt, platform, party, attempt_id)
+        payload = current.model_dump_json()
+        if payload != last:
+            last = payload
+            yield f"event: attempt\ndata: {payload}\n\n"
+        if current.status in (AttemptStatus.succeeded, AttemptStatus.failed):
+            yield f"event: end\ndata: {json.dumps({'status': current.status})}\n\n"
+            return
+        await asyncio.sleep(0.25)

@@ -1,0 +1,82 @@
+"""Pydantic schemas for service areas, routes and stops."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from trunkdrop.schemas import Latitude, Longitude
+
+_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ServiceAreaCreate(BaseModel):
+    model_config = _STRICT
+
+    name: str = Field(min_length=1, max_length=100)
+    latitude: Latitude
+    longitude: Longitude
+    radius_m: int = Field(ge=100, le=200_000)
+    depot_latitude: Latitude
+    depot_longitude: Longitude
+
+
+class ServiceAreaRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    carrier_id: str
+    name: str
+    latitude: float
+    longitude: float
+    radius_m: int
+    depot_latitude: float
+    depot_longitude: float
+
+
+class RouteCreate(BaseModel):
+    model_config = _STRICT
+
+    driver_id: str = Field(min_length=1, max_length=32)
+    service_date: date
+    delivery_ids: list[str] = Field(min_length=1, max_length=500)
+
+
+class VehicleBrief(BaseModel):
+    plate: str
+    make: str
+    model: str
+    colour: str
+    # Only inside the window: the car's position is the owner's personal data.
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+class StopRead(BaseModel):
+    id: str
+    route_id: str
+    seq: int
+    status: str
+    mode: str
+    is_next: bool
+    delivery_id: str
+    parcel_ref: str
+    label: str
+    address: str
+    latitude: float
+    longitude: float
+    parking_notes: str
+    window_start: datetime | None
+    window_end: datetime | None
+    vehicle: VehicleBrief | None
+    attempt_id: str | None
+
+
+class RouteRead(BaseModel):
+    id: str
+    carrier_id: str
+    driver_id: str
+    service_date: date
+    status: str
+    stops: list[StopRead]

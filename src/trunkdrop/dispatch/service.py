@@ -1,0 +1,169 @@
+"""Service areas, routes and their stops: who drives which visit, in which order."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from trunkdrop.dispatch.models import Route, RouteStop, ServiceArea
+from trunkdrop.dispatch.schemas import ServiceAreaCreate
+from trunkdrop.errors import Conflict, Forbidden, InvalidInput, NotFound
+from trunkdrop.geo import distance_m
+from trunkdrop.parties.models import Party, Role
+from trunkdrop.store.base import new_id
+
+
+def create_service_area(
+    *, session: Session, carrier: Party, area_in: ServiceAreaCreate, now: datetime
+) -> ServiceArea:
+    area = ServiceArea(
+        id=new_id("sa"), carrier_id=carrier.id, created_at=now, **area_in.model_dump()
+    )
+    session.add(area)
+    session.flush()
+    return area
+
+
+def list_service_areas(*, session: Session, carrier_id: str | None = None) -> list[ServiceArea]:
+    query = select(ServiceArea).order_by(ServiceArea.created_at, ServiceArea.id)
+    if carrier_id is not None:
+        query = query.where(ServiceArea.carrier_id == carrier_id)
+    return list(session.scalars(query))
+
+
+def areas_covering(areas: list[ServiceArea], lat: float, lon: float) -> list[ServiceArea]:
+    return [a for a in areas if distance_m(a.latitude, a.longitude, lat, lon) <= a.radius_m]
+
+
+def create_route(
+    *,
+    session: Session,
+    carrier: Party,
+    driver_id: str,
+    service_date: date,
+    now: datetime,
+) -> Route:
+    driver = session.get(Party, driver_id)
+    if driver is None or driver.role != Role.driver:
+        raise NotFound(f"no driver with id {driver_id!r}", field="driver_id")
+    if driver.carrier_id != carrier.id:
+        raise Forbidden("this driver works for another carrier", field="driver_id")
+    route = Route(
+        id=new_id("rte"),
+        carrier_id=carrier.id,
+        driver_id=driver.id,
+        service_date=service_date,
+        status="planned",
+        created_at=now,
+    )
+    session.add(route)
+    session.flush()
+    return route
+
+
+def add_stop(
+    *, session: Session, route: Route, delivery_id: str, mode: str, option_seq: int | None
+) -> RouteStop:
+    last = session.scalar(select(func.max(RouteStop.seq)).where(RouteStop.route_id == route.id))
+    stop = RouteStop(
+        id=new_id("stp"),
+        route_id=route.id,
+        delivery_id=delivery_id,
+        seq=(last or 0) + 1,
+        mode=mode,
+        option_seq=option_seq,
+        status="pending",
+    )
+    session.add(stop)
+    session.flush()
+    return stop
+
+
+def get_route(*, session: Session, route_id: str) -> Route:
+    route = session.get(Route, route_id)
+    if route is None:
+        raise NotFound(f"no route with id {route_id!r}", field="route_id")
+    return route
+
+
+def check_route_access(party: Party, route: Route) -> None:
+    if party.role == Role.operator:
+        return
+    if party.role == Role.carrier and route.carrier_id == party.id:
+        return
+    if party.role == Role.driver and route.driver_id == party.id:
+        return
+    raise Forbidden("this route belongs to another carrier or driver")
+
+
+def start_route(*, session: Session, route: Route, now: datetime) -> Route:
+    if route.status != "planned":
+        raise Conflict(
+            f"route is {route.status}, only a planned route can start", code="illegal_transition"
+        )
+    route.status, route.started_at = "started", now
+    session.flush()
+    return route
+
+
+def list_routes(*, session: Session, party: Party, service_date: date | None = None) -> list[Route]:
+    query = select(Route).order_by(Route.service_date, Route.created_at)
+    if party.role == Role.carrier:
+        query = query.where(Route.carrier_id == party.id)
+    elif party.role == Role.driver:
+        query = query.where(Route.driver_id == party.id)
+    elif party.role != Role.operator:
+        raise Forbidden("routes are for carriers, drivers and operators")
+    if service_date is not None:
+        query = query.where(Route.service_date == service_date)
+    return list(session.scalars(query))
+
+
+def stops_of(*, session: Session, route_id: str) -> list[RouteStop]:
+    return list(
+        session.scalars(
+            select(RouteStop).where(RouteStop.route_id == route_id).order_by(RouteStop.seq)
+        )
+    )
+
+
+def get_stop(*, session: Session, stop_id: str) -> RouteStop:
+    stop = session.get(RouteStop, stop_id)
+    if stop is None:
+        raise NotFound(f"no stop with id {stop_id!r}", field="stop_id")
+    return stop
+
+
+def next_open_stop(*, session: Session, route_id: str) -> RouteStop | None:
+    """The driver's next stop opens only when every earlier one is finished."""
+    return session.scalars(
+        select(RouteStop)
+        .where(RouteStop.route_id == route_id, RouteStop.status == "pending")
+        .order_by(RouteStop.seq)
+        .limit(1)
+    ).first()
+
+
+def pending_stop_for(*, session: Session, delivery_id: str) -> RouteStop | None:
+    return session.scalars(
+        select(RouteStop).where(RouteStop.delivery_id == delivery_id, RouteStop.status == "pending")
+    ).first()
+
+
+def finish_stop(*, stop: RouteStop, status: str) -> None:
+    if status not in ("done", "failed", "cancelled"):
+        raise InvalidInput(f"unknown stop status {status!r}")
+    stop.status = status
+
+
+def maybe_finish_route(*, session: Session, route_id: str) -> None:
+    route = session.get(Route, route_id)
+    if (
+        route is not None
+        and route.status == "started"
+        and next_open_stop(session=session, route_id=route_id) is None
+    ):
+        route.status = "finished"
+        session.flush()

@@ -1,0 +1,553 @@
+"""Plan routes for a Problem with PyVRP and HiGHS; the only module that imports pyvrp.
+
+The search runs PyVRP's iterated local search from several seeds in parallel processes and
+keeps every feasible route they meet. Between rounds, a set-partitioning model over that
+route pool, solved with HiGHS, recombines the best routes of all runs into a plan no single
+run found; the next round of local search starts from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import multiprocessing
+import os
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import highspy
+import numpy as np
+import pyvrp
+from pyvrp.IteratedLocalSearch import IteratedLocalSearchCallbacks, IteratedLocalSearchParams
+from pyvrp.solve import SolveParams
+from pyvrp.stop import MaxRuntime
+
+from trunkdrop.dispatch.problem import Plan, Problem, Route
+
+# A pooled route: its cost and the PyVRP client indices it visits, in order.
+PooledRoute = tuple[int, tuple[int, ...]]
+# Route pool keyed by the vehicle type and the set of stops served: only the cheapest
+# sequence for a given set matters to the set-partitioning model.
+RoutePool = dict[tuple[int, frozenset[int]], PooledRoute]
+# One route of a solution: vehicle type, cost, PyVRP client indices in order.
+Visits = tuple[int, int, tuple[int, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class SolverSettings:
+    """Knobs of the search; the defaults were set on the small instances only."""
+
+    rounds: int = 3
+    partition_share: float = 0.08
+    partition_min_seconds: float = 1.0
+    setup_reserve_seconds: float = 0.4
+
+
+@dataclass(frozen=True, slots=True)
+class RoundLog:
+    """What one round achieved: best local-search cost, cost after recombination, pool size."""
+
+    search_cost: int | None
+    partition_cost: int | None
+    pool_size: int
+    search_seconds: float = 0.0
+    partition_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SolveLog:
+    """How a solve went, round by round."""
+
+    rounds: tuple[RoundLog, ...] = field(default=())
+
+
+def solve(
+    problem: Problem,
+    *,
+    seconds: float,
+    seed: int = 0,
+    workers: int | None = None,
+    settings: SolverSettings | None = None,
+) -> Plan:
+    """Plan routes for `problem` within about `seconds` of wall time on `workers` cores."""
+    plan, _ = solve_with_log(
+        problem, seconds=seconds, seed=seed, workers=workers, settings=settings
+    )
+    return plan
+
+
+def solve_with_log(
+    problem: Problem,
+    *,
+    seconds: float,
+    seed: int = 0,
+    workers: int | None = None,
+    settings: SolverSettings | None = None,
+) -> tuple[Plan, SolveLog]:
+    """Like `solve`, and also say how each round of search and recombination went."""
+    if not seconds > 0:
+        raise ValueError(f"The time budget must be positive, got {seconds} seconds.")
+    started = time.perf_counter()
+    settings = settings or SolverSettings()
+    workers = workers or _available_cores()
+    if workers < 1:
+        raise ValueError(f"At least one worker is needed, got {workers}.")
+    if not problem.stops:
+        return Plan(routes=(), cost=0), SolveLog()
+
+    model = _Translation(problem)
+    deadline = started + seconds - settings.setup_reserve_seconds
+    incumbent: _Incumbent | None = None
+    pool: RoutePool = {}
+    logs: list[RoundLog] = []
+    with _worker_pool(workers, model.catalogue) as executor:
+        for round_number in range(settings.rounds):
+            rounds_left = settings.rounds - round_number
+            remaining = deadline - time.perf_counter()
+            partition_seconds = max(
+                settings.partition_min_seconds,
+                settings.partition_share * remaining / rounds_left,
+            )
+            search_seconds = remaining / rounds_left - partition_seconds
+            if search_seconds <= 0.05:
+                break
+            start_from = incumbent.visits if incumbent is not None else None
+            round_started = time.perf_counter()
+            futures = [
+                executor.submit(
+                    _search_task,
+                    seed * 1009 + round_number * workers + i,
+                    search_seconds,
+                    start_from,
+                )
+                for i in range(workers)
+            ]
+            outcomes = [future.result() for future in futures]
+            search_best: int | None = None
+            for outcome in outcomes:
+                _merge_pool(pool, outcome.pool)
+                if outcome.feasible and (search_best is None or outcome.cost < search_best):
+                    search_best = outcome.cost
+                candidate = _Incumbent(outcome.cost, outcome.visits, outcome.feasible)
+                if incumbent is None or candidate.better_than(incumbent):
+                    incumbent = candidate
+            assert incumbent is not None
+            searched = time.perf_counter()
+            partition_cost: int | None = None
+            if incumbent.feasible:
+                time_left = deadline - time.perf_counter()
+                limit = min(partition_seconds, max(time_left, 0.05))
+                chosen = executor.submit(_partition_task, pool, incumbent.visits, limit).result()
+                if chosen is not None:
+                    partition_cost = chosen.cost
+                    if chosen.cost < incumbent.cost:
+                        incumbent = chosen
+            done = time.perf_counter()
+            logs.append(
+                RoundLog(
+                    search_best,
+                    partition_cost,
+                    len(pool),
+                    round(searched - round_started, 3),
+                    round(done - searched, 3),
+                )
+            )
+
+    assert incumbent is not None
+    return model.plan(incumbent.visits), SolveLog(rounds=tuple(logs))
+
+
+@dataclass(frozen=True, slots=True)
+class _Incumbent:
+    cost: int
+    visits: tuple[Visits, ...]  # (vehicle type, cost, clients)
+    feasible: bool = True
+
+    def better_than(self, other: _Incumbent) -> bool:
+        if self.feasible != other.feasible:
+            return self.feasible
+        return self.cost < other.cost
+
+
+@dataclass(frozen=True, slots=True)
+class _SearchOutcome:
+    cost: int
+    feasible: bool
+    visits: tuple[Visits, ...]
+    pool: RoutePool
+
+
+class _Translation:
+    """Our Problem as PyVRP ProblemData: one client per reachable place, one mutually
+    exclusive client group per stop with more than one place."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        depots = sorted(
+            {van.start_depot for van in problem.vehicle_types}
+            | {van.end_depot for van in problem.vehicle_types}
+        )
+        depot_index = {location: number for number, location in enumerate(depots)}
+        travel = np.asarray(problem.travel_time, dtype=np.int64)
+        cost = np.asarray(problem.cost, dtype=np.int64)
+
+        self.client_location: list[int] = []
+        self.stop_of_client: list[int] = []
+        clients: list[pyvrp.Client] = []
+        groups: list[pyvrp.ClientGroup] = []
+        for stop_number, stop in enumerate(problem.stops):
+            places = [place for place in stop.places if self._reachable(place, travel)]
+            if not places:
+                places = list(stop.places)  # hopeless; let the search report it unserved
+            alone = len(places) == 1
+            group = None if alone else len(groups)
+            members: list[int] = []
+            for place in places:
+                members.append(len(clients))
+                self.client_location.append(place.location)
+                self.stop_of_client.append(stop_number)
+                clients.append(
+                    pyvrp.Client(
+                        location=place.location,
+                        delivery=[stop.demand],
+                        service_duration=problem.service_time(place.location),
+                        tw_early=place.window.open,
+                        tw_late=place.window.close,
+                        prize=stop.prize,
+                        required=stop.required and alone,
+                        group=group,
+                    )
+                )
+            if not alone:
+                groups.append(pyvrp.ClientGroup(members, required=stop.required))
+
+        self.data = pyvrp.ProblemData(
+            locations=[pyvrp.Location(x=loc.x, y=loc.y) for loc in problem.locations],
+            clients=clients,
+            depots=[
+                pyvrp.Depot(location=location, service_duration=problem.service_time(location))
+                for location in depots
+            ],
+            vehicle_types=[
+                pyvrp.VehicleType(
+                    num_available=van.count or len(problem.stops),
+                    capacity=[van.capacity],
+                    start_depot=depot_index[van.start_depot],
+                    end_depot=depot_index[van.end_depot],
+                    tw_early=van.shift_start,
+                    tw_late=van.shift_end,
+                )
+                for van in problem.vehicle_types
+            ],
+            distance_matrices=[cost],
+            duration_matrices=[travel],
+            groups=groups,
+        )
+        self.catalogue = _Catalogue(
+            data=self.data,
+            stop_of_client=tuple(self.stop_of_client),
+            required=tuple(stop.required for stop in problem.stops),
+            prizes=tuple(stop.prize for stop in problem.stops),
+        )
+
+    def _reachable(self, place: Any, travel: np.ndarray[Any, Any]) -> bool:
+        """Whether some van could leave its depot, serve this place in its window and be
+        back in time; places that fail are dropped before the search sees them."""
+        service = self.problem.service_time(place.location)
+        for van in self.problem.vehicle_types:
+            start_service = van.shift_start + self.problem.service_time(van.start_depot)
+            arrival = start_service + int(travel[van.start_depot, place.location])
+            begin = max(arrival, place.window.open)
+            back = begin + service + int(travel[place.location, van.end_depot])
+            if begin <= place.window.close and back <= van.shift_end:
+                return True
+        return False
+
+    def plan(self, visits: Sequence[Visits]) -> Plan:
+        routes: list[Route] = []
+        total = 0
+        for vehicle_type, _, clients in visits:
+            if not clients:
+                continue
+            locations = tuple(self.client_location[client] for client in clients)
+            van = self.problem.vehicle_types[vehicle_type]
+            path = (van.start_depot, *locations, van.end_depot)
+            total += sum(self.problem.cost[a][b] for a, b in itertools.pairwise(path))
+            routes.append(Route(vehicle_type=vehicle_type, locations=locations))
+        served = {self.stop_of_client[c] for _, _, clients in visits for c in clients}
+        total += sum(
+            stop.prize
+            for number, stop in enumerate(self.problem.stops)
+            if not stop.required and number not in served
+        )
+        return Plan(routes=tuple(routes), cost=total)
+
+
+# --- worker processes ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Catalogue:
+    """What a worker process needs to know: the PyVRP data, which stop each client
+    serves, which stops are required and what leaving an optional one out costs."""
+
+    data: Any
+    stop_of_client: tuple[int, ...]
+    required: tuple[bool, ...]
+    prizes: tuple[int, ...]
+
+    def missed_prizes(self, served: set[int]) -> int:
+        return sum(
+            prize
+            for stop, (required, prize) in enumerate(zip(self.required, self.prizes, strict=True))
+            if not required and stop not in served
+        )
+
+
+_WORKER: _Catalogue | None = None
+
+
+def _init_worker(catalogue: _Catalogue) -> None:
+    global _WORKER
+    _WORKER = catalogue
+    # HiGHS greets on stdout when first created; plan output (JSON) must stay clean.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+
+
+@contextlib.contextmanager
+def _worker_pool(workers: int, catalogue: _Catalogue) -> Iterator[Executor]:
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    executor = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context(method),
+        initializer=_init_worker,
+        initargs=(catalogue,),
+    )
+    try:
+        yield executor
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+class _Harvest(IteratedLocalSearchCallbacks):  # type: ignore[misc]
+    """Keeps every feasible route of every solution the local search produces."""
+
+    def __init__(self, stop_of_client: Sequence[int]) -> None:
+        self.stop_of_client = stop_of_client
+        self.pool: RoutePool = {}
+        self.seen: set[int] = set()
+
+    def on_iteration(self, current: Any, candidate: Any, best: Any, cost_evaluator: Any) -> None:
+        self.collect(candidate)
+
+    def collect(self, solution: Any) -> None:
+        fingerprint = hash(solution)
+        if fingerprint in self.seen:
+            return
+        self.seen.add(fingerprint)
+        stop_of_client = self.stop_of_client
+        pool = self.pool
+        for route in solution.routes():
+            if not route.is_feasible():
+                continue
+            clients = tuple(activity.idx for activity in route if activity.is_client())
+            key = (route.vehicle_type(), frozenset(stop_of_client[c] for c in clients))
+            distance = route.distance()
+            known = pool.get(key)
+            if known is None or distance < known[0]:
+                pool[key] = (distance, clients)
+
+
+def _visits_of(solution: Any) -> tuple[Visits, ...]:
+    return tuple(
+        (
+            route.vehicle_type(),
+            route.distance(),
+            tuple(activity.idx for activity in route if activity.is_client()),
+        )
+        for route in solution.routes()
+    )
+
+
+def _search_task(seed: int, seconds: float, start_from: Sequence[Visits] | None) -> _SearchOutcome:
+    catalogue = _WORKER
+    assert catalogue is not None
+    data = catalogue.data
+    harvest = _Harvest(catalogue.stop_of_client)
+    initial = None
+    if start_from is not None:
+        routes = [pyvrp.Route(data, list(clients), kind) for kind, _, clients in start_from]
+        initial = pyvrp.Solution(data, routes)
+        harvest.collect(initial)
+    params = SolveParams(ils=IteratedLocalSearchParams(callbacks=harvest))
+    result = pyvrp.solve(
+        data,
+        stop=MaxRuntime(seconds),
+        seed=seed,
+        collect_stats=False,
+        display=False,
+        params=params,
+        initial_solution=initial,
+    )
+    best = result.best
+    harvest.collect(best)
+    feasible = bool(best.is_feasible()) and bool(best.is_complete())
+    cost = int(best.distance_cost()) + int(best.uncollected_prizes())
+    return _SearchOutcome(cost, feasible, _visits_of(best), harvest.pool)
+
+
+def _partition_task(
+    pool: RoutePool, incumbent: Sequence[Visits], seconds: float
+) -> _Incumbent | None:
+    catalogue = _WORKER
+    assert catalogue is not None
+    return _partition(catalogue, pool, incumbent, seconds)
+
+
+def _merge_pool(pool: RoutePool, more: RoutePool) -> None:
+    for key, entry in more.items():
+        known = pool.get(key)
+        if known is None or entry[0] < known[0]:
+            pool[key] = entry
+
+
+def _partition(
+    catalogue: _Catalogue, pool: RoutePool, incumbent: Sequence[Visits], seconds: float
+) -> _Incumbent | None:
+    """Choose pooled routes serving each required stop exactly once (optional stops at most
+    once, their prize earned) at least total cost.
+
+    The LP relaxation of this set-partitioning model is nearly integral, so HiGHS first
+    solves it over the whole pool; then small MIPs over the columns of least reduced cost
+    find the integer optimum fast, and a last MIP over every column whose reduced cost
+    leaves room for improvement proves it when time allows.
+    """
+    deadline = time.perf_counter() + seconds
+    model = _PartitionModel(catalogue, pool)
+    best = np.array(
+        sorted(
+            model.column[(kind, frozenset(catalogue.stop_of_client[c] for c in clients))]
+            for kind, _, clients in incumbent
+            if clients
+        ),
+        dtype=np.int64,
+    )
+    best_cost = float(model.costs[best].sum())
+    relaxed = model.relaxation(deadline)
+    if relaxed is not None:
+        bound, reduced = relaxed
+        for share in _REDUCED_COST_STEPS:
+            room = best_cost - 1.0 - bound  # integer costs: improving means 1 cheaper
+            if room < -1e-6 or time.perf_counter() >= deadline:
+                break
+            exact = share >= 1.0
+            limit = room if exact else min(room, share * room)
+            columns = np.union1d(np.flatnonzero(reduced <= limit + 1e-6), best)
+            found = model.solve_mip(columns, best, deadline)
+            if found is not None and model.costs[found].sum() < best_cost - 0.5:
+                best = found
+                best_cost = float(model.costs[best].sum())
+    chosen = [model.keys[number] for number in best]
+    visits = tuple((key[0], pool[key][0], pool[key][1]) for key in chosen)
+    served = {stop for key in chosen for stop in key[1]}
+    cost = sum(pool[key][0] for key in chosen) + catalogue.missed_prizes(served)
+    return _Incumbent(cost, visits)
+
+
+# Fractions of the reduced-cost room tried in turn; 1.0 is the exact model.
+_REDUCED_COST_STEPS = (0.0, 0.2, 1.0)
+
+
+class _PartitionModel:
+    """The set-partitioning model over a route pool, as column-wise arrays for HiGHS."""
+
+    def __init__(self, catalogue: _Catalogue, pool: RoutePool) -> None:
+        self.keys = list(pool)
+        self.column = {key: number for number, key in enumerate(self.keys)}
+        stops = sorted(
+            {stop for _, served in self.keys for stop in served}
+            | {stop for stop, required in enumerate(catalogue.required) if required}
+        )
+        row_of = {stop: number for number, stop in enumerate(stops)}
+        self.row_lower = np.array([1.0 if catalogue.required[stop] else 0.0 for stop in stops])
+        starts = [0]
+        indices: list[int] = []
+        costs: list[float] = []
+        for key in self.keys:
+            served = key[1]
+            indices.extend(sorted(row_of[stop] for stop in served))
+            starts.append(len(indices))
+            costs.append(pool[key][0] - sum(catalogue.prizes[stop] for stop in served))
+        self.starts = np.array(starts, dtype=np.int64)
+        self.indices = np.array(indices, dtype=np.int32)
+        self.costs = np.array(costs, dtype=np.float64)
+
+    def _lp(self, columns: np.ndarray[Any, Any]) -> Any:
+        lengths = (self.starts[1:] - self.starts[:-1])[columns]
+        lp = highspy.HighsLp()
+        lp.num_col_ = len(columns)
+        lp.num_row_ = len(self.row_lower)
+        lp.col_cost_ = self.costs[columns]
+        lp.col_lower_ = np.zeros(len(columns))
+        lp.col_upper_ = np.ones(len(columns))
+        lp.row_lower_ = self.row_lower
+        lp.row_upper_ = np.ones(len(self.row_lower))
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = np.concatenate(([0], np.cumsum(lengths))).astype(np.int32)
+        lp.a_matrix_.index_ = np.concatenate(
+            [self.indices[self.starts[c] : self.starts[c + 1]] for c in columns]
+        ).astype(np.int32)
+        lp.a_matrix_.value_ = np.ones(int(lengths.sum()))
+        return lp
+
+    @staticmethod
+    def _highs(deadline: float) -> Any:
+        highs = highspy.Highs()  # type: ignore[no-untyped-call]
+        highs.setOptionValue("output_flag", False)
+        highs.setOptionValue("threads", 1)
+        highs.setOptionValue("time_limit", max(deadline - time.perf_counter(), 0.01))
+        return highs
+
+    def relaxation(self, deadline: float) -> tuple[float, np.ndarray[Any, Any]] | None:
+        """The LP bound and every column's reduced cost, or None when out of time."""
+        highs = self._highs(deadline)
+        highs.passModel(self._lp(np.arange(len(self.keys))))
+        highs.run()
+        if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        duals = np.asarray(highs.getSolution().row_dual, dtype=np.float64)
+        covered = np.add.reduceat(duals[self.indices], self.starts[:-1])
+        return float(highs.getInfo().objective_function_value), self.costs - covered
+
+    def solve_mip(
+        self, columns: np.ndarray[Any, Any], start: np.ndarray[Any, Any], deadline: float
+    ) -> np.ndarray[Any, Any] | None:
+        """Best integer choice among `columns` (pool numbers), started from `start`."""
+        lp = self._lp(columns)
+        lp.integrality_ = [highspy.HighsVarType.kInteger] * len(columns)
+        highs = self._highs(deadline)
+        # Presolve probing on these models costs seconds and gains nothing.
+        highs.setOptionValue("presolve", "off")
+        highs.setOptionValue("mip_rel_gap", 0.0)
+        highs.passModel(lp)
+        initial = highspy.HighsSolution()
+        initial.col_value = list(np.isin(columns, start).astype(np.float64))
+        initial.value_valid = True
+        highs.setSolution(initial)
+        highs.run()
+        if highs.getInfo().primal_solution_status != 2:  # 2: a feasible point is known
+            return None
+        values = np.asarray(highs.getSolution().col_value)
+        return columns[values > 0.5]
+
+
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

@@ -1,0 +1,108 @@
+"""Carrier: service areas and routes. Driver: the day's stops."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+
+from trunkdrop.api.deps import (
+    Carrier,
+    CarrierOrDriver,
+    CurrentParty,
+    NowDep,
+    SessionDep,
+    SettingsDep,
+)
+from trunkdrop.deliveries import service as deliveries
+from trunkdrop.dispatch import service
+from trunkdrop.dispatch.schemas import (
+    RouteCreate,
+    RouteRead,
+    ServiceAreaCreate,
+    ServiceAreaRead,
+    StopRead,
+)
+
+router = APIRouter(tags=["dispatch"])
+RouteId = Annotated[str, Path(max_length=32)]
+
+
+@router.post("/service-areas", response_model=ServiceAreaRead, status_code=status.HTTP_201_CREATED)
+def create_service_area(
+    area_in: ServiceAreaCreate, session: SessionDep, carrier: Carrier, now: NowDep
+) -> ServiceAreaRead:
+    return ServiceAreaRead.model_validate(
+        service.create_service_area(session=session, carrier=carrier, area_in=area_in, now=now)
+    )
+
+
+@router.get("/service-areas", response_model=list[ServiceAreaRead])
+def list_service_areas(session: SessionDep, _: CurrentParty) -> list[ServiceAreaRead]:
+    return [ServiceAreaRead.model_validate(a) for a in service.list_service_areas(session=session)]
+
+
+@router.post("/routes", response_model=RouteRead, status_code=status.HTTP_201_CREATED)
+def create_route(
+    route_in: RouteCreate, session: SessionDep, carrier: Carrier, now: NowDep
+) -> RouteRead:
+    route = deliveries.plan_route(
+        session=session,
+        carrier=carrier,
+        driver_id=route_in.driver_id,
+        service_date=route_in.service_date,
+        delivery_ids=route_in.delivery_ids,
+        now=now,
+    )
+    return deliveries.route_to_read(session=session, route=route, now=now)
+
+
+@router.get("/routes", response_model=list[RouteRead])
+def list_routes(
+    session: SessionDep,
+    party: CarrierOrDriver,
+    now: NowDep,
+    service_date: Annotated[date | None, Query(alias="date")] = None,
+) -> list[RouteRead]:
+    return [
+        deliveries.route_to_read(session=session, route=r, now=now)
+        for r in service.list_routes(session=session, party=party, service_date=service_date)
+    ]
+
+
+@router.get("/routes/{route_id}", response_model=RouteRead)
+def get_route(
+    route_id: RouteId, session: SessionDep, party: CarrierOrDriver, now: NowDep
+) -> RouteRead:
+    route = service.get_route(session=session, route_id=route_id)
+    service.check_route_access(party, route)
+    return deliveries.route_to_read(session=session, route=route, now=now)
+
+
+@router.post("/routes/{route_id}/start", response_model=RouteRead)
+def start_route(
+    route_id: RouteId,
+    session: SessionDep,
+    settings: SettingsDep,
+    party: CarrierOrDriver,
+    now: NowDep,
+) -> RouteRead:
+    route = service.get_route(session=session, route_id=route_id)
+    deliveries.start_route(session=session, settings=settings, party=party, route=route, now=now)
+    return deliveries.route_to_read(session=session, route=route, now=now)
+
+
+@router.get("/stops", response_model=list[StopRead])
+def list_stops(
+    session: SessionDep,
+    party: CarrierOrDriver,
+    now: NowDep,
+    service_date: Annotated[date | None, Query(alias="date")] = None,
+) -> list[StopRead]:
+    """The day's stops: a driver sees their own routes', a carrier all of its routes'."""
+    return [
+        stop
+        for route in service.list_routes(session=session, party=party, service_date=service_date)
+        for stop in deliveries.route_to_read(session=session, route=route, now=now).stops
+    ]

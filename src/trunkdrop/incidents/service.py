@@ -1,0 +1,85 @@
+"""Opening, resolving and listing incidents."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trunkdrop.access import audit
+from trunkdrop.incidents.models import Incident
+from trunkdrop.store.base import new_id
+
+
+def open_incident(
+    *,
+    session: Session,
+    kind: str,
+    severity: str,
+    detail: str,
+    now: datetime,
+    vehicle_id: str | None = None,
+    delivery_id: str | None = None,
+    attempt_id: str | None = None,
+) -> Incident:
+    """Open an incident, or return the open one of the same kind for the same attempt."""
+    if attempt_id is not None:
+        existing = session.scalars(
+            select(Incident).where(
+                Incident.kind == kind, Incident.attempt_id == attempt_id, Incident.status == "open"
+            )
+        ).first()
+        if existing is not None:
+            return existing
+    incident = Incident(
+        id=new_id("inc"),
+        kind=kind,
+        severity=severity,
+        status="open",
+        detail=detail[:500],
+        vehicle_id=vehicle_id,
+        delivery_id=delivery_id,
+        attempt_id=attempt_id,
+        opened_at=now,
+    )
+    session.add(incident)
+    session.flush()
+    audit.append(
+        session=session,
+        actor="platform",
+        action="incident.opened",
+        subject=incident.id,
+        now=now,
+        data={"kind": kind, "vehicle": vehicle_id, "attempt": attempt_id, "detail": detail},
+    )
+    return incident
+
+
+def resolve_open(
+    *, session: Session, attempt_id: str, kind: str, resolution: str, now: datetime
+) -> None:
+    for incident in session.scalars(
+        select(Incident).where(
+            Incident.attempt_id == attempt_id, Incident.kind == kind, Incident.status == "open"
+        )
+    ):
+        incident.status, incident.resolved_at, incident.resolution = "resolved", now, resolution
+        audit.append(
+            session=session,
+            actor="platform",
+            action="incident.resolved",
+            subject=incident.id,
+            now=now,
+            data={"resolution": resolution},
+        )
+    session.flush()
+
+
+def list_incidents(
+    *, session: Session, status: str | None = None, limit: int = 500
+) -> list[Incident]:
+    query = select(Incident).order_by(Incident.opened_at.desc()).limit(limit)
+    if status is not None:
+        query = query.where(Incident.status == status)
+    return list(session.scalars(query))

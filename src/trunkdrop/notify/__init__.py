@@ -1,0 +1,1 @@
+"""Telling everyone: an outbox of events for webhooks and customer messages."""

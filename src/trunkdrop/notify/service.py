@@ -1,0 +1,45 @@
+"""Writing messages to the outbox in the same transaction as the change they announce."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trunkdrop.notify.models import OutboxMessage
+
+
+def emit(
+    *,
+    session: Session,
+    topic: str,
+    recipient_ids: Sequence[str | None],
+    now: datetime,
+    payload: dict[str, Any],
+    delivery_id: str | None = None,
+) -> None:
+    for recipient in dict.fromkeys(r for r in recipient_ids if r):
+        session.add(
+            OutboxMessage(
+                topic=topic,
+                recipient_id=recipient,
+                delivery_id=delivery_id,
+                payload=payload,
+                created_at=now,
+            )
+        )
+    session.flush()
+
+
+def messages_for(*, session: Session, recipient_id: str, limit: int = 200) -> list[OutboxMessage]:
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.recipient_id == recipient_id)
+            .order_by(OutboxMessage.id.desc())
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,1 @@
+"""Parties (customers, retailers, carriers, drivers, car makers, operators) and their API keys."""

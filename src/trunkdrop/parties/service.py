@@ -1,0 +1,99 @@
+"""Creating parties and keys, and finding the party behind a presented key."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trunkdrop.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from trunkdrop.parties.models import ApiKey, Party, Role
+from trunkdrop.store.base import new_id
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_party(
+    *,
+    session: Session,
+    role: str,
+    name: str,
+    now: datetime,
+    carrier_id: str | None = None,
+    brand: str | None = None,
+) -> Party:
+    try:
+        role = Role(role).value
+    except ValueError:
+        allowed = ", ".join(r.value for r in Role)
+        raise InvalidInput(f"unknown role {role!r}; use one of {allowed}", field="role") from None
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("name must be 1 to 200 characters", field="name")
+    if role == Role.driver:
+        if carrier_id is None:
+            raise InvalidInput("a driver needs the carrier they drive for", field="carrier")
+        carrier = session.get(Party, carrier_id)
+        if carrier is None or carrier.role != Role.carrier:
+            raise InvalidInput(f"no carrier with id {carrier_id!r}", field="carrier")
+    elif carrier_id is not None:
+        raise InvalidInput("only drivers belong to a carrier", field="carrier")
+    if role == Role.carmaker and not brand:
+        raise InvalidInput("a car maker needs the brand adapter it reports for", field="brand")
+    party = Party(
+        id=new_id(role[:3]),
+        role=role,
+        name=name,
+        carrier_id=carrier_id,
+        brand=brand if role == Role.carmaker else None,
+        created_at=now,
+    )
+    session.add(party)
+    session.flush()
+    return party
+
+
+def create_api_key(*, session: Session, party: Party, now: datetime) -> str:
+    """Store a new key for `party` (hashed) and return the plaintext, which is never stored."""
+    key = f"td_{party.role[:4]}_{secrets.token_urlsafe(32)}"
+    session.add(
+        ApiKey(
+            id=new_id("key"),
+            party_id=party.id,
+            key_hash=_hash(key),
+            prefix=key[:12],
+            created_at=now,
+        )
+    )
+    session.flush()
+    return key
+
+
+def authenticate(*, session: Session, key: str) -> Party:
+    api_key = session.scalars(
+        select(ApiKey).where(ApiKey.key_hash == _hash(key), ApiKey.revoked_at.is_(None))
+    ).one_or_none()
+    if api_key is None:
+        raise Unauthenticated("unknown or revoked API key")
+    party = session.get(Party, api_key.party_id)
+    if party is None:  # pragma: no cover - foreign key makes this impossible
+        raise Unauthenticated("unknown or revoked API key")
+    return party
+
+
+def get_party(*, session: Session, party_id: str, role: str | None = None) -> Party:
+    party = session.get(Party, party_id)
+    if party is None or (role is not None and party.role != role):
+        what = role or "party"
+        raise NotFound(f"no {what} with id {party_id!r}", field=f"{what}_id")
+    return party
+
+
+def require_role(party: Party, *roles: str) -> None:
+    if party.role not in roles:
+        raise Forbidden(f"this needs the role {' or '.join(roles)}; your key is a {party.role} key")

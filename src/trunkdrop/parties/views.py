@@ -1,0 +1,15 @@
+"""Who am I: the party behind the presented key."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from trunkdrop.api.deps import CurrentParty
+from trunkdrop.parties.schemas import PartyRead
+
+router = APIRouter(tags=["parties"])
+
+
+@router.get("/me", response_model=PartyRead)
+def me(party: CurrentParty) -> PartyRead:
+    return PartyRead.model_validate(party)

@@ -1,0 +1,1 @@
+"""Places where a customer's car stands (home, office, gym), saved by the customer."""

@@ -1,0 +1,27 @@
+"""Imports every domain's models so that the metadata is complete (Alembic, tests)."""
+
+from __future__ import annotations
+
+from trunkdrop.access import models as access_models
+from trunkdrop.deliveries import models as delivery_models
+from trunkdrop.dispatch import models as dispatch_models
+from trunkdrop.incidents import models as incident_models
+from trunkdrop.notify import models as notify_models
+from trunkdrop.parties import models as party_models
+from trunkdrop.places import models as place_models
+from trunkdrop.store.base import Base
+from trunkdrop.vehicles import models as vehicle_models
+
+metadata = Base.metadata
+
+__all__ = [
+    "access_models",
+    "delivery_models",
+    "dispatch_models",
+    "incident_models",
+    "metadata",
+    "notify_models",
+    "party_models",
+    "place_models",
+    "vehicle_models",
+]

@@ -1,0 +1,1 @@
+"""Vehicles: linking with consent, the adapter port, car state from car-maker events, commands."""

@@ -1,0 +1,85 @@
+"""The vehicle adapter port: what trunkdrop needs from a car maker's cloud (or the car itself).
+
+Every brand adapter has the same shape: metadata with capabilities, confirm a car,
+send a command that may take seconds to minutes, wake a sleeping car. Commands are
+fire-and-forget; the car's own report (an event) confirms them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+CommandKind = Literal["unlock_trunk", "lock"]
+CONSENT_SCOPES = ("location_during_windows", "trunk_access")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    trunk_only_unlock: bool
+    lock_state: bool
+    trunk_state: bool
+    live_position: bool
+    typical_latency_s: int
+    rate_limit_per_min: int
+    needs_wake: bool = False
+    power_tailgate: bool = False
+
+    def trunk_delivery_blockers(self) -> list[str]:
+        """Why a car with these capabilities cannot take trunk deliveries (empty: it can)."""
+        blockers = []
+        if not self.trunk_only_unlock:
+            blockers.append("whole_car_unlock_only")
+        if not self.lock_state:
+            blockers.append("no_lock_state")
+        if not self.trunk_state:
+            blockers.append("no_trunk_state")
+        return blockers
+
+
+@dataclass(frozen=True)
+class AdapterMetadata:
+    brand: str
+    display_name: str
+    capabilities: Capabilities
+
+
+@dataclass(frozen=True)
+class VehicleConfirmation:
+    external_id: str
+    consent_scopes: tuple[str, ...]
+    capabilities: Capabilities
+
+
+@dataclass(frozen=True)
+class CommandOrder:
+    command_id: str
+    vehicle_external_id: str
+    kind: CommandKind
+    expires_at: datetime
+    grant_token: str | None = None
+
+
+class AdapterError(Exception):
+    """A car-maker failure mapped to a stable code; vendor exceptions never leave the adapter."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class VehicleAsleep(AdapterError):
+    def __init__(self, message: str = "vehicle is asleep") -> None:
+        super().__init__("vehicle_asleep", message)
+
+
+class VehicleAdapter(Protocol):
+    @property
+    def metadata(self) -> AdapterMetadata: ...
+
+    def confirm_vehicle(self, *, external_id: str, now: datetime) -> VehicleConfirmation: ...
+
+    def send_command(self, order: CommandOrder, *, now: datetime) -> None: ...
+
+    def wake(self, *, external_id: str, now: datetime) -> None: ...

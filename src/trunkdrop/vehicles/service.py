@@ -1,0 +1,254 @@
+"""Linking cars, their owners' switches, and the state their makers report."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from trunkdrop.errors import Conflict, Forbidden, InvalidInput, NotFound
+from trunkdrop.parties.models import Party, Role
+from trunkdrop.store.base import new_id
+from trunkdrop.vehicles.models import Vehicle, VehicleCommand, VehicleEvent
+from trunkdrop.vehicles.ports import AdapterError, Capabilities
+from trunkdrop.vehicles.registry import AdapterRegistry
+from trunkdrop.vehicles.schemas import VehicleEventIn, VehicleLink, VehicleRead
+
+
+def link_vehicle(
+    *,
+    session: Session,
+    registry: AdapterRegistry,
+    owner: Party,
+    vehicle_in: VehicleLink,
+    now: datetime,
+) -> Vehicle:
+    adapter = registry.get(vehicle_in.brand)
+    try:
+        confirmation = adapter.confirm_vehicle(external_id=vehicle_in.external_id, now=now)
+    except AdapterError as e:
+        raise InvalidInput(
+            f"the car maker did not confirm this car: {e}", field="external_id", code=e.code
+        ) from e
+    existing = session.scalars(
+        select(Vehicle).where(
+            Vehicle.brand == vehicle_in.brand, Vehicle.external_id == vehicle_in.external_id
+        )
+    ).one_or_none()
+    if existing is not None and existing.unlinked_at is None:
+        raise Conflict(
+            "this car is already linked", code="vehicle_already_linked", field="external_id"
+        )
+    if existing is not None:
+        session.delete(existing)
+        session.flush()
+    vehicle = Vehicle(
+        id=new_id("veh"),
+        owner_id=owner.id,
+        brand=vehicle_in.brand,
+        external_id=vehicle_in.external_id,
+        make=vehicle_in.make,
+        model=vehicle_in.model,
+        year=vehicle_in.year,
+        plate=vehicle_in.plate.upper(),
+        colour=vehicle_in.colour,
+        trunk_volume_l=vehicle_in.trunk_volume_l,
+        capabilities=asdict(confirmation.capabilities),
+        consent_scopes=list(confirmation.consent_scopes),
+        created_at=now,
+    )
+    session.add(vehicle)
+    try:
+        session.flush()
+    except IntegrityError as e:
+        raise Conflict("this car is already linked", code="vehicle_already_linked") from e
+    return vehicle
+
+
+def capabilities_of(vehicle: Vehicle) -> Capabilities:
+    return Capabilities(**vehicle.capabilities)
+
+
+def trunk_delivery_blockers(vehicle: Vehicle) -> list[str]:
+    """Every reason this car cannot take a trunk delivery now (empty: it can)."""
+    blockers = capabilities_of(vehicle).trunk_delivery_blockers()
+    if vehicle.unlinked_at is not None:
+        blockers.append("vehicle_unlinked")
+    if vehicle.consent_withdrawn_at is not None or "trunk_access" not in vehicle.consent_scopes:
+        blockers.append("no_consent")
+    if vehicle.access_blocked:
+        blockers.append("access_blocked")
+    return blockers
+
+
+def to_read(vehicle: Vehicle) -> VehicleRead:
+    return VehicleRead.model_validate(
+        {
+            **{c: getattr(vehicle, c) for c in VehicleRead.model_fields if hasattr(vehicle, c)},
+            "trunk_delivery_blockers": trunk_delivery_blockers(vehicle),
+        }
+    )
+
+
+def list_vehicles(*, session: Session, owner: Party) -> list[Vehicle]:
+    return list(
+        session.scalars(
+            select(Vehicle)
+            .where(Vehicle.owner_id == owner.id, Vehicle.unlinked_at.is_(None))
+            .order_by(Vehicle.created_at)
+        )
+    )
+
+
+def get_vehicle(*, session: Session, vehicle_id: str) -> Vehicle:
+    vehicle = session.get(Vehicle, vehicle_id)
+    if vehicle is None or vehicle.unlinked_at is not None:
+        raise NotFound(f"no vehicle with id {vehicle_id!r}", field="vehicle_id")
+    return vehicle
+
+
+def get_owned_vehicle(*, session: Session, owner: Party, vehicle_id: str) -> Vehicle:
+    vehicle = get_vehicle(session=session, vehicle_id=vehicle_id)
+    if vehicle.owner_id != owner.id and owner.role != Role.operator:
+        raise Forbidden("this vehicle belongs to another customer")
+    return vehicle
+
+
+def set_access_blocked(*, session: Session, vehicle: Vehicle, blocked: bool) -> Vehicle:
+    vehicle.access_blocked = blocked
+    session.flush()
+    return vehicle
+
+
+def withdraw_consent(*, session: Session, vehicle: Vehicle, now: datetime) -> Vehicle:
+    vehicle.consent_withdrawn_at = now
+    vehicle.consent_scopes = []
+    session.flush()
+    return vehicle
+
+
+def find_by_external_id(*, session: Session, brand: str, external_id: str) -> Vehicle:
+    vehicle = session.scalars(
+        select(Vehicle).where(
+            Vehicle.brand == brand,
+            Vehicle.external_id == external_id,
+            Vehicle.unlinked_at.is_(None),
+        )
+    ).one_or_none()
+    if vehicle is None:
+        raise NotFound(f"no linked vehicle {external_id!r} for brand {brand!r}", field="vehicle_id")
+    return vehicle
+
+
+def record_event(
+    *, session: Session, brand: str, event_in: VehicleEventIn, now: datetime
+) -> tuple[Vehicle, VehicleEvent | None]:
+    """Store a car-maker event and fold it into the car's state.
+
+    Returns the event, or None when it was seen before (idempotent). An event older
+    than the state it would change is kept but does not change it: clouds reorder.
+    """
+    vehicle = find_by_external_id(session=session, brand=brand, external_id=event_in.vehicle_id)
+    duplicate = session.scalars(
+        select(VehicleEvent.id).where(
+            VehicleEvent.brand == brand, VehicleEvent.event_id == event_in.event_id
+        )
+    ).first()
+    if duplicate is not None:
+        return vehicle, None
+    if event_in.type == "position" and (event_in.latitude is None or event_in.longitude is None):
+        raise InvalidInput("a position event needs latitude and longitude", field="latitude")
+    data: dict[str, Any] = event_in.model_dump(
+        mode="json", exclude={"event_id", "vehicle_id", "type", "occurred_at"}, exclude_none=True
+    )
+    event = VehicleEvent(
+        brand=brand,
+        event_id=event_in.event_id,
+        vehicle_id=vehicle.id,
+        type=event_in.type,
+        occurred_at=event_in.occurred_at,
+        received_at=now,
+        data=data,
+    )
+    try:
+        with session.begin_nested():
+            session.add(event)
+    except IntegrityError:
+        # A concurrent delivery of the same event won the race.
+        return vehicle, None
+    _fold(vehicle, event_in)
+    session.flush()
+    return vehicle, event
+
+
+def _newer(at: datetime, last: datetime | None) -> bool:
+    return last is None or at >= last
+
+
+def _fold(vehicle: Vehicle, ev: VehicleEventIn) -> None:
+    at = ev.occurred_at
+    if ev.type == "position" and _newer(at, vehicle.position_at):
+        vehicle.latitude, vehicle.longitude, vehicle.position_at = ev.latitude, ev.longitude, at
+    elif ev.type in ("trunk_opened", "trunk_closed") and _newer(at, vehicle.trunk_state_at):
+        vehicle.trunk_state = "open" if ev.type == "trunk_opened" else "closed"
+        vehicle.trunk_state_at = at
+        if ev.type == "trunk_opened":
+            vehicle.lock_state, vehicle.lock_state_at = "unlocked", at
+    elif ev.type in ("locked", "unlocked") and _newer(at, vehicle.lock_state_at):
+        vehicle.lock_state, vehicle.lock_state_at = ev.type, at
+    elif ev.type in ("online", "offline"):
+        vehicle.online = ev.type == "online"
+
+
+def create_command(
+    *,
+    session: Session,
+    vehicle: Vehicle,
+    kind: str,
+    now: datetime,
+    expires_at: datetime,
+    attempt_id: str | None = None,
+    grant_id: str | None = None,
+) -> VehicleCommand:
+    command = VehicleCommand(
+        id=new_id("cmd"),
+        vehicle_id=vehicle.id,
+        kind=kind,
+        attempt_id=attempt_id,
+        grant_id=grant_id,
+        status="pending",
+        created_at=now,
+        expires_at=expires_at,
+    )
+    session.add(command)
+    session.flush()
+    return command
+
+
+def open_commands(*, session: Session, limit: int = 200) -> list[VehicleCommand]:
+    return list(
+        session.scalars(
+            select(VehicleCommand)
+            .where(VehicleCommand.status.in_(("pending", "sent")))
+            .order_by(VehicleCommand.created_at)
+            .limit(limit)
+        )
+    )
+
+
+def finish_command(
+    *, command: VehicleCommand, status: str, now: datetime, detail: str | None = None
+) -> None:
+    command.status = status
+    command.finished_at = now
+    if detail:
+        command.detail = detail[:200]
+
+
+def forget_position(*, vehicle: Vehicle) -> None:
+    vehicle.latitude = vehicle.longitude = None
+    vehicle.position_at = None

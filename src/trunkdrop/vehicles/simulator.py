@@ -1,0 +1,283 @@
+"""The car simulator: the reference vehicle adapter and the cars behind it.
+
+It plays a car maker's cloud and its cars. Commands take the brand's latency to
+reach a car; a command that arrives after its expiry is dropped by the car, never
+executed. Cars report what happens as events, which the platform ingests through
+the same service as a car maker's webhook.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from trunkdrop.vehicles.ports import (
+    CONSENT_SCOPES,
+    AdapterError,
+    AdapterMetadata,
+    Capabilities,
+    CommandOrder,
+    VehicleAsleep,
+    VehicleConfirmation,
+)
+
+SIM_BRANDS: dict[str, AdapterMetadata] = {
+    "sim-aurora": AdapterMetadata(
+        brand="sim-aurora",
+        display_name="Aurora (simulated, trunk-only unlock, live position)",
+        capabilities=Capabilities(
+            trunk_only_unlock=True,
+            lock_state=True,
+            trunk_state=True,
+            live_position=True,
+            typical_latency_s=8,
+            rate_limit_per_min=30,
+            power_tailgate=True,
+        ),
+    ),
+    "sim-cirrus": AdapterMetadata(
+        brand="sim-cirrus",
+        display_name="Cirrus (simulated, sleeps when parked, position at trip end)",
+        capabilities=Capabilities(
+            trunk_only_unlock=True,
+            lock_state=True,
+            trunk_state=True,
+            live_position=False,
+            typical_latency_s=20,
+            rate_limit_per_min=10,
+            needs_wake=True,
+        ),
+    ),
+    "sim-borealis": AdapterMetadata(
+        brand="sim-borealis",
+        display_name="Borealis (simulated, can unlock only the whole car)",
+        capabilities=Capabilities(
+            trunk_only_unlock=False,
+            lock_state=True,
+            trunk_state=False,
+            live_position=True,
+            typical_latency_s=15,
+            rate_limit_per_min=10,
+        ),
+    ),
+}
+
+
+@dataclass
+class SimCar:
+    brand: str
+    external_id: str
+    latitude: float | None = None
+    longitude: float | None = None
+    locked: bool = True
+    trunk_open: bool = False
+    online: bool = True
+    asleep: bool = False
+    latency_s: float = 8.0
+    power_tailgate: bool = False
+    # Faults a test or the demo can switch on.
+    stale_lock_state: bool = False  # the car locks but never reports it
+    ignore_lock: bool = False  # the lock command is accepted but does nothing
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "brand": self.brand,
+            "external_id": self.external_id,
+            "latitude": self.latitude,
+            "longitude": self.longitude,
+            "locked": self.locked,
+            "trunk_open": self.trunk_open,
+            "online": self.online,
+            "asleep": self.asleep,
+            "latency_s": self.latency_s,
+        }
+
+
+@dataclass(order=True)
+class _Due:
+    at: datetime
+    seq: int
+    order: CommandOrder = field(compare=False)
+    car_key: tuple[str, str] = field(compare=False)
+
+
+class CarSimulator:
+    """All simulated cars, their pending commands and the events they have yet to report."""
+
+    def __init__(self) -> None:
+        self._cars: dict[tuple[str, str], SimCar] = {}
+        self._due: list[_Due] = []
+        self._seq = itertools.count()
+        self._events: list[tuple[str, dict[str, Any]]] = []
+        self._lock = threading.RLock()
+
+    # -- cars -----------------------------------------------------------------------------
+    def ensure_car(self, brand: str, external_id: str) -> SimCar:
+        with self._lock:
+            key = (brand, external_id)
+            if key not in self._cars:
+                meta = SIM_BRANDS[brand]
+                self._cars[key] = SimCar(
+                    brand=brand,
+                    external_id=external_id,
+                    latency_s=float(meta.capabilities.typical_latency_s),
+                    power_tailgate=meta.capabilities.power_tailgate,
+                )
+            return self._cars[key]
+
+    def car(self, brand: str, external_id: str) -> SimCar:
+        with self._lock:
+            try:
+                return self._cars[(brand, external_id)]
+            except KeyError:
+                raise KeyError(f"no simulated car {brand}/{external_id}") from None
+
+    def configure(self, brand: str, external_id: str, **faults: Any) -> SimCar:
+        with self._lock:
+            car = self.car(brand, external_id)
+            for name, value in faults.items():
+                if not hasattr(car, name):
+                    raise ValueError(f"unknown simulated car setting {name!r}")
+                setattr(car, name, value)
+            return car
+
+    # -- the physical world ---------------------------------------------------------------
+    def park(self, brand: str, external_id: str, lat: float, lon: float, now: datetime) -> None:
+        """The owner drives the car somewhere and parks it; the car reports where it is."""
+        with self._lock:
+            car = self.car(brand, external_id)
+            car.latitude, car.longitude = lat, lon
+            if car.online:
+                self._emit(car, "position", now, latitude=lat, longitude=lon)
+            # Brands that sleep do so as soon as they are parked.
+            car.asleep = SIM_BRANDS[brand].capabilities.needs_wake
+
+    def close_trunk(self, brand: str, external_id: str, now: datetime) -> None:
+        """The driver shuts the trunk lid (it does not lock by itself)."""
+        with self._lock:
+            car = self.car(brand, external_id)
+            if car.trunk_open:
+                car.trunk_open = False
+                self._emit(car, "trunk_closed", now)
+
+    def go_offline(self, brand: str, external_id: str, now: datetime) -> None:
+        with self._lock:
+            car = self.car(brand, external_id)
+            if car.online:
+                self._emit(car, "offline", now)
+            car.online = False
+
+    def come_online(self, brand: str, external_id: str, now: datetime) -> None:
+        with self._lock:
+            car = self.car(brand, external_id)
+            if not car.online:
+                car.online = True
+                self._emit(car, "online", now)
+
+    # -- the car maker's cloud ------------------------------------------------------------
+    def submit(self, brand: str, order: CommandOrder, now: datetime) -> None:
+        with self._lock:
+            car = self.ensure_car(brand, order.vehicle_external_id)
+            if car.asleep:
+                raise VehicleAsleep()
+            # An offline car's cloud still takes the command; it just never reaches the car.
+            if not car.online:
+                return
+            due = now + timedelta(seconds=car.latency_s)
+            heapq.heappush(self._due, _Due(due, next(self._seq), order, (brand, car.external_id)))
+
+    def wake(self, brand: str, external_id: str, now: datetime) -> None:
+        with self._lock:
+            car = self.ensure_car(brand, external_id)
+            if car.online and car.asleep:
+                car.asleep = False
+                self._emit(car, "online", now)
+
+    def advance(self, now: datetime) -> list[tuple[str, dict[str, Any]]]:
+        """Run every command that has reached its car by `now`; return the events reported."""
+        with self._lock:
+            while self._due and self._due[0].at <= now:
+                item = heapq.heappop(self._due)
+                self._execute(self._cars[item.car_key], item.order, item.at)
+            events, self._events = self._events, []
+            return events
+
+    def pending_commands(self) -> int:
+        with self._lock:
+            return len(self._due)
+
+    def _execute(self, car: SimCar, order: CommandOrder, at: datetime) -> None:
+        # The car checks expiry against its own clock: a late command is dropped.
+        if at > order.expires_at:
+            self._emit(car, "command_rejected", at, command_id=order.command_id, detail="expired")
+            return
+        if order.kind == "unlock_trunk":
+            car.trunk_open = True
+            self._emit(car, "command_executed", at, command_id=order.command_id)
+            self._emit(car, "trunk_opened", at)
+        elif order.kind == "lock":
+            if car.ignore_lock:
+                self._emit(car, "command_executed", at, command_id=order.command_id)
+                return
+            if car.trunk_open:
+                if not car.power_tailgate:
+                    self._emit(
+                        car,
+                        "command_rejected",
+                        at,
+                        command_id=order.command_id,
+                        detail="trunk_open",
+                    )
+                    return
+                car.trunk_open = False
+                self._emit(car, "trunk_closed", at)
+            car.locked = True
+            self._emit(car, "command_executed", at, command_id=order.command_id)
+            if not car.stale_lock_state:
+                self._emit(car, "locked", at)
+
+    def _emit(self, car: SimCar, kind: str, at: datetime, **data: Any) -> None:
+        event = {
+            "event_id": f"sim-{secrets.token_hex(8)}",
+            "vehicle_id": car.external_id,
+            "type": kind,
+            "occurred_at": at.isoformat(),
+            **data,
+        }
+        self._events.append((car.brand, event))
+
+
+class SimulatorAdapter:
+    """The reference adapter: one simulated brand, backed by the shared CarSimulator."""
+
+    def __init__(self, brand: str, simulator: CarSimulator) -> None:
+        if brand not in SIM_BRANDS:
+            raise ValueError(f"unknown simulated brand {brand!r}")
+        self._meta = SIM_BRANDS[brand]
+        self._sim = simulator
+
+    @property
+    def metadata(self) -> AdapterMetadata:
+        return self._meta
+
+    def confirm_vehicle(self, *, external_id: str, now: datetime) -> VehicleConfirmation:
+        self._sim.ensure_car(self._meta.brand, external_id)
+        return VehicleConfirmation(
+            external_id=external_id,
+            consent_scopes=CONSENT_SCOPES,
+            capabilities=self._meta.capabilities,
+        )
+
+    def send_command(self, order: CommandOrder, *, now: datetime) -> None:
+        try:
+            self._sim.submit(self._meta.brand, order, now)
+        except KeyError as e:  # mapped at the edge, like a vendor's 404
+            raise AdapterError("unknown_vehicle", str(e)) from e
+
+    def wake(self, *, external_id: str, now: datetime) -> None:
+        self._sim.wake(self._meta.brand, external_id, now)

@@ -1,0 +1,140 @@
+"""Customer: link cars, block access, withdraw consent. Car maker: report events."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
+from pydantic import BaseModel
+
+from trunkdrop.api.deps import (
+    Carmaker,
+    CurrentParty,
+    Customer,
+    NowDep,
+    PlatformDep,
+    SessionDep,
+    SettingsDep,
+)
+from trunkdrop.deliveries import flows
+from trunkdrop.vehicles import service
+from trunkdrop.vehicles.schemas import (
+    CapabilitiesRead,
+    VehicleEventAck,
+    VehicleEventIn,
+    VehicleLink,
+    VehicleRead,
+)
+
+router = APIRouter(tags=["vehicles"])
+VehicleId = Annotated[str, Path(max_length=32)]
+
+
+class BrandRead(BaseModel):
+    brand: str
+    display_name: str
+    capabilities: CapabilitiesRead
+    trunk_delivery_blockers: list[str]
+
+
+@router.get("/brands", response_model=list[BrandRead])
+def list_brands(platform: PlatformDep, _: CurrentParty) -> list[BrandRead]:
+    """The car brands trunkdrop can talk to, with what each can do."""
+    out = []
+    for brand in platform.registry.brands():
+        meta = platform.registry.get(brand).metadata
+        out.append(
+            BrandRead(
+                brand=brand,
+                display_name=meta.display_name,
+                capabilities=CapabilitiesRead(**asdict(meta.capabilities)),
+                trunk_delivery_blockers=meta.capabilities.trunk_delivery_blockers(),
+            )
+        )
+    return out
+
+
+@router.post("/vehicles", response_model=VehicleRead, status_code=status.HTTP_201_CREATED)
+def link_vehicle(
+    vehicle_in: VehicleLink,
+    session: SessionDep,
+    platform: PlatformDep,
+    owner: Customer,
+    now: NowDep,
+) -> VehicleRead:
+    vehicle = service.link_vehicle(
+        session=session, registry=platform.registry, owner=owner, vehicle_in=vehicle_in, now=now
+    )
+    return service.to_read(vehicle)
+
+
+@router.get("/vehicles", response_model=list[VehicleRead])
+def list_vehicles(session: SessionDep, owner: Customer) -> list[VehicleRead]:
+    return [service.to_read(v) for v in service.list_vehicles(session=session, owner=owner)]
+
+
+@router.get("/vehicles/{vehicle_id}", response_model=VehicleRead)
+def get_vehicle(vehicle_id: VehicleId, session: SessionDep, owner: Customer) -> VehicleRead:
+    return service.to_read(
+        service.get_owned_vehicle(session=session, owner=owner, vehicle_id=vehicle_id)
+    )
+
+
+@router.post("/vehicles/{vehicle_id}/block", response_model=VehicleRead)
+def block_access(
+    vehicle_id: VehicleId, session: SessionDep, settings: SettingsDep, owner: Customer, now: NowDep
+) -> VehicleRead:
+    """Block all trunk access at once: live grants die, attempts at the car fail."""
+    vehicle = flows.set_access_blocked(
+        session=session,
+        settings=settings,
+        owner=owner,
+        vehicle_id=vehicle_id,
+        blocked=True,
+        now=now,
+    )
+    return service.to_read(vehicle)
+
+
+@router.post("/vehicles/{vehicle_id}/unblock", response_model=VehicleRead)
+def unblock_access(
+    vehicle_id: VehicleId, session: SessionDep, settings: SettingsDep, owner: Customer, now: NowDep
+) -> VehicleRead:
+    vehicle = flows.set_access_blocked(
+        session=session,
+        settings=settings,
+        owner=owner,
+        vehicle_id=vehicle_id,
+        blocked=False,
+        now=now,
+    )
+    return service.to_read(vehicle)
+
+
+@router.delete("/vehicles/{vehicle_id}/consent", response_model=VehicleRead)
+def withdraw_consent(
+    vehicle_id: VehicleId, session: SessionDep, settings: SettingsDep, owner: Customer, now: NowDep
+) -> VehicleRead:
+    vehicle = flows.withdraw_consent(
+        session=session, settings=settings, owner=owner, vehicle_id=vehicle_id, now=now
+    )
+    return service.to_read(vehicle)
+
+
+@router.post(
+    "/vehicle-events", response_model=VehicleEventAck, status_code=status.HTTP_202_ACCEPTED
+)
+def ingest_event(
+    event_in: VehicleEventIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    carmaker: Carmaker,
+    now: NowDep,
+) -> VehicleEventAck:
+    """A car maker's report about one of its cars. Idempotent on event_id."""
+    assert carmaker.brand is not None
+    fresh = flows.ingest_vehicle_event(
+        session=session, settings=settings, brand=carmaker.brand, event_in=event_in, now=now
+    )
+    return VehicleEventAck(event_id=event_in.event_id, duplicate=not fresh)

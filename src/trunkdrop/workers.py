@@ -1,0 +1,79 @@
+"""In-process workers: feed the simulator's reports in, send commands, run the watchdog.
+
+Each step is its own unit of work, so one failing step never undoes another.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+
+from trunkdrop.bootstrap import Platform
+from trunkdrop.deliveries import flows
+from trunkdrop.errors import DomainError
+from trunkdrop.vehicles.schemas import VehicleEventIn
+
+log = logging.getLogger(__name__)
+
+
+def pump_simulator(platform: Platform, now: datetime) -> int:
+    """Deliver the simulated cars' reports exactly as a car maker's webhook would."""
+    count = 0
+    for brand, raw in platform.simulator.advance(now):
+        event = VehicleEventIn.model_validate(raw)
+        try:
+            with platform.uow() as session:
+                if flows.ingest_vehicle_event(
+                    session=session,
+                    settings=platform.settings,
+                    brand=brand,
+                    event_in=event,
+                    now=now,
+                ):
+                    count += 1
+        except DomainError as e:  # e.g. a simulated car nobody linked: the webhook's 404
+            log.info(
+                "simulator event %s for %s not ingested: %s", event.type, event.vehicle_id, e.code
+            )
+    return count
+
+
+def run_once(platform: Platform, now: datetime | None = None) -> flows.WorkDone:
+    now = now or platform.now()
+    done = flows.WorkDone()
+    pump_simulator(platform, now)
+    with platform.uow() as session:
+        flows.dispatch_commands(
+            session=session,
+            settings=platform.settings,
+            registry=platform.registry,
+            now=now,
+            done=done,
+        )
+    with platform.uow() as session:
+        flows.run_watchdog(session=session, settings=platform.settings, now=now, done=done)
+    with platform.uow() as session:
+        flows.sweep(session=session, settings=platform.settings, now=now, done=done)
+    pump_simulator(platform, now)
+    return done
+
+
+class WorkerThread(threading.Thread):
+    """Runs the workers every few hundred milliseconds inside the API process."""
+
+    def __init__(self, platform: Platform) -> None:
+        super().__init__(name="trunkdrop-workers", daemon=True)
+        self._platform = platform
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.wait(self._platform.settings.worker_interval_s):
+            try:
+                run_once(self._platform)
+            except Exception:  # a worker must survive one bad tick; the error is logged
+                log.exception("worker tick failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join(timeout=5)
