@@ -92,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         if not wanted or any(part in row["instance"] for part in wanted)
     ]
 
-    header = f"{'instance':<22}{'cust':>5}{'published':>10}{'ours':>8}{'gap %':>8}{'sec':>7}  feasible"
+    header = (
+        f"{'instance':<22}{'cust':>5}{'published':>10}{'ours':>8}{'gap %':>8}{'sec':>7}  feasible"
+    )
     print(header)
     results: list[Result] = []
     for row in rows:

@@ -191,8 +191,9 @@ class _Translation:
             | {van.end_depot for van in problem.vehicle_types}
         )
         depot_index = {location: number for number, location in enumerate(depots)}
-        travel = np.asarray(problem.travel_time, dtype=np.int64)
-        cost = np.asarray(problem.cost, dtype=np.int64)
+        # Any: PyVRP's stubs spell matrices as ndarray[int], which numpy's types are not.
+        travel: Any = np.asarray(problem.travel_time, dtype=np.int64)
+        cost: Any = np.asarray(problem.cost, dtype=np.int64)
 
         self.client_location: list[int] = []
         self.stop_of_client: list[int] = []
@@ -334,7 +335,7 @@ def _worker_pool(workers: int, catalogue: _Catalogue) -> Iterator[Executor]:
         executor.shutdown(wait=True, cancel_futures=True)
 
 
-class _Harvest(IteratedLocalSearchCallbacks):  # type: ignore[misc]
+class _Harvest(IteratedLocalSearchCallbacks):
     """Keeps every feasible route of every solution the local search produces."""
 
     def __init__(self, stop_of_client: Sequence[int]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -15,6 +16,18 @@ from trunkdrop.dispatch.problem import Location, Place, Problem, Stop, VehicleTy
 from trunkdrop.dispatch.solver import SolverSettings, solve, solve_with_log
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def vrprdl_dir() -> Path:
+    """The VRPRDL instances, found as the benchmark finds them; skip when absent."""
+    from_env = os.environ.get("TRUNKDROP_VRPRDL_DIR")
+    repo = Path(__file__).resolve().parents[3]
+    directory = Path(from_env) if from_env else repo.parent / "shared" / "data" / "vrprdl"
+    if not directory.is_dir():
+        pytest.skip(f"VRPRDL instances not found in {directory}")
+    return directory
+
 
 # Each small instance solved for about a second; costs a long run reaches, as a sanity bound.
 SMALL = {"0": 901, "1": 1286, "2": 991, "3": 1062, "4": 1832, "5": 1294, "10": 1922}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import pytest
 
 from trunkdrop.dispatch.checker import check_plan
 from trunkdrop.dispatch.instances import read_instance
@@ -16,6 +19,18 @@ from trunkdrop.dispatch.problem import (
     VehicleType,
     Window,
 )
+
+
+@pytest.fixture(scope="module")
+def vrprdl_dir() -> Path:
+    """The VRPRDL instances, found as the benchmark finds them; skip when absent."""
+    from_env = os.environ.get("TRUNKDROP_VRPRDL_DIR")
+    repo = Path(__file__).resolve().parents[3]
+    directory = Path(from_env) if from_env else repo.parent / "shared" / "data" / "vrprdl"
+    if not directory.is_dir():
+        pytest.skip(f"VRPRDL instances not found in {directory}")
+    return directory
+
 
 # Depot 0; stop "a" at 1 (early) or 2 (late); stop "b" at 3; stop "c" at 4.
 # Every leg costs 10 and takes 10 seconds, except legs touching location 2 (cost 20).
@@ -109,9 +124,7 @@ def test_late_return_to_depot_is_caught() -> None:
         travel_time=TIME,
     )
     report = check_plan(late, good_plan())
-    assert report.violations == (
-        "Route 1 is back at the depot at 35, after the shift ends at 30.",
-    )
+    assert report.violations == ("Route 1 is back at the depot at 35, after the shift ends at 30.",)
 
 
 def test_visit_to_a_location_of_no_stop_is_caught() -> None:

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from trunkdrop.dispatch.instances import InstanceFormatError, parse_instance, read_instance
 from trunkdrop.dispatch.problem import Place, Window
+
+
+@pytest.fixture(scope="module")
+def vrprdl_dir() -> Path:
+    """The VRPRDL instances, found as the benchmark finds them; skip when absent."""
+    from_env = os.environ.get("TRUNKDROP_VRPRDL_DIR")
+    repo = Path(__file__).resolve().parents[3]
+    directory = Path(from_env) if from_env else repo.parent / "shared" / "data" / "vrprdl"
+    if not directory.is_dir():
+        pytest.skip(f"VRPRDL instances not found in {directory}")
+    return directory
+
 
 SMALL = ("0", "1", "2", "3", "4", "5", "10", "20")
 
@@ -140,7 +153,7 @@ def test_window_closing_before_opening_names_the_line() -> None:
 def test_cluster_with_unknown_location_is_refused() -> None:
     """A cluster naming a location beyond DIMENSION is reported."""
     text = broken("3\t4\t\n", "3\t9\t\n")
-    with pytest.raises(InstanceFormatError, match="location id 9 is outside 1..4"):
+    with pytest.raises(InstanceFormatError, match=r"location id 9 is outside 1\.\.4"):
         parse_instance(text, Path("t.vrp"))
 
 

@@ -81,7 +81,7 @@ def test_negative_demand_is_refused() -> None:
 def test_demand_larger_than_every_van_is_refused() -> None:
     """A stop no van can carry is named together with the biggest capacity."""
     big = Stop("huge", (Place(1, Window(0, 100)),), demand=11)
-    with pytest.raises(StopError, match="Stop 'huge' needs 11 .* biggest van holds 10"):
+    with pytest.raises(StopError, match=r"Stop 'huge' needs 11 .* biggest van holds 10"):
         make_problem(stops=(big,))
 
 

@@ -1,0 +1,86 @@
+"""The whole flow over HTTP, each party with its own key."""
+
+from __future__ import annotations
+
+from tests.support import HOME, OFFICE, World
+
+
+def test_trunk_delivery_is_done_only_when_the_car_reports_closed_and_locked(world: World) -> None:
+    """Link, book, route, access, open, deposit, close, lock: delivered only after the car's lock report."""
+    vehicle, delivery, attempt = world.ready_at_car()
+    granted = world.ok(world.request_access(attempt["id"], (OFFICE[0] + 0.0001, OFFICE[1])), 202)
+    assert granted["attempt"]["status"] == "unlocking"
+    world.tick(20)
+    attempt = world.ok(world.get("driver", f"/v1/attempts/{attempt['id']}"))
+    assert attempt["status"] == "trunk_open"
+    world.ok(world.post("driver", f"/v1/attempts/{attempt['id']}/deposit"))
+    read = world.ok(world.get("anna", f"/v1/deliveries/{delivery['id']}"))
+    assert read["status"] == "out_for_delivery", "deposit alone must not finish the delivery"
+    world.platform.simulator.close_trunk(vehicle["brand"], vehicle["external_id"], world.clock.now())
+    world.tick(30)
+    read = world.ok(world.get("anna", f"/v1/deliveries/{delivery['id']}"))
+    assert read["status"] == "delivered"
+    assert read["outcome"] == "delivered_trunk"
+    kinds = [t["kind"] for t in read["timeline"]]
+    assert kinds.index("locked") < kinds.index("delivered")
+    assert world.ok(world.get("operator", "/v1/audit/verify"))["ok"] is True
+
+
+def test_moved_car_fails_with_reason_and_falls_back_to_next_place(world: World) -> None:
+    """A car parked away from the booked place: vehicle_moved, the next itinerary place takes over."""
+    vehicle = world.link_car()
+    office = world.add_place()
+    home = world.add_place(label="home", where=HOME)
+    delivery = world.book(vehicle, [(office, 10, 12), (home, 18, 20)])
+    world.route(delivery)
+    world.park(vehicle, (OFFICE[0] + 0.02, OFFICE[1]))
+    world.until(world.at(10, 30))
+    stop = world.next_stop()
+    attempt = world.ok(world.start_attempt(stop, at=(OFFICE[0] + 0.02, OFFICE[1])), 201)
+    refused = world.request_access(attempt["id"], (OFFICE[0] + 0.02, OFFICE[1]))
+    assert refused.status_code == 409
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["code"] == "vehicle_moved"
+    read = world.ok(world.get("shop", f"/v1/deliveries/{delivery['id']}"))
+    assert read["attempts"][0]["failure_reason"] == "vehicle_moved"
+    assert read["current_option"] == 2
+    nxt = world.next_stop()
+    assert nxt["label"] == "home"
+
+
+def test_trunk_left_open_is_relocked_by_the_watchdog_with_an_incident(world: World) -> None:
+    """No lock within 5 min of unlock: trunkdrop sends lock itself and opens an incident."""
+    vehicle, delivery, attempt = world.ready_at_car()
+    world.ok(world.request_access(attempt["id"], (OFFICE[0] + 0.0001, OFFICE[1])), 202)
+    world.tick(20)
+    world.ok(world.post("driver", f"/v1/attempts/{attempt['id']}/deposit"))
+    world.tick(4 * 60, step=10)
+    assert world.ok(world.get("operator", "/v1/incidents")) == []
+    world.tick(2 * 60, step=5)
+    incidents = world.ok(world.get("operator", "/v1/incidents"))
+    assert [i["kind"] for i in incidents] == ["trunk_not_locked"]
+    assert incidents[0]["status"] == "resolved"
+    read = world.ok(world.get("anna", f"/v1/deliveries/{delivery['id']}"))
+    assert read["status"] == "delivered"
+    assert "relock" in [t["kind"] for t in read["timeline"]]
+
+
+def test_offline_car_unlock_expires_and_falls_back_to_home_address(world: World) -> None:
+    """An unlock that never reaches an offline car expires; the attempt fails and the parcel goes home."""
+    vehicle, delivery, attempt = world.ready_at_car()
+    sim = world.platform.simulator
+    sim.configure(vehicle["brand"], vehicle["external_id"], online=False)
+    world.ok(world.request_access(attempt["id"], (OFFICE[0] + 0.0001, OFFICE[1])), 202)
+    world.tick(40)
+    att = world.ok(world.get("driver", f"/v1/attempts/{attempt['id']}"))
+    assert att["status"] == "failed"
+    assert att["failure_reason"] in ("command_expired", "vehicle_offline")
+    assert sim.car(vehicle["brand"], vehicle["external_id"]).trunk_open is False
+    incidents = world.ok(world.get("operator", "/v1/incidents"))
+    assert [i["kind"] for i in incidents] == ["command_expired"]
+    stop = world.next_stop()
+    assert stop["mode"] == "home"
+    home_attempt = world.ok(world.start_attempt(stop), 201)
+    world.ok(world.post("driver", f"/v1/attempts/{home_attempt['id']}/handover"))
+    read = world.ok(world.get("shop", f"/v1/deliveries/{delivery['id']}"))
+    assert (read["status"], read["outcome"]) == ("delivered", "delivered_home")
