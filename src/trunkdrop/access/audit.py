@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from trunkdrop.access.models import AuditEntry, AuditHead
@@ -51,34 +51,47 @@ def append(
     subject: str,
     now: datetime,
     data: dict[str, Any] | None = None,
-) -> AuditEntry:
-    data = json.loads(json.dumps(data or {}, default=str))
-    now = now.astimezone(UTC)
-    head = session.scalars(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    ).one_or_none()
+) -> None:
+    """Record an entry; it is chained and written when the transaction commits.
+
+    Writing at commit keeps the chain's head lock the last lock any transaction takes,
+    so appending never deadlocks against the rows a use case locks first.
+    """
+    record = {
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "at": now.astimezone(UTC),
+        "data": json.loads(json.dumps(data or {}, default=str)),
+    }
+    session.info.setdefault(_PENDING, []).append(record)
+
+
+_PENDING = "trunkdrop.audit.pending"
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    head = session.scalars(select(AuditHead).where(AuditHead.id == 1).with_for_update()).one_or_none()
     if head is None:
         head = AuditHead(id=1, seq=0, hash=GENESIS)
         session.add(head)
-        session.flush()
-    seq = head.seq + 1
-    digest = entry_hash(
-        seq=seq, at=now, actor=actor, action=action, subject=subject, data=data, prev=head.hash
-    )
-    entry = AuditEntry(
-        seq=seq,
-        at=now,
-        actor=actor,
-        action=action,
-        subject=subject,
-        data=data,
-        prev_hash=head.hash,
-        hash=digest,
-    )
-    session.add(entry)
-    head.seq, head.hash = seq, digest
+    seq, prev = head.seq, head.hash
+    for record in pending:
+        seq += 1
+        digest = entry_hash(seq=seq, prev=prev, **record)
+        session.add(AuditEntry(seq=seq, prev_hash=prev, hash=digest, **record))
+        prev = digest
+    head.seq, head.hash = seq, prev
     session.flush()
-    return entry
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
 
 
 @dataclass(frozen=True)

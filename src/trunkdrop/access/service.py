@@ -48,7 +48,10 @@ def create_signing_key(*, session: Session, passphrase: str, now: datetime) -> S
 
 
 def rotate_signing_key(*, session: Session, passphrase: str, now: datetime) -> SigningKey:
-    """Make a new current key. Old keys stay to verify the grants they signed."""
+    """Make a new current key. Old keys stop signing but still verify the grants they signed."""
+    for older in session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))):
+        older.retired_at = now
+    session.flush()
     return create_signing_key(session=session, passphrase=passphrase, now=now)
 
 

@@ -60,7 +60,11 @@ def check_attempt_access(*, session: Session, party: Party, attempt: Attempt) ->
 
 
 def _own_attempt(session: Session, driver: Party, attempt_id: str) -> Attempt:
-    attempt = get_attempt(session=session, attempt_id=attempt_id)
+    # Lock the attempt first: every change to it then runs one at a time, and row locks
+    # are always taken in the same order (attempt, then what it touches).
+    attempt = session.get(Attempt, attempt_id, with_for_update=True)
+    if attempt is None:
+        raise NotFound(f"no attempt with id {attempt_id!r}", field="attempt_id")
     if attempt.driver_id != driver.id:
         raise Forbidden("this attempt is another driver's")
     return attempt
@@ -142,6 +146,13 @@ def request_access(
     attempt = _own_attempt(session, driver, attempt_id)
     if attempt.mode != "trunk":
         raise Conflict("a home delivery has no trunk to open", code="not_a_trunk_stop")
+    if attempt.status == domain.AttemptStatus.failed:
+        # Say why it ended (e.g. the owner blocked access), not "already requested".
+        raise Conflict(
+            f"this attempt has failed: {attempt.failure_reason}",
+            code=attempt.failure_reason or "attempt_failed",
+            extra={"attempt_status": attempt.status},
+        )
     if attempt.status != domain.AttemptStatus.started:
         raise Conflict(
             f"access was already requested for this attempt (it is {attempt.status})",

@@ -22,6 +22,7 @@ import highspy
 import numpy as np
 import pyvrp
 from pyvrp.IteratedLocalSearch import IteratedLocalSearchCallbacks, IteratedLocalSearchParams
+from pyvrp.search import NeighbourhoodParams, PerturbationParams
 from pyvrp.solve import SolveParams
 from pyvrp.stop import MaxRuntime
 
@@ -41,9 +42,13 @@ class SolverSettings:
     """Knobs of the search; the defaults were set on the small instances only."""
 
     rounds: int = 3
+    fresh_rounds: int = 1
     partition_share: float = 0.08
     partition_min_seconds: float = 1.0
     setup_reserve_seconds: float = 0.4
+    num_neighbours: int = 50
+    history_length: int = 300
+    max_perturbations: int = 25
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +119,8 @@ def solve_with_log(
             search_seconds = remaining / rounds_left - partition_seconds
             if search_seconds <= 0.05:
                 break
-            start_from = incumbent.visits if incumbent is not None else None
+            fresh = round_number < settings.fresh_rounds or incumbent is None
+            start_from = None if fresh or incumbent is None else incumbent.visits
             round_started = time.perf_counter()
             futures = [
                 executor.submit(
@@ -122,6 +128,7 @@ def solve_with_log(
                     seed * 1009 + round_number * workers + i,
                     search_seconds,
                     start_from,
+                    settings,
                 )
                 for i in range(workers)
             ]
@@ -375,7 +382,9 @@ def _visits_of(solution: Any) -> tuple[Visits, ...]:
     )
 
 
-def _search_task(seed: int, seconds: float, start_from: Sequence[Visits] | None) -> _SearchOutcome:
+def _search_task(
+    seed: int, seconds: float, start_from: Sequence[Visits] | None, settings: SolverSettings
+) -> _SearchOutcome:
     catalogue = _WORKER
     assert catalogue is not None
     data = catalogue.data
@@ -385,7 +394,11 @@ def _search_task(seed: int, seconds: float, start_from: Sequence[Visits] | None)
         routes = [pyvrp.Route(data, list(clients), kind) for kind, _, clients in start_from]
         initial = pyvrp.Solution(data, routes)
         harvest.collect(initial)
-    params = SolveParams(ils=IteratedLocalSearchParams(callbacks=harvest))
+    params = SolveParams(
+        ils=IteratedLocalSearchParams(history_length=settings.history_length, callbacks=harvest),
+        neighbourhood=NeighbourhoodParams(num_neighbours=settings.num_neighbours),
+        perturbation=PerturbationParams(max_perturbations=settings.max_perturbations),
+    )
     result = pyvrp.solve(
         data,
         stop=MaxRuntime(seconds),
