@@ -84,3 +84,18 @@ def test_offline_car_unlock_expires_and_falls_back_to_home_address(world: World)
     world.ok(world.post("driver", f"/v1/attempts/{home_attempt['id']}/handover"))
     read = world.ok(world.get("shop", f"/v1/deliveries/{delivery['id']}"))
     assert (read["status"], read["outcome"]) == ("delivered", "delivered_home")
+
+
+def test_attempt_event_stream_reports_the_attempt_until_it_ends(world: World) -> None:
+    """The server-sent event stream sends the attempt and an end event once it has succeeded."""
+    vehicle, _, attempt = world.ready_at_car()
+    world.ok(world.request_access(attempt["id"], (OFFICE[0] + 0.0001, OFFICE[1])), 202)
+    world.tick(20)
+    world.ok(world.post("driver", f"/v1/attempts/{attempt['id']}/deposit"))
+    world.platform.simulator.close_trunk(vehicle["brand"], vehicle["external_id"], world.clock.now())
+    world.tick(30)
+    with world.client.stream("GET", f"/v1/attempts/{attempt['id']}/events", headers=world.auth("driver")) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        body = "".join(stream.iter_text())
+    assert "event: attempt" in body
+    assert 'event: end\ndata: {"status": "succeeded"}' in body

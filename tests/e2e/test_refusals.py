@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from httpx import Response
 from sqlalchemy import func, select
-
 from tests.support import OFFICE, World
+
 from trunkdrop.vehicles.models import Vehicle, VehicleCommand, VehicleEvent
 
 NEAR = (OFFICE[0] + 0.0001, OFFICE[1])  # ~11 m from the parked car
@@ -70,7 +70,6 @@ def test_customer_cannot_read_another_customers_delivery_or_place(world: World) 
     office = world.add_place("anna")
     delivery = world.book(car, [(office, 10, 12)])
     refused(world.get("ben", f"/v1/deliveries/{delivery['id']}"), 403, "forbidden")
-    refused(world.get("ben", f"/v1/attempts/{'att_nope'}"), 404, "not_found")
     refused(world.delete("ben", f"/v1/places/{office['id']}"), 403, "forbidden")
     assert world.ok(world.get("ben", "/v1/deliveries")) == []
     assert [d["id"] for d in world.ok(world.get("anna", "/v1/deliveries"))] == [delivery["id"]]
@@ -145,7 +144,7 @@ def test_driver_cannot_start_an_attempt_on_another_drivers_route(world: World) -
 # -- the access rules --------------------------------------------------------------------------
 def test_access_before_the_window_is_refused_and_the_attempt_stays_open(world: World) -> None:
     """Asking at 09:30 for a 10–12 window: 409 outside_window, the attempt is still started."""
-    vehicle, _, attempt = world.ready_at_car(at_hour=9, minute=30)
+    _, _, attempt = world.ready_at_car(at_hour=9, minute=30)
     body = refused(world.request_access(attempt["id"], NEAR), 409, "outside_window")
     assert body["attempt_status"] == "started"
     assert attempt_status(world, attempt["id"]) == "started"
@@ -162,7 +161,8 @@ def test_access_after_the_window_is_refused_and_the_attempt_fails(world: World) 
     att = world.ok(world.get("driver", f"/v1/attempts/{attempt['id']}"))
     assert (att["status"], att["failure_reason"]) == ("failed", "outside_window")
     assert unlock_commands(world, attempt["id"]) == []
-    refused(world.request_access(attempt["id"], NEAR), 409)
+    again = refused(world.request_access(attempt["id"], NEAR), 409, "outside_window")
+    assert again["attempt_status"] == "failed"
     assert unlock_commands(world, attempt["id"]) == []
     world.tick(20)
     assert trunk_open(world, vehicle) is False
@@ -196,7 +196,7 @@ def test_driver_too_far_from_the_car_is_refused_until_close(world: World) -> Non
 
 def test_owner_blocking_before_access_refuses_it(world: World) -> None:
     """The owner blocks while the driver is at the car: access refused with access_blocked."""
-    vehicle, delivery, attempt = world.ready_at_car()
+    vehicle, _, attempt = world.ready_at_car()
     blocked = world.ok(world.post("anna", f"/v1/vehicles/{vehicle['id']}/block"))
     assert blocked["access_blocked"] is True
     body = refused(world.request_access(attempt["id"], NEAR), 409, "access_blocked")
@@ -223,6 +223,22 @@ def test_owner_blocking_after_the_grant_drops_the_unlock(world: World) -> None:
     assert att["trunk_opened_at"] is None
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: blocking only drops unlocks still pending; one already handed to the "
+    "car maker's cloud is executed and opens the trunk, with no relock and no incident",
+)
+def test_owner_blocking_after_the_unlock_was_sent_keeps_the_trunk_shut(world: World) -> None:
+    """Blocking after the unlock went to the car's cloud: the trunk still never opens."""
+    vehicle, _, attempt = world.ready_at_car()
+    world.ok(world.request_access(attempt["id"], NEAR), 202)
+    world.tick(2)
+    assert [c.status for c in unlock_commands(world, attempt["id"])] == ["sent"]
+    world.ok(world.post("anna", f"/v1/vehicles/{vehicle['id']}/block"))
+    world.tick(60)
+    assert trunk_open(world, vehicle) is False
+
+
 def test_scanned_parcel_must_be_the_booked_one(world: World) -> None:
     """Scanning another parcel: 409 parcel_mismatch naming the field, and no attempt is created."""
     vehicle = world.link_car()
@@ -247,7 +263,9 @@ def test_cancel_is_refused_once_out_for_delivery(world: World) -> None:
     booked = world.book(car, [(office, 14, 16)])
     world.route(out)
     refused(world.post("shop", f"/v1/deliveries/{out['id']}/cancel"), 409)
-    assert world.ok(world.get("shop", f"/v1/deliveries/{out['id']}"))["status"] == "out_for_delivery"
+    assert (
+        world.ok(world.get("shop", f"/v1/deliveries/{out['id']}"))["status"] == "out_for_delivery"
+    )
     refused(world.post("anna", f"/v1/deliveries/{booked['id']}/cancel"), 403, "forbidden")
     cancelled = world.ok(world.post("shop", f"/v1/deliveries/{booked['id']}/cancel"))
     assert (cancelled["status"], cancelled["outcome"]) == ("cancelled", "cancelled")
@@ -274,36 +292,40 @@ WRONG_ROLE = [
 ]
 
 
-@pytest.mark.parametrize(("who", "method", "path"), WRONG_ROLE)
-def test_wrong_role_is_forbidden(world: World, who: str, method: str, path: str) -> None:
+def test_wrong_role_is_forbidden(world: World) -> None:
     """A valid key of the wrong role gets 403 forbidden, before the body is even looked at."""
-    response = world.client.request(method, path, headers=world.auth(who), json={})
-    refused(response, 403, "forbidden")
+    for who, method, path in WRONG_ROLE:
+        response = world.client.request(method, path, headers=world.auth(who), json={})
+        assert response.status_code == 403, (who, method, path, response.text)
+        refused(response, 403, "forbidden")
+    with world.platform.uow() as session:
+        assert session.scalar(select(func.count()).select_from(Vehicle)) == 0
 
 
-@pytest.mark.parametrize(
-    "headers",
-    [
-        {},
-        {"Authorization": "Bearer td_cust_not-a-real-key"},
-        {"Authorization": "Bearer "},
-        {"Authorization": "Basic dXNlcjpwYXNz"},
-        {"Authorization": "Bearer " + "x" * 10_000},
-    ],
-    ids=["none", "unknown", "empty", "basic", "huge"],
-)
-def test_missing_or_unknown_key_is_unauthenticated(world: World, headers: dict[str, str]) -> None:
-    """No key, an unknown key, or another scheme: 401 with a Bearer challenge, nothing read."""
+BAD_KEYS: list[dict[str, str]] = [
+    {},
+    {"Authorization": "Bearer td_cust_not-a-real-key"},
+    {"Authorization": "Bearer "},
+    {"Authorization": "Basic dXNlcjpwYXNz"},
+    {"Authorization": "Bearer " + "x" * 10_000},
+]
+
+
+def test_missing_or_unknown_key_is_unauthenticated(world: World) -> None:
+    """No key, an unknown key, or another scheme: 401 with a Bearer challenge, nothing done."""
     car = world.link_car()
-    for method, path in [
-        ("GET", "/v1/me"),
-        ("GET", f"/v1/vehicles/{car['id']}"),
-        ("POST", f"/v1/vehicles/{car['id']}/block"),
-        ("POST", "/v1/checkout/options"),
-    ]:
-        response = world.client.request(method, path, headers=headers)
-        refused(response, 401, "unauthenticated")
-        assert response.headers["www-authenticate"] == "Bearer"
+    for headers in BAD_KEYS:
+        for method, path in [
+            ("GET", "/v1/me"),
+            ("GET", f"/v1/vehicles/{car['id']}"),
+            ("POST", f"/v1/vehicles/{car['id']}/block"),
+            ("POST", "/v1/checkout/options"),
+            ("GET", "/v1/attempts/att_x/events"),
+        ]:
+            response = world.client.request(method, path, headers=headers)
+            assert response.status_code == 401, (headers.keys(), method, path, response.text)
+            refused(response, 401, "unauthenticated")
+            assert response.headers["www-authenticate"] == "Bearer"
     assert world.ok(world.get("anna", f"/v1/vehicles/{car['id']}"))["access_blocked"] is False
 
 
@@ -319,7 +341,9 @@ def test_revoked_key_is_unauthenticated(world: World) -> None:
 
 
 # -- car makers --------------------------------------------------------------------------------
-def event(vehicle: dict[str, Any], event_id: str, kind: str = "position", **extra: Any) -> dict[str, Any]:
+def event(
+    vehicle: dict[str, Any], event_id: str, kind: str = "position", **extra: Any
+) -> dict[str, Any]:
     return {
         "event_id": event_id,
         "vehicle_id": vehicle["external_id"],
@@ -333,7 +357,9 @@ def test_carmaker_cannot_report_a_car_of_another_brand(world: World) -> None:
     """Aurora's cloud reporting a Borealis car: 404, and the car's state is untouched."""
     car = world.link_car(brand="sim-borealis")
     refused(
-        world.post("aurora-cloud", "/v1/vehicle-events", event(car, "ev-1", latitude=48.0, longitude=11.0)),
+        world.post(
+            "aurora-cloud", "/v1/vehicle-events", event(car, "ev-1", latitude=48.0, longitude=11.0)
+        ),
         404,
         "not_found",
     )
@@ -347,12 +373,16 @@ def test_duplicate_event_is_acknowledged_but_not_applied_twice(world: World) -> 
     """The same event id twice: 202 both times, duplicate true the second, state changed once."""
     car = world.link_car()
     first = world.ok(
-        world.post("aurora-cloud", "/v1/vehicle-events", event(car, "ev-7", latitude=48.1, longitude=11.5)),
+        world.post(
+            "aurora-cloud", "/v1/vehicle-events", event(car, "ev-7", latitude=48.1, longitude=11.5)
+        ),
         202,
     )
     assert first == {"event_id": "ev-7", "duplicate": False}
     again = world.ok(
-        world.post("aurora-cloud", "/v1/vehicle-events", event(car, "ev-7", latitude=48.2, longitude=11.6)),
+        world.post(
+            "aurora-cloud", "/v1/vehicle-events", event(car, "ev-7", latitude=48.2, longitude=11.6)
+        ),
         202,
     )
     assert again == {"event_id": "ev-7", "duplicate": True}
@@ -374,7 +404,11 @@ def checkout(world: World, **parcel: Any) -> dict[str, Any]:
         world.post(
             "shop",
             "/v1/checkout/options",
-            {"customer_id": world.ids["anna"], "date": world.at(0).date().isoformat(), "parcel": world.parcel(**parcel)},
+            {
+                "customer_id": world.ids["anna"],
+                "date": world.at(0).date().isoformat(),
+                "parcel": world.parcel(**parcel),
+            },
         )
     )
     return result
@@ -396,7 +430,11 @@ def test_whole_car_unlock_brand_is_not_offered(world: World) -> None:
         "retailer_reference": "ORD-BOREALIS",
         "parcel": world.parcel(),
         "itinerary": [
-            {"place_id": office["id"], "window_start": world.at(10).isoformat(), "window_end": world.at(12).isoformat()}
+            {
+                "place_id": office["id"],
+                "window_start": world.at(10).isoformat(),
+                "window_end": world.at(12).isoformat(),
+            }
         ],
     }
     refused(world.post("shop", "/v1/deliveries", body), 409, "vehicle_not_eligible")
@@ -412,35 +450,39 @@ def test_a_capable_car_is_offered(world: World) -> None:
     assert result["reasons"] == []
 
 
-@pytest.mark.parametrize(
-    ("parcel", "code", "field"),
-    [
-        ({"weight_g": 25_000}, "parcel_too_heavy", "parcel.weight_g"),
-        ({"age_restricted": True}, "age_restricted_not_allowed", "parcel.age_restricted"),
-        ({"signature_required": True}, "signature_required_not_allowed", "parcel.signature_required"),
-        ({"hazardous": True}, "hazardous_not_allowed", "parcel.hazardous"),
-        ({"declared_value_cents": 200_000}, "declared_value_too_high", "parcel.declared_value_cents"),
-        ({"length_cm": 70}, "parcel_too_big", "parcel"),
-    ],
-)
-def test_item_rules_refuse_with_their_code(
-    world: World, parcel: dict[str, Any], code: str, field: str
-) -> None:
+ITEM_RULES: list[tuple[dict[str, Any], str, str]] = [
+    ({"weight_g": 25_000}, "parcel_too_heavy", "parcel.weight_g"),
+    ({"age_restricted": True}, "age_restricted_not_allowed", "parcel.age_restricted"),
+    ({"signature_required": True}, "signature_required_not_allowed", "parcel.signature_required"),
+    ({"perishable": True}, "perishable_not_allowed", "parcel.perishable"),
+    ({"hazardous": True}, "hazardous_not_allowed", "parcel.hazardous"),
+    ({"declared_value_cents": 200_000}, "declared_value_too_high", "parcel.declared_value_cents"),
+    ({"length_cm": 70}, "parcel_too_big", "parcel"),
+]
+
+
+def test_item_rules_refuse_with_their_code(world: World) -> None:
     """A parcel breaking an item rule: checkout says why, booking is refused with the rule code."""
     car = world.link_car()
     office = world.add_place()
-    result = checkout(world, **parcel)
-    assert result["trunk_possible"] is False
-    assert (code, field) in {(r["code"], r["field"]) for r in result["reasons"]}
-    body = {
-        "customer_id": world.ids["anna"],
-        "vehicle_id": car["id"],
-        "retailer_reference": "ORD-RULES",
-        "parcel": world.parcel(**parcel),
-        "itinerary": [
-            {"place_id": office["id"], "window_start": world.at(10).isoformat(), "window_end": world.at(12).isoformat()}
-        ],
-    }
-    problem = refused(world.post("shop", "/v1/deliveries", body), 422, code)
-    assert problem["field"] == field
+    for parcel, code, field in ITEM_RULES:
+        result = checkout(world, **parcel)
+        assert result["trunk_possible"] is False, parcel
+        assert result["options"] == [], parcel
+        assert (code, field) in {(r["code"], r["field"]) for r in result["reasons"]}, result
+        body = {
+            "customer_id": world.ids["anna"],
+            "vehicle_id": car["id"],
+            "retailer_reference": f"ORD-{code}",
+            "parcel": world.parcel(**parcel),
+            "itinerary": [
+                {
+                    "place_id": office["id"],
+                    "window_start": world.at(10).isoformat(),
+                    "window_end": world.at(12).isoformat(),
+                }
+            ],
+        }
+        problem = refused(world.post("shop", "/v1/deliveries", body), 422, code)
+        assert problem["field"] == field
     assert world.ok(world.get("shop", "/v1/deliveries")) == []

@@ -78,6 +78,22 @@ def current_party(
 CurrentParty = Annotated[Party, Depends(current_party)]
 
 
+def current_party_detached(
+    platform: PlatformDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Party:
+    """The calling party, read in a transaction of its own that ends at once.
+
+    For long responses (event streams): the request session would hold SQLite's write
+    lock for the whole stream and block every other transaction.
+    """
+    with platform.uow() as session:
+        return current_party(session, credentials)
+
+
+DetachedParty = Annotated[Party, Depends(current_party_detached)]
+
+
 def role(*roles: Role) -> Callable[[Party], Party]:
     def check(party: CurrentParty) -> Party:
         parties.require_role(party, *roles)

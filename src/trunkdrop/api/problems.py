@@ -46,7 +46,10 @@ def install(app: FastAPI) -> None:
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
             {
-                "field": _field_name(tuple(e.get("loc", ()))),
+                # A body that is not JSON at all: the loc is a character offset, not a field.
+                "field": "body"
+                if e.get("type") == "json_invalid"
+                else _field_name(tuple(e.get("loc", ()))),
                 "message": e.get("msg", "invalid"),
                 "type": e.get("type"),
             }

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from trunkdrop.schemas import Latitude, Longitude, Position
+from trunkdrop.schemas import Latitude, Longitude, Position, Timestamp
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -63,8 +63,8 @@ class ItineraryEntryIn(BaseModel):
     model_config = _STRICT
 
     place_id: str = Field(min_length=1, max_length=32)
-    window_start: AwareDatetime
-    window_end: AwareDatetime
+    window_start: Timestamp
+    window_end: Timestamp
 
 
 class FallbackAddressIn(BaseModel):

@@ -190,8 +190,12 @@ def book(
             field="vehicle_id",
             extra={"blockers": blockers},
         )
-    entries = sorted(delivery_in.itinerary, key=lambda e: e.window_start)
-    windows = _checked_windows(entries, settings=settings, now=now)
+    # Checked in time order; errors name each entry by its index in the request.
+    order = sorted(
+        range(len(delivery_in.itinerary)), key=lambda i: delivery_in.itinerary[i].window_start
+    )
+    entries = [delivery_in.itinerary[i] for i in order]
+    windows = _checked_windows(entries, settings=settings, now=now, positions=order)
     areas = dispatch.list_service_areas(session=session)
     carriers: set[str] | None = None
     resolved = []
@@ -204,7 +208,7 @@ def book(
             raise InvalidInput(
                 f"{place.label} is outside every carrier's service area",
                 code="place_outside_service_area",
-                field=f"itinerary[{i}].place_id",
+                field=f"itinerary[{order[i]}].place_id",
             )
         carriers = inside if carriers is None else carriers & inside
         resolved.append((place, windows[i]))
@@ -285,14 +289,14 @@ def book(
 
 
 def _checked_windows(
-    entries: Sequence[object], *, settings: Settings, now: datetime
+    entries: Sequence[object], *, settings: Settings, now: datetime, positions: Sequence[int]
 ) -> list[domain.TimeWindow]:
     windows: list[domain.TimeWindow] = []
     day: date | None = None
     zone = ZoneInfo(settings.timezone)
     for i, entry in enumerate(entries):
         start, end = entry.window_start, entry.window_end  # type: ignore[attr-defined]
-        field = f"itinerary[{i}]"
+        field = f"itinerary[{positions[i]}]"
         if end <= start:
             raise InvalidInput(
                 "the window ends before it starts",

@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from trunkdrop.api.deps import (
     CurrentParty,
+    DetachedParty,
     Driver,
     NowDep,
     PlatformDep,
@@ -184,7 +185,7 @@ def report_failure(
 async def follow_attempt(
     attempt_id: Id,
     platform: PlatformDep,
-    party: CurrentParty,
+    party: DetachedParty,
     timeout_s: Annotated[int, Query(ge=1, le=900)] = 600,
 ) -> StreamingResponse:
     """Server-sent events: the attempt each time it changes, until it ends."""

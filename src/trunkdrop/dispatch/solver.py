@@ -21,9 +21,20 @@ from typing import Any
 import highspy
 import numpy as np
 import pyvrp
-from pyvrp.IteratedLocalSearch import IteratedLocalSearchCallbacks, IteratedLocalSearchParams
-from pyvrp.search import NeighbourhoodParams, PerturbationParams
-from pyvrp.solve import SolveParams
+from pyvrp.IteratedLocalSearch import (
+    IteratedLocalSearch,
+    IteratedLocalSearchCallbacks,
+    IteratedLocalSearchParams,
+)
+from pyvrp.PenaltyManager import PenaltyManager, PenaltyParams
+from pyvrp.search import (
+    OPERATORS,
+    LocalSearch,
+    NeighbourhoodParams,
+    PerturbationManager,
+    PerturbationParams,
+    compute_neighbours,
+)
 from pyvrp.stop import MaxRuntime
 
 from trunkdrop.dispatch.problem import Plan, Problem, Route
@@ -49,6 +60,7 @@ class SolverSettings:
     num_neighbours: int = 50
     history_length: int = 300
     max_perturbations: int = 25
+    alternative_neighbours: int = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,20 +116,20 @@ def solve_with_log(
         return Plan(routes=(), cost=0), SolveLog()
 
     model = _Translation(problem)
-    deadline = started + seconds - settings.setup_reserve_seconds
+    deadline = started + seconds - min(settings.setup_reserve_seconds, 0.1 * seconds)
     incumbent: _Incumbent | None = None
     pool: RoutePool = {}
     logs: list[RoundLog] = []
     with _worker_pool(workers, model.catalogue) as executor:
         for round_number in range(settings.rounds):
             rounds_left = settings.rounds - round_number
-            remaining = deadline - time.perf_counter()
-            partition_seconds = max(
-                settings.partition_min_seconds,
-                settings.partition_share * remaining / rounds_left,
+            round_seconds = (deadline - time.perf_counter()) / rounds_left
+            partition_seconds = min(
+                max(settings.partition_min_seconds, settings.partition_share * round_seconds),
+                0.5 * round_seconds,
             )
-            search_seconds = remaining / rounds_left - partition_seconds
-            if search_seconds <= 0.05:
+            search_seconds = max(round_seconds - partition_seconds, 0.05)
+            if incumbent is not None and search_seconds <= 0.1:
                 break
             fresh = round_number < settings.fresh_rounds or incumbent is None
             start_from = None if fresh or incumbent is None else incumbent.visits
@@ -394,25 +406,65 @@ def _search_task(
         routes = [pyvrp.Route(data, list(clients), kind) for kind, _, clients in start_from]
         initial = pyvrp.Solution(data, routes)
         harvest.collect(initial)
-    params = SolveParams(
-        ils=IteratedLocalSearchParams(history_length=settings.history_length, callbacks=harvest),
-        neighbourhood=NeighbourhoodParams(num_neighbours=settings.num_neighbours),
-        perturbation=PerturbationParams(max_perturbations=settings.max_perturbations),
+    rng = pyvrp.RandomNumberGenerator(seed=seed)
+    neighbourhood = NeighbourhoodParams(num_neighbours=settings.num_neighbours)
+    neighbours = _group_neighbours(
+        compute_neighbours(data, neighbourhood),
+        catalogue.stop_of_client,
+        settings.alternative_neighbours,
     )
-    result = pyvrp.solve(
-        data,
-        stop=MaxRuntime(seconds),
-        seed=seed,
-        collect_stats=False,
-        display=False,
-        params=params,
-        initial_solution=initial,
+    perturbation = PerturbationManager(
+        PerturbationParams(max_perturbations=settings.max_perturbations)
     )
+    search = LocalSearch(data, rng, neighbours, perturbation)
+    for operator in OPERATORS:
+        if operator.supports(data):
+            search.add_operator(operator(data))
+    penalty = PenaltyParams()
+    penalties = PenaltyManager(penalty.midpoint_penalties(data), penalty)
+    if initial is None:
+        random = pyvrp.Solution.make_random(data, rng)
+        initial = search(random, penalties.max_cost_evaluator(), exhaustive=True)
+    ils = IteratedLocalSearchParams(history_length=settings.history_length, callbacks=harvest)
+    algorithm = IteratedLocalSearch(data, penalties, search, initial, ils)
+    result = algorithm.run(MaxRuntime(seconds), collect_stats=False)
     best = result.best
     harvest.collect(best)
     feasible = bool(best.is_feasible()) and bool(best.is_complete())
     cost = int(best.distance_cost()) + int(best.uncollected_prizes())
     return _SearchOutcome(cost, feasible, _visits_of(best), harvest.pool)
+
+
+def _group_neighbours(
+    neighbours: dict[Any, list[Any]], stop_of_client: Sequence[int], extra: int
+) -> dict[Any, list[Any]]:
+    """PyVRP's granular neighbourhood, widened with the nearest neighbours of each client's
+    alternatives: moving a stop to another of its places lands near *that* place, which the
+    place it is served at now may be far from."""
+    if extra <= 0:
+        return neighbours
+    members: dict[int, list[int]] = {}
+    for client, stop in enumerate(stop_of_client):
+        members.setdefault(stop, []).append(client)
+    own = {activity.idx: near for activity, near in neighbours.items() if activity.is_client()}
+    widened: dict[Any, list[Any]] = {}
+    for activity, near in neighbours.items():
+        if not activity.is_client():
+            widened[activity] = near
+            continue
+        stop = stop_of_client[activity.idx]
+        merged = list(near)
+        seen = {other.idx for other in near if other.is_client()}
+        for alternative in members[stop]:
+            if alternative == activity.idx:
+                continue
+            for other in own.get(alternative, [])[:extra]:
+                fresh = other.is_client() and other.idx not in seen
+                if fresh and stop_of_client[other.idx] != stop:
+                    merged.append(other)
+                    seen.add(other.idx)
+        widened[activity] = merged
+    return widened
 
 
 def _partition_task(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from trunkdrop.schemas import Latitude, Longitude
+from trunkdrop.schemas import Latitude, Longitude, Timestamp
 
 VehicleEventType = Literal[
     "position",
@@ -78,7 +78,7 @@ class VehicleEventIn(BaseModel):
     event_id: str = Field(min_length=1, max_length=128)
     vehicle_id: str = Field(min_length=1, max_length=64, description="the maker's vehicle id")
     type: VehicleEventType
-    occurred_at: AwareDatetime
+    occurred_at: Timestamp
     latitude: Latitude | None = None
     longitude: Longitude | None = None
     command_id: str | None = Field(None, max_length=64)

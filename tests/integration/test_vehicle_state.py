@@ -1,0 +1,72 @@
+"""Car state from car-maker events, consent, and how long positions are kept."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from tests.support import OFFICE, World
+from trunkdrop.vehicles.models import Vehicle, VehicleEvent
+
+
+def _event(world: World, vehicle: dict[str, object], event_id: str, kind: str, minutes: int, **data: object) -> dict[str, object]:
+    at = (world.clock.now() + timedelta(minutes=minutes)).isoformat()
+    body = {"event_id": event_id, "vehicle_id": vehicle["external_id"], "type": kind, "occurred_at": at, **data}
+    return world.ok(world.post("aurora-cloud", "/v1/vehicle-events", body), 202)
+
+
+def test_event_ingest_is_idempotent_on_event_id(world: World) -> None:
+    """The same event twice is stored once and acknowledged as a duplicate."""
+    vehicle = world.link_car()
+    first = _event(world, vehicle, "ev-1", "position", 0, latitude=OFFICE[0], longitude=OFFICE[1])
+    again = _event(world, vehicle, "ev-1", "position", 0, latitude=OFFICE[0], longitude=OFFICE[1])
+    assert (first["duplicate"], again["duplicate"]) == (False, True)
+    with world.platform.uow() as s:
+        assert s.scalar(select(func.count()).select_from(VehicleEvent)) == 1
+
+
+def test_an_older_event_does_not_overwrite_newer_state(world: World) -> None:
+    """Clouds reorder: a lock report older than the last unlock report leaves the car unlocked."""
+    vehicle = world.link_car()
+    _event(world, vehicle, "ev-new", "unlocked", 5)
+    _event(world, vehicle, "ev-old", "locked", 1)
+    assert world.ok(world.get("anna", f"/v1/vehicles/{vehicle['id']}"))["lock_state"] == "unlocked"
+
+
+def test_withdrawn_consent_makes_the_car_ineligible_and_forgets_its_position(world: World) -> None:
+    """Withdrawing consent removes trunk access and the stored position at once."""
+    vehicle = world.link_car()
+    world.park(vehicle, OFFICE)
+    read = world.ok(world.delete("anna", f"/v1/vehicles/{vehicle['id']}/consent"))
+    assert "no_consent" in read["trunk_delivery_blockers"]
+    assert read["latitude"] is None and read["position_at"] is None
+
+
+def test_positions_are_forgotten_after_retention_when_no_delivery_needs_them(world: World) -> None:
+    """A parked car's position is deleted 24 h after its last report when nothing is booked."""
+    vehicle = world.link_car()
+    world.park(vehicle, OFFICE)
+    world.clock.advance(timedelta(hours=23).total_seconds())
+    world.tick(2)
+    with world.platform.uow() as s:
+        car = s.get(Vehicle, vehicle["id"])
+        assert car is not None and car.latitude is not None
+    world.clock.advance(timedelta(hours=2).total_seconds())
+    world.tick(2)
+    with world.platform.uow() as s:
+        car = s.get(Vehicle, vehicle["id"])
+        assert car is not None and car.latitude is None
+
+
+def test_carrier_sees_the_car_position_only_inside_the_window(world: World) -> None:
+    """The driver's stop shows where the car stands only during the booked window."""
+    vehicle = world.link_car()
+    office = world.add_place()
+    delivery = world.book(vehicle, [(office, 10, 12)])
+    world.route(delivery)
+    world.park(vehicle, OFFICE)
+    world.until(world.at(9, 0))
+    assert world.next_stop()["vehicle"]["latitude"] is None
+    world.until(world.at(10, 30))
+    assert world.next_stop()["vehicle"]["latitude"] is not None
