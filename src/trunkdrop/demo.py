@@ -137,6 +137,14 @@ def _run(d: Demo) -> dict[str, int]:
             (48.1350, 11.5760, "Sendlinger Str. 7"),
         ),
         Customer(
+            "Felix",
+            "sim-aurora",
+            "M-FE 606",
+            "silver",
+            (48.1300, 11.6100, "Wörthstr. 12"),
+            (48.1330, 11.5900, "Rosenheimer Platz 2"),
+        ),
+        Customer(
             "Eva",
             "sim-borealis",
             "M-EV 505",
@@ -220,6 +228,7 @@ def _run(d: Demo) -> dict[str, int]:
         "Ben": [(lambda c: c.office_id, 10, 12), (lambda c: c.home_id, 18, 20)],
         "Clara": [(lambda c: c.office_id, 10, 12)],
         "Dario": [(lambda c: c.office_id, 12, 14)],
+        "Felix": [(lambda c: c.office_id, 14, 16)],
         "Eva": [(lambda c: c.office_id, 10, 12)],
     }
     for n, c in enumerate(customers):
@@ -281,7 +290,7 @@ def _run(d: Demo) -> dict[str, int]:
             carrier=carrier_party,
             driver_id=driver_id,
             service_date=DEMO_DAY,
-            delivery_ids=[bookings[n] for n in ("Anna", "Ben", "Clara", "Dario")],
+            delivery_ids=[bookings[n] for n in ("Anna", "Ben", "Clara", "Dario", "Felix")],
             now=now(),
         )
         route_id = route.id
@@ -372,11 +381,15 @@ def _run(d: Demo) -> dict[str, int]:
     visit("Ben", _at(10, 40))
     visit("Clara", _at(11, 0), close_trunk=False)  # a hurried driver leaves the trunk open
     d.tick(6 * 60, step=5)  # the watchdog relocks after 5 minutes
-    visit("Dario", _at(12, 30))
+    visit("Dario", _at(12, 30))  # a sleepy brand: the platform wakes the car first
+    # Felix's car sits in an underground garage without signal: the unlock expires.
+    p.simulator.go_offline(*d.sim(by_name["Felix"]), _at(13, 0))
+    visit("Felix", _at(14, 20))
     p.simulator.park(
         *d.sim(by_name["Ben"]), by_name["Ben"].home[0], by_name["Ben"].home[1], _at(17, 45)
     )
     visit("Ben", _at(18, 10))
+    visit("Felix", _at(18, 40))  # the fallback address: handed over at the door
     d.tick(120)
 
     with p.uow() as s:

@@ -897,6 +897,16 @@ def dispatch_commands(
             # Waking is an explicit, bounded step: the command stays pending until it expires.
             adapter.wake(external_id=vehicle.external_id, now=now)
             command.detail = "vehicle asleep; wake-up sent"
+            if command.attempt_id is not None and command.tries == 1:
+                attempt = session.get(Attempt, command.attempt_id)
+                if attempt is not None:
+                    deliveries.add_timeline(
+                        session=session,
+                        delivery_id=attempt.delivery_id,
+                        kind="vehicle_waking",
+                        text="the car was asleep; waking it",
+                        now=now,
+                    )
             continue
         except AdapterError as e:
             command.detail = f"{e.code}: {e}"[:200]
