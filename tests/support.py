@@ -40,21 +40,36 @@ class World:
         self.add_party("retailer", "other-shop")
         self.ok(
             self.post(
-                "carrier", "/v1/service-areas",
-                {"name": "Munich", "latitude": CENTRE[0], "longitude": CENTRE[1], "radius_m": 15_000,
-                 "depot_latitude": 48.178, "depot_longitude": 11.4905},
+                "carrier",
+                "/v1/service-areas",
+                {
+                    "name": "Munich",
+                    "latitude": CENTRE[0],
+                    "longitude": CENTRE[1],
+                    "radius_m": 15_000,
+                    "depot_latitude": 48.178,
+                    "depot_longitude": 11.4905,
+                },
             ),
             201,
         )
 
     # -- parties and HTTP ----------------------------------------------------------------
-    def add_party(self, role: str, name: str, *, carrier: str | None = None, brand: str | None = None) -> str:
+    def add_party(
+        self, role: str, name: str, *, carrier: str | None = None, brand: str | None = None
+    ) -> str:
         with self.platform.uow() as session:
             party = parties.create_party(
-                session=session, role=role, name=name, now=self.clock.now(),
-                carrier_id=self.ids[carrier] if carrier else None, brand=brand,
+                session=session,
+                role=role,
+                name=name,
+                now=self.clock.now(),
+                carrier_id=self.ids[carrier] if carrier else None,
+                brand=brand,
             )
-            self.keys[name] = parties.create_api_key(session=session, party=party, now=self.clock.now())
+            self.keys[name] = parties.create_api_key(
+                session=session, party=party, now=self.clock.now()
+            )
             self.ids[name] = party.id
         return self.ids[name]
 
@@ -77,7 +92,9 @@ class World:
 
     # -- time ----------------------------------------------------------------------------
     def at(self, hour: int, minute: int = 0) -> datetime:
-        return datetime.combine(self.clock.now().astimezone(BERLIN).date(), time(hour, minute), BERLIN)
+        return datetime.combine(
+            self.clock.now().astimezone(BERLIN).date(), time(hour, minute), BERLIN
+        )
 
     def tick(self, seconds: int, step: int = 2) -> None:
         """Let time pass with the workers running, as in the server."""
@@ -89,49 +106,108 @@ class World:
         workers.run_once(self.platform, moment)
 
     # -- customers -----------------------------------------------------------------------
-    def link_car(self, who: str = "anna", brand: str = "sim-aurora", trunk_volume_l: int = 450) -> dict[str, Any]:
+    def link_car(
+        self, who: str = "anna", brand: str = "sim-aurora", trunk_volume_l: int = 450
+    ) -> dict[str, Any]:
         n = next(_serial)
         return self.ok(
-            self.post(who, "/v1/vehicles", {
-                "brand": brand, "external_id": f"VIN{n:014d}", "make": "Aurora", "model": "Estate",
-                "year": 2023, "plate": f"M-TD {n}", "colour": "blue", "trunk_volume_l": trunk_volume_l,
-            }),
+            self.post(
+                who,
+                "/v1/vehicles",
+                {
+                    "brand": brand,
+                    "external_id": f"VIN{n:014d}",
+                    "make": "Aurora",
+                    "model": "Estate",
+                    "year": 2023,
+                    "plate": f"M-TD {n}",
+                    "colour": "blue",
+                    "trunk_volume_l": trunk_volume_l,
+                },
+            ),
             201,
         )
 
-    def add_place(self, who: str = "anna", label: str = "office", where: tuple[float, float] = OFFICE) -> dict[str, Any]:
+    def add_place(
+        self, who: str = "anna", label: str = "office", where: tuple[float, float] = OFFICE
+    ) -> dict[str, Any]:
         return self.ok(
-            self.post(who, "/v1/places", {"label": label, "latitude": where[0], "longitude": where[1], "address": f"{label} street 1"}),
+            self.post(
+                who,
+                "/v1/places",
+                {
+                    "label": label,
+                    "latitude": where[0],
+                    "longitude": where[1],
+                    "address": f"{label} street 1",
+                },
+            ),
             201,
         )
 
     def park(self, vehicle: dict[str, Any], where: tuple[float, float]) -> None:
-        self.platform.simulator.park(vehicle["brand"], vehicle["external_id"], where[0], where[1], self.clock.now())
+        self.platform.simulator.park(
+            vehicle["brand"], vehicle["external_id"], where[0], where[1], self.clock.now()
+        )
         workers.run_once(self.platform, self.clock.now())
 
     def parcel(self, **over: Any) -> dict[str, Any]:
-        return {"reference": f"PCL-{next(_serial):06d}", "length_cm": 40, "width_cm": 30, "height_cm": 20,
-                "weight_g": 2000, "declared_value_cents": 5000, **over}
+        return {
+            "reference": f"PCL-{next(_serial):06d}",
+            "length_cm": 40,
+            "width_cm": 30,
+            "height_cm": 20,
+            "weight_g": 2000,
+            "declared_value_cents": 5000,
+            **over,
+        }
 
-    def book(self, vehicle: dict[str, Any], itinerary: list[tuple[dict[str, Any], int, int]], who: str = "anna",
-             shop: str = "shop", fallback: bool = True, **parcel: Any) -> dict[str, Any]:
+    def book(
+        self,
+        vehicle: dict[str, Any],
+        itinerary: list[tuple[dict[str, Any], int, int]],
+        who: str = "anna",
+        shop: str = "shop",
+        fallback: bool = True,
+        **parcel: Any,
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "customer_id": self.ids[who], "vehicle_id": vehicle["id"], "retailer_reference": f"ORD-{next(_serial)}",
+            "customer_id": self.ids[who],
+            "vehicle_id": vehicle["id"],
+            "retailer_reference": f"ORD-{next(_serial)}",
             "parcel": self.parcel(**parcel),
             "itinerary": [
-                {"place_id": place["id"], "window_start": self.at(a).isoformat(), "window_end": self.at(b).isoformat()}
+                {
+                    "place_id": place["id"],
+                    "window_start": self.at(a).isoformat(),
+                    "window_end": self.at(b).isoformat(),
+                }
                 for place, a, b in itinerary
             ],
         }
         if fallback:
-            body["fallback_address"] = {"address": "Schellingstr. 10", "latitude": HOME[0], "longitude": HOME[1]}
+            body["fallback_address"] = {
+                "address": "Schellingstr. 10",
+                "latitude": HOME[0],
+                "longitude": HOME[1],
+            }
         return self.ok(self.post(shop, "/v1/deliveries", body), 201)
 
-    def route(self, *deliveries: dict[str, Any], driver: str = "driver", start: bool = True) -> dict[str, Any]:
-        route = self.ok(self.post("carrier", "/v1/routes", {
-            "driver_id": self.ids[driver], "service_date": self.at(0).date().isoformat(),
-            "delivery_ids": [d["id"] for d in deliveries],
-        }), 201)
+    def route(
+        self, *deliveries: dict[str, Any], driver: str = "driver", start: bool = True
+    ) -> dict[str, Any]:
+        route = self.ok(
+            self.post(
+                "carrier",
+                "/v1/routes",
+                {
+                    "driver_id": self.ids[driver],
+                    "service_date": self.at(0).date().isoformat(),
+                    "delivery_ids": [d["id"] for d in deliveries],
+                },
+            ),
+            201,
+        )
         if start:
             route = self.ok(self.post("carrier", f"/v1/routes/{route['id']}/start"))
         return route
@@ -140,16 +216,31 @@ class World:
         stops = self.ok(self.get(driver, "/v1/stops"))
         return next(s for s in stops if s["is_next"])
 
-    def start_attempt(self, stop: dict[str, Any], driver: str = "driver", at: tuple[float, float] | None = None) -> Response:
+    def start_attempt(
+        self, stop: dict[str, Any], driver: str = "driver", at: tuple[float, float] | None = None
+    ) -> Response:
         where = at or (stop["latitude"] + 0.0001, stop["longitude"])
-        return self.post(driver, f"/v1/stops/{stop['id']}/attempts", {
-            "position": {"latitude": where[0], "longitude": where[1]}, "scanned_parcel_ref": stop["parcel_ref"],
-        })
+        return self.post(
+            driver,
+            f"/v1/stops/{stop['id']}/attempts",
+            {
+                "position": {"latitude": where[0], "longitude": where[1]},
+                "scanned_parcel_ref": stop["parcel_ref"],
+            },
+        )
 
-    def request_access(self, attempt_id: str, at: tuple[float, float], driver: str = "driver") -> Response:
-        return self.post(driver, f"/v1/attempts/{attempt_id}/access", {"position": {"latitude": at[0], "longitude": at[1]}})
+    def request_access(
+        self, attempt_id: str, at: tuple[float, float], driver: str = "driver"
+    ) -> Response:
+        return self.post(
+            driver,
+            f"/v1/attempts/{attempt_id}/access",
+            {"position": {"latitude": at[0], "longitude": at[1]}},
+        )
 
-    def ready_at_car(self, *, at_hour: int = 10, minute: int = 15) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    def ready_at_car(
+        self, *, at_hour: int = 10, minute: int = 15
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         """Anna's car parked at her office, a delivery booked 10–12, the route started, the
         driver at the car with an attempt started. Returns (vehicle, delivery, attempt)."""
         vehicle = self.link_car()

@@ -15,8 +15,8 @@ from urllib.parse import quote
 import pytest
 from httpx import Response
 from sqlalchemy import func, select
-from tests.support import HOME, OFFICE, World
 
+from tests.support import HOME, OFFICE, World
 from trunkdrop.deliveries.models import Delivery
 from trunkdrop.vehicles.models import Vehicle
 

@@ -21,9 +21,13 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return db
 
 
-def test_keys_create_prints_the_key_alone_on_the_last_line_and_stores_only_its_hash(env: Path) -> None:
+def test_keys_create_prints_the_key_alone_on_the_last_line_and_stores_only_its_hash(
+    env: Path,
+) -> None:
     """The printed key is the last line, and the database holds its SHA-256, never the key."""
-    result = runner.invoke(app, ["keys", "create", "--role", "retailer", "--name", "Isar Outfitters"])
+    result = runner.invoke(
+        app, ["keys", "create", "--role", "retailer", "--name", "Isar Outfitters"]
+    )
     assert result.exit_code == 0, result.output
     key = result.output.strip().splitlines()[-1]
     assert key.startswith("td_reta_") and " " not in key
@@ -49,7 +53,10 @@ def test_db_upgrade_creates_the_schema(env: Path) -> None:
     """`db upgrade` on a fresh file creates every table."""
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    tables = {r[0] for r in sqlite3.connect(env).execute("select name from sqlite_master where type='table'")}
+    tables = {
+        r[0]
+        for r in sqlite3.connect(env).execute("select name from sqlite_master where type='table'")
+    }
     assert {"deliveries", "grants", "grant_redemptions", "audit_entries", "vehicles"} <= tables
 
 
@@ -72,7 +79,9 @@ def test_keys_rotate_never_prints_key_material(env: Path) -> None:
     result = runner.invoke(app, ["keys", "rotate"])
     assert result.exit_code == 0
     assert "PRIVATE" not in result.output
-    blob = sqlite3.connect(env).execute("select private_key_encrypted from signing_keys").fetchone()[0]
+    blob = (
+        sqlite3.connect(env).execute("select private_key_encrypted from signing_keys").fetchone()[0]
+    )
     assert b"ENCRYPTED PRIVATE KEY" in blob
 
 

@@ -16,7 +16,9 @@ def test_trunk_delivery_is_done_only_when_the_car_reports_closed_and_locked(worl
     world.ok(world.post("driver", f"/v1/attempts/{attempt['id']}/deposit"))
     read = world.ok(world.get("anna", f"/v1/deliveries/{delivery['id']}"))
     assert read["status"] == "out_for_delivery", "deposit alone must not finish the delivery"
-    world.platform.simulator.close_trunk(vehicle["brand"], vehicle["external_id"], world.clock.now())
+    world.platform.simulator.close_trunk(
+        vehicle["brand"], vehicle["external_id"], world.clock.now()
+    )
     world.tick(30)
     read = world.ok(world.get("anna", f"/v1/deliveries/{delivery['id']}"))
     assert read["status"] == "delivered"
@@ -50,7 +52,7 @@ def test_moved_car_fails_with_reason_and_falls_back_to_next_place(world: World) 
 
 def test_trunk_left_open_is_relocked_by_the_watchdog_with_an_incident(world: World) -> None:
     """No lock within 5 min of unlock: trunkdrop sends lock itself and opens an incident."""
-    vehicle, delivery, attempt = world.ready_at_car()
+    _vehicle, delivery, attempt = world.ready_at_car()
     world.ok(world.request_access(attempt["id"], (OFFICE[0] + 0.0001, OFFICE[1])), 202)
     world.tick(20)
     world.ok(world.post("driver", f"/v1/attempts/{attempt['id']}/deposit"))
@@ -92,9 +94,13 @@ def test_attempt_event_stream_reports_the_attempt_until_it_ends(world: World) ->
     world.ok(world.request_access(attempt["id"], (OFFICE[0] + 0.0001, OFFICE[1])), 202)
     world.tick(20)
     world.ok(world.post("driver", f"/v1/attempts/{attempt['id']}/deposit"))
-    world.platform.simulator.close_trunk(vehicle["brand"], vehicle["external_id"], world.clock.now())
+    world.platform.simulator.close_trunk(
+        vehicle["brand"], vehicle["external_id"], world.clock.now()
+    )
     world.tick(30)
-    with world.client.stream("GET", f"/v1/attempts/{attempt['id']}/events", headers=world.auth("driver")) as stream:
+    with world.client.stream(
+        "GET", f"/v1/attempts/{attempt['id']}/events", headers=world.auth("driver")
+    ) as stream:
         assert stream.headers["content-type"].startswith("text/event-stream")
         body = "".join(stream.iter_text())
     assert "event: attempt" in body

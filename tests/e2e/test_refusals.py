@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from httpx import Response
 from sqlalchemy import func, select
-from tests.support import OFFICE, World
 
+from tests.support import OFFICE, World
 from trunkdrop.vehicles.models import Vehicle, VehicleCommand, VehicleEvent
 
 NEAR = (OFFICE[0] + 0.0001, OFFICE[1])  # ~11 m from the parked car
@@ -223,13 +222,9 @@ def test_owner_blocking_after_the_grant_drops_the_unlock(world: World) -> None:
     assert att["trunk_opened_at"] is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: blocking only drops unlocks still pending; one already handed to the "
-    "car maker's cloud is executed and opens the trunk, with no relock and no incident",
-)
-def test_owner_blocking_after_the_unlock_was_sent_keeps_the_trunk_shut(world: World) -> None:
-    """Blocking after the unlock went to the car's cloud: the trunk still never opens."""
+def test_owner_blocking_after_the_unlock_was_sent_relocks_at_once(world: World) -> None:
+    """Blocking after the unlock left for the car: when the trunk opens anyway, trunkdrop locks it
+    again at once and opens an incident (the car-side check of issue 4 keeps it shut)."""
     vehicle, _, attempt = world.ready_at_car()
     world.ok(world.request_access(attempt["id"], NEAR), 202)
     world.tick(2)
@@ -237,6 +232,10 @@ def test_owner_blocking_after_the_unlock_was_sent_keeps_the_trunk_shut(world: Wo
     world.ok(world.post("anna", f"/v1/vehicles/{vehicle['id']}/block"))
     world.tick(60)
     assert trunk_open(world, vehicle) is False
+    car = world.platform.simulator.car(vehicle["brand"], vehicle["external_id"])
+    assert car.locked is True
+    incidents = world.ok(world.get("operator", "/v1/incidents"))
+    assert "unexpected_trunk_open" in [i["kind"] for i in incidents]
 
 
 def test_scanned_parcel_must_be_the_booked_one(world: World) -> None:

@@ -24,7 +24,9 @@ def test_serve_upgrades_the_database_and_answers_over_http(tmp_path: Path) -> No
     env = {**os.environ, "TRUNKDROP_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "trunkdrop.cli", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         base = f"http://127.0.0.1:{port}"

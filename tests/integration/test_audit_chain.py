@@ -16,7 +16,14 @@ NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 def _write(platform: Platform, n: int = 5) -> None:
     with platform.uow() as s:
         for i in range(n):
-            audit.append(session=s, actor="tester", action="test.event", subject=f"s{i}", now=NOW, data={"i": i})
+            audit.append(
+                session=s,
+                actor="tester",
+                action="test.event",
+                subject=f"s{i}",
+                now=NOW,
+                data={"i": i},
+            )
 
 
 def _verify(platform: Platform) -> audit.ChainReport:
@@ -65,7 +72,18 @@ def test_inserted_entry_is_detected(platform: Platform) -> None:
     with platform.uow() as s:
         last = s.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc())).first()
         assert last is not None
-        s.add(AuditEntry(seq=6, at=NOW, actor="mallory", action="grant.redeemed", subject="x", data={}, prev_hash="f" * 64, hash="e" * 64))
+        s.add(
+            AuditEntry(
+                seq=6,
+                at=NOW,
+                actor="mallory",
+                action="grant.redeemed",
+                subject="x",
+                data={},
+                prev_hash="f" * 64,
+                hash="e" * 64,
+            )
+        )
     report = _verify(platform)
     assert not report.ok
     assert any("entry 6" in p for p in report.problems)

@@ -24,10 +24,19 @@ def _issue_live_grant(world: World) -> tuple[str, str, str]:
     p = world.platform
     with p.uow() as s:
         grant, token = access.issue_grant(
-            session=s, keyring=p.keyring(s), issuer=p.settings.grant_issuer, vehicle_id=vehicle["id"],
-            attempt_id=attempt["id"], delivery_id=delivery["id"], driver_id=world.ids["driver"],
-            place_lat=OFFICE[0], place_lon=OFFICE[1], radius_m=300,
-            window_end=world.at(12), lifetime_s=600, now=world.clock.now(),
+            session=s,
+            keyring=p.keyring(s),
+            issuer=p.settings.grant_issuer,
+            vehicle_id=vehicle["id"],
+            attempt_id=attempt["id"],
+            delivery_id=delivery["id"],
+            driver_id=world.ids["driver"],
+            place_lat=OFFICE[0],
+            place_lon=OFFICE[1],
+            radius_m=300,
+            window_end=world.at(12),
+            lifetime_s=600,
+            now=world.clock.now(),
         )
         return vehicle["id"], grant.id, token
 
@@ -37,8 +46,14 @@ def _redeem(world: World, vehicle_id: str, token: str, command_id: str) -> bool:
     try:
         with p.uow() as s:
             access.redeem_grant(
-                session=s, keyring=p.keyring(s), issuer=p.settings.grant_issuer, token=token,
-                vehicle_id=vehicle_id, command_id=command_id, max_lifetime_s=600, now=world.clock.now(),
+                session=s,
+                keyring=p.keyring(s),
+                issuer=p.settings.grant_issuer,
+                token=token,
+                vehicle_id=vehicle_id,
+                command_id=command_id,
+                max_lifetime_s=600,
+                now=world.clock.now(),
             )
         return True
     except AccessRefused:
@@ -52,7 +67,14 @@ def test_fifty_concurrent_redemptions_of_one_grant_succeed_exactly_once(world: W
         results = list(pool.map(lambda i: _redeem(world, vehicle_id, token, f"cmd_{i}"), range(50)))
     assert results.count(True) == 1
     with world.platform.uow() as s:
-        assert s.scalar(select(func.count()).select_from(GrantRedemption).where(GrantRedemption.grant_id == grant_id)) == 1
+        assert (
+            s.scalar(
+                select(func.count())
+                .select_from(GrantRedemption)
+                .where(GrantRedemption.grant_id == grant_id)
+            )
+            == 1
+        )
 
 
 def test_fifty_concurrent_access_requests_yield_one_unlock_command(world: World) -> None:
@@ -66,8 +88,15 @@ def test_fifty_concurrent_access_requests_yield_one_unlock_command(world: World)
             with p.uow() as s:
                 driver = s.get(Party, world.ids["driver"])
                 assert driver is not None
-                flows.request_access(session=s, settings=p.settings, keyring=p.keyring(s), driver=driver,
-                                     attempt_id=attempt["id"], position=here, now=world.clock.now())
+                flows.request_access(
+                    session=s,
+                    settings=p.settings,
+                    keyring=p.keyring(s),
+                    driver=driver,
+                    attempt_id=attempt["id"],
+                    position=here,
+                    now=world.clock.now(),
+                )
             return "granted"
         except (Conflict, AccessRefused) as e:
             return e.code
@@ -76,9 +105,16 @@ def test_fifty_concurrent_access_requests_yield_one_unlock_command(world: World)
         outcomes = list(pool.map(ask, range(50)))
     assert outcomes.count("granted") == 1
     with p.uow() as s:
-        unlocks = s.scalar(select(func.count()).select_from(VehicleCommand).where(
-            VehicleCommand.vehicle_id == vehicle["id"], VehicleCommand.kind == "unlock_trunk"))
-        grants = s.scalar(select(func.count()).select_from(Grant).where(Grant.vehicle_id == vehicle["id"]))
+        unlocks = s.scalar(
+            select(func.count())
+            .select_from(VehicleCommand)
+            .where(
+                VehicleCommand.vehicle_id == vehicle["id"], VehicleCommand.kind == "unlock_trunk"
+            )
+        )
+        grants = s.scalar(
+            select(func.count()).select_from(Grant).where(Grant.vehicle_id == vehicle["id"])
+        )
     assert (unlocks, grants) == (1, 1)
 
 
@@ -100,7 +136,11 @@ def test_grants_of_a_rotated_key_still_verify(world: World) -> None:
     p = world.platform
     with p.uow() as s:
         old = p.keyring(s).current_kid
-        access.rotate_signing_key(session=s, passphrase=p.settings.key_passphrase.get_secret_value(), now=world.clock.now())
+        access.rotate_signing_key(
+            session=s,
+            passphrase=p.settings.key_passphrase.get_secret_value(),
+            now=world.clock.now(),
+        )
     with p.uow() as s:
         assert p.keyrings.refresh(s).current_kid != old
     assert _redeem(world, vehicle_id, token, "cmd_rotated")
@@ -127,6 +167,12 @@ def test_every_refused_redemption_is_in_the_audit_trail(world: World) -> None:
     assert not _redeem(world, vehicle_id, token, "cmd_2")
     assert not _redeem(world, vehicle_id, token, "cmd_3")
     with world.platform.uow() as s:
-        refused = list(s.scalars(select(AuditEntry).where(AuditEntry.action == "grant.refused", AuditEntry.subject == grant_id)))
+        refused = list(
+            s.scalars(
+                select(AuditEntry).where(
+                    AuditEntry.action == "grant.refused", AuditEntry.subject == grant_id
+                )
+            )
+        )
         assert len(refused) == 2
         assert audit.verify(session=s).ok

@@ -10,9 +10,17 @@ from tests.support import OFFICE, World
 from trunkdrop.vehicles.models import Vehicle, VehicleEvent
 
 
-def _event(world: World, vehicle: dict[str, object], event_id: str, kind: str, minutes: int, **data: object) -> dict[str, object]:
+def _event(
+    world: World, vehicle: dict[str, object], event_id: str, kind: str, minutes: int, **data: object
+) -> dict[str, object]:
     at = (world.clock.now() + timedelta(minutes=minutes)).isoformat()
-    body = {"event_id": event_id, "vehicle_id": vehicle["external_id"], "type": kind, "occurred_at": at, **data}
+    body = {
+        "event_id": event_id,
+        "vehicle_id": vehicle["external_id"],
+        "type": kind,
+        "occurred_at": at,
+        **data,
+    }
     return world.ok(world.post("aurora-cloud", "/v1/vehicle-events", body), 202)
 
 

@@ -26,10 +26,20 @@ PLACE = (48.1402, 11.5600)
 
 def ctx(**over: object) -> AccessContext:
     base = AccessContext(
-        now=T0 + timedelta(minutes=15), window=WINDOW, place_lat=PLACE[0], place_lon=PLACE[1],
-        vehicle_lat=PLACE[0], vehicle_lon=PLACE[1], vehicle_position_at=T0, vehicle_online=True,
-        vehicle_blockers=(), driver_lat=PLACE[0] + 0.0001, driver_lon=PLACE[1], vehicle_radius_m=300,
-        driver_radius_m=50, position_max_age_s=3600,
+        now=T0 + timedelta(minutes=15),
+        window=WINDOW,
+        place_lat=PLACE[0],
+        place_lon=PLACE[1],
+        vehicle_lat=PLACE[0],
+        vehicle_lon=PLACE[1],
+        vehicle_position_at=T0,
+        vehicle_online=True,
+        vehicle_blockers=(),
+        driver_lat=PLACE[0] + 0.0001,
+        driver_lon=PLACE[1],
+        vehicle_radius_m=300,
+        driver_radius_m=50,
+        position_max_age_s=3600,
     )
     return replace(base, **over)  # type: ignore[arg-type]
 
@@ -105,7 +115,9 @@ def test_parcel_larger_than_half_the_trunk_does_not_fit() -> None:
 
 def test_day_slots_cover_service_hours_in_two_hour_windows() -> None:
     """08:00–21:00 Berlin in 2 h slots: six windows from 07:00 UTC in winter, the last ending 19:00 UTC."""
-    slots = domain.day_slots(date(2026, 12, 1), tz="Europe/Berlin", start_hour=8, end_hour=21, slot_minutes=120)
+    slots = domain.day_slots(
+        date(2026, 12, 1), tz="Europe/Berlin", start_hour=8, end_hour=21, slot_minutes=120
+    )
     assert len(slots) == 6
     assert slots[0].start == datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
     assert slots[-1].end == datetime(2026, 12, 1, 19, 0, tzinfo=UTC)
@@ -136,7 +148,9 @@ def test_access_refused_after_window_is_final() -> None:
 
 def test_car_outside_radius_is_vehicle_moved() -> None:
     """A car 400 m from the booked place (radius 300 m) has moved."""
-    assert "vehicle_moved" in codes(ctx(vehicle_lat=PLACE[0] + 0.0036, driver_lat=PLACE[0] + 0.0036))
+    assert "vehicle_moved" in codes(
+        ctx(vehicle_lat=PLACE[0] + 0.0036, driver_lat=PLACE[0] + 0.0036)
+    )
 
 
 def test_driver_far_from_car_is_refused_but_may_retry() -> None:
@@ -163,29 +177,73 @@ def test_offline_car_and_live_grant_are_refused() -> None:
     assert "grant_already_live" in codes(ctx(live_grant_on_vehicle=True))
 
 
-OPTIONS = [OptionView(1, WINDOW), OptionView(2, TimeWindow(T0 + timedelta(hours=8), T0 + timedelta(hours=10)))]
+OPTIONS = [
+    OptionView(1, WINDOW),
+    OptionView(2, TimeWindow(T0 + timedelta(hours=8), T0 + timedelta(hours=10))),
+]
 
 
 def test_fallback_tries_the_next_place_of_the_itinerary() -> None:
     """After a failure at place 1, place 2 (still ahead) is next."""
-    decision = domain.decide_fallback(options=OPTIONS, current_seq=1, mode="trunk", reason="vehicle_moved", now=T0, has_fallback_address=True)
+    decision = domain.decide_fallback(
+        options=OPTIONS,
+        current_seq=1,
+        mode="trunk",
+        reason="vehicle_moved",
+        now=T0,
+        has_fallback_address=True,
+    )
     assert (decision.kind, decision.option_seq) == (FallbackKind.next_place, 2)
 
 
 def test_fallback_skips_places_whose_window_is_over() -> None:
     """A next place whose window has passed is not offered; the home address is."""
     late = T0 + timedelta(hours=11)
-    decision = domain.decide_fallback(options=OPTIONS, current_seq=1, mode="trunk", reason="vehicle_moved", now=late, has_fallback_address=True)
+    decision = domain.decide_fallback(
+        options=OPTIONS,
+        current_seq=1,
+        mode="trunk",
+        reason="vehicle_moved",
+        now=late,
+        has_fallback_address=True,
+    )
     assert decision.kind == FallbackKind.home
 
 
 def test_owner_block_goes_home_not_to_another_place() -> None:
     """When the owner blocked access, the parcel is not chased to the car's other places."""
-    decision = domain.decide_fallback(options=OPTIONS, current_seq=1, mode="trunk", reason="access_blocked", now=T0, has_fallback_address=True)
+    decision = domain.decide_fallback(
+        options=OPTIONS,
+        current_seq=1,
+        mode="trunk",
+        reason="access_blocked",
+        now=T0,
+        has_fallback_address=True,
+    )
     assert decision.kind == FallbackKind.home
 
 
 def test_no_fallback_address_returns_to_sender_and_home_failure_too() -> None:
     """Without a fallback address, or after a failed home attempt, the parcel goes back."""
-    assert domain.decide_fallback(options=OPTIONS[:1], current_seq=1, mode="trunk", reason="vehicle_moved", now=T0, has_fallback_address=False).kind == FallbackKind.return_to_sender
-    assert domain.decide_fallback(options=OPTIONS, current_seq=None, mode="home", reason="nobody_home", now=T0, has_fallback_address=True).kind == FallbackKind.return_to_sender
+    assert (
+        domain.decide_fallback(
+            options=OPTIONS[:1],
+            current_seq=1,
+            mode="trunk",
+            reason="vehicle_moved",
+            now=T0,
+            has_fallback_address=False,
+        ).kind
+        == FallbackKind.return_to_sender
+    )
+    assert (
+        domain.decide_fallback(
+            options=OPTIONS,
+            current_seq=None,
+            mode="home",
+            reason="nobody_home",
+            now=T0,
+            has_fallback_address=True,
+        ).kind
+        == FallbackKind.return_to_sender
+    )

@@ -9,7 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from trunkdrop.access.tokens import AUDIENCE, TRUNK_UNLOCK, GrantClaims, GrantInvalid, Keyring, SigningMaterial, claim_refusals
+from trunkdrop.access.tokens import (
+    AUDIENCE,
+    TRUNK_UNLOCK,
+    GrantClaims,
+    GrantInvalid,
+    Keyring,
+    SigningMaterial,
+    claim_refusals,
+)
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -21,9 +29,20 @@ def keyring(kid: str = "kid_a") -> Keyring:
 
 def claims(**over: object) -> GrantClaims:
     base: dict[str, object] = {
-        "iss": "trunkdrop", "sub": "veh_1", "aud": AUDIENCE, "scope": TRUNK_UNLOCK, "jti": "gr_1",
-        "iat": NOW, "nbf": NOW, "exp": NOW + timedelta(minutes=10), "attempt": "att_1",
-        "delivery": "dlv_1", "driver": "dri_1", "geo_lat": 48.1, "geo_lon": 11.5, "geo_radius_m": 300,
+        "iss": "trunkdrop",
+        "sub": "veh_1",
+        "aud": AUDIENCE,
+        "scope": TRUNK_UNLOCK,
+        "jti": "gr_1",
+        "iat": NOW,
+        "nbf": NOW,
+        "exp": NOW + timedelta(minutes=10),
+        "attempt": "att_1",
+        "delivery": "dlv_1",
+        "driver": "dri_1",
+        "geo_lat": 48.1,
+        "geo_lon": 11.5,
+        "geo_radius_m": 300,
     }
     base.update(over)
     return GrantClaims(**base)  # type: ignore[arg-type]
@@ -96,7 +115,12 @@ def test_grant_missing_a_claim_is_refused() -> None:
 
 def test_claim_checks_pass_for_a_fresh_grant() -> None:
     """A grant for this car, trunk scope, inside its lifetime: no refusal."""
-    assert claim_refusals(claims(), issuer="trunkdrop", vehicle_id="veh_1", now=NOW, max_lifetime_s=600) == []
+    assert (
+        claim_refusals(
+            claims(), issuer="trunkdrop", vehicle_id="veh_1", now=NOW, max_lifetime_s=600
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize(
@@ -111,9 +135,13 @@ def test_claim_checks_pass_for_a_fresh_grant() -> None:
         ({"exp": NOW + timedelta(hours=2)}, NOW, "bad_lifetime"),
     ],
 )
-def test_each_claim_is_checked_explicitly(over: dict[str, object], now: datetime, code: str) -> None:
+def test_each_claim_is_checked_explicitly(
+    over: dict[str, object], now: datetime, code: str
+) -> None:
     """Expiry, not-before, scope, audience, issuer, car and lifetime are each enforced."""
-    assert code in claim_refusals(claims(**over), issuer="trunkdrop", vehicle_id="veh_1", now=now, max_lifetime_s=600)
+    assert code in claim_refusals(
+        claims(**over), issuer="trunkdrop", vehicle_id="veh_1", now=now, max_lifetime_s=600
+    )
 
 
 def test_footer_kid_cannot_be_swapped() -> None:
@@ -121,6 +149,10 @@ def test_footer_kid_cannot_be_swapped() -> None:
     ring = keyring("kid_a")
     token = ring.sign(claims())
     head = ".".join(token.split(".")[:3])
-    other_footer = base64.urlsafe_b64encode(json.dumps({"kid": "kid_a", "x": 1}).encode()).rstrip(b"=").decode()
+    other_footer = (
+        base64.urlsafe_b64encode(json.dumps({"kid": "kid_a", "x": 1}).encode())
+        .rstrip(b"=")
+        .decode()
+    )
     with pytest.raises(GrantInvalid):
         ring.verify(f"{head}.{other_footer}", vehicle_id="veh_1")

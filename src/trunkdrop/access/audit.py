@@ -75,7 +75,9 @@ def _write_pending(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
-    head = session.scalars(select(AuditHead).where(AuditHead.id == 1).with_for_update()).one_or_none()
+    head = session.scalars(
+        select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    ).one_or_none()
     if head is None:
         head = AuditHead(id=1, seq=0, hash=GENESIS)
         session.add(head)

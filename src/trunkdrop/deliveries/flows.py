@@ -661,6 +661,14 @@ def ingest_vehicle_event(
                 text="the car reported the trunk open",
                 now=now,
             )
+        else:
+            _on_unexpected_open(
+                session=session,
+                settings=settings,
+                vehicle=vehicle,
+                at=event_in.occurred_at,
+                now=now,
+            )
     elif kind == "trunk_closed":
         attempt = _unsecured_attempt(session, vehicle.id)
         if attempt is not None and vehicle.lock_state != "locked":
@@ -675,6 +683,48 @@ def ingest_vehicle_event(
         _on_position(session=session, settings=settings, vehicle=vehicle, now=now)
     session.flush()
     return True
+
+
+def _on_unexpected_open(
+    *, session: Session, settings: Settings, vehicle: Vehicle, at: datetime, now: datetime
+) -> None:
+    """The trunk opened although no attempt is waiting for it: an unlock that had already left
+    for the car when its attempt ended (owner blocked, car moved). Lock it again at once."""
+    attempt = session.scalars(
+        select(Attempt)
+        .where(
+            Attempt.vehicle_id == vehicle.id,
+            Attempt.unlock_command_id.is_not(None),
+            Attempt.trunk_opened_at.is_(None),
+            Attempt.status == domain.AttemptStatus.failed,
+        )
+        .order_by(Attempt.access_requested_at.desc())
+    ).first()
+    if attempt is None:
+        return  # the owner opened their own trunk
+    attempt.trunk_opened_at = at
+    incidents.open_incident(
+        session=session,
+        kind="unexpected_trunk_open",
+        severity="high",
+        now=now,
+        vehicle_id=vehicle.id,
+        delivery_id=attempt.delivery_id,
+        attempt_id=attempt.id,
+        detail=f"trunk of {vehicle.plate} opened after its attempt ended ({attempt.failure_reason}); lock sent",
+    )
+    _send_lock(session=session, settings=settings, vehicle=vehicle, attempt=attempt, now=now)
+    notify.emit(
+        session=session,
+        topic="vehicle.relock",
+        recipient_ids=[vehicle.owner_id],
+        now=now,
+        delivery_id=attempt.delivery_id,
+        payload={
+            "vehicle_id": vehicle.id,
+            "message": "your trunk opened after access was withdrawn; we are locking it",
+        },
+    )
 
 
 def _on_command_result(

@@ -657,3 +657,23 @@ def route_to_read(*, session: Session, route: Route, now: datetime) -> RouteRead
             for s in dispatch.stops_of(session=session, route_id=route.id)
         ],
     )
+
+
+def unrouted(*, session: Session, carrier_id: str, service_date: date, tz: str) -> list[Delivery]:
+    """Booked deliveries of a carrier whose itinerary is on `service_date` and not on a route."""
+    zone = ZoneInfo(tz)
+    on_route = select(RouteStop.delivery_id).where(RouteStop.status == "pending")
+    found = []
+    for delivery in session.scalars(
+        select(Delivery)
+        .where(
+            Delivery.carrier_id == carrier_id,
+            Delivery.status == domain.DeliveryStatus.booked,
+            Delivery.id.not_in(on_route),
+        )
+        .order_by(Delivery.created_at, Delivery.id)
+    ):
+        first = options_of(session=session, delivery_id=delivery.id)[0]
+        if first.window_start.astimezone(zone).date() == service_date:
+            found.append(delivery)
+    return found

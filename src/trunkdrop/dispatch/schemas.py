@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -80,3 +80,25 @@ class RouteRead(BaseModel):
     service_date: date
     status: str
     stops: list[StopRead]
+
+
+class PlanCreate(BaseModel):
+    model_config = _STRICT
+
+    service_date: date
+    driver_ids: list[str] = Field(min_length=1, max_length=200)
+    van_capacity_l: int = Field(6_000, ge=50, le=50_000)
+    shift_start: time = time(8, 0)
+    shift_end: time = time(21, 0)
+    seconds: float = Field(5.0, gt=0, le=600)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    home_as_option: bool = True
+
+
+class ReplanCreate(BaseModel):
+    model_config = _STRICT
+
+    service_date: date
+    van_capacity_l: int = Field(6_000, ge=50, le=50_000)
+    shift_end_hour: int = Field(21, ge=1, le=24)
+    seconds: float = Field(5.0, gt=0, le=600)

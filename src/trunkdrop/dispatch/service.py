@@ -167,3 +167,9 @@ def maybe_finish_route(*, session: Session, route_id: str) -> None:
     ):
         route.status = "finished"
         session.flush()
+
+
+def has_attempt(*, session: Session, stop_id: str) -> bool:
+    from trunkdrop.deliveries.models import Attempt
+
+    return session.scalars(select(Attempt.id).where(Attempt.stop_id == stop_id)).first() is not None

@@ -1,0 +1,437 @@
+"""Planning a depot's day from the booked deliveries, and re-planning when things change.
+
+Spans domains: it reads deliveries and their itineraries, builds our routing problem
+(integer seconds from local midnight and metres), solves it, checks the plan
+independently, and stores routes whose stops carry ETAs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from trunkdrop.config import Settings
+from trunkdrop.deliveries import service as deliveries
+from trunkdrop.deliveries.models import Delivery
+from trunkdrop.dispatch import service as dispatch
+from trunkdrop.dispatch.checker import check_plan
+from trunkdrop.dispatch.matrix import MatrixProvider, Point
+from trunkdrop.dispatch.models import Route, RouteStop
+from trunkdrop.dispatch.problem import (
+    Location,
+    Place,
+    Problem,
+    ProblemError,
+    Stop,
+    VehicleType,
+    Window,
+)
+from trunkdrop.dispatch.schemas import PlanCreate
+from trunkdrop.dispatch.solver import solve
+from trunkdrop.errors import Conflict, Forbidden, InvalidInput, NotFound
+from trunkdrop.parties.models import Party, Role
+
+SERVICE_SECONDS = {"trunk": 120, "home": 180}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to serve a delivery: a trunk place of its itinerary, or the home address."""
+
+    delivery_id: str
+    mode: str
+    option_seq: int | None
+    point: Point
+    open_s: int
+    close_s: int
+
+
+@dataclass(frozen=True)
+class Van:
+    driver_id: str
+    capacity_l: int
+    start: Point
+    start_s: int
+    end_s: int
+    route_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DayProblem:
+    problem: Problem
+    candidates: dict[int, Candidate]  # location index -> what serving it means
+    vans: list[Van]
+
+
+def seconds_of_day(moment: datetime, day: date, tz: str) -> int:
+    midnight = datetime.combine(day, time(0), ZoneInfo(tz))
+    return int((moment - midnight).total_seconds())
+
+
+def candidates_for(
+    *,
+    session: Session,
+    delivery: Delivery,
+    day: date,
+    settings: Settings,
+    home_as_option: bool,
+    after_s: int = 0,
+) -> list[Candidate]:
+    """The ways this delivery can still be served: itinerary places from the current one on,
+    and the fallback address during service hours when the booking allows it."""
+    found: list[Candidate] = []
+    if delivery.mode == "trunk":
+        for option in deliveries.options_of(session=session, delivery_id=delivery.id):
+            if delivery.current_option is not None and option.seq < delivery.current_option:
+                continue
+            open_s = max(seconds_of_day(option.window_start, day, settings.timezone), after_s)
+            close_s = (
+                seconds_of_day(option.window_end, day, settings.timezone) - SERVICE_SECONDS["trunk"]
+            )
+            if close_s >= open_s >= 0:
+                found.append(
+                    Candidate(
+                        delivery.id,
+                        "trunk",
+                        option.seq,
+                        (option.latitude, option.longitude),
+                        open_s,
+                        close_s,
+                    )
+                )
+    if (
+        delivery.fallback_latitude is not None
+        and delivery.fallback_longitude is not None
+        and (home_as_option or delivery.mode == "home")
+    ):
+        open_s = max(settings.service_day_start_hour * 3600, after_s)
+        close_s = settings.service_day_end_hour * 3600 - SERVICE_SECONDS["home"]
+        if close_s >= open_s:
+            found.append(
+                Candidate(
+                    delivery.id,
+                    "home",
+                    None,
+                    (delivery.fallback_latitude, delivery.fallback_longitude),
+                    open_s,
+                    close_s,
+                )
+            )
+    return found
+
+
+def build_problem(
+    *,
+    name: str,
+    depot: Point,
+    vans: list[Van],
+    stops: list[tuple[list[Candidate], int]],
+    matrix: MatrixProvider,
+) -> DayProblem:
+    """Locations: the depot, each van's start, then every candidate place (one location each)."""
+    points: list[Point] = [depot]
+    starts: list[int] = []
+    for van in vans:
+        if van.start == depot:
+            starts.append(0)
+        else:
+            starts.append(len(points))
+            points.append(van.start)
+    candidates: dict[int, Candidate] = {}
+    problem_stops: list[Stop] = []
+    for options, demand in stops:
+        places = []
+        for candidate in options:
+            index = len(points)
+            points.append(candidate.point)
+            candidates[index] = candidate
+            places.append(Place(index, Window(candidate.open_s, candidate.close_s)))
+        problem_stops.append(Stop(name=options[0].delivery_id, places=tuple(places), demand=demand))
+    m = matrix.matrices(points)
+    service = [
+        SERVICE_SECONDS[candidates[i].mode] if i in candidates else 0 for i in range(len(points))
+    ]
+    problem = Problem(
+        name=name,
+        locations=tuple(Location(i, lon, lat) for i, (lat, lon) in enumerate(points)),
+        stops=tuple(problem_stops),
+        vehicle_types=tuple(
+            VehicleType(
+                capacity=v.capacity_l,
+                shift_start=v.start_s,
+                shift_end=v.end_s,
+                start_depot=s,
+                end_depot=0,
+                count=1,
+            )
+            for v, s in zip(vans, starts, strict=True)
+        ),
+        cost=tuple(map(tuple, m.metres.tolist())),
+        travel_time=tuple(map(tuple, m.seconds.tolist())),
+        service_times=tuple(service),
+    )
+    return DayProblem(problem=problem, candidates=candidates, vans=vans)
+
+
+def arrival_times(problem: Problem, vehicle_type: int, locations: tuple[int, ...]) -> list[int]:
+    """When service starts at each location of a route (waiting for windows to open)."""
+    van = problem.vehicle_types[vehicle_type]
+    clock, here, out = van.shift_start, van.start_depot, []
+    for loc in locations:
+        clock += problem.travel_time[here][loc]
+        _, place = problem.place_at[loc]
+        clock = max(clock, place.window.open)
+        out.append(clock)
+        clock += problem.service_time(loc)
+        here = loc
+    return out
+
+
+def parcel_litres(delivery: Delivery) -> int:
+    p = delivery.parcel
+    return max(1, math.ceil(int(p["length_cm"]) * int(p["width_cm"]) * int(p["height_cm"]) / 1000))
+
+
+def _solve_and_check(
+    day: DayProblem, seconds: float, seed: int
+) -> list[tuple[int, tuple[int, ...]]]:
+    plan = solve(day.problem, seconds=seconds, seed=seed)
+    report = check_plan(day.problem, plan)
+    if not report.feasible:
+        raise Conflict(
+            "no plan serves every delivery with these vans and shifts: "
+            + "; ".join(report.violations[:3]),
+            code="plan_infeasible",
+            extra={"violations": list(report.violations[:20])},
+        )
+    return [(r.vehicle_type, r.locations) for r in plan.routes if r.locations]
+
+
+def _store_stops(
+    *,
+    session: Session,
+    day: DayProblem,
+    route: Route,
+    locations: tuple[int, ...],
+    vehicle_type: int,
+    service_date: date,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    midnight = datetime.combine(service_date, time(0), ZoneInfo(settings.timezone))
+    for loc, eta_s in zip(
+        locations, arrival_times(day.problem, vehicle_type, locations), strict=True
+    ):
+        candidate = day.candidates[loc]
+        delivery = deliveries.get_delivery(session=session, delivery_id=candidate.delivery_id)
+        delivery.mode = candidate.mode
+        delivery.current_option = candidate.option_seq
+        stop = dispatch.add_stop(
+            session=session,
+            route=route,
+            delivery_id=delivery.id,
+            mode=candidate.mode,
+            option_seq=candidate.option_seq,
+        )
+        stop.eta = midnight + timedelta(seconds=eta_s)
+        if route.status == "planned":
+            deliveries.add_timeline(
+                session=session,
+                delivery_id=delivery.id,
+                kind="planned",
+                now=now,
+                text=f"planned for {service_date.isoformat()}, around {deliveries.local_time(stop.eta, settings)}",
+            )
+    session.flush()
+
+
+def plan_day(
+    *,
+    session: Session,
+    settings: Settings,
+    carrier: Party,
+    plan_in: PlanCreate,
+    matrix: MatrixProvider,
+    now: datetime,
+) -> list[Route]:
+    """Plan every booked, unrouted delivery of the carrier for one day onto its drivers' vans."""
+    areas = dispatch.list_service_areas(session=session, carrier_id=carrier.id)
+    if not areas:
+        raise Conflict("the carrier has no service area (and so no depot)", code="no_service_area")
+    depot = (areas[0].depot_latitude, areas[0].depot_longitude)
+    for i, driver_id in enumerate(plan_in.driver_ids):
+        driver = session.get(Party, driver_id)
+        if driver is None or driver.role != Role.driver:
+            raise NotFound(f"no driver with id {driver_id!r}", field=f"driver_ids[{i}]")
+        if driver.carrier_id != carrier.id:
+            raise Forbidden("this driver works for another carrier", field=f"driver_ids[{i}]")
+    start_s = plan_in.shift_start.hour * 3600 + plan_in.shift_start.minute * 60
+    end_s = plan_in.shift_end.hour * 3600 + plan_in.shift_end.minute * 60
+    if end_s <= start_s:
+        raise InvalidInput("the shift ends before it starts", field="shift_end")
+    vans = [Van(d, plan_in.van_capacity_l, depot, start_s, end_s) for d in plan_in.driver_ids]
+    todo = deliveries.unrouted(
+        session=session,
+        carrier_id=carrier.id,
+        service_date=plan_in.service_date,
+        tz=settings.timezone,
+    )
+    if not todo:
+        raise Conflict(
+            f"no booked delivery waits to be planned on {plan_in.service_date}",
+            code="nothing_to_plan",
+        )
+    stops = []
+    for delivery in todo:
+        options = candidates_for(
+            session=session,
+            delivery=delivery,
+            day=plan_in.service_date,
+            settings=settings,
+            home_as_option=plan_in.home_as_option,
+        )
+        if not options:
+            raise Conflict(
+                f"delivery {delivery.id} has no window left in the shift",
+                code="plan_infeasible",
+                field="service_date",
+            )
+        stops.append((options, parcel_litres(delivery)))
+    try:
+        day = build_problem(
+            name=f"{carrier.id}-{plan_in.service_date}",
+            depot=depot,
+            vans=vans,
+            stops=stops,
+            matrix=matrix,
+        )
+    except ProblemError as e:
+        raise InvalidInput(str(e), code="plan_input_invalid") from e
+    routes: list[Route] = []
+    for vehicle_type, locations in _solve_and_check(day, plan_in.seconds, plan_in.seed):
+        route = dispatch.create_route(
+            session=session,
+            carrier=carrier,
+            driver_id=vans[vehicle_type].driver_id,
+            service_date=plan_in.service_date,
+            now=now,
+        )
+        _store_stops(
+            session=session,
+            day=day,
+            route=route,
+            locations=locations,
+            vehicle_type=vehicle_type,
+            service_date=plan_in.service_date,
+            settings=settings,
+            now=now,
+        )
+        routes.append(route)
+    return routes
+
+
+def replan(
+    *,
+    session: Session,
+    settings: Settings,
+    carrier: Party,
+    service_date: date,
+    seconds: float,
+    capacity_l: int,
+    shift_end_hour: int,
+    matrix: MatrixProvider,
+    now: datetime,
+    seed: int = 0,
+) -> list[Route]:
+    """Re-solve what is left of the day: finished stops and attempts under way stay; each van
+    starts where it last stopped, now; the pending stops are re-assigned and re-ordered."""
+    areas = dispatch.list_service_areas(session=session, carrier_id=carrier.id)
+    if not areas:
+        raise Conflict("the carrier has no service area (and so no depot)", code="no_service_area")
+    depot = (areas[0].depot_latitude, areas[0].depot_longitude)
+    routes = [
+        r
+        for r in dispatch.list_routes(session=session, party=carrier, service_date=service_date)
+        if r.status in ("planned", "started")
+    ]
+    if not routes:
+        raise Conflict(f"no open route on {service_date}", code="nothing_to_plan")
+    now_s = max(0, seconds_of_day(now, service_date, settings.timezone))
+    vans: list[Van] = []
+    movable: list[RouteStop] = []
+    for route in routes:
+        stops = dispatch.stops_of(session=session, route_id=route.id)
+        finished = [s for s in stops if s.status != "pending"]
+        start = depot
+        if finished:
+            last = finished[-1]
+            start = _stop_point(session, last) or depot
+        vans.append(
+            Van(
+                route.driver_id,
+                capacity_l,
+                start,
+                max(now_s, settings.service_day_start_hour * 3600 if not finished else now_s),
+                shift_end_hour * 3600,
+                route.id,
+            )
+        )
+        for stop in stops:
+            if stop.status == "pending" and not dispatch.has_attempt(
+                session=session, stop_id=stop.id
+            ):
+                movable.append(stop)
+    if not movable:
+        return routes
+    stops_in: list[tuple[list[Candidate], int]] = []
+    for stop in movable:
+        delivery = deliveries.get_delivery(session=session, delivery_id=stop.delivery_id)
+        options = candidates_for(
+            session=session,
+            delivery=delivery,
+            day=service_date,
+            settings=settings,
+            home_as_option=True,
+            after_s=now_s,
+        )
+        if options:
+            stops_in.append((options, parcel_litres(delivery)))
+    day = build_problem(
+        name=f"{carrier.id}-{service_date}-replan",
+        depot=depot,
+        vans=vans,
+        stops=stops_in,
+        matrix=matrix,
+    )
+    solved = _solve_and_check(day, seconds, seed)
+    for stop in movable:
+        session.delete(stop)
+    session.flush()
+    by_id = {r.id: r for r in routes}
+    for vehicle_type, locations in solved:
+        route = by_id[vans[vehicle_type].route_id or ""]
+        _store_stops(
+            session=session,
+            day=day,
+            route=route,
+            locations=locations,
+            vehicle_type=vehicle_type,
+            service_date=service_date,
+            settings=settings,
+            now=now,
+        )
+    return routes
+
+
+def _stop_point(session: Session, stop: RouteStop) -> Point | None:
+    delivery = deliveries.get_delivery(session=session, delivery_id=stop.delivery_id)
+    if stop.mode == "trunk" and stop.option_seq is not None:
+        option = deliveries.option(session=session, delivery_id=delivery.id, seq=stop.option_seq)
+        return (option.latitude, option.longitude)
+    if delivery.fallback_latitude is not None and delivery.fallback_longitude is not None:
+        return (delivery.fallback_latitude, delivery.fallback_longitude)
+    return None
