@@ -13,6 +13,7 @@ from trunkdrop.access.service import KeyringCache
 from trunkdrop.access.tokens import Keyring
 from trunkdrop.clock import Clock, SystemClock
 from trunkdrop.config import Settings
+from trunkdrop.dispatch.matrix import GreatCircleMatrix, MatrixProvider, OsrmMatrix
 from trunkdrop.store.engine import make_engine, make_session_factory
 from trunkdrop.store.migrate import upgrade
 from trunkdrop.store.uow import unit_of_work
@@ -29,6 +30,7 @@ class Platform:
     simulator: CarSimulator
     clock: Clock
     keyrings: KeyringCache = field(repr=False)
+    matrix: MatrixProvider = field(default_factory=GreatCircleMatrix)
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -65,4 +67,5 @@ def bootstrap(
         simulator=simulator,
         clock=clock or SystemClock(),
         keyrings=KeyringCache(settings.key_passphrase.get_secret_value()),
+        matrix=OsrmMatrix(settings.routing_url) if settings.routing_url else GreatCircleMatrix(),
     )

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     max_height_cm: int = 41
     max_declared_value_cents: int = 150_000
 
+    # An OSRM-compatible routing server for road distances; unset: great-circle × detour.
+    routing_url: str | None = None
+
     workers_inline: bool = True
     worker_interval_s: float = Field(0.5, gt=0, le=60)
 

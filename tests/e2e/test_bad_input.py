@@ -31,6 +31,7 @@ ROLES: list[tuple[str | None, str, str | None]] = [
     (None, "/v1/attempts", "driver"),
     (None, "/v1/service-areas", "carrier"),
     (None, "/v1/routes", "carrier"),
+    (None, "/v1/plans", "carrier"),
     (None, "/v1/incidents", "operator"),
     (None, "/v1/audit", "operator"),
     (None, "/v1/sim", "operator"),
@@ -134,6 +135,10 @@ class Fuzz:
                 "driver_id": world.ids["driver2"], "service_date": day,
                 "delivery_ids": [delivery["id"]],
             },
+            ("POST", "/v1/plans"): {
+                "service_date": day, "driver_ids": [world.ids["driver2"]], "seconds": 0.5,
+            },
+            ("POST", "/v1/plans/replan"): {"service_date": day, "seconds": 0.5},
             ("POST", "/v1/sim/vehicles/{vehicle_id}"): {
                 "action": "park", "latitude": OFFICE[0], "longitude": OFFICE[1],
             },

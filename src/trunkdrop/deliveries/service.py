@@ -619,6 +619,7 @@ def stop_to_read(
             parking_notes=where.parking_notes,
             window_start=where.window_start,
             window_end=where.window_end,
+            eta=stop.eta,
             vehicle=brief,
             attempt_id=attempt_id,
         )
@@ -638,6 +639,7 @@ def stop_to_read(
         parking_notes="",
         window_start=None,
         window_end=None,
+        eta=stop.eta,
         vehicle=None,
         attempt_id=attempt_id,
     )

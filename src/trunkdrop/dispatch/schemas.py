@@ -69,6 +69,7 @@ class StopRead(BaseModel):
     parking_notes: str
     window_start: datetime | None
     window_end: datetime | None
+    eta: datetime | None = None
     vehicle: VehicleBrief | None
     attempt_id: str | None
 

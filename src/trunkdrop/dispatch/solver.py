@@ -54,6 +54,7 @@ class SolverSettings:
 
     rounds: int = 3
     fresh_rounds: int = 1
+    explorers: int = 0
     partition_share: float = 0.08
     partition_min_seconds: float = 1.0
     setup_reserve_seconds: float = 0.4
@@ -120,26 +121,33 @@ def solve_with_log(
     incumbent: _Incumbent | None = None
     pool: RoutePool = {}
     logs: list[RoundLog] = []
+    # Time kept back for recombination after each search; learnt from the rounds so far,
+    # since small pools solve in milliseconds and large ones may take seconds.
+    expected_partition = settings.partition_min_seconds
     with _worker_pool(workers, model.catalogue) as executor:
         for round_number in range(settings.rounds):
             rounds_left = settings.rounds - round_number
             round_seconds = (deadline - time.perf_counter()) / rounds_left
-            partition_seconds = min(
-                max(settings.partition_min_seconds, settings.partition_share * round_seconds),
-                0.5 * round_seconds,
+            partition_cap = max(
+                settings.partition_min_seconds, settings.partition_share * round_seconds
             )
+            partition_seconds = min(expected_partition, partition_cap, 0.5 * round_seconds)
             search_seconds = max(round_seconds - partition_seconds, 0.05)
             if incumbent is not None and search_seconds <= 0.1:
                 break
             fresh = round_number < settings.fresh_rounds or incumbent is None
-            start_from = None if fresh or incumbent is None else incumbent.visits
+            restart = None if fresh or incumbent is None else incumbent.visits
+            # After the first rounds most workers restart from the recombined plan; the
+            # last `explorers` of them (when there are several workers) start afresh,
+            # to bring routes from other basins into the pool.
+            explorers = min(settings.explorers, workers - 1)
             round_started = time.perf_counter()
             futures = [
                 executor.submit(
                     _search_task,
                     seed * 1009 + round_number * workers + i,
                     search_seconds,
-                    start_from,
+                    None if i >= workers - explorers else restart,
                     settings,
                 )
                 for i in range(workers)
@@ -148,6 +156,8 @@ def solve_with_log(
             search_best: int | None = None
             for outcome in outcomes:
                 _merge_pool(pool, outcome.pool)
+                # Fingerprints may collide in the harvest; the best plan's routes must be in.
+                _merge_pool(pool, model.pool_of(outcome.visits))
                 if outcome.feasible and (search_best is None or outcome.cost < search_best):
                     search_best = outcome.cost
                 candidate = _Incumbent(outcome.cost, outcome.visits, outcome.feasible)
@@ -158,13 +168,16 @@ def solve_with_log(
             partition_cost: int | None = None
             if incumbent.feasible:
                 time_left = deadline - time.perf_counter()
-                limit = min(partition_seconds, max(time_left, 0.05))
-                chosen = executor.submit(_partition_task, pool, incumbent.visits, limit).result()
+                limit = time_left if rounds_left == 1 else min(partition_seconds, time_left)
+                chosen = executor.submit(
+                    _partition_task, pool, incumbent.visits, max(limit, 0.05)
+                ).result()
                 if chosen is not None:
                     partition_cost = chosen.cost
                     if chosen.cost < incumbent.cost:
                         incumbent = chosen
             done = time.perf_counter()
+            expected_partition = min(max(0.1, 1.5 * (done - searched)), partition_cap)
             logs.append(
                 RoundLog(
                     search_best,
@@ -286,6 +299,14 @@ class _Translation:
                 return True
         return False
 
+    def pool_of(self, visits: Sequence[Visits]) -> RoutePool:
+        """The routes of one solution, keyed as in the route pool."""
+        return {
+            (kind, frozenset(self.stop_of_client[c] for c in clients)): (cost, clients)
+            for kind, cost, clients in visits
+            if clients
+        }
+
     def plan(self, visits: Sequence[Visits]) -> Plan:
         routes: list[Route] = []
         total = 0
@@ -361,20 +382,32 @@ class _Harvest(IteratedLocalSearchCallbacks):
         self.stop_of_client = stop_of_client
         self.pool: RoutePool = {}
         self.seen: set[int] = set()
+        # Cheap C++-computed fingerprints of routes already looked at: walking a route's
+        # visits in Python is what slows the search, and most routes recur unchanged.
+        self.fingerprints: set[tuple[int, int, int, int, int]] = set()
 
     def on_iteration(self, current: Any, candidate: Any, best: Any, cost_evaluator: Any) -> None:
         self.collect(candidate)
 
     def collect(self, solution: Any) -> None:
-        fingerprint = hash(solution)
-        if fingerprint in self.seen:
+        solution_hash = hash(solution)
+        if solution_hash in self.seen:
             return
-        self.seen.add(fingerprint)
+        self.seen.add(solution_hash)
         stop_of_client = self.stop_of_client
         pool = self.pool
+        fingerprints = self.fingerprints
         for route in solution.routes():
-            if not route.is_feasible():
+            fingerprint = (
+                route.vehicle_type(),
+                route.distance(),
+                route.duration(),
+                route.num_clients(),
+                route.end_time(),
+            )
+            if fingerprint in fingerprints or not route.is_feasible():
                 continue
+            fingerprints.add(fingerprint)
             clients = tuple(activity.idx for activity in route if activity.is_client())
             key = (route.vehicle_type(), frozenset(stop_of_client[c] for c in clients))
             distance = route.distance()

@@ -12,12 +12,15 @@ from trunkdrop.api.deps import (
     CarrierOrDriver,
     CurrentParty,
     NowDep,
+    PlatformDep,
     SessionDep,
     SettingsDep,
 )
 from trunkdrop.deliveries import service as deliveries
-from trunkdrop.dispatch import service
+from trunkdrop.dispatch import flows, service
 from trunkdrop.dispatch.schemas import (
+    PlanCreate,
+    ReplanCreate,
     RouteCreate,
     RouteRead,
     ServiceAreaCreate,
@@ -106,3 +109,38 @@ def list_stops(
         for route in service.list_routes(session=session, party=party, service_date=service_date)
         for stop in deliveries.route_to_read(session=session, route=route, now=now).stops
     ]
+
+
+@router.post("/plans", response_model=list[RouteRead], status_code=status.HTTP_201_CREATED)
+def plan_day(
+    plan_in: PlanCreate, session: SessionDep, platform: PlatformDep, carrier: Carrier, now: NowDep
+) -> list[RouteRead]:
+    """Plan the day: every booked delivery onto the given drivers' vans (roaming places, home as an option)."""
+    routes = flows.plan_day(
+        session=session,
+        settings=platform.settings,
+        carrier=carrier,
+        plan_in=plan_in,
+        matrix=platform.matrix,
+        now=now,
+    )
+    return [deliveries.route_to_read(session=session, route=r, now=now) for r in routes]
+
+
+@router.post("/plans/replan", response_model=list[RouteRead])
+def replan(
+    body: ReplanCreate, session: SessionDep, platform: PlatformDep, carrier: Carrier, now: NowDep
+) -> list[RouteRead]:
+    """Re-solve the rest of the day: done stops stay, vans start where they are, now."""
+    routes = flows.replan(
+        session=session,
+        settings=platform.settings,
+        carrier=carrier,
+        service_date=body.service_date,
+        seconds=body.seconds,
+        capacity_l=body.van_capacity_l,
+        shift_end_hour=body.shift_end_hour,
+        matrix=platform.matrix,
+        now=now,
+    )
+    return [deliveries.route_to_read(session=session, route=r, now=now) for r in routes]

@@ -1,0 +1,102 @@
+"""Planning a depot's day from booked deliveries, and re-planning after a failure."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tests.support import HOME, OFFICE, World
+
+
+def _plan(
+    world: World, drivers: tuple[str, ...] = ("driver",), **over: object
+) -> list[dict[str, object]]:
+    body = {
+        "service_date": world.at(0).date().isoformat(),
+        "driver_ids": [world.ids[d] for d in drivers],
+        "seconds": 1.0,
+        **over,
+    }
+    return world.ok(world.post("carrier", "/v1/plans", body), 201)
+
+
+def test_day_plan_routes_every_booked_delivery_with_etas_inside_windows(world: World) -> None:
+    """Every booked delivery lands on exactly one route; each trunk stop's ETA lies in its window."""
+    car_a, car_b = world.link_car(), world.link_car("ben")
+    office_a, home_b = world.add_place(), world.add_place("ben", "home", HOME)
+    office_b = world.add_place("ben", "office", (OFFICE[0] - 0.01, OFFICE[1] + 0.01))
+    d1 = world.book(car_a, [(office_a, 10, 12)])
+    d2 = world.book(car_b, [(office_b, 9, 11), (home_b, 18, 20)], who="ben")
+    routes = _plan(world, drivers=("driver", "driver2"))
+    stops = [s for r in routes for s in r["stops"]]
+    assert sorted(s["delivery_id"] for s in stops) == sorted([d1["id"], d2["id"]])
+    for stop in stops:
+        assert stop["eta"] is not None
+        if stop["mode"] == "trunk":
+            eta = datetime.fromisoformat(stop["eta"])
+            assert (
+                datetime.fromisoformat(stop["window_start"])
+                <= eta
+                <= datetime.fromisoformat(stop["window_end"])
+            )
+
+
+def test_planning_twice_finds_nothing_left_to_plan(world: World) -> None:
+    """Deliveries already on a route are not planned again (409 nothing_to_plan)."""
+    car = world.link_car()
+    world.book(car, [(world.add_place(), 10, 12)])
+    _plan(world)
+    again = world.post(
+        "carrier",
+        "/v1/plans",
+        {
+            "service_date": world.at(0).date().isoformat(),
+            "driver_ids": [world.ids["driver"]],
+            "seconds": 1.0,
+        },
+    )
+    assert again.status_code == 409
+    assert again.json()["code"] == "nothing_to_plan"
+
+
+def test_parcel_bigger_than_every_van_is_a_clear_error(world: World) -> None:
+    """A van smaller than a parcel: 422 naming the problem, nothing stored."""
+    car = world.link_car()
+    world.book(car, [(world.add_place(), 10, 12)], length_cm=60, width_cm=50, height_cm=40)
+    response = world.post(
+        "carrier",
+        "/v1/plans",
+        {
+            "service_date": world.at(0).date().isoformat(),
+            "driver_ids": [world.ids["driver"]],
+            "van_capacity_l": 50,
+            "seconds": 1.0,
+        },
+    )
+    assert response.status_code == 422
+    assert "biggest van" in response.json()["detail"]
+    assert world.ok(world.get("carrier", "/v1/routes")) == []
+
+
+def test_replan_keeps_done_stops_and_moves_the_failed_one_to_its_next_place(world: World) -> None:
+    """After a vehicle_moved failure, re-planning keeps the failed stop and plans the fallback from now on."""
+    car = world.link_car()
+    office = world.add_place()
+    delivery = world.book(car, [(office, 10, 12)])
+    [route] = _plan(world, home_as_option=False)
+    world.ok(world.post("carrier", f"/v1/routes/{route['id']}/start"))
+    world.park(car, (OFFICE[0] + 0.02, OFFICE[1]))
+    world.until(world.at(10, 30))
+    stop = world.next_stop()
+    attempt = world.ok(world.start_attempt(stop, at=(OFFICE[0] + 0.02, OFFICE[1])), 201)
+    assert (
+        world.request_access(attempt["id"], (OFFICE[0] + 0.02, OFFICE[1])).json()["code"]
+        == "vehicle_moved"
+    )
+    body = {"service_date": world.at(0).date().isoformat(), "seconds": 1.0}
+    [replanned] = world.ok(world.post("carrier", "/v1/plans/replan", body))
+    statuses = [(s["status"], s["label"]) for s in replanned["stops"]]
+    assert statuses[0] == ("failed", "office")
+    pending = [s for s in replanned["stops"] if s["status"] == "pending"]
+    assert len(pending) == 1 and pending[0]["delivery_id"] == delivery["id"]
+    assert (pending[0]["mode"], pending[0]["label"]) == ("home", "fallback address")
+    assert datetime.fromisoformat(pending[0]["eta"]) >= world.clock.now()
