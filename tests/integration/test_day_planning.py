@@ -100,3 +100,21 @@ def test_replan_keeps_done_stops_and_moves_the_failed_one_to_its_next_place(worl
     assert len(pending) == 1 and pending[0]["delivery_id"] == delivery["id"]
     assert (pending[0]["mode"], pending[0]["label"]) == ("home", "fallback address")
     assert datetime.fromisoformat(pending[0]["eta"]) >= world.clock.now()
+
+
+def test_door_delivery_without_a_car_is_booked_planned_and_handed_over(world: World) -> None:
+    """A parcel booked to an address (no car) goes on the same vans and ends delivered at the door."""
+    body = {
+        "customer_id": world.ids["ben"], "retailer_reference": "ORD-DOOR", "parcel": world.parcel(),
+        "fallback_address": {"address": "Leopoldstr. 40", "latitude": HOME[0], "longitude": HOME[1]},
+        "service_date": world.at(0).date().isoformat(),
+    }  # fmt: skip
+    delivery = world.ok(world.post("shop", "/v1/deliveries", body), 201)
+    assert (delivery["mode"], delivery["vehicle_id"]) == ("home", None)
+    [route] = _plan(world)
+    world.ok(world.post("carrier", f"/v1/routes/{route['id']}/start"))
+    world.until(world.at(9, 0))
+    attempt = world.ok(world.start_attempt(world.next_stop()), 201)
+    world.ok(world.post("driver", f"/v1/attempts/{attempt['id']}/handover"))
+    read = world.ok(world.get("ben", f"/v1/deliveries/{delivery['id']}"))
+    assert (read["status"], read["outcome"]) == ("delivered", "delivered_home")

@@ -390,9 +390,10 @@ def fail_attempt(
     access.end_live_grants(
         session=session, now=now, reason=f"attempt_failed:{reason}", attempt_id=attempt.id
     )
-    _drop_pending_unlocks(
-        session=session, vehicle_id=attempt.vehicle_id, now=now, why=f"attempt failed: {reason}"
-    )
+    if attempt.vehicle_id is not None:
+        _drop_pending_unlocks(
+            session=session, vehicle_id=attempt.vehicle_id, now=now, why=f"attempt failed: {reason}"
+        )
     audit.append(
         session=session,
         actor="platform",
@@ -541,7 +542,7 @@ def _mark_secured(*, session: Session, settings: Settings, attempt: Attempt, now
         session=session,
         actor="platform",
         action="vehicle.secured",
-        subject=attempt.vehicle_id,
+        subject=attempt.vehicle_id or attempt.id,
         now=now,
         data={"attempt": attempt.id},
     )

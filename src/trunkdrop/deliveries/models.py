@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
@@ -18,7 +18,9 @@ class Delivery(Base):
     retailer_id: Mapped[str] = mapped_column(ForeignKey("parties.id"), index=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("parties.id"), index=True)
     carrier_id: Mapped[str] = mapped_column(ForeignKey("parties.id"), index=True)
-    vehicle_id: Mapped[str] = mapped_column(ForeignKey("vehicles.id"), index=True)
+    # None for a delivery to the door that involves no car.
+    vehicle_id: Mapped[str | None] = mapped_column(ForeignKey("vehicles.id"), index=True)
+    service_date: Mapped[date] = mapped_column(index=True)
     retailer_reference: Mapped[str] = mapped_column(String(64))
     parcel_ref: Mapped[str] = mapped_column(String(64), unique=True)
     parcel: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -60,7 +62,7 @@ class Attempt(Base):
     delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.id"), index=True)
     stop_id: Mapped[str] = mapped_column(ForeignKey("route_stops.id"), unique=True)
     driver_id: Mapped[str] = mapped_column(ForeignKey("parties.id"), index=True)
-    vehicle_id: Mapped[str] = mapped_column(ForeignKey("vehicles.id"), index=True)
+    vehicle_id: Mapped[str | None] = mapped_column(ForeignKey("vehicles.id"), index=True)
     mode: Mapped[str] = mapped_column(String(8))
     option_seq: Mapped[int | None] = mapped_column(default=None)
     status: Mapped[str] = mapped_column(String(16), index=True)

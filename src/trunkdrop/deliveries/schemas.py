@@ -79,11 +79,13 @@ class DeliveryCreate(BaseModel):
     model_config = _STRICT
 
     customer_id: str = Field(min_length=1, max_length=32)
-    vehicle_id: str = Field(min_length=1, max_length=32)
+    # Without a car this is a delivery to the door: `fallback_address` and `service_date` then.
+    vehicle_id: str | None = Field(None, min_length=1, max_length=32)
     retailer_reference: str = Field(min_length=1, max_length=64)
     parcel: ParcelIn
-    itinerary: list[ItineraryEntryIn] = Field(min_length=1, max_length=6)
+    itinerary: list[ItineraryEntryIn] = Field(default_factory=list, max_length=6)
     fallback_address: FallbackAddressIn | None = None
+    service_date: date | None = None
 
 
 class ItineraryEntryRead(BaseModel):
@@ -136,7 +138,8 @@ class DeliveryRead(BaseModel):
     retailer_reference: str
     customer_id: str
     carrier_id: str
-    vehicle_id: str
+    vehicle_id: str | None
+    service_date: date
     parcel_ref: str
     current_option: int | None
     itinerary: list[ItineraryEntryRead]

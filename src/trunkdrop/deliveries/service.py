@@ -166,6 +166,19 @@ def book(
     customer = parties.get_party(
         session=session, party_id=delivery_in.customer_id, role=Role.customer
     )
+    if delivery_in.vehicle_id is None:
+        return _book_home(
+            session=session,
+            settings=settings,
+            retailer=retailer,
+            customer=customer,
+            delivery_in=delivery_in,
+            now=now,
+        )
+    if not delivery_in.itinerary:
+        raise InvalidInput(
+            "a trunk delivery needs at least one place and window", field="itinerary"
+        )
     vehicle = vehicles.get_vehicle(session=session, vehicle_id=delivery_in.vehicle_id)
     if vehicle.owner_id != customer.id:
         raise InvalidInput("this car does not belong to this customer", field="vehicle_id")
@@ -229,6 +242,7 @@ def book(
         customer_id=customer.id,
         carrier_id=carrier_id,
         vehicle_id=vehicle.id,
+        service_date=windows[0].start.astimezone(ZoneInfo(settings.timezone)).date(),
         retailer_reference=delivery_in.retailer_reference,
         parcel_ref=delivery_in.parcel.reference,
         parcel=delivery_in.parcel.model_dump(),
@@ -277,6 +291,82 @@ def book(
         session=session,
         topic="delivery.booked",
         recipient_ids=[retailer.id, carrier_id, customer.id],
+        delivery_id=delivery.id,
+        now=now,
+        payload={"delivery_id": delivery.id, "status": "booked"},
+    )
+    audit.append(
+        session=session, actor=retailer.id, action="delivery.booked", subject=delivery.id, now=now
+    )
+    session.flush()
+    return delivery
+
+
+def _book_home(
+    *,
+    session: Session,
+    settings: Settings,
+    retailer: Party,
+    customer: Party,
+    delivery_in: DeliveryCreate,
+    now: datetime,
+) -> Delivery:
+    """A delivery to the door, no car involved: the address and the day are all it needs."""
+    address = delivery_in.fallback_address
+    if address is None:
+        raise InvalidInput("a delivery without a car needs an address", field="fallback_address")
+    if delivery_in.itinerary:
+        raise InvalidInput("an itinerary needs the car it belongs to", field="vehicle_id")
+    if delivery_in.service_date is None:
+        raise InvalidInput("a delivery without a car needs its day", field="service_date")
+    if delivery_in.service_date < now.astimezone(ZoneInfo(settings.timezone)).date():
+        raise InvalidInput("the day is already over", field="service_date", code="window_in_past")
+    areas = dispatch.list_service_areas(session=session)
+    inside = dispatch.areas_covering(areas, address.latitude, address.longitude)
+    if not inside:
+        raise InvalidInput(
+            "the address is outside every carrier's service area",
+            code="place_outside_service_area",
+            field="fallback_address",
+        )
+    delivery = Delivery(
+        id=new_id("dlv"),
+        retailer_id=retailer.id,
+        customer_id=customer.id,
+        carrier_id=inside[0].carrier_id,
+        vehicle_id=None,
+        service_date=delivery_in.service_date,
+        retailer_reference=delivery_in.retailer_reference,
+        parcel_ref=delivery_in.parcel.reference,
+        parcel=delivery_in.parcel.model_dump(),
+        status=domain.DeliveryStatus.booked,
+        mode="home",
+        current_option=None,
+        fallback_address=address.address,
+        fallback_latitude=address.latitude,
+        fallback_longitude=address.longitude,
+        created_at=now,
+    )
+    session.add(delivery)
+    try:
+        session.flush()
+    except IntegrityError as e:
+        raise Conflict(
+            f"parcel {delivery_in.parcel.reference!r} is already booked",
+            code="parcel_already_booked",
+            field="parcel.reference",
+        ) from e
+    add_timeline(
+        session=session,
+        delivery_id=delivery.id,
+        kind="booked",
+        now=now,
+        text=f"booked for delivery to {address.address} on {delivery_in.service_date}",
+    )
+    notify.emit(
+        session=session,
+        topic="delivery.booked",
+        recipient_ids=[retailer.id, delivery.carrier_id, customer.id],
         delivery_id=delivery.id,
         now=now,
         payload={"delivery_id": delivery.id, "status": "booked"},
@@ -478,6 +568,7 @@ def to_read(*, session: Session, delivery: Delivery) -> DeliveryRead:
         customer_id=delivery.customer_id,
         carrier_id=delivery.carrier_id,
         vehicle_id=delivery.vehicle_id,
+        service_date=delivery.service_date,
         parcel_ref=delivery.parcel_ref,
         current_option=delivery.current_option,
         itinerary=[
@@ -661,21 +752,18 @@ def route_to_read(*, session: Session, route: Route, now: datetime) -> RouteRead
     )
 
 
-def unrouted(*, session: Session, carrier_id: str, service_date: date, tz: str) -> list[Delivery]:
-    """Booked deliveries of a carrier whose itinerary is on `service_date` and not on a route."""
-    zone = ZoneInfo(tz)
+def unrouted(*, session: Session, carrier_id: str, service_date: date) -> list[Delivery]:
+    """Booked deliveries of a carrier for `service_date` that are not on a route."""
     on_route = select(RouteStop.delivery_id).where(RouteStop.status == "pending")
-    found = []
-    for delivery in session.scalars(
-        select(Delivery)
-        .where(
-            Delivery.carrier_id == carrier_id,
-            Delivery.status == domain.DeliveryStatus.booked,
-            Delivery.id.not_in(on_route),
+    return list(
+        session.scalars(
+            select(Delivery)
+            .where(
+                Delivery.carrier_id == carrier_id,
+                Delivery.service_date == service_date,
+                Delivery.status == domain.DeliveryStatus.booked,
+                Delivery.id.not_in(on_route),
+            )
+            .order_by(Delivery.created_at, Delivery.id)
         )
-        .order_by(Delivery.created_at, Delivery.id)
-    ):
-        first = options_of(session=session, delivery_id=delivery.id)[0]
-        if first.window_start.astimezone(zone).date() == service_date:
-            found.append(delivery)
-    return found
+    )

@@ -278,7 +278,6 @@ def plan_day(
         session=session,
         carrier_id=carrier.id,
         service_date=plan_in.service_date,
-        tz=settings.timezone,
     )
     if not todo:
         raise Conflict(

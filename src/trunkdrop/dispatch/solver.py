@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -37,7 +39,7 @@ from pyvrp.search import (
 )
 from pyvrp.stop import MaxRuntime
 
-from trunkdrop.dispatch.problem import Plan, Problem, Route
+from trunkdrop.dispatch.problem import Place, Plan, Problem, Route
 
 # A pooled route: its cost and the PyVRP client indices it visits, in order.
 PooledRoute = tuple[int, tuple[int, ...]]
@@ -50,11 +52,24 @@ Visits = tuple[int, int, tuple[int, ...]]
 
 @dataclass(frozen=True, slots=True)
 class SolverSettings:
-    """Knobs of the search; the defaults were set on the small instances only."""
+    """Knobs of the search. Defaults were only ever compared on the small instances
+    (0-5, 10, 20), never tuned on the benchmark ones.
+
+    rounds: search-then-recombine rounds sharing the budget.
+    fresh_rounds: first rounds in which every worker starts from a random plan.
+    explorers: workers that start from a random plan in the later rounds too (the others
+        restart from the recombined plan), bringing routes from other basins.
+    partition_share, partition_min_seconds: time kept for recombination per round.
+    setup_reserve_seconds: kept back for starting processes and building the plan.
+    num_neighbours, history_length, max_perturbations: PyVRP's granular neighbourhood
+        size, late-acceptance history and perturbation size.
+    alternative_neighbours: nearest neighbours of each alternative place added to a
+        place's neighbourhood (0 keeps PyVRP's own).
+    """
 
     rounds: int = 3
     fresh_rounds: int = 1
-    explorers: int = 0
+    explorers: int = 1
     partition_share: float = 0.08
     partition_min_seconds: float = 1.0
     setup_reserve_seconds: float = 0.4
@@ -62,6 +77,28 @@ class SolverSettings:
     history_length: int = 300
     max_perturbations: int = 25
     alternative_neighbours: int = 15
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1:
+            raise ValueError(f"At least one round is needed, got rounds={self.rounds}.")
+        counts = {
+            "fresh_rounds": self.fresh_rounds,
+            "explorers": self.explorers,
+            "alternative_neighbours": self.alternative_neighbours,
+        }
+        for name, value in counts.items():
+            if value < 0:
+                raise ValueError(f"{name} cannot be negative, got {value}.")
+        positive = {
+            "num_neighbours": self.num_neighbours,
+            "history_length": self.history_length,
+            "max_perturbations": self.max_perturbations,
+        }
+        for name, value in positive.items():
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}.")
+        if not 0 <= self.partition_share < 1:
+            raise ValueError(f"partition_share must be in [0, 1), got {self.partition_share}.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,11 +143,11 @@ def solve_with_log(
     settings: SolverSettings | None = None,
 ) -> tuple[Plan, SolveLog]:
     """Like `solve`, and also say how each round of search and recombination went."""
-    if not seconds > 0:
-        raise ValueError(f"The time budget must be positive, got {seconds} seconds.")
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"The time budget must be positive and finite, got {seconds} seconds.")
     started = time.perf_counter()
     settings = settings or SolverSettings()
-    workers = workers or _available_cores()
+    workers = _available_cores() if workers is None else workers
     if workers < 1:
         raise ValueError(f"At least one worker is needed, got {workers}.")
     if not problem.stops:
@@ -284,9 +321,10 @@ class _Translation:
             stop_of_client=tuple(self.stop_of_client),
             required=tuple(stop.required for stop in problem.stops),
             prizes=tuple(stop.prize for stop in problem.stops),
+            fleet=tuple(van.count for van in problem.vehicle_types),
         )
 
-    def _reachable(self, place: Any, travel: np.ndarray[Any, Any]) -> bool:
+    def _reachable(self, place: Place, travel: np.ndarray[Any, Any]) -> bool:
         """Whether some van could leave its depot, serve this place in its window and be
         back in time; places that fail are dropped before the search sees them."""
         service = self.problem.service_time(place.location)
@@ -339,6 +377,7 @@ class _Catalogue:
     stop_of_client: tuple[int, ...]
     required: tuple[bool, ...]
     prizes: tuple[int, ...]
+    fleet: tuple[int | None, ...]  # vans of each type, None for as many as needed
 
     def missed_prizes(self, served: set[int]) -> int:
         return sum(
@@ -362,7 +401,15 @@ def _init_worker(catalogue: _Catalogue) -> None:
 
 @contextlib.contextmanager
 def _worker_pool(workers: int, catalogue: _Catalogue) -> Iterator[Executor]:
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    # Forking is fastest, and safe while this process runs no other thread (a CLI or the
+    # benchmark); inside a threaded server the fork server avoids inheriting held locks.
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        method = "fork"
+    elif "forkserver" in methods:
+        method = "forkserver"
+    else:
+        method = "spawn"
     executor = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context(method),
@@ -573,13 +620,25 @@ class _PartitionModel:
             | {stop for stop, required in enumerate(catalogue.required) if required}
         )
         row_of = {stop: number for number, stop in enumerate(stops)}
-        self.row_lower = np.array([1.0 if catalogue.required[stop] else 0.0 for stop in stops])
+        lower = [1.0 if catalogue.required[stop] else 0.0 for stop in stops]
+        upper = [1.0] * len(stops)
+        # One more row per van type of limited count: use at most that many routes of it.
+        fleet_row: dict[int, int] = {}
+        for kind, count in enumerate(catalogue.fleet):
+            if count is not None:
+                fleet_row[kind] = len(lower)
+                lower.append(0.0)
+                upper.append(float(count))
+        self.row_lower = np.array(lower)
+        self.row_upper = np.array(upper)
         starts = [0]
         indices: list[int] = []
         costs: list[float] = []
         for key in self.keys:
-            served = key[1]
+            kind, served = key
             indices.extend(sorted(row_of[stop] for stop in served))
+            if kind in fleet_row:
+                indices.append(fleet_row[kind])
             starts.append(len(indices))
             costs.append(pool[key][0] - sum(catalogue.prizes[stop] for stop in served))
         self.starts = np.array(starts, dtype=np.int64)
@@ -595,7 +654,7 @@ class _PartitionModel:
         lp.col_lower_ = np.zeros(len(columns))
         lp.col_upper_ = np.ones(len(columns))
         lp.row_lower_ = self.row_lower
-        lp.row_upper_ = np.ones(len(self.row_lower))
+        lp.row_upper_ = self.row_upper
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.start_ = np.concatenate(([0], np.cumsum(lengths))).astype(np.int32)
         lp.a_matrix_.index_ = np.concatenate(

@@ -98,6 +98,28 @@ def test_unreachable_alternative_is_avoided() -> None:
     assert report.cost == 8  # depot -> 3 -> 2 -> depot, waiting at 2 until it opens
 
 
+def test_limited_vans_from_two_depots_are_respected() -> None:
+    """With one van at each of two depots, the plan uses at most one route per van type,
+    each starting from its own depot, and the checker accepts it."""
+    size = 6  # depots 0 and 1, places 2..5 on a line
+    cost = tuple(tuple(abs(i - j) for j in range(size)) for i in range(size))
+    problem = Problem(
+        name="two vans",
+        locations=tuple(Location(i + 1) for i in range(size)),
+        stops=tuple(Stop(str(i), (Place(i, Window(0, 100)),), demand=1) for i in range(2, 6)),
+        vehicle_types=(
+            VehicleType(capacity=3, shift_start=0, shift_end=100, start_depot=0, count=1),
+            VehicleType(capacity=3, shift_start=0, shift_end=100, start_depot=1, count=1),
+        ),
+        cost=cost,
+        travel_time=cost,
+    )
+    plan = solve(problem, seconds=1.0, workers=1)
+    report = check_plan(problem, plan)
+    assert report.violations == ()
+    assert sorted(route.vehicle_type for route in plan.routes) == [0, 1]
+
+
 def test_problem_without_stops_gives_empty_plan() -> None:
     """Nothing to deliver means no route and no cost."""
     problem = Problem(
@@ -115,7 +137,7 @@ def test_problem_without_stops_gives_empty_plan() -> None:
 
 def test_non_positive_budget_is_refused() -> None:
     """A zero or negative time budget raises a plain ValueError."""
-    with pytest.raises(ValueError, match="time budget must be positive"):
+    with pytest.raises(ValueError, match="time budget must be positive and finite"):
         solve(tiny_problem(), seconds=0)
 
 

@@ -236,7 +236,8 @@ def upgrade() -> None:
         sa.Column("retailer_id", sa.String(length=32), nullable=False),
         sa.Column("customer_id", sa.String(length=32), nullable=False),
         sa.Column("carrier_id", sa.String(length=32), nullable=False),
-        sa.Column("vehicle_id", sa.String(length=32), nullable=False),
+        sa.Column("vehicle_id", sa.String(length=32), nullable=True),
+        sa.Column("service_date", sa.Date(), nullable=False),
         sa.Column("retailer_reference", sa.String(length=64), nullable=False),
         sa.Column("parcel_ref", sa.String(length=64), nullable=False),
         sa.Column("parcel", sa.JSON(), nullable=False),
@@ -272,6 +273,9 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             batch_op.f("ix_deliveries_retailer_id"), ["retailer_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_deliveries_service_date"), ["service_date"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_deliveries_status"), ["status"], unique=False)
         batch_op.create_index(batch_op.f("ix_deliveries_vehicle_id"), ["vehicle_id"], unique=False)
@@ -435,7 +439,7 @@ def upgrade() -> None:
         sa.Column("delivery_id", sa.String(length=32), nullable=False),
         sa.Column("stop_id", sa.String(length=32), nullable=False),
         sa.Column("driver_id", sa.String(length=32), nullable=False),
-        sa.Column("vehicle_id", sa.String(length=32), nullable=False),
+        sa.Column("vehicle_id", sa.String(length=32), nullable=True),
         sa.Column("mode", sa.String(length=8), nullable=False),
         sa.Column("option_seq", sa.Integer(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
@@ -538,6 +542,7 @@ def downgrade() -> None:
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_deliveries_vehicle_id"))
         batch_op.drop_index(batch_op.f("ix_deliveries_status"))
+        batch_op.drop_index(batch_op.f("ix_deliveries_service_date"))
         batch_op.drop_index(batch_op.f("ix_deliveries_retailer_id"))
         batch_op.drop_index(batch_op.f("ix_deliveries_customer_id"))
         batch_op.drop_index(batch_op.f("ix_deliveries_carrier_id"))
