@@ -4,16 +4,21 @@ all made through the HTTP API as the parties themselves would."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from httpx import Response
 
 from trunkdrop import workers
+from trunkdrop.access.tokens import TRUNK_UNLOCK, b64u, proof_message
 from trunkdrop.bootstrap import Platform
 from trunkdrop.clock import ManualClock
+from trunkdrop.devices.schemas import DeviceProof
 from trunkdrop.parties import service as parties
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -23,11 +28,33 @@ HOME = (48.1497, 11.5670)
 _serial = itertools.count(1)
 
 
+@dataclass
+class Handset:
+    """A driver's phone: its own Ed25519 key, which never leaves it."""
+
+    id: str = ""
+    private_key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+
+    @property
+    def public_key(self) -> str:
+        return b64u(
+            self.private_key.public_key().public_bytes(
+                serialization.Encoding.Raw, serialization.PublicFormat.Raw
+            )
+        )
+
+    def sign(self, nonce: str, attempt_id: str, action: str = TRUNK_UNLOCK) -> str:
+        return b64u(
+            self.private_key.sign(proof_message(nonce=nonce, action=action, attempt_id=attempt_id))
+        )
+
+
 class World:
     def __init__(self, platform: Platform, client: TestClient, clock: ManualClock) -> None:
         self.platform, self.client, self.clock = platform, client, clock
         self.keys: dict[str, str] = {}
         self.ids: dict[str, str] = {}
+        self.handsets: dict[str, Handset] = {}
         self.add_party("retailer", "shop")
         self.add_party("carrier", "carrier")
         self.add_party("driver", "driver", carrier="carrier")
@@ -38,6 +65,8 @@ class World:
         self.add_party("customer", "ben")
         self.add_party("carrier", "other-carrier")
         self.add_party("retailer", "other-shop")
+        for driver in ("driver", "driver2"):
+            self.handsets[driver] = self.register_handset(driver)
         self.ok(
             self.post(
                 "carrier",
@@ -229,13 +258,58 @@ class World:
             },
         )
 
+    # -- devices -------------------------------------------------------------------------
+    def register_handset(self, driver: str, handset: Handset | None = None) -> Handset:
+        handset = handset or Handset()
+        read = self.ok(
+            self.post(driver, "/v1/devices", {"public_key": handset.public_key, "label": "phone"}),
+            201,
+        )
+        handset.id = read["id"]
+        return handset
+
+    def challenge(
+        self, attempt_id: str, driver: str = "driver", device_id: str | None = None
+    ) -> str:
+        """A fresh nonce from the platform for this driver's handset and attempt."""
+        device_id = device_id or self.handsets[driver].id
+        body = self.ok(
+            self.post(driver, f"/v1/attempts/{attempt_id}/challenge", {"device_id": device_id}),
+            201,
+        )
+        nonce: str = body["nonce"]
+        return nonce
+
+    def proof(self, attempt_id: str, driver: str = "driver") -> DeviceProof:
+        """A signed answer to a fresh challenge, for calling the flows directly."""
+        handset = self.handsets[driver]
+        nonce = self.challenge(attempt_id, driver, handset.id)
+        return DeviceProof(
+            device_id=handset.id, nonce=nonce, signature=handset.sign(nonce, attempt_id)
+        )
+
     def request_access(
-        self, attempt_id: str, at: tuple[float, float], driver: str = "driver"
+        self,
+        attempt_id: str,
+        at: tuple[float, float],
+        driver: str = "driver",
+        handset: Handset | None = None,
     ) -> Response:
+        """Ask for access as the driver's app does: challenge, sign with the handset, send."""
+        handset = handset or self.handsets[driver]
+        asked = self.post(driver, f"/v1/attempts/{attempt_id}/challenge", {"device_id": handset.id})
+        if asked.status_code != 201:
+            return asked  # e.g. another driver's attempt: the refusal comes at the challenge
+        nonce = asked.json()["nonce"]
         return self.post(
             driver,
             f"/v1/attempts/{attempt_id}/access",
-            {"position": {"latitude": at[0], "longitude": at[1]}},
+            {
+                "position": {"latitude": at[0], "longitude": at[1]},
+                "device_id": handset.id,
+                "nonce": nonce,
+                "signature": handset.sign(nonce, attempt_id),
+            },
         )
 
     def ready_at_car(

@@ -159,6 +159,50 @@ def audit_verify() -> None:
 
 
 @app.command()
+def simulate(
+    customers: Annotated[int, typer.Option(min=1, max=100_000, help="customers in the city")] = 300,
+    seed: Annotated[int, typer.Option(min=0, help="random seed: same seed, same numbers")] = 1,
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="home, trunk_fixed, trunk_roaming, trunk_roaming_home (repeat; default all)"
+        ),
+    ] = None,
+    solver_iterations: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="planning search iterations per zone")
+    ] = 3000,
+    json_output: Annotated[bool, typer.Option("--json", help="end with one JSON object")] = False,
+    report: Annotated[
+        Path | None, typer.Option(help="write a self-contained HTML report here")
+    ] = None,
+) -> None:
+    """Simulate a day of deliveries in Munich through the real platform, per strategy."""
+    from rich.console import Console
+
+    from trunkdrop.simulation.engine import STRATEGIES
+    from trunkdrop.simulation.run import simulate as run_simulation
+    from trunkdrop.simulation.run import summary, table
+
+    chosen = strategy or list(STRATEGIES)
+    unknown = [s for s in chosen if s not in STRATEGIES]
+    if unknown:
+        _fail(f"--strategy: unknown {', '.join(unknown)}; use {', '.join(STRATEGIES)}")
+    if report is not None and report.exists() and report.is_dir():
+        _fail(f"--report: {report} is a directory")
+    outcomes = run_simulation(
+        customers=customers, seed=seed, strategies=chosen, solver_iterations=solver_iterations
+    )
+    Console().print(table(outcomes))
+    if report is not None:
+        from trunkdrop.simulation.report import write_report
+
+        write_report(report, customers=customers, seed=seed, outcomes=outcomes)
+        typer.echo(f"report written to {report.resolve()}")
+    if json_output:
+        typer.echo(summary(customers, seed, outcomes))
+
+
+@app.command()
 def plan(
     instance_file: Annotated[Path, typer.Argument(help="a VRPRDL/VRPHRDL instance file")],
     seconds: Annotated[float, typer.Option(help="time budget in seconds")] = 10.0,

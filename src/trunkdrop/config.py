@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     service_day_end_hour: int = Field(21, ge=1, le=24)
     grant_lifetime_s: int = Field(600, ge=30, le=3_600)
     command_expiry_s: int = Field(30, ge=1, le=600)
+    # A device's challenge nonce: single use and only this long.
+    nonce_lifetime_s: int = Field(60, ge=5, le=600)
     relock_after_s: int = Field(300, ge=30, le=3_600)
     relock_retry_s: int = Field(60, ge=5, le=3_600)
     relock_max_tries: int = Field(3, ge=1, le=20)

@@ -14,11 +14,13 @@ from datetime import date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from trunkdrop import workers
-from trunkdrop.access import audit
+from trunkdrop.access import audit, tokens
 from trunkdrop.bootstrap import Platform, bootstrap
 from trunkdrop.clock import ManualClock
 from trunkdrop.config import Settings
@@ -26,6 +28,8 @@ from trunkdrop.deliveries import flows
 from trunkdrop.deliveries import service as deliveries
 from trunkdrop.deliveries.models import Attempt, Delivery
 from trunkdrop.deliveries.schemas import AttemptStart, CheckoutRequest, DeliveryCreate, ParcelIn
+from trunkdrop.devices import service as devices
+from trunkdrop.devices.schemas import DeviceProof, DeviceRegister
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.schemas import ServiceAreaCreate
 from trunkdrop.errors import DomainError
@@ -216,6 +220,21 @@ def _run(d: Demo) -> dict[str, int]:
                     parking_notes="visitor bay, level -1",
                 ),
             ).id
+        # The driver's handset makes its own key pair; the platform only learns the public key.
+        handset = Ed25519PrivateKey.generate()
+        device_id = devices.register_device(
+            session=s,
+            driver=driver,
+            now=now(),
+            device_in=DeviceRegister(
+                public_key=tokens.b64u(
+                    handset.public_key().public_bytes(
+                        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+                    )
+                ),
+                label="Jonas's phone",
+            ),
+        ).id
         shop_id, carrier_id, driver_id = shop.id, carrier.id, driver.id
     d.out(
         f"trunkdrop demo — {DEMO_DAY.isoformat()}, Munich; {len(customers)} customers, simulated cars\n"
@@ -349,6 +368,22 @@ def _run(d: Demo) -> dict[str, int]:
             return
         try:
             with p.uow() as s:
+                # The app asks for a challenge and the handset signs it.
+                nonce = flows.issue_challenge(
+                    session=s,
+                    settings=p.settings,
+                    driver=_party(s, driver_id),
+                    attempt_id=attempt_id,
+                    device_id=device_id,
+                    now=now(),
+                ).nonce
+            message = tokens.proof_message(
+                nonce=nonce, action=tokens.TRUNK_UNLOCK, attempt_id=attempt_id
+            )
+            proof = DeviceProof(
+                device_id=device_id, nonce=nonce, signature=tokens.b64u(handset.sign(message))
+            )
+            with p.uow() as s:
                 flows.request_access(
                     session=s,
                     settings=p.settings,
@@ -356,6 +391,7 @@ def _run(d: Demo) -> dict[str, int]:
                     driver=_party(s, driver_id),
                     attempt_id=attempt_id,
                     position=Position(latitude=spot[0], longitude=spot[1]),
+                    proof=proof,
                     now=now(),
                 )
         except DomainError:

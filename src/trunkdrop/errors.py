@@ -76,3 +76,11 @@ class ServiceUnavailable(DomainError):
     status = 503
     code = "unavailable"
     title = "Service unavailable"
+
+
+class AccessForbidden(Forbidden):
+    """A device failed to prove it holds the grant's key (revoked, unknown, bad signature)."""
+
+    code = "access_forbidden"
+    title = "Access refused: device proof failed"
+    persist = True

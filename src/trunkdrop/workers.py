@@ -39,9 +39,12 @@ def pump_simulator(platform: Platform, now: datetime) -> int:
     return count
 
 
-def run_once(platform: Platform, now: datetime | None = None) -> flows.WorkDone:
+def run_commands(
+    platform: Platform, now: datetime | None = None, done: flows.WorkDone | None = None
+) -> flows.WorkDone:
+    """The fast path: take the cars' reports in and send the commands that wait."""
     now = now or platform.now()
-    done = flows.WorkDone()
+    done = done or flows.WorkDone()
     pump_simulator(platform, now)
     with platform.uow() as session:
         flows.dispatch_commands(
@@ -51,6 +54,14 @@ def run_once(platform: Platform, now: datetime | None = None) -> flows.WorkDone:
             now=now,
             done=done,
         )
+    return done
+
+
+def run_once(platform: Platform, now: datetime | None = None) -> flows.WorkDone:
+    now = now or platform.now()
+    done = run_commands(platform, now)
+    with platform.uow() as session:
+        flows.push_revocations(session=session, registry=platform.registry, now=now, done=done)
     with platform.uow() as session:
         flows.run_watchdog(session=session, settings=platform.settings, now=now, done=done)
     with platform.uow() as session:

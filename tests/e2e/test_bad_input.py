@@ -29,6 +29,7 @@ ROLES: list[tuple[str | None, str, str | None]] = [
     (None, "/v1/deliveries", "shop"),
     (None, "/v1/stops", "driver"),
     (None, "/v1/attempts", "driver"),
+    (None, "/v1/devices", "driver"),
     (None, "/v1/service-areas", "carrier"),
     (None, "/v1/routes", "carrier"),
     (None, "/v1/plans", "carrier"),
@@ -125,7 +126,16 @@ class Fuzz:
             ("POST", "/v1/stops/{stop_id}/attempts"): {
                 "position": near, "scanned_parcel_ref": delivery["parcel_ref"],
             },
-            ("POST", "/v1/attempts/{attempt_id}/access"): {"position": near},
+            ("POST", "/v1/attempts/{attempt_id}/access"): {
+                "position": near, "device_id": world.handsets["driver"].id,
+                "nonce": "bm90LWEtcmVhbC1ub25jZQ", "signature": "c2ln",
+            },
+            ("POST", "/v1/attempts/{attempt_id}/challenge"): {
+                "device_id": world.handsets["driver"].id,
+            },
+            ("POST", "/v1/devices"): {
+                "public_key": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", "label": "spare",
+            },
             ("POST", "/v1/attempts/{attempt_id}/fail"): {"reason": "other", "detail": "fuzz"},
             ("POST", "/v1/service-areas"): {
                 "name": "Fuzz", "latitude": OFFICE[0], "longitude": OFFICE[1], "radius_m": 1000,

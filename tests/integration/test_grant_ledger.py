@@ -31,6 +31,8 @@ def _issue_live_grant(world: World) -> tuple[str, str, str]:
             attempt_id=attempt["id"],
             delivery_id=delivery["id"],
             driver_id=world.ids["driver"],
+            device_id=world.handsets["driver"].id,
+            device_key=world.handsets["driver"].public_key,
             place_lat=OFFICE[0],
             place_lon=OFFICE[1],
             radius_m=300,
@@ -51,6 +53,7 @@ def _redeem(world: World, vehicle_id: str, token: str, command_id: str) -> bool:
                 issuer=p.settings.grant_issuer,
                 token=token,
                 vehicle_id=vehicle_id,
+                device_key=world.handsets["driver"].public_key,
                 command_id=command_id,
                 max_lifetime_s=600,
                 now=world.clock.now(),
@@ -82,8 +85,9 @@ def test_fifty_concurrent_access_requests_yield_one_unlock_command(world: World)
     vehicle, _, attempt = world.ready_at_car()
     p = world.platform
     here = Position(latitude=OFFICE[0] + 0.0001, longitude=OFFICE[1])
+    proofs = [world.proof(attempt["id"]) for _ in range(50)]
 
-    def ask(_: int) -> str:
+    def ask(i: int) -> str:
         try:
             with p.uow() as s:
                 driver = s.get(Party, world.ids["driver"])
@@ -95,6 +99,7 @@ def test_fifty_concurrent_access_requests_yield_one_unlock_command(world: World)
                     driver=driver,
                     attempt_id=attempt["id"],
                     position=here,
+                    proof=proofs[i],
                     now=world.clock.now(),
                 )
             return "granted"

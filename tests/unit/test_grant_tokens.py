@@ -43,6 +43,8 @@ def claims(**over: object) -> GrantClaims:
         "geo_lat": 48.1,
         "geo_lon": 11.5,
         "geo_radius_m": 300,
+        "device": "dev_1",
+        "cnf": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
     }
     base.update(over)
     return GrantClaims(**base)  # type: ignore[arg-type]

@@ -41,6 +41,8 @@ class Grant(Base):
     attempt_id: Mapped[str] = mapped_column(String(32), index=True)
     delivery_id: Mapped[str] = mapped_column(String(32))
     driver_id: Mapped[str] = mapped_column(ForeignKey("parties.id"))
+    # The driver device the grant is bound to (its key is the token's `cnf` claim).
+    device_id: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
     kid: Mapped[str] = mapped_column(String(32))
     scope: Mapped[str] = mapped_column(String(32))
     # live -> redeemed | revoked | expired

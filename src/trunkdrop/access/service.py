@@ -107,6 +107,8 @@ def issue_grant(
     attempt_id: str,
     delivery_id: str,
     driver_id: str,
+    device_id: str,
+    device_key: str,
     place_lat: float,
     place_lon: float,
     radius_m: int,
@@ -114,7 +116,8 @@ def issue_grant(
     lifetime_s: int,
     now: datetime,
 ) -> tuple[Grant, str]:
-    """A one-time, trunk-only grant for one car, minutes long and never past the window."""
+    """A one-time, trunk-only grant for one car and one driver device (its public key is the
+    `cnf` claim), minutes long and never past the window."""
     expires = min(now + timedelta(seconds=lifetime_s), window_end)
     if expires <= now:
         raise AccessRefused("the delivery window has closed", code="outside_window")
@@ -133,6 +136,8 @@ def issue_grant(
         geo_lat=place_lat,
         geo_lon=place_lon,
         geo_radius_m=radius_m,
+        device=device_id,
+        cnf=device_key,
     )
     token = keyring.sign(claims)
     # A grant that ran out but was not yet swept must not block the car's next grant.
@@ -143,6 +148,7 @@ def issue_grant(
         attempt_id=attempt_id,
         delivery_id=delivery_id,
         driver_id=driver_id,
+        device_id=device_id,
         kid=keyring.current_kid or "",
         scope=TRUNK_UNLOCK,
         status="live",
@@ -161,7 +167,12 @@ def issue_grant(
         action="grant.issued",
         subject=grant.id,
         now=now,
-        data={"vehicle": vehicle_id, "attempt": attempt_id, "expires_at": expires.isoformat()},
+        data={
+            "vehicle": vehicle_id,
+            "attempt": attempt_id,
+            "device": device_id,
+            "expires_at": expires.isoformat(),
+        },
     )
     return grant, token
 
@@ -173,15 +184,25 @@ def redeem_grant(
     issuer: str,
     token: str,
     vehicle_id: str,
+    device_key: str,
     command_id: str,
     max_lifetime_s: int,
     now: datetime,
 ) -> Grant:
-    """Check a grant fully and spend it. Exactly one redemption can ever succeed."""
+    """Check a grant fully and spend it. Exactly one redemption can ever succeed.
+
+    `device_key` is the key of the device that just proved possession (signed a fresh
+    nonce); it must be the key the grant was bound to.
+    """
     try:
         claims = keyring.verify(token, vehicle_id=vehicle_id)
         refusals = claim_refusals(
-            claims, issuer=issuer, vehicle_id=vehicle_id, now=now, max_lifetime_s=max_lifetime_s
+            claims,
+            issuer=issuer,
+            vehicle_id=vehicle_id,
+            now=now,
+            max_lifetime_s=max_lifetime_s,
+            device_key=device_key,
         )
     except GrantInvalid as e:
         _refuse(session, vehicle_id=vehicle_id, code=e.code, now=now)
@@ -228,6 +249,49 @@ def redeem_grant(
     return grant
 
 
+def record_car_redemption(
+    *, session: Session, grant: Grant, event_id: str, at: datetime, now: datetime
+) -> tuple[bool, str]:
+    """A car that checks grants itself reports a use (maybe long after): put it in the ledger.
+
+    Returns (first use?, the grant's status before). A second use of one grant is not
+    refused here (the trunk already opened) but reported so that an incident is opened.
+    """
+    before = grant.status
+    try:
+        with session.begin_nested():
+            session.add(
+                GrantRedemption(
+                    grant_id=grant.id,
+                    vehicle_id=grant.vehicle_id,
+                    command_id=f"car:{event_id}"[:32],
+                    redeemed_at=at,
+                )
+            )
+    except IntegrityError:
+        audit.append(
+            session=session,
+            actor="platform",
+            action="grant.reused",
+            subject=grant.id,
+            now=now,
+            data={"vehicle": grant.vehicle_id, "event": event_id, "at": at.isoformat()},
+        )
+        return False, before
+    grant.status, grant.redeemed_at = "redeemed", at
+    grant.ended_at, grant.end_reason = grant.ended_at or at, "redeemed_by_car"
+    session.flush()
+    audit.append(
+        session=session,
+        actor="platform",
+        action="grant.redeemed",
+        subject=grant.id,
+        now=now,
+        data={"vehicle": grant.vehicle_id, "by": "car", "event": event_id, "was": before},
+    )
+    return True, before
+
+
 def _refuse(
     session: Session, *, vehicle_id: str, code: str, now: datetime, grant_id: str | None = None
 ) -> None:
@@ -248,9 +312,14 @@ def end_live_grants(
     reason: str,
     vehicle_id: str | None = None,
     attempt_id: str | None = None,
+    device_id: str | None = None,
 ) -> list[str]:
-    """Kill live grants for a car or an attempt at once (revocation fails closed)."""
+    """Kill live grants for a car, an attempt or a device at once (revocation fails closed)."""
+    if vehicle_id is None and attempt_id is None and device_id is None:
+        raise ValueError("say which grants to end: a car, an attempt or a device")
     query = select(Grant).where(Grant.status == "live")
+    if device_id is not None:
+        query = query.where(Grant.device_id == device_id)
     if vehicle_id is not None:
         query = query.where(Grant.vehicle_id == vehicle_id)
     if attempt_id is not None:
@@ -306,6 +375,7 @@ __all__ = [
     "expire_grants",
     "issue_grant",
     "live_grant_for_vehicle",
+    "record_car_redemption",
     "redeem_grant",
     "rotate_signing_key",
 ]

@@ -6,18 +6,23 @@ assertion, so a token presented for another car fails its signature check.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 import pyseto
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 AUDIENCE = "trunkdrop:vehicle"
 TRUNK_UNLOCK = "trunk:unlock"
 TOKEN_PREFIX = "v4.public."  # noqa: S105 - a format prefix, not a secret
+PROOF_CONTEXT = b"trunkdrop-device-proof-v1"
 
 
 class GrantInvalid(Exception):
@@ -44,11 +49,15 @@ class GrantClaims:
     geo_lat: float
     geo_lon: float
     geo_radius_m: int
+    device: str  # the driver device's id
+    cnf: str  # the driver device's Ed25519 public key (raw, base64url): proof of possession
 
     def to_json(self) -> dict[str, Any]:
         raw = asdict(self)
         for k in ("iat", "nbf", "exp"):
             raw[k] = raw[k].isoformat()
+        # RFC 7800 confirmation claim, the key as an OKP JWK (RFC 8037).
+        raw["cnf"] = {"jwk": {"kty": "OKP", "crv": "Ed25519", "x": self.cnf}}
         return raw
 
     @classmethod
@@ -80,10 +89,19 @@ class GrantClaims:
                 geo_lat=float(raw["geo_lat"]),
                 geo_lon=float(raw["geo_lon"]),
                 geo_radius_m=int(raw["geo_radius_m"]),
+                device=str(raw["device"]),
+                cnf=_cnf_key(raw["cnf"]),
                 **times,
             )
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, KeyError) as e:
             raise GrantInvalid("claims_malformed", "grant claims have the wrong types") from e
+
+
+def _cnf_key(cnf: Any) -> str:
+    jwk = cnf["jwk"]
+    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or not isinstance(jwk.get("x"), str):
+        raise ValueError("the confirmation key is not an Ed25519 public key")
+    return str(jwk["x"])
 
 
 def vehicle_assertion(vehicle_id: str) -> bytes:
@@ -111,6 +129,13 @@ class Keyring:
 
     def knows(self, kid: str) -> bool:
         return kid in self._public
+
+    def public_keys(self) -> dict[str, bytes]:
+        """The raw Ed25519 public keys by id: what a car that verifies grants itself holds."""
+        return {
+            kid: pk.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            for kid, pk in self._public.items()
+        }
 
     def sign(self, claims: GrantClaims) -> str:
         if self._signer is None or self._paseto_signer is None:
@@ -153,10 +178,21 @@ class Keyring:
 
 
 def claim_refusals(
-    claims: GrantClaims, *, issuer: str, vehicle_id: str, now: datetime, max_lifetime_s: int
+    claims: GrantClaims,
+    *,
+    issuer: str,
+    vehicle_id: str,
+    now: datetime,
+    max_lifetime_s: int,
+    device_key: str | None = None,
 ) -> list[str]:
-    """Every claim check that fails (empty: the claims allow opening this trunk now)."""
+    """Every claim check that fails (empty: the claims allow opening this trunk now).
+
+    `device_key` is the key that just proved possession; it must be the grant's `cnf` key.
+    """
     found = []
+    if device_key is not None and not hmac.compare_digest(claims.cnf, device_key):
+        found.append("wrong_device")
     if claims.iss != issuer:
         found.append("wrong_issuer")
     if claims.aud != AUDIENCE:
@@ -186,3 +222,47 @@ def _paseto_public(key: Ed25519PublicKey) -> Any:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return pyseto.Key.new(version=4, purpose="public", key=pem)
+
+
+# -- proof of possession -------------------------------------------------------------------
+def b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64u(text: str) -> bytes:
+    """Strict base64url (no padding); ValueError on anything else."""
+    if not isinstance(text, str) or len(text) > 200:
+        raise ValueError("not base64url")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as e:
+        raise ValueError("not base64url") from e
+
+
+def proof_message(*, nonce: str, action: str, attempt_id: str) -> bytes:
+    """What a driver's device signs: a fresh nonce, the one action it asks for, the attempt.
+
+    Length-prefixed so that no two different triples give the same bytes.
+    """
+    parts = [PROOF_CONTEXT, nonce.encode(), action.encode(), attempt_id.encode()]
+    return b"".join(len(p).to_bytes(2, "big") + p for p in parts)
+
+
+def device_public_key(text: str) -> Ed25519PublicKey:
+    """A device key as sent by the handset: 32 raw Ed25519 bytes, base64url."""
+    raw = unb64u(text)
+    if len(raw) != 32:
+        raise ValueError("an Ed25519 public key is 32 bytes")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def signature_valid(*, public_key: str, message: bytes, signature: str) -> bool:
+    try:
+        key = device_public_key(public_key)
+        sig = unb64u(signature)
+        if len(sig) != 64:
+            return False
+        key.verify(sig, message)
+    except (ValueError, InvalidSignature):
+        return False
+    return True

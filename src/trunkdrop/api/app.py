@@ -12,6 +12,7 @@ from trunkdrop.access.views import router as audit_router
 from trunkdrop.api import problems
 from trunkdrop.bootstrap import Platform
 from trunkdrop.deliveries.views import router as deliveries_router
+from trunkdrop.devices.views import router as devices_router
 from trunkdrop.dispatch.views import router as dispatch_router
 from trunkdrop.incidents.views import router as incidents_router
 from trunkdrop.parties.views import router as parties_router
@@ -48,6 +49,7 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
         vehicles_router,
         places_router,
         deliveries_router,
+        devices_router,
         dispatch_router,
         incidents_router,
         audit_router,

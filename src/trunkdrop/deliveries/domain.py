@@ -29,8 +29,9 @@ DELIVERY_TRANSITIONS: dict[DeliveryStatus, frozenset[DeliveryStatus]] = {
             DeliveryStatus.returned_to_sender,
         }
     ),
+    # Back to booked: not reached today, the parcel waits at the depot for the next day.
     DeliveryStatus.out_for_delivery: frozenset(
-        {DeliveryStatus.delivered, DeliveryStatus.returned_to_sender}
+        {DeliveryStatus.delivered, DeliveryStatus.returned_to_sender, DeliveryStatus.booked}
     ),
     DeliveryStatus.delivered: frozenset(),
     DeliveryStatus.returned_to_sender: frozenset(),
@@ -96,6 +97,7 @@ class Reason(enum.StrEnum):
     command_expired = "command_expired"
     nobody_home = "nobody_home"
     address_not_found = "address_not_found"
+    not_reached = "not_reached"
     other = "other"
 
 
@@ -263,6 +265,9 @@ class AccessContext:
     driver_radius_m: int
     position_max_age_s: int
     live_grant_on_vehicle: bool = False
+    # The car verifies grants itself (offline mode): it may be out of reach of the platform,
+    # and it checks its own position against the grant's geofence.
+    car_verifies_grant: bool = False
 
 
 @dataclass(frozen=True)
@@ -298,7 +303,7 @@ def access_refusals(ctx: AccessContext) -> list[Refusal]:
         found.append(
             Refusal(Reason.outside_window, f"the window closed at {ctx.window.end.isoformat()}")
         )
-    if not ctx.vehicle_online:
+    if not ctx.vehicle_online and not ctx.car_verifies_grant:
         found.append(Refusal(Reason.vehicle_offline, "the car is offline"))
     if (
         ctx.vehicle_lat is None
@@ -306,6 +311,9 @@ def access_refusals(ctx: AccessContext) -> list[Refusal]:
         or ctx.vehicle_position_at is None
         or (ctx.now - ctx.vehicle_position_at).total_seconds() > ctx.position_max_age_s
     ):
+        if ctx.car_verifies_grant:
+            # Unknown to us, but the car checks the geofence itself: the driver must be there.
+            return found + _driver_at_place(ctx)
         found.append(Refusal(Reason.vehicle_not_found, "the car has not reported where it is"))
         return found
     from_place = distance_m(ctx.vehicle_lat, ctx.vehicle_lon, ctx.place_lat, ctx.place_lon)
@@ -325,6 +333,26 @@ def access_refusals(ctx: AccessContext) -> list[Refusal]:
                 f"the driver is {from_driver} m from the car (limit {ctx.driver_radius_m} m)",
                 final=False,
                 details={"distance_m": from_driver},
+            )
+        )
+    if ctx.live_grant_on_vehicle:
+        found.append(
+            Refusal("grant_already_live", "this car already has a live grant", final=False)
+        )
+    return found
+
+
+def _driver_at_place(ctx: AccessContext) -> list[Refusal]:
+    away = distance_m(ctx.driver_lat, ctx.driver_lon, ctx.place_lat, ctx.place_lon)
+    limit = ctx.vehicle_radius_m + ctx.driver_radius_m
+    found = []
+    if away > limit:
+        found.append(
+            Refusal(
+                Reason.driver_not_at_vehicle,
+                f"the driver is {away} m from the booked place (limit {limit} m)",
+                final=False,
+                details={"distance_m": away},
             )
         )
     if ctx.live_grant_on_vehicle:

@@ -7,18 +7,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
 from trunkdrop.access import audit
 from trunkdrop.access import service as access
 from trunkdrop.access.models import Grant
-from trunkdrop.access.tokens import Keyring
+from trunkdrop.access.tokens import TRUNK_UNLOCK, Keyring
 from trunkdrop.config import Settings
 from trunkdrop.deliveries import domain
 from trunkdrop.deliveries import service as deliveries
 from trunkdrop.deliveries.models import Attempt, Delivery
 from trunkdrop.deliveries.schemas import AccessGranted, AttemptRead, AttemptStart
+from trunkdrop.devices import service as devices
+from trunkdrop.devices.models import DeviceNonce
+from trunkdrop.devices.schemas import DeviceProof
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.models import Route, RouteStop
 from trunkdrop.errors import AccessRefused, Conflict, Forbidden, NotFound
@@ -129,6 +132,29 @@ def start_attempt(
     return attempt
 
 
+def issue_challenge(
+    *,
+    session: Session,
+    settings: Settings,
+    driver: Party,
+    attempt_id: str,
+    device_id: str,
+    now: datetime,
+) -> DeviceNonce:
+    """A fresh nonce for the driver's own device and own attempt."""
+    attempt = get_attempt(session=session, attempt_id=attempt_id)
+    if attempt.driver_id != driver.id:
+        raise Forbidden("this attempt is another driver's")
+    return devices.issue_challenge(
+        session=session,
+        driver=driver,
+        device_id=device_id,
+        attempt_id=attempt.id,
+        lifetime_s=settings.nonce_lifetime_s,
+        now=now,
+    )
+
+
 def request_access(
     *,
     session: Session,
@@ -137,10 +163,14 @@ def request_access(
     driver: Party,
     attempt_id: str,
     position: Position,
+    proof: DeviceProof | None,
     now: datetime,
 ) -> AccessGranted:
-    """Check every rule, issue a one-time trunk grant, redeem it, and queue the unlock.
+    """Check the device's proof and every rule, issue a one-time trunk grant bound to the
+    device, redeem it, and queue the unlock.
 
+    A car that verifies grants itself (offline mode) gets no command: the grant goes to the
+    device, the car checks it, and its report of the use is reconciled later.
     Returns at once: the car's own report later says whether the trunk opened.
     """
     attempt = _own_attempt(session, driver, attempt_id)
@@ -158,8 +188,17 @@ def request_access(
             f"access was already requested for this attempt (it is {attempt.status})",
             code="access_already_requested",
         )
+    device = devices.check_proof(
+        session=session,
+        driver=driver,
+        attempt_id=attempt.id,
+        action=TRUNK_UNLOCK,
+        proof=proof,
+        now=now,
+    )
     delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
     vehicle = deliveries.vehicle_for(session=session, delivery=delivery)
+    car_verifies = vehicles.capabilities_of(vehicle).offline_grants
     assert attempt.option_seq is not None
     booked = deliveries.option(session=session, delivery_id=delivery.id, seq=attempt.option_seq)
     busy = access.live_grant_for_vehicle(
@@ -192,6 +231,7 @@ def request_access(
         driver_radius_m=settings.driver_radius_m,
         position_max_age_s=settings.position_max_age_s,
         live_grant_on_vehicle=busy,
+        car_verifies_grant=car_verifies,
     )
     refusals = domain.access_refusals(ctx)
     if refusals:
@@ -241,6 +281,8 @@ def request_access(
         attempt_id=attempt.id,
         delivery_id=delivery.id,
         driver_id=driver.id,
+        device_id=device.id,
+        device_key=device.public_key,
         place_lat=booked.latitude,
         place_lon=booked.longitude,
         radius_m=settings.vehicle_radius_m,
@@ -248,6 +290,22 @@ def request_access(
         lifetime_s=settings.grant_lifetime_s,
         now=now,
     )
+    if car_verifies:
+        attempt.grant_id = grant.id
+        deliveries.add_timeline(
+            session=session,
+            delivery_id=delivery.id,
+            kind="access_granted",
+            text="trunk access granted; the car checks the grant itself",
+            now=now,
+        )
+        session.flush()
+        return AccessGranted(
+            attempt=AttemptRead.model_validate(attempt),
+            grant_id=grant.id,
+            grant_expires_at=grant.expires_at,
+            grant_token=token,
+        )
     command_expires = min(now + timedelta(seconds=settings.command_expiry_s), grant.expires_at)
     command = vehicles.create_command(
         session=session,
@@ -265,6 +323,7 @@ def request_access(
         issuer=settings.grant_issuer,
         token=token,
         vehicle_id=vehicle.id,
+        device_key=device.public_key,
         command_id=command.id,
         max_lifetime_s=settings.grant_lifetime_s,
         now=now,
@@ -301,6 +360,24 @@ def confirm_deposit(
     attempt = _own_attempt(session, driver, attempt_id)
     if attempt.mode != "trunk":
         raise Conflict("use handover for a home delivery", code="not_a_trunk_stop")
+    if (
+        attempt.status == domain.AttemptStatus.unlocking
+        and attempt.unlock_command_id is None
+        and attempt.grant_id is not None
+        and attempt.deposited_at is None
+    ):
+        # A car that checks grants itself opened without the platform: its report comes
+        # when it is back in reach; until then the driver's word is kept, not trusted.
+        attempt.deposited_at = now
+        deliveries.add_timeline(
+            session=session,
+            delivery_id=attempt.delivery_id,
+            kind="deposited",
+            text="driver reports the parcel in the trunk; waiting for the car's own report",
+            now=now,
+        )
+        session.flush()
+        return attempt
     _transition(attempt, domain.AttemptStatus.deposited)
     attempt.deposited_at = now
     deliveries.add_timeline(
@@ -413,14 +490,97 @@ def fail_attempt(
         text=f"attempt failed: {reason.replace('_', ' ')}",
         now=now,
     )
+    _fall_back(
+        session=session,
+        settings=settings,
+        delivery=delivery,
+        stop=stop,
+        mode=attempt.mode,
+        option_seq=attempt.option_seq,
+        reason=reason,
+        now=now,
+    )
+
+
+def reroute_if_car_away(
+    *, session: Session, settings: Settings, stop_id: str, now: datetime
+) -> bool:
+    """Before a driver sets off to a trunk stop: if its window is over, or the car already
+    reported that it is offline or stands away from the booked place, skip the place without
+    an attempt (no wasted trip) and let the fallback policy pick the next. True when skipped."""
+    stop = dispatch.get_stop(session=session, stop_id=stop_id)
+    if stop.status != "pending" or stop.mode != "trunk" or stop.option_seq is None:
+        return False
+    if dispatch.has_attempt(session=session, stop_id=stop.id):
+        return False
+    delivery = deliveries.get_delivery(session=session, delivery_id=stop.delivery_id)
+    vehicle = deliveries.vehicle_for(session=session, delivery=delivery)
+    booked = deliveries.option(session=session, delivery_id=delivery.id, seq=stop.option_seq)
+    reason = None
+    if now >= booked.window_end:
+        reason = domain.Reason.outside_window
+    elif not vehicle.online:
+        reason = domain.Reason.vehicle_offline
+    elif (
+        vehicle.latitude is not None
+        and vehicle.longitude is not None
+        and vehicle.position_at is not None
+        and distance_m(vehicle.latitude, vehicle.longitude, booked.latitude, booked.longitude)
+        > settings.vehicle_radius_m
+        and booked.window_start <= now < booked.window_end
+    ):
+        reason = domain.Reason.vehicle_moved
+    if reason is None:
+        return False
+    dispatch.finish_stop(stop=stop, status="cancelled")
+    deliveries.add_timeline(
+        session=session,
+        delivery_id=delivery.id,
+        kind="rerouted",
+        now=now,
+        text=f"the car reported it is not at {booked.label} ({reason.replace('_', ' ')}); skipping that place",
+    )
+    audit.append(
+        session=session,
+        actor="platform",
+        action="stop.rerouted",
+        subject=stop.id,
+        now=now,
+        data={"reason": reason},
+    )
+    _fall_back(
+        session=session,
+        settings=settings,
+        delivery=delivery,
+        stop=stop,
+        mode="trunk",
+        option_seq=stop.option_seq,
+        reason=reason,
+        now=now,
+    )
+    return True
+
+
+def _fall_back(
+    *,
+    session: Session,
+    settings: Settings,
+    delivery: Delivery,
+    stop: RouteStop,
+    mode: str,
+    option_seq: int | None,
+    reason: str,
+    now: datetime,
+) -> None:
+    """Apply the fallback policy after a visit that did not deliver. Never drops a parcel."""
     options = [
         domain.OptionView(o.seq, domain.TimeWindow(o.window_start, o.window_end))
         for o in deliveries.options_of(session=session, delivery_id=delivery.id)
     ]
     decision = domain.decide_fallback(
         options=options,
-        current_seq=attempt.option_seq,
-        mode=attempt.mode,
+        current_seq=option_seq,
+        mode=mode,
         reason=reason,
         now=now,
         has_fallback_address=delivery.fallback_address is not None,
@@ -646,6 +806,17 @@ def ingest_vehicle_event(
         _on_command_result(
             session=session, settings=settings, vehicle=vehicle, event_in=event_in, now=now
         )
+    elif kind == "grant_used":
+        _on_grant_used(session=session, vehicle=vehicle, event_in=event_in, now=now)
+    elif kind == "grant_refused":
+        audit.append(
+            session=session,
+            actor=brand,
+            action="grant.refused",
+            subject=(event_in.grant_id or vehicle.id)[:64],
+            now=now,
+            data={"vehicle": vehicle.id, "reason": event_in.detail, "by": "car"},
+        )
     elif kind == "trunk_opened":
         attempt = session.scalars(
             select(Attempt).where(
@@ -662,6 +833,9 @@ def ingest_vehicle_event(
                 text="the car reported the trunk open",
                 now=now,
             )
+            if attempt.deposited_at is not None:
+                # An offline car: the driver confirmed before the car's report arrived.
+                _transition(attempt, domain.AttemptStatus.deposited)
         else:
             _on_unexpected_open(
                 session=session,
@@ -686,6 +860,60 @@ def ingest_vehicle_event(
     return True
 
 
+def _on_grant_used(
+    *, session: Session, vehicle: Vehicle, event_in: VehicleEventIn, now: datetime
+) -> None:
+    """Reconcile a car's own report that it accepted a grant: the ledger records the use;
+    a use of an unknown, revoked or already used grant is an incident."""
+    grant = session.get(Grant, event_in.grant_id) if event_in.grant_id else None
+    if grant is None or grant.vehicle_id != vehicle.id:
+        incidents.open_incident(
+            session=session,
+            kind="unknown_grant_used",
+            severity="critical",
+            now=now,
+            vehicle_id=vehicle.id,
+            detail=f"{vehicle.plate} reports opening for a grant trunkdrop never issued to it",
+        )
+        return
+    first, before = access.record_car_redemption(
+        session=session, grant=grant, event_id=event_in.event_id, at=event_in.occurred_at, now=now
+    )
+    if not first:
+        incidents.open_incident(
+            session=session,
+            kind="grant_reused",
+            severity="critical",
+            now=now,
+            vehicle_id=vehicle.id,
+            delivery_id=grant.delivery_id,
+            attempt_id=grant.attempt_id,
+            detail=f"{vehicle.plate} reports a second use of grant {grant.id}",
+        )
+    elif before == "revoked":
+        incidents.open_incident(
+            session=session,
+            kind="revoked_grant_used_offline",
+            severity="high",
+            now=now,
+            vehicle_id=vehicle.id,
+            delivery_id=grant.delivery_id,
+            attempt_id=grant.attempt_id,
+            detail=f"{vehicle.plate} accepted grant {grant.id} offline after it was revoked",
+        )
+    elif not grant.not_before <= event_in.occurred_at < grant.expires_at:
+        incidents.open_incident(
+            session=session,
+            kind="grant_used_outside_validity",
+            severity="high",
+            now=now,
+            vehicle_id=vehicle.id,
+            delivery_id=grant.delivery_id,
+            attempt_id=grant.attempt_id,
+            detail=f"{vehicle.plate} reports using grant {grant.id} outside its validity (car clock?)",
+        )
+
+
 def _on_unexpected_open(
     *, session: Session, settings: Settings, vehicle: Vehicle, at: datetime, now: datetime
 ) -> None:
@@ -695,7 +923,8 @@ def _on_unexpected_open(
         select(Attempt)
         .where(
             Attempt.vehicle_id == vehicle.id,
-            Attempt.unlock_command_id.is_not(None),
+            # An unlock that had left, or a grant the car may check itself.
+            or_(Attempt.unlock_command_id.is_not(None), Attempt.grant_id.is_not(None)),
             Attempt.trunk_opened_at.is_(None),
             Attempt.status == domain.AttemptStatus.failed,
         )
@@ -902,6 +1131,7 @@ class WorkDone:
     relocks: int = 0
     grants_expired: int = 0
     positions_forgotten: int = 0
+    revocations_pushed: int = 0
 
     def total(self) -> int:
         return (
@@ -965,6 +1195,30 @@ def dispatch_commands(
         command.status, command.sent_at = "sent", now
         done.sent += 1
     session.flush()
+
+
+def push_revocations(
+    *, session: Session, registry: AdapterRegistry, now: datetime, done: WorkDone
+) -> None:
+    """Tell cars that check grants themselves about revoked grants that have not expired yet.
+
+    Repeated every tick (cars keep a deny list, so it is idempotent): a car out of reach
+    hears it when it is back. Until then it may honour the grant: a named residual risk.
+    """
+    for grant, vehicle in session.execute(
+        select(Grant, Vehicle)
+        .join(Vehicle, Vehicle.id == Grant.vehicle_id)
+        .where(Grant.status == "revoked", Grant.expires_at > now)
+    ):
+        if not vehicles.capabilities_of(vehicle).offline_grants:
+            continue
+        try:
+            registry.get(vehicle.brand).revoke_grant(
+                external_id=vehicle.external_id, grant_id=grant.id, now=now
+            )
+        except AdapterError:
+            continue
+        done.revocations_pushed += 1
 
 
 def _unlock_still_allowed(session: Session, command: VehicleCommand) -> bool:
@@ -1096,6 +1350,7 @@ def run_watchdog(*, session: Session, settings: Settings, now: datetime, done: W
 def sweep(*, session: Session, settings: Settings, now: datetime, done: WorkDone) -> None:
     """Expire grants that ran out; forget car positions no delivery needs any more."""
     done.grants_expired += access.expire_grants(session=session, now=now)
+    devices.purge_nonces(session=session, now=now)
     cutoff = now - timedelta(seconds=settings.position_retention_s)
     busy = select(Delivery.vehicle_id).where(
         Delivery.status.in_((domain.DeliveryStatus.booked, domain.DeliveryStatus.out_for_delivery))

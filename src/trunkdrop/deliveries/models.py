@@ -30,6 +30,9 @@ class Delivery(Base):
     fallback_address: Mapped[str | None] = mapped_column(String(300), default=None)
     fallback_latitude: Mapped[float | None] = mapped_column(default=None)
     fallback_longitude: Mapped[float | None] = mapped_column(default=None)
+    # When somebody is at the address to take the parcel (attended delivery); None: all day.
+    door_window_start: Mapped[datetime | None] = mapped_column(default=None)
+    door_window_end: Mapped[datetime | None] = mapped_column(default=None)
     outcome: Mapped[str | None] = mapped_column(String(32), default=None)
     outcome_reason: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime]

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from trunkdrop.devices.schemas import DeviceProof
 from trunkdrop.schemas import Latitude, Longitude, Position, Timestamp
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -75,6 +76,13 @@ class FallbackAddressIn(BaseModel):
     longitude: Longitude
 
 
+class DoorWindowIn(BaseModel):
+    model_config = _STRICT
+
+    start: Timestamp
+    end: Timestamp
+
+
 class DeliveryCreate(BaseModel):
     model_config = _STRICT
 
@@ -86,6 +94,8 @@ class DeliveryCreate(BaseModel):
     itinerary: list[ItineraryEntryIn] = Field(default_factory=list, max_length=6)
     fallback_address: FallbackAddressIn | None = None
     service_date: date | None = None
+    # When somebody is at the fallback address to take the parcel.
+    door_window: DoorWindowIn | None = None
 
 
 class ItineraryEntryRead(BaseModel):
@@ -158,17 +168,31 @@ class AttemptStart(BaseModel):
 
 
 class AccessRequest(BaseModel):
+    """The driver at the car, with the device's answer to a fresh challenge
+    (`POST /v1/attempts/{id}/challenge`): its signature over (nonce, action, attempt)."""
+
     model_config = _STRICT
 
     position: Position
+    device_id: str | None = Field(None, min_length=1, max_length=32)
+    nonce: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    signature: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
+
+    def proof(self) -> DeviceProof | None:
+        if self.device_id is None or self.nonce is None or self.signature is None:
+            return None
+        return DeviceProof(device_id=self.device_id, nonce=self.nonce, signature=self.signature)
 
 
 class AccessGranted(BaseModel):
     attempt: AttemptRead
     grant_id: str
     grant_expires_at: datetime
-    command_id: str
-    command_expires_at: datetime
+    # Online cars: the unlock command the platform sends.
+    command_id: str | None = None
+    command_expires_at: datetime | None = None
+    # Cars that verify grants themselves: the grant, for this device to present to the car.
+    grant_token: str | None = None
 
 
 DriverReason = Literal[

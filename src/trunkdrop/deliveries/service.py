@@ -236,6 +236,11 @@ def book(
             field="itinerary",
         )
     carrier_id = next(a.carrier_id for a in areas if a.carrier_id in carriers)
+    door = _checked_door_window(
+        delivery_in,
+        day=windows[0].start.astimezone(ZoneInfo(settings.timezone)).date(),
+        settings=settings,
+    )
     delivery = Delivery(
         id=new_id("dlv"),
         retailer_id=retailer.id,
@@ -243,6 +248,8 @@ def book(
         carrier_id=carrier_id,
         vehicle_id=vehicle.id,
         service_date=windows[0].start.astimezone(ZoneInfo(settings.timezone)).date(),
+        door_window_start=door[0],
+        door_window_end=door[1],
         retailer_reference=delivery_in.retailer_reference,
         parcel_ref=delivery_in.parcel.reference,
         parcel=delivery_in.parcel.model_dump(),
@@ -329,11 +336,14 @@ def _book_home(
             code="place_outside_service_area",
             field="fallback_address",
         )
+    door = _checked_door_window(delivery_in, day=delivery_in.service_date, settings=settings)
     delivery = Delivery(
         id=new_id("dlv"),
         retailer_id=retailer.id,
         customer_id=customer.id,
         carrier_id=inside[0].carrier_id,
+        door_window_start=door[0],
+        door_window_end=door[1],
         vehicle_id=None,
         service_date=delivery_in.service_date,
         retailer_reference=delivery_in.retailer_reference,
@@ -376,6 +386,39 @@ def _book_home(
     )
     session.flush()
     return delivery
+
+
+def _checked_door_window(
+    delivery_in: DeliveryCreate, *, day: date, settings: Settings
+) -> tuple[datetime | None, datetime | None]:
+    window = delivery_in.door_window
+    if window is None:
+        return None, None
+    if delivery_in.fallback_address is None:
+        raise InvalidInput("a door window needs the address it is for", field="fallback_address")
+    if window.end <= window.start:
+        raise InvalidInput(
+            "the window ends before it starts", field="door_window.end", code="window_inverted"
+        )
+    if (window.end - window.start).total_seconds() < 30 * 60:
+        raise InvalidInput(
+            "a window must be at least 30 minutes long",
+            field="door_window.end",
+            code="window_too_short",
+        )
+    hours = domain.service_hours(
+        day,
+        tz=settings.timezone,
+        start_hour=settings.service_day_start_hour,
+        end_hour=settings.service_day_end_hour,
+    )
+    if window.start < hours.start or window.end > hours.end:
+        raise InvalidInput(
+            "the door window must lie within the delivery day's service hours",
+            field="door_window.start",
+            code="window_outside_service_hours",
+        )
+    return window.start, window.end
 
 
 def _checked_windows(
@@ -767,3 +810,43 @@ def unrouted(*, session: Session, carrier_id: str, service_date: date) -> list[D
             .order_by(Delivery.created_at, Delivery.id)
         )
     )
+
+
+def close_route(*, session: Session, party: Party, route: Route, now: datetime) -> Route:
+    """End the driver's day: stops not reached go back to the depot, their parcels to `booked`
+    with the reason `not_reached`, ready to be planned for another day. Nothing is dropped."""
+    dispatch.check_route_access(party, route)
+    if route.status == "finished":
+        raise Conflict("the route is already finished", code="illegal_transition")
+    for stop in dispatch.stops_of(session=session, route_id=route.id):
+        if stop.status != "pending":
+            continue
+        if dispatch.has_attempt(session=session, stop_id=stop.id):
+            raise Conflict(
+                "an attempt at a stop of this route is still under way", code="attempt_in_progress"
+            )
+        dispatch.finish_stop(stop=stop, status="cancelled")
+        delivery = get_delivery(session=session, delivery_id=stop.delivery_id)
+        if delivery.status == domain.DeliveryStatus.out_for_delivery:
+            delivery.status = domain.check_delivery_transition(
+                delivery.status, domain.DeliveryStatus.booked
+            )
+            delivery.outcome_reason = domain.Reason.not_reached
+            add_timeline(
+                session=session,
+                delivery_id=delivery.id,
+                kind="not_reached",
+                now=now,
+                text="not reached today; the parcel is back at the depot for another day",
+            )
+            notify.emit(
+                session=session,
+                topic="delivery.not_reached",
+                recipient_ids=[delivery.retailer_id, delivery.customer_id],
+                delivery_id=delivery.id,
+                now=now,
+                payload={"delivery_id": delivery.id, "reason": "not_reached"},
+            )
+    route.status = "finished"
+    session.flush()
+    return route

@@ -35,6 +35,7 @@ from trunkdrop.deliveries.schemas import (
     DeliveryRead,
     FailureReport,
 )
+from trunkdrop.devices.schemas import ChallengeRead, ChallengeRequest
 from trunkdrop.parties.models import Party
 
 router = APIRouter(tags=["deliveries"])
@@ -114,6 +115,33 @@ def get_attempt(attempt_id: Id, session: SessionDep, party: CurrentParty) -> Att
 
 
 @router.post(
+    "/attempts/{attempt_id}/challenge",
+    response_model=ChallengeRead,
+    status_code=status.HTTP_201_CREATED,
+)
+def challenge(
+    attempt_id: Id,
+    body: ChallengeRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    driver: Driver,
+    now: NowDep,
+) -> ChallengeRead:
+    """A fresh nonce for this handset and attempt: sign (nonce, action, attempt) with the
+    handset's key and send the signature with the access request."""
+    return ChallengeRead.model_validate(
+        flows.issue_challenge(
+            session=session,
+            settings=settings,
+            driver=driver,
+            attempt_id=attempt_id,
+            device_id=body.device_id,
+            now=now,
+        )
+    )
+
+
+@router.post(
     "/attempts/{attempt_id}/access",
     response_model=AccessGranted,
     status_code=status.HTTP_202_ACCEPTED,
@@ -134,6 +162,7 @@ def request_access(
         driver=driver,
         attempt_id=attempt_id,
         position=body.position,
+        proof=body.proof(),
         now=now,
     )
 

@@ -31,11 +31,15 @@ from trunkdrop.dispatch.problem import (
     Window,
 )
 from trunkdrop.dispatch.schemas import PlanCreate
-from trunkdrop.dispatch.solver import solve
+from trunkdrop.dispatch.solver import solve, solve_repeatable
 from trunkdrop.errors import Conflict, Forbidden, InvalidInput, NotFound
 from trunkdrop.parties.models import Party, Role
 
-SERVICE_SECONDS = {"trunk": 120, "home": 180}
+# Planned time at a stop: parking, walking, the car's unlock and lock (10–40 s each way).
+SERVICE_SECONDS = {"trunk": 180, "home": 240}
+# A door may stay shut; a trunk whose car reported where it stands does not. The planner
+# prices that risk as a detour of this many metres before it picks the door over a trunk.
+DOOR_RISK_M = 3_000
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class Candidate:
     point: Point
     open_s: int
     close_s: int
+    penalty_m: int = 0
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,14 @@ def candidates_for(
     ):
         open_s = max(settings.service_day_start_hour * 3600, after_s)
         close_s = settings.service_day_end_hour * 3600 - SERVICE_SECONDS["home"]
+        if delivery.door_window_start is not None and delivery.door_window_end is not None:
+            open_s = max(
+                seconds_of_day(delivery.door_window_start, day, settings.timezone), after_s
+            )
+            close_s = (
+                seconds_of_day(delivery.door_window_end, day, settings.timezone)
+                - SERVICE_SECONDS["home"]
+            )
         if close_s >= open_s:
             found.append(
                 Candidate(
@@ -119,6 +132,7 @@ def candidates_for(
                     (delivery.fallback_latitude, delivery.fallback_longitude),
                     open_s,
                     close_s,
+                    penalty_m=DOOR_RISK_M if found else 0,
                 )
             )
     return found
@@ -152,6 +166,10 @@ def build_problem(
             places.append(Place(index, Window(candidate.open_s, candidate.close_s)))
         problem_stops.append(Stop(name=options[0].delivery_id, places=tuple(places), demand=demand))
     m = matrix.matrices(points)
+    cost = m.metres.copy()
+    for index, candidate in candidates.items():
+        cost[:, index] += candidate.penalty_m
+        cost[index, index] = 0
     service = [
         SERVICE_SECONDS[candidates[i].mode] if i in candidates else 0 for i in range(len(points))
     ]
@@ -170,7 +188,7 @@ def build_problem(
             )
             for v, s in zip(vans, starts, strict=True)
         ),
-        cost=tuple(map(tuple, m.metres.tolist())),
+        cost=tuple(map(tuple, cost.tolist())),
         travel_time=tuple(map(tuple, m.seconds.tolist())),
         service_times=tuple(service),
     )
@@ -197,9 +215,12 @@ def parcel_litres(delivery: Delivery) -> int:
 
 
 def _solve_and_check(
-    day: DayProblem, seconds: float, seed: int
+    day: DayProblem, seconds: float, seed: int, iterations: int | None = None
 ) -> list[tuple[int, tuple[int, ...]]]:
-    plan = solve(day.problem, seconds=seconds, seed=seed)
+    if iterations is not None:
+        plan = solve_repeatable(day.problem, iterations=iterations, seed=seed)
+    else:
+        plan = solve(day.problem, seconds=seconds, seed=seed)
     report = check_plan(day.problem, plan)
     if not report.feasible:
         raise Conflict(
@@ -279,6 +300,9 @@ def plan_day(
         carrier_id=carrier.id,
         service_date=plan_in.service_date,
     )
+    if plan_in.delivery_ids is not None:
+        wanted = set(plan_in.delivery_ids)
+        todo = [d for d in todo if d.id in wanted]
     if not todo:
         raise Conflict(
             f"no booked delivery waits to be planned on {plan_in.service_date}",
@@ -311,7 +335,9 @@ def plan_day(
     except ProblemError as e:
         raise InvalidInput(str(e), code="plan_input_invalid") from e
     routes: list[Route] = []
-    for vehicle_type, locations in _solve_and_check(day, plan_in.seconds, plan_in.seed):
+    for vehicle_type, locations in _solve_and_check(
+        day, plan_in.seconds, plan_in.seed, plan_in.iterations
+    ):
         route = dispatch.create_route(
             session=session,
             carrier=carrier,
@@ -368,7 +394,7 @@ def replan(
         start = depot
         if finished:
             last = finished[-1]
-            start = _stop_point(session, last) or depot
+            start = stop_point(session, last) or depot
         vans.append(
             Van(
                 route.driver_id,
@@ -426,7 +452,7 @@ def replan(
     return routes
 
 
-def _stop_point(session: Session, stop: RouteStop) -> Point | None:
+def stop_point(session: Session, stop: RouteStop) -> Point | None:
     delivery = deliveries.get_delivery(session=session, delivery_id=stop.delivery_id)
     if stop.mode == "trunk" and stop.option_seq is not None:
         option = deliveries.option(session=session, delivery_id=delivery.id, seq=stop.option_seq)

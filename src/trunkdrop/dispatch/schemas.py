@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -93,7 +94,11 @@ class PlanCreate(BaseModel):
     shift_end: time = time(21, 0)
     seconds: float = Field(5.0, gt=0, le=600)
     seed: int = Field(0, ge=0, le=2**31 - 1)
+    # Bound the search by iterations instead of seconds: the same input, the same plan.
+    iterations: int | None = Field(None, ge=1, le=1_000_000)
     home_as_option: bool = True
+    # Plan only these (e.g. one zone of a big depot); all of the day's when left out.
+    delivery_ids: list[Annotated[str, Field(max_length=32)]] | None = Field(None, max_length=5_000)
 
 
 class ReplanCreate(BaseModel):

@@ -1,9 +1,11 @@
 """Plan routes for a Problem with PyVRP and HiGHS; the only module that imports pyvrp.
 
-The search runs PyVRP's iterated local search from several seeds in parallel processes and
-keeps every feasible route they meet. Between rounds, a set-partitioning model over that
-route pool, solved with HiGHS, recombines the best routes of all runs into a plan no single
-run found; the next round of local search starts from it.
+Each stop is a required, mutually exclusive PyVRP client group whose members are its
+reachable places. PyVRP's iterated local search runs from several seeds in parallel
+processes (one per core), with each place's neighbourhood widened by its alternatives'
+neighbours, and keeps every feasible route it meets. After each round a set-partitioning
+model over that route pool, solved with HiGHS, recombines the routes of all runs into a plan
+no single run found; the next round restarts most workers from it while one explores afresh.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from pyvrp.search import (
     PerturbationParams,
     compute_neighbours,
 )
-from pyvrp.stop import MaxRuntime
+from pyvrp.stop import MaxIterations, MaxRuntime
 
 from trunkdrop.dispatch.problem import Place, Plan, Problem, Route
 
@@ -132,6 +134,27 @@ def solve(
         problem, seconds=seconds, seed=seed, workers=workers, settings=settings
     )
     return plan
+
+
+def solve_repeatable(
+    problem: Problem, *, iterations: int, seed: int = 0, settings: SolverSettings | None = None
+) -> Plan:
+    """One search bounded by iterations instead of seconds, in this process: the same problem
+    and seed always give the same plan, however busy the machine (simulations need that)."""
+    if iterations < 1:
+        raise ValueError(f"At least one iteration is needed, got {iterations}.")
+    if not problem.stops:
+        return Plan(routes=(), cost=0)
+    model = _Translation(problem)
+    outcome = _search_task(
+        seed,
+        0.0,
+        None,
+        settings or SolverSettings(),
+        iterations=iterations,
+        catalogue=model.catalogue,
+    )
+    return model.plan(outcome.visits)
 
 
 def solve_with_log(
@@ -475,9 +498,14 @@ def _visits_of(solution: Any) -> tuple[Visits, ...]:
 
 
 def _search_task(
-    seed: int, seconds: float, start_from: Sequence[Visits] | None, settings: SolverSettings
+    seed: int,
+    seconds: float,
+    start_from: Sequence[Visits] | None,
+    settings: SolverSettings,
+    iterations: int | None = None,
+    catalogue: _Catalogue | None = None,
 ) -> _SearchOutcome:
-    catalogue = _WORKER
+    catalogue = catalogue or _WORKER
     assert catalogue is not None
     data = catalogue.data
     harvest = _Harvest(catalogue.stop_of_client)
@@ -507,7 +535,8 @@ def _search_task(
         initial = search(random, penalties.max_cost_evaluator(), exhaustive=True)
     ils = IteratedLocalSearchParams(history_length=settings.history_length, callbacks=harvest)
     algorithm = IteratedLocalSearch(data, penalties, search, initial, ils)
-    result = algorithm.run(MaxRuntime(seconds), collect_stats=False)
+    stop = MaxIterations(iterations) if iterations is not None else MaxRuntime(seconds)
+    result = algorithm.run(stop, collect_stats=False)
     best = result.best
     harvest.collect(best)
     feasible = bool(best.is_feasible()) and bool(best.is_complete())

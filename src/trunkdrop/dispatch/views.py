@@ -96,6 +96,16 @@ def start_route(
     return deliveries.route_to_read(session=session, route=route, now=now)
 
 
+@router.post("/routes/{route_id}/close", response_model=RouteRead)
+def close_route(
+    route_id: RouteId, session: SessionDep, party: CarrierOrDriver, now: NowDep
+) -> RouteRead:
+    """End the day: stops not reached are cancelled, their parcels wait for another day."""
+    route = service.get_route(session=session, route_id=route_id)
+    deliveries.close_route(session=session, party=party, route=route, now=now)
+    return deliveries.route_to_read(session=session, route=route, now=now)
+
+
 @router.get("/stops", response_model=list[StopRead])
 def list_stops(
     session: SessionDep,

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import random
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,6 +53,25 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
 
+_id_source: ContextVar[random.Random | None] = ContextVar("trunkdrop_id_source", default=None)
+
+
 def new_id(prefix: str) -> str:
     """A readable, unguessable id: `veh_3f9a…` (80 random bits)."""
+    source = _id_source.get()
+    if source is not None:
+        return f"{prefix}_{source.getrandbits(80):020x}"
     return f"{prefix}_{secrets.token_hex(10)}"
+
+
+@contextmanager
+def reproducible_ids(seed: int) -> Iterator[None]:
+    """Ids from a seeded generator, for simulations that must repeat to the digit.
+
+    Never used by the service itself: there ids must be unguessable.
+    """
+    token = _id_source.set(random.Random(seed))
+    try:
+        yield
+    finally:
+        _id_source.reset(token)

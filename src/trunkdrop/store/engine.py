@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    kwargs: dict[str, Any] = {"future": True}
+    # SQL logs (DEBUG) show statements, never values: no key material or personal data.
+    kwargs: dict[str, Any] = {"future": True, "hide_parameters": True}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -29,6 +31,16 @@ def make_engine(url: str) -> Engine:
         # BEGIN IMMEDIATE serialises writers instead of failing them on upgrade.
         event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+class _NoRowValues(logging.Filter):
+    """SQLAlchemy logs result rows at DEBUG: drop them (they carry encrypted keys, positions)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Row ")
+
+
+logging.getLogger("sqlalchemy.engine.Engine").addFilter(_NoRowValues())
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from trunkdrop.access import models as access_models
 from trunkdrop.deliveries import models as delivery_models
+from trunkdrop.devices import models as device_models
 from trunkdrop.dispatch import models as dispatch_models
 from trunkdrop.incidents import models as incident_models
 from trunkdrop.notify import models as notify_models
@@ -17,6 +18,7 @@ metadata = Base.metadata
 __all__ = [
     "access_models",
     "delivery_models",
+    "device_models",
     "dispatch_models",
     "incident_models",
     "metadata",

@@ -25,6 +25,8 @@ class Capabilities:
     rate_limit_per_min: int
     needs_wake: bool = False
     power_tailgate: bool = False
+    # The car verifies grants itself with the platform's public keys (digital-key style).
+    offline_grants: bool = False
 
     def trunk_delivery_blockers(self) -> list[str]:
         """Why a car with these capabilities cannot take trunk deliveries (empty: it can)."""
@@ -74,6 +76,15 @@ class VehicleAsleep(AdapterError):
         super().__init__("vehicle_asleep", message)
 
 
+@dataclass(frozen=True)
+class GrantKeys:
+    """What a car that verifies grants itself is provisioned with at linking."""
+
+    issuer: str
+    vehicle_id: str  # the platform's id for the car: the grants' `sub`
+    public_keys: dict[str, bytes]  # key id -> raw Ed25519 public key
+
+
 class VehicleAdapter(Protocol):
     @property
     def metadata(self) -> AdapterMetadata: ...
@@ -83,3 +94,14 @@ class VehicleAdapter(Protocol):
     def send_command(self, order: CommandOrder, *, now: datetime) -> None: ...
 
     def wake(self, *, external_id: str, now: datetime) -> None: ...
+
+    def provision_grant_keys(self, *, external_id: str, keys: GrantKeys, now: datetime) -> None:
+        """Give a car that verifies grants itself the platform's public keys.
+
+        Adapters of brands without `offline_grants` raise AdapterError("not_supported").
+        """
+        ...
+
+    def revoke_grant(self, *, external_id: str, grant_id: str, now: datetime) -> None:
+        """Tell a car that checks grants itself that a grant is revoked (idempotent)."""
+        ...

@@ -19,6 +19,9 @@ VehicleEventType = Literal[
     "offline",
     "command_executed",
     "command_rejected",
+    # Cars that verify grants themselves report each use and each refusal, maybe much later.
+    "grant_used",
+    "grant_refused",
 ]
 
 
@@ -46,6 +49,7 @@ class CapabilitiesRead(BaseModel):
     rate_limit_per_min: int
     needs_wake: bool = False
     power_tailgate: bool = False
+    offline_grants: bool = False
 
 
 class VehicleRead(BaseModel):
@@ -82,6 +86,7 @@ class VehicleEventIn(BaseModel):
     latitude: Latitude | None = None
     longitude: Longitude | None = None
     command_id: str | None = Field(None, max_length=64)
+    grant_id: str | None = Field(None, max_length=64)
     detail: str | None = Field(None, max_length=200)
 
 

@@ -14,7 +14,7 @@ from trunkdrop.errors import Conflict, Forbidden, InvalidInput, NotFound
 from trunkdrop.parties.models import Party, Role
 from trunkdrop.store.base import new_id
 from trunkdrop.vehicles.models import Vehicle, VehicleCommand, VehicleEvent
-from trunkdrop.vehicles.ports import AdapterError, Capabilities
+from trunkdrop.vehicles.ports import AdapterError, Capabilities, GrantKeys
 from trunkdrop.vehicles.registry import AdapterRegistry
 from trunkdrop.vehicles.schemas import VehicleEventIn, VehicleLink, VehicleRead
 
@@ -26,7 +26,11 @@ def link_vehicle(
     owner: Party,
     vehicle_in: VehicleLink,
     now: datetime,
+    grant_issuer: str | None = None,
+    grant_public_keys: dict[str, bytes] | None = None,
 ) -> Vehicle:
+    """Link a car the maker confirms. A car that verifies grants itself gets the platform's
+    issuer and public keys (never a private key) provisioned here."""
     adapter = registry.get(vehicle_in.brand)
     try:
         confirmation = adapter.confirm_vehicle(external_id=vehicle_in.external_id, now=now)
@@ -66,6 +70,23 @@ def link_vehicle(
         session.flush()
     except IntegrityError as e:
         raise Conflict("this car is already linked", code="vehicle_already_linked") from e
+    if confirmation.capabilities.offline_grants:
+        if grant_issuer is None or not grant_public_keys:
+            raise InvalidInput(
+                "this car verifies grants itself and needs the platform's keys", field="brand"
+            )
+        try:
+            adapter.provision_grant_keys(
+                external_id=vehicle.external_id,
+                keys=GrantKeys(
+                    issuer=grant_issuer, vehicle_id=vehicle.id, public_keys=grant_public_keys
+                ),
+                now=now,
+            )
+        except AdapterError as e:
+            raise InvalidInput(
+                f"the car maker could not provision the car: {e}", field="external_id", code=e.code
+            ) from e
     return vehicle
 
 

@@ -16,15 +16,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from trunkdrop.access import tokens
+from trunkdrop.geo import distance_m
 from trunkdrop.vehicles.ports import (
     CONSENT_SCOPES,
     AdapterError,
     AdapterMetadata,
     Capabilities,
     CommandOrder,
+    GrantKeys,
     VehicleAsleep,
     VehicleConfirmation,
 )
+
+# How long a car's own challenge stays good, and the longest grant it accepts.
+CAR_NONCE_LIFETIME_S = 30
+CAR_MAX_GRANT_LIFETIME_S = 600
 
 SIM_BRANDS: dict[str, AdapterMetadata] = {
     "sim-aurora": AdapterMetadata(
@@ -65,6 +74,19 @@ SIM_BRANDS: dict[str, AdapterMetadata] = {
             rate_limit_per_min=10,
         ),
     ),
+    "sim-dagny": AdapterMetadata(
+        brand="sim-dagny",
+        display_name="Dagny (simulated, checks grants itself like a digital key, works offline)",
+        capabilities=Capabilities(
+            trunk_only_unlock=True,
+            lock_state=True,
+            trunk_state=True,
+            live_position=True,
+            typical_latency_s=5,
+            rate_limit_per_min=30,
+            offline_grants=True,
+        ),
+    ),
 }
 
 
@@ -83,6 +105,19 @@ class SimCar:
     # Faults a test or the demo can switch on.
     stale_lock_state: bool = False  # the car locks but never reports it
     ignore_lock: bool = False  # the lock command is accepted but does nothing
+    # Offline grants (digital-key cars): keys provisioned at linking, the car's own
+    # used-grant list, challenges and clock, and the reports it keeps while out of reach.
+    grant_keys: GrantKeys | None = None
+    used_grants: set[str] = field(default_factory=set)
+    revoked_grants: set[str] = field(default_factory=set)
+    challenges: dict[str, datetime] = field(default_factory=dict)
+    clock_skew_s: float = 0.0  # how far the car's real-time clock is off (tests set it)
+    # The last trusted time (platform time at provisioning or coming online) and when, in
+    # true time, it was taken: afterwards the car counts elapsed time on a monotonic counter
+    # that setting the real-time clock cannot move.
+    clock_anchor: tuple[datetime, datetime] | None = None
+    clock_floor: datetime | None = None  # the car's clock never reads earlier than this
+    outbox: list[dict[str, Any]] = field(default_factory=list)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -158,12 +193,16 @@ class CarSimulator:
             car.asleep = SIM_BRANDS[brand].capabilities.needs_wake
 
     def close_trunk(self, brand: str, external_id: str, now: datetime) -> None:
-        """The driver shuts the trunk lid (it does not lock by itself)."""
+        """The driver shuts the trunk lid. Cars that check grants themselves lock at once (the
+        platform may not reach them); the others wait for a lock command."""
         with self._lock:
             car = self.car(brand, external_id)
             if car.trunk_open:
                 car.trunk_open = False
                 self._emit(car, "trunk_closed", now)
+                if SIM_BRANDS[brand].capabilities.offline_grants:
+                    car.locked = True
+                    self._emit(car, "locked", now)
 
     def go_offline(self, brand: str, external_id: str, now: datetime) -> None:
         with self._lock:
@@ -177,7 +216,116 @@ class CarSimulator:
             car = self.car(brand, external_id)
             if not car.online:
                 car.online = True
+                if car.grant_keys is not None:
+                    car.clock_anchor = (now, now)  # back in reach: time synced with the platform
+                # What the car saw while out of reach reaches the platform now, in order.
+                self._events.extend((car.brand, event) for event in car.outbox)
+                car.outbox.clear()
                 self._emit(car, "online", now)
+
+    # -- the car itself, checking a grant (digital key, no platform needed) ---------------
+    def provision(self, brand: str, external_id: str, keys: GrantKeys, now: datetime) -> None:
+        with self._lock:
+            car = self.ensure_car(brand, external_id)
+            car.grant_keys = keys
+            car.clock_anchor = (now, now)
+
+    def revoke_grant(self, brand: str, external_id: str, grant_id: str, now: datetime) -> None:
+        """The platform tells the car a grant is revoked; an unreachable car never hears it."""
+        with self._lock:
+            car = self.car(brand, external_id)
+            if car.online:
+                car.revoked_grants.add(grant_id)
+
+    def car_clock(self, car: SimCar, now: datetime) -> datetime:
+        """The car's clock for grants: trusted time plus monotonic elapsed time, never below
+        the latest trusted time seen (a verified grant's `iat`). Only a car never synced
+        falls back to its real-time clock."""
+        if car.clock_anchor is not None:
+            trusted, taken = car.clock_anchor
+            reading = trusted + (now - taken)
+        else:
+            reading = now + timedelta(seconds=car.clock_skew_s)
+        if car.clock_floor is not None and reading < car.clock_floor:
+            reading = car.clock_floor
+        car.clock_floor = reading
+        return reading
+
+    def car_challenge(self, brand: str, external_id: str, now: datetime) -> str:
+        """The car's fresh nonce, over Bluetooth to the driver's device."""
+        with self._lock:
+            car = self.car(brand, external_id)
+            nonce = secrets.token_urlsafe(24)
+            car.challenges[nonce] = self.car_clock(car, now)
+            return nonce
+
+    def present_grant(
+        self, brand: str, external_id: str, *, token: str, nonce: str, signature: str, now: datetime
+    ) -> str:
+        """The device presents a grant and its signature over the car's nonce; the car opens
+        its trunk or refuses. Returns "opened" or the refusal code."""
+        with self._lock:
+            car = self.car(brand, external_id)
+            verdict, grant_id = self._check_grant(car, token, nonce, signature, now)
+            at = self.car_clock(car, now)
+            if verdict != "opened":
+                self._emit(car, "grant_refused", at, grant_id=grant_id, detail=verdict)
+                return verdict
+            assert grant_id is not None
+            car.used_grants.add(grant_id)
+            car.trunk_open, car.locked = True, False
+            self._emit(car, "grant_used", at, grant_id=grant_id)
+            self._emit(car, "trunk_opened", at)
+            return verdict
+
+    def _check_grant(
+        self, car: SimCar, token: str, nonce: str, signature: str, now: datetime
+    ) -> tuple[str, str | None]:
+        keys = car.grant_keys
+        if keys is None:
+            return "not_provisioned", None
+        asked = car.challenges.pop(nonce, None)  # a car nonce answers once
+        at = self.car_clock(car, now)
+        if asked is None:
+            return "nonce_unknown", None
+        if (at - asked).total_seconds() > CAR_NONCE_LIFETIME_S:
+            return "nonce_expired", None
+        ring = tokens.Keyring(
+            signer=None,
+            public_keys={
+                kid: Ed25519PublicKey.from_public_bytes(raw)
+                for kid, raw in keys.public_keys.items()
+            },
+        )
+        try:
+            claims = ring.verify(token, vehicle_id=keys.vehicle_id)
+        except tokens.GrantInvalid as e:
+            return f"grant_{e.code}", None
+        refusals = tokens.claim_refusals(
+            claims,
+            issuer=keys.issuer,
+            vehicle_id=keys.vehicle_id,
+            now=at,
+            max_lifetime_s=CAR_MAX_GRANT_LIFETIME_S,
+        )
+        if refusals:
+            return f"grant_{refusals[0]}", claims.jti
+        # The platform signed this moment: the car's clock may never read earlier again.
+        car.clock_floor = max(car.clock_floor or claims.iat, claims.iat)
+        message = tokens.proof_message(nonce=nonce, action=claims.scope, attempt_id=claims.attempt)
+        if not tokens.signature_valid(public_key=claims.cnf, message=message, signature=signature):
+            return "proof_invalid", claims.jti
+        if car.latitude is None or car.longitude is None:
+            return "position_unknown", claims.jti
+        if distance_m(car.latitude, car.longitude, claims.geo_lat, claims.geo_lon) > (
+            claims.geo_radius_m
+        ):
+            return "outside_geofence", claims.jti
+        if claims.jti in car.used_grants:
+            return "grant_already_used", claims.jti
+        if claims.jti in car.revoked_grants:
+            return "grant_revoked", claims.jti
+        return "opened", claims.jti
 
     # -- the car maker's cloud ------------------------------------------------------------
     def submit(self, brand: str, order: CommandOrder, now: datetime) -> None:
@@ -247,8 +395,11 @@ class CarSimulator:
             "vehicle_id": car.external_id,
             "type": kind,
             "occurred_at": at.isoformat(),
-            **data,
+            **{k: v for k, v in data.items() if v is not None},
         }
+        if not car.online and kind != "offline":
+            car.outbox.append(event)  # reported when the car is back in reach
+            return
         self._events.append((car.brand, event))
 
 
@@ -281,3 +432,13 @@ class SimulatorAdapter:
 
     def wake(self, *, external_id: str, now: datetime) -> None:
         self._sim.wake(self._meta.brand, external_id, now)
+
+    def provision_grant_keys(self, *, external_id: str, keys: GrantKeys, now: datetime) -> None:
+        if not self._meta.capabilities.offline_grants:
+            raise AdapterError("not_supported", f"{self._meta.brand} cars do not check grants")
+        self._sim.provision(self._meta.brand, external_id, keys, now)
+
+    def revoke_grant(self, *, external_id: str, grant_id: str, now: datetime) -> None:
+        if not self._meta.capabilities.offline_grants:
+            raise AdapterError("not_supported", f"{self._meta.brand} cars do not check grants")
+        self._sim.revoke_grant(self._meta.brand, external_id, grant_id, now)

@@ -64,7 +64,13 @@ def link_vehicle(
     now: NowDep,
 ) -> VehicleRead:
     vehicle = service.link_vehicle(
-        session=session, registry=platform.registry, owner=owner, vehicle_in=vehicle_in, now=now
+        session=session,
+        registry=platform.registry,
+        owner=owner,
+        vehicle_in=vehicle_in,
+        now=now,
+        grant_issuer=platform.settings.grant_issuer,
+        grant_public_keys=platform.keyring(session).public_keys(),
     )
     return service.to_read(vehicle)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,15 @@ def test_limited_vans_from_two_depots_are_respected() -> None:
     report = check_plan(problem, plan)
     assert report.violations == ()
     assert sorted(route.vehicle_type for route in plan.routes) == [0, 1]
+
+
+def test_solving_from_a_thread_works(vrprdl_dir: Path) -> None:
+    """Called from a worker thread (as a web server would), the solver avoids forking the
+    threaded process and still returns a checked, feasible plan."""
+    problem = read_instance(vrprdl_dir / "instance_0-triangle.vrp")
+    with ThreadPoolExecutor(max_workers=1) as threads:
+        plan = threads.submit(solve, problem, seconds=1.5).result()
+    assert check_plan(problem, plan).feasible
 
 
 def test_problem_without_stops_gives_empty_plan() -> None:

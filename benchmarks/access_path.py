@@ -1,0 +1,474 @@
+"""Access path figures: (1) grants issued and verified per second in process; (2) complete trunk
+deliveries per second through the HTTP API of a real uvicorn server on 127.0.0.1 (workers
+running), with N concurrent simulated drivers, and the p50/p99 latency of the access request.
+
+    .venv/bin/python benchmarks/access_path.py [--drivers 32] [--per-driver 8]
+        [--database-url postgresql://postgres@127.0.0.1:5432/test]
+
+A delivery is: next stop → start attempt → challenge → signed access request → (unlock sent,
+car opens) → deposit → driver shuts the lid → (lock sent, car locks) → delivered.
+The simulated cars answer without latency, so the figure is the platform's, not a car
+maker's. The server runs on a clock pinned to a delivery morning (10:00 Berlin) that moves
+at real speed, so the booked windows are open whenever the benchmark runs. On PostgreSQL
+it uses its own schema `trunkdrop_bench`, created and dropped here. The last line printed
+is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from trunkdrop.access import tokens
+
+BERLIN = ZoneInfo("Europe/Berlin")
+DAY = date(2026, 12, 1)
+CENTRE = (48.1374, 11.5755)
+BENCH_SCHEMA = "trunkdrop_bench"
+
+
+# -- (1) grants in process ------------------------------------------------------------------
+def grants_per_second(seconds: float = 3.0, limit: int = 20_000) -> tuple[float, float]:
+    """Sign, then verify and check claims, as many grants as fit in `seconds` (at most `limit`)."""
+    private = Ed25519PrivateKey.generate()
+    ring = tokens.Keyring(
+        signer=tokens.SigningMaterial("kid_b", private), public_keys={"kid_b": private.public_key()}
+    )
+    now = datetime.now(UTC)
+    device = tokens.b64u(
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
+
+    def claims(i: int) -> tokens.GrantClaims:
+        return tokens.GrantClaims(
+            iss="trunkdrop",
+            sub="veh_bench",
+            aud=tokens.AUDIENCE,
+            scope=tokens.TRUNK_UNLOCK,
+            jti=f"gr_{i}",
+            iat=now,
+            nbf=now,
+            exp=now + timedelta(minutes=10),
+            attempt="att_bench",
+            delivery="dlv_bench",
+            driver="dri_bench",
+            geo_lat=48.1,
+            geo_lon=11.5,
+            geo_radius_m=300,
+            device="dev_bench",
+            cnf=device,
+        )
+
+    issued: list[str] = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds and len(issued) < limit:
+        issued.append(ring.sign(claims(len(issued))))
+    issue_rate = len(issued) / (time.perf_counter() - start)
+    start, verified = time.perf_counter(), 0
+    for token in issued:
+        if time.perf_counter() - start > seconds:
+            break
+        got = ring.verify(token, vehicle_id="veh_bench")
+        assert not tokens.claim_refusals(
+            got, issuer="trunkdrop", vehicle_id="veh_bench", now=now, max_lifetime_s=600,
+            device_key=device,
+        )  # fmt: skip
+        verified += 1
+    return issue_rate, verified / (time.perf_counter() - start)
+
+
+# -- (2) the server side: seed the world, then serve ----------------------------------------
+class PinnedClock:
+    """Real-speed time that starts on the benchmark's delivery morning."""
+
+    def __init__(self, start: datetime) -> None:
+        self._start, self._t0 = start, time.monotonic()
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=time.monotonic() - self._t0)
+
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from trunkdrop.api.app import create_app
+    from trunkdrop.bootstrap import bootstrap
+    from trunkdrop.config import Settings
+    from trunkdrop.deliveries import service as deliveries
+    from trunkdrop.deliveries.schemas import DeliveryCreate
+    from trunkdrop.devices import service as devices
+    from trunkdrop.devices.schemas import DeviceRegister
+    from trunkdrop.dispatch import service as dispatch
+    from trunkdrop.dispatch.schemas import ServiceAreaCreate
+    from trunkdrop.parties import service as parties
+    from trunkdrop.places import service as places
+    from trunkdrop.places.schemas import PlaceCreate
+    from trunkdrop.vehicles import service as vehicles
+    from trunkdrop.vehicles.schemas import VehicleLink
+
+    clock = PinnedClock(datetime(2026, 12, 1, 9, 55, tzinfo=BERLIN))
+    settings = Settings(
+        database_url=args.database_url,
+        environment="development",
+        worker_interval_s=args.worker_interval,
+        workers_inline=True,
+    )
+    platform = bootstrap(settings, clock=clock)
+    now = clock.now
+    seed: dict[str, Any] = {"drivers": [], "vehicles": {}}
+    with platform.uow() as s:
+        shop = parties.create_party(session=s, role="retailer", name="shop", now=now())
+        carrier = parties.create_party(session=s, role="carrier", name="carrier", now=now())
+        operator = parties.create_party(session=s, role="operator", name="ops", now=now())
+        seed["operator_key"] = parties.create_api_key(session=s, party=operator, now=now())
+        dispatch.create_service_area(
+            session=s,
+            carrier=carrier,
+            now=now(),
+            area_in=ServiceAreaCreate(
+                name="Munich",
+                latitude=CENTRE[0],
+                longitude=CENTRE[1],
+                radius_m=15_000,
+                depot_latitude=48.178,
+                depot_longitude=11.4905,
+            ),
+        )
+    cars: list[tuple[str, str, float, float]] = []
+    for d in range(args.drivers):
+        with platform.uow() as s:
+            driver = parties.create_party(
+                session=s, role="driver", name=f"driver {d}", carrier_id=carrier.id, now=now()
+            )
+            handset = Ed25519PrivateKey.generate()
+            public = handset.public_key().public_bytes(
+                serialization.Encoding.Raw, serialization.PublicFormat.Raw
+            )
+            device = devices.register_device(
+                session=s,
+                driver=driver,
+                device_in=DeviceRegister(public_key=tokens.b64u(public)),
+                now=now(),
+            )
+            delivery_ids = []
+            for k in range(args.per_driver):
+                n = d * args.per_driver + k
+                lat, lon = CENTRE[0] + (n % 97) * 0.0009, CENTRE[1] + (n // 97) * 0.0009
+                owner = parties.create_party(session=s, role="customer", name=f"c{n}", now=now())
+                car = vehicles.link_vehicle(
+                    session=s,
+                    registry=platform.registry,
+                    owner=owner,
+                    now=now(),
+                    vehicle_in=VehicleLink(
+                        brand="sim-aurora",
+                        external_id=f"BENCH{n:012d}",
+                        make="Aurora",
+                        model="Estate",
+                        year=2024,
+                        plate=f"M-B {n}",
+                        colour="blue",
+                        trunk_volume_l=450,
+                    ),
+                )
+                place = places.create_place(
+                    session=s,
+                    owner=owner,
+                    now=now(),
+                    place_in=PlaceCreate(label="office", latitude=lat, longitude=lon, address="x"),
+                )
+                delivery = deliveries.book(
+                    session=s,
+                    settings=settings,
+                    retailer=shop,
+                    now=now(),
+                    delivery_in=DeliveryCreate.model_validate(
+                        {
+                            "customer_id": owner.id,
+                            "vehicle_id": car.id,
+                            "retailer_reference": f"B-{n}",
+                            "parcel": {
+                                "reference": f"PCL-B{n:07d}",
+                                "length_cm": 30,
+                                "width_cm": 20,
+                                "height_cm": 10,
+                                "weight_g": 1000,
+                                "declared_value_cents": 1000,
+                            },
+                            "itinerary": [
+                                {
+                                    "place_id": place.id,
+                                    "window_start": datetime(2026, 12, 1, 8, tzinfo=BERLIN),
+                                    "window_end": datetime(2026, 12, 1, 18, tzinfo=BERLIN),
+                                }
+                            ],
+                        }
+                    ),
+                )
+                delivery_ids.append(delivery.id)
+                seed["vehicles"][delivery.parcel_ref] = car.id
+                cars.append((car.brand, car.external_id, lat, lon))
+            route = deliveries.plan_route(
+                session=s,
+                carrier=carrier,
+                driver_id=driver.id,
+                service_date=DAY,
+                delivery_ids=delivery_ids,
+                now=now(),
+            )
+            deliveries.start_route(
+                session=s, settings=settings, party=carrier, route=route, now=now()
+            )
+            seed["drivers"].append(
+                {
+                    "key": parties.create_api_key(session=s, party=driver, now=now()),
+                    "device_id": device.id,
+                    "private_key": tokens.b64u(
+                        handset.private_bytes(
+                            serialization.Encoding.Raw,
+                            serialization.PrivateFormat.Raw,
+                            serialization.NoEncryption(),
+                        )
+                    ),
+                }
+            )
+    for brand, external, lat, lon in cars:
+        platform.simulator.configure(brand, external, latency_s=0.0)
+        platform.simulator.park(brand, external, lat, lon, now())
+    from trunkdrop import workers
+
+    workers.run_once(platform)
+    Path(args.seed_file).write_text(json.dumps(seed))
+    uvicorn.run(
+        create_app(platform),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+# -- (2) the client side: N drivers ----------------------------------------------------------
+async def drive(
+    client: httpx.AsyncClient,
+    driver: dict[str, Any],
+    operator_key: str,
+    vehicles: dict[str, str],
+    deadline: float,
+    access_ms: list[float],
+    done: list[float],
+) -> None:
+    auth = {"Authorization": f"Bearer {driver['key']}"}
+    ops = {"Authorization": f"Bearer {operator_key}"}
+    handset = Ed25519PrivateKey.from_private_bytes(tokens.unb64u(driver["private_key"]))
+
+    async def poll(attempt_id: str, want: str) -> dict[str, Any]:
+        while time.monotonic() < deadline:
+            read: dict[str, Any] = (
+                await client.get(f"/v1/attempts/{attempt_id}", headers=auth)
+            ).json()
+            if read["status"] in (want, "failed"):
+                return read
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"attempt {attempt_id} never became {want}")
+
+    while time.monotonic() < deadline:
+        stops = (await client.get("/v1/stops", headers=auth)).json()
+        stop = next((s for s in stops if s["is_next"]), None)
+        if stop is None:
+            return
+        t0 = time.perf_counter()
+        here = {"latitude": stop["latitude"] + 0.0001, "longitude": stop["longitude"]}
+        attempt = (
+            await client.post(
+                f"/v1/stops/{stop['id']}/attempts",
+                headers=auth,
+                json={"position": here, "scanned_parcel_ref": stop["parcel_ref"]},
+            )
+        ).json()
+        nonce = (
+            await client.post(
+                f"/v1/attempts/{attempt['id']}/challenge",
+                headers=auth,
+                json={"device_id": driver["device_id"]},
+            )
+        ).json()["nonce"]
+        message = tokens.proof_message(
+            nonce=nonce, action=tokens.TRUNK_UNLOCK, attempt_id=attempt["id"]
+        )
+        a0 = time.perf_counter()
+        granted = await client.post(
+            f"/v1/attempts/{attempt['id']}/access",
+            headers=auth,
+            json={
+                "position": here,
+                "device_id": driver["device_id"],
+                "nonce": nonce,
+                "signature": tokens.b64u(handset.sign(message)),
+            },
+        )
+        access_ms.append((time.perf_counter() - a0) * 1000)
+        if granted.status_code != 202:
+            raise RuntimeError(f"access refused: {granted.text}")
+        if (await poll(attempt["id"], "trunk_open"))["status"] != "trunk_open":
+            raise RuntimeError("the trunk did not open")
+        await client.post(f"/v1/attempts/{attempt['id']}/deposit", headers=auth)
+        await client.post(
+            f"/v1/sim/vehicles/{vehicles[stop['parcel_ref']]}",
+            headers=ops,
+            json={"action": "close_trunk"},
+        )
+        if (await poll(attempt["id"], "succeeded"))["status"] != "succeeded":
+            raise RuntimeError("the delivery was not confirmed")
+        done.append(time.perf_counter() - t0)
+
+
+async def load(
+    port: int, seed: dict[str, Any], seconds: float
+) -> tuple[list[float], list[float], float]:
+    access_ms: list[float] = []
+    done: list[float] = []
+    limits = httpx.Limits(max_connections=len(seed["drivers"]) + 8)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30
+    ) as client:
+        start = time.perf_counter()
+        deadline = time.monotonic() + seconds
+        await asyncio.gather(
+            *(
+                drive(client, d, seed["operator_key"], seed["vehicles"], deadline, access_ms, done)
+                for d in seed["drivers"]
+            )
+        )
+        return access_ms, done, time.perf_counter() - start
+
+
+def _pg_url(base: str) -> tuple[str, str]:
+    """A URL whose connections use the benchmark's own schema, and the admin URL."""
+    import psycopg
+
+    admin = base.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {BENCH_SCHEMA} CASCADE")
+        conn.execute(f"CREATE SCHEMA {BENCH_SCHEMA}")
+    sep = "&" if "?" in admin else "?"
+    return f"{admin}{sep}options=-csearch_path%3D{BENCH_SCHEMA}", admin
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--drivers", type=int, default=32)
+    parser.add_argument("--per-driver", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=60.0, help="stop the load after this")
+    parser.add_argument("--worker-interval", type=float, default=0.05)
+    parser.add_argument("--database-url", default=os.environ.get("TRUNKDROP_BENCH_DATABASE_URL"))
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--seed-file", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args)
+        return
+
+    issue_rate, verify_rate = grants_per_second()
+    with tempfile.TemporaryDirectory(prefix="td-bench-") as tmp:
+        admin = None
+        if args.database_url and args.database_url.startswith("postgresql"):
+            url, admin = _pg_url(args.database_url)
+            database = "postgresql"
+        else:
+            url, database = f"sqlite:///{tmp}/bench.db", "sqlite"
+        seed_file = Path(tmp) / "seed.json"
+        server = subprocess.Popen(  # noqa: S603 - our own script, fixed arguments
+            [
+                sys.executable,
+                __file__,
+                "--serve",
+                "--seed-file",
+                str(seed_file),
+                "--database-url",
+                url,
+                "--drivers",
+                str(args.drivers),
+                "--per-driver",
+                str(args.per_driver),
+                "--port",
+                str(args.port),
+                "--worker-interval",
+                str(args.worker_interval),
+            ]
+        )
+        try:
+            for _ in range(1200):  # seeding takes a while; at most 2 minutes
+                if seed_file.exists():
+                    try:
+                        if httpx.get(f"http://127.0.0.1:{args.port}/health").status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                if server.poll() is not None:
+                    raise SystemExit("the benchmark server failed to start")
+                time.sleep(0.1)
+            seed = json.loads(seed_file.read_text())
+            access_ms, done, elapsed = asyncio.run(load(args.port, seed, args.seconds))
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+            if admin is not None:
+                import psycopg
+
+                with psycopg.connect(admin, autocommit=True) as conn:
+                    conn.execute(f"DROP SCHEMA IF EXISTS {BENCH_SCHEMA} CASCADE")
+    access_ms.sort()
+    p50 = statistics.median(access_ms) if access_ms else float("nan")
+    p99 = (
+        access_ms[min(len(access_ms) - 1, int(len(access_ms) * 0.99))]
+        if access_ms
+        else float("nan")
+    )
+    rate = len(done) / elapsed if elapsed else 0.0
+    rows = [
+        ("grants issued per s (in process)", f"{issue_rate:,.0f}"),
+        ("grants verified + checked per s (in process)", f"{verify_rate:,.0f}"),
+        ("database", database),
+        ("concurrent drivers", str(args.drivers)),
+        ("deliveries completed", f"{len(done)} of {args.drivers * args.per_driver}"),
+        ("complete trunk deliveries per s (HTTP)", f"{rate:.1f}"),
+        ("delivery time p50 (s)", f"{statistics.median(done):.2f}" if done else "-"),
+        ("access request p50 (ms)", f"{p50:.1f}"),
+        ("access request p99 (ms)", f"{p99:.1f}"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value:>14}")
+    print(
+        json.dumps(
+            {
+                "deliveries_per_s": round(rate, 1),
+                "p50_access_ms": round(p50, 1),
+                "p99_access_ms": round(p99, 1),
+                "database": database,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

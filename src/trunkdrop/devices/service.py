@@ -1,0 +1,243 @@
+"""Registering and revoking driver devices; challenges and the proof of possession.
+
+Every access request is signed by the driver's device over a fresh server nonce, the
+action and the attempt. The nonce is stored, lives a minute and is burnt by its first
+presentation, valid or not.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from trunkdrop.access import audit, tokens
+from trunkdrop.access import service as access
+from trunkdrop.devices.models import Device, DeviceNonce
+from trunkdrop.devices.schemas import DeviceProof, DeviceRegister
+from trunkdrop.errors import (
+    AccessForbidden,
+    AccessRefused,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+)
+from trunkdrop.parties.models import Party, Role
+from trunkdrop.store.base import new_id
+
+TRUNK_UNLOCK = tokens.TRUNK_UNLOCK
+
+
+def register_device(
+    *, session: Session, driver: Party, device_in: DeviceRegister, now: datetime
+) -> Device:
+    try:
+        tokens.device_public_key(device_in.public_key)
+    except ValueError as e:
+        raise InvalidInput(
+            "public_key is not a raw Ed25519 public key in base64url", field="public_key"
+        ) from e
+    device = Device(
+        id=new_id("dev"),
+        driver_id=driver.id,
+        public_key=device_in.public_key,
+        label=device_in.label,
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(device)
+    except IntegrityError as e:
+        raise Conflict(
+            "this public key is already registered", code="device_key_taken", field="public_key"
+        ) from e
+    audit.append(
+        session=session,
+        actor=driver.id,
+        action="device.registered",
+        subject=device.id,
+        now=now,
+        data={"label": device.label},
+    )
+    return device
+
+
+def list_devices(*, session: Session, party: Party) -> list[Device]:
+    query = select(Device).order_by(Device.created_at, Device.id)
+    if party.role == Role.driver:
+        query = query.where(Device.driver_id == party.id)
+    elif party.role == Role.carrier:
+        drivers = select(Party.id).where(Party.carrier_id == party.id)
+        query = query.where(Device.driver_id.in_(drivers))
+    elif party.role != Role.operator:
+        raise Forbidden("only drivers, their carrier and operators see devices")
+    return list(session.scalars(query))
+
+
+def get_device(*, session: Session, party: Party, device_id: str) -> Device:
+    device = session.get(Device, device_id)
+    if device is None:
+        raise NotFound(f"no device with id {device_id!r}", field="device_id")
+    if party.role == Role.operator or device.driver_id == party.id:
+        return device
+    if party.role == Role.carrier:
+        driver = session.get(Party, device.driver_id)
+        if driver is not None and driver.carrier_id == party.id:
+            return device
+    raise Forbidden("this device is another driver's")
+
+
+def revoke_device(*, session: Session, party: Party, device_id: str, now: datetime) -> Device:
+    """A lost handset, in one call by the driver or their carrier: the device and any live
+    grant bound to it die at once."""
+    device = get_device(session=session, party=party, device_id=device_id)
+    if device.revoked_at is None:
+        device.revoked_at, device.revoked_by = now, party.id
+        audit.append(
+            session=session, actor=party.id, action="device.revoked", subject=device.id, now=now
+        )
+    access.end_live_grants(session=session, now=now, reason="device_revoked", device_id=device.id)
+    session.flush()
+    return device
+
+
+# -- challenge and proof -------------------------------------------------------------------
+def issue_challenge(
+    *,
+    session: Session,
+    driver: Party,
+    device_id: str,
+    attempt_id: str,
+    lifetime_s: int,
+    now: datetime,
+) -> DeviceNonce:
+    device = _usable_device(session, driver, device_id, attempt_id, now)
+    row = DeviceNonce(
+        nonce=secrets.token_urlsafe(32),
+        device_id=device.id,
+        attempt_id=attempt_id,
+        action=TRUNK_UNLOCK,
+        issued_at=now,
+        expires_at=now + timedelta(seconds=lifetime_s),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def check_proof(
+    *,
+    session: Session,
+    driver: Party,
+    attempt_id: str,
+    action: str,
+    proof: DeviceProof | None,
+    now: datetime,
+) -> Device:
+    """The device that signed this request for this attempt and action, or a refusal.
+
+    Refusals are audited (with the reason, never the signature) and kept.
+    """
+    if proof is None:
+        _refuse(session, driver, attempt_id, "proof_missing", now)
+        raise AccessRefused(
+            "an access request must carry device_id, nonce and signature from a registered device",
+            code="proof_missing",
+            field="signature",
+        )
+    device = _usable_device(session, driver, proof.device_id, attempt_id, now)
+    nonce = session.get(DeviceNonce, proof.nonce)
+    if nonce is None:
+        _refuse(session, driver, attempt_id, "nonce_unknown", now, device.id)
+        raise AccessRefused(
+            "this nonce was never issued; ask for a new challenge",
+            code="nonce_unknown",
+            field="nonce",
+        )
+    if nonce.device_id != device.id or nonce.attempt_id != attempt_id:
+        _refuse(session, driver, attempt_id, "nonce_mismatch", now, device.id)
+        raise AccessRefused(
+            "this nonce was issued for another device or attempt",
+            code="nonce_mismatch",
+            field="nonce",
+        )
+    # Burn the nonce on its first presentation, whatever the outcome (compare-and-set).
+    burnt = cast(
+        CursorResult[Any],
+        session.execute(
+            update(DeviceNonce)
+            .where(DeviceNonce.nonce == nonce.nonce, DeviceNonce.used_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    if burnt.rowcount != 1:
+        _refuse(session, driver, attempt_id, "nonce_used", now, device.id)
+        raise AccessRefused("this nonce was already used", code="nonce_used", field="nonce")
+    if now >= nonce.expires_at:
+        _refuse(session, driver, attempt_id, "nonce_expired", now, device.id)
+        raise AccessRefused(
+            "this nonce has expired; ask for a new challenge", code="nonce_expired", field="nonce"
+        )
+    message = tokens.proof_message(nonce=nonce.nonce, action=action, attempt_id=attempt_id)
+    if nonce.action != action or not tokens.signature_valid(
+        public_key=device.public_key, message=message, signature=proof.signature
+    ):
+        _refuse(session, driver, attempt_id, "proof_invalid", now, device.id)
+        raise AccessForbidden(
+            "the signature is not this device's over this nonce, action and attempt",
+            code="proof_invalid",
+            field="signature",
+        )
+    return device
+
+
+def purge_nonces(*, session: Session, now: datetime) -> int:
+    """Forget challenges that can no longer be used."""
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            delete(DeviceNonce)
+            .where(DeviceNonce.expires_at <= now)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    return int(result.rowcount or 0)
+
+
+def _usable_device(
+    session: Session, driver: Party, device_id: str, attempt_id: str, now: datetime
+) -> Device:
+    device = session.get(Device, device_id)
+    if device is None or device.driver_id != driver.id:
+        _refuse(session, driver, attempt_id, "device_unknown", now, device_id[:32])
+        raise AccessForbidden(
+            "no such device is registered to this driver", code="device_unknown", field="device_id"
+        )
+    if device.revoked_at is not None:
+        _refuse(session, driver, attempt_id, "device_revoked", now, device.id)
+        raise AccessForbidden("this device was revoked", code="device_revoked", field="device_id")
+    return device
+
+
+def _refuse(
+    session: Session,
+    driver: Party,
+    attempt_id: str,
+    code: str,
+    now: datetime,
+    device_id: str | None = None,
+) -> None:
+    audit.append(
+        session=session,
+        actor=driver.id,
+        action="access.refused",
+        subject=attempt_id[:32],
+        now=now,
+        data={"reasons": [code], "device": device_id},
+    )

@@ -1,0 +1,41 @@
+"""Driver: register a handset. Driver or carrier: revoke a lost handset."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
+
+from trunkdrop.api.deps import CarrierOrDriver, Driver, NowDep, SessionDep
+from trunkdrop.devices import service
+from trunkdrop.devices.schemas import DeviceRead, DeviceRegister
+
+router = APIRouter(tags=["devices"])
+Id = Annotated[str, Path(max_length=32)]
+
+
+@router.post("/devices", response_model=DeviceRead, status_code=status.HTTP_201_CREATED)
+def register_device(
+    device_in: DeviceRegister, session: SessionDep, driver: Driver, now: NowDep
+) -> DeviceRead:
+    """Register this handset's Ed25519 public key; grants will be bound to it."""
+    return DeviceRead.model_validate(
+        service.register_device(session=session, driver=driver, device_in=device_in, now=now)
+    )
+
+
+@router.get("/devices", response_model=list[DeviceRead])
+def list_devices(session: SessionDep, party: CarrierOrDriver) -> list[DeviceRead]:
+    return [
+        DeviceRead.model_validate(d) for d in service.list_devices(session=session, party=party)
+    ]
+
+
+@router.post("/devices/{device_id}/revoke", response_model=DeviceRead)
+def revoke_device(
+    device_id: Id, session: SessionDep, party: CarrierOrDriver, now: NowDep
+) -> DeviceRead:
+    """A lost handset: revoked at once, with every live grant bound to it."""
+    return DeviceRead.model_validate(
+        service.revoke_device(session=session, party=party, device_id=device_id, now=now)
+    )

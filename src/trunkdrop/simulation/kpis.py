@@ -1,0 +1,101 @@
+"""Key figures of a simulated day, read back from the platform's own database."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from trunkdrop.access.models import AuditEntry, Grant
+from trunkdrop.deliveries.models import Attempt, Delivery
+from trunkdrop.incidents.models import Incident
+from trunkdrop.simulation.engine import DayRecord
+
+
+def kpis(session: Session, record: DayRecord) -> dict[str, Any]:
+    booked = session.scalar(select(func.count()).select_from(Delivery)) or 0
+    attempts = list(session.scalars(select(Attempt).order_by(Attempt.started_at, Attempt.id)))
+    first: dict[str, Attempt] = {}
+    for a in attempts:
+        first.setdefault(a.delivery_id, a)
+    first_ok = sum(1 for a in first.values() if a.status == "succeeded")
+    failed_by_reason = Counter(
+        a.failure_reason or "unknown" for a in attempts if a.status == "failed"
+    )
+    not_reached = (
+        session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.outcome_reason == "not_reached", Delivery.status == "booked")
+        )
+        or 0
+    )
+    if not_reached:
+        failed_by_reason["not_reached"] += not_reached
+    outcomes = Counter((d.status, d.outcome) for d in session.scalars(select(Delivery)))
+    grants = Counter(session.scalars(select(Grant.status)))
+    refused = (
+        session.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action.in_(("access.refused", "grant.refused")))
+        )
+        or 0
+    )
+    unlock_to_lock = sorted(
+        (a.secured_at - a.trunk_opened_at).total_seconds()
+        for a in attempts
+        if a.trunk_opened_at is not None and a.secured_at is not None
+    )
+    km = sum(d.km for d in record.drivers)
+    van_hours = sum(
+        ((d.ended_s or 0) - (d.started_s or 0)) / 3600
+        for d in record.drivers
+        if d.started_s is not None
+    )
+    delivered = sum(n for (status, _), n in outcomes.items() if status == "delivered")
+    return {
+        "parcels": booked,
+        "delivered": delivered,
+        "delivered_trunk": outcomes.get(("delivered", "delivered_trunk"), 0),
+        "delivered_home": outcomes.get(("delivered", "delivered_home"), 0),
+        "returned_to_sender": sum(
+            n for (status, _), n in outcomes.items() if status == "returned_to_sender"
+        ),
+        "not_reached": not_reached,
+        "first_attempt_success": round(first_ok / booked, 4) if booked else 0.0,
+        "failed_attempts": sum(failed_by_reason.values()) - not_reached,
+        "failed_by_reason": dict(sorted(failed_by_reason.items())),
+        "km": round(km, 1),
+        # Per parcel delivered: a parcel not delivered today costs another trip tomorrow.
+        "km_per_parcel": round(km / delivered, 3) if delivered else None,
+        "vans": len(record.drivers),
+        "van_hours": round(van_hours, 1),
+        "grants_issued": sum(grants.values()),
+        "grants_redeemed": grants.get("redeemed", 0),
+        "grants_expired": grants.get("expired", 0),
+        "grants_revoked": grants.get("revoked", 0),
+        "access_refused": refused,
+        "unlock_to_lock_s_median": round(statistics.median(unlock_to_lock), 1)
+        if unlock_to_lock
+        else None,
+        "unlock_to_lock_s_p95": round(unlock_to_lock[int(0.95 * (len(unlock_to_lock) - 1))], 1)
+        if unlock_to_lock
+        else None,
+        "incidents": session.scalar(select(func.count()).select_from(Incident)) or 0,
+        "unplanned": record.unplanned,
+    }
+
+
+def hourly_deliveries(session: Session, tz: str) -> dict[int, int]:
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(tz)
+    counts: Counter[int] = Counter()
+    for a in session.scalars(select(Attempt).where(Attempt.status == "succeeded")):
+        if a.ended_at is not None:
+            counts[a.ended_at.astimezone(zone).hour] += 1
+    return dict(sorted(counts.items()))

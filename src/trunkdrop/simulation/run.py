@@ -1,0 +1,150 @@
+"""`trunkdrop simulate`: the same orders and seed under each strategy, KPIs side by side."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from trunkdrop.simulation.city import draw_city
+from trunkdrop.simulation.engine import STRATEGIES, RunConfig, run_strategy
+from trunkdrop.simulation.kpis import hourly_deliveries, kpis
+
+
+@dataclass
+class StrategyOutcome:
+    name: str
+    kpis: dict[str, Any]
+    hourly: dict[int, int]
+    routes: list[list[tuple[float, float]]]
+    seconds: float
+
+
+def simulate(
+    *,
+    customers: int,
+    seed: int,
+    strategies: list[str],
+    solver_iterations: int,
+    workdir: Path | None = None,
+    console: Console | None = None,
+) -> list[StrategyOutcome]:
+    console = console or Console(stderr=True)
+    city = draw_city(customers, seed)
+    outcomes = []
+    with tempfile.TemporaryDirectory(prefix="trunkdrop-sim-") as tmp:
+        base = workdir or Path(tmp)
+        base.mkdir(parents=True, exist_ok=True)
+        with Progress(
+            TextColumn("[bold]{task.fields[strategy]:<19}"),
+            BarColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as progress:
+            for name in strategies:
+                task = progress.add_task("starting", total=1.0, strategy=name)
+
+                def report(what: str, share: float, task: Any = task) -> None:
+                    progress.update(task, completed=share, description=what)
+
+                started = time.perf_counter()
+                run = run_strategy(
+                    RunConfig(
+                        strategy=name,
+                        customers=city,
+                        seed=seed,
+                        database=base / f"{name}.db",
+                        solver_iterations=solver_iterations,
+                    ),
+                    report,
+                )
+                with run.p.uow() as s:
+                    figures = kpis(s, run.record)
+                    hourly = hourly_deliveries(s, run.p.settings.timezone)
+                    routes = _route_points(s, run)
+                run.close()
+                outcomes.append(
+                    StrategyOutcome(
+                        name, figures, hourly, routes, round(time.perf_counter() - started, 1)
+                    )
+                )
+    return outcomes
+
+
+def _route_points(session: Any, run: Any) -> list[list[tuple[float, float]]]:
+    from trunkdrop.dispatch import flows as planning
+    from trunkdrop.dispatch import service as dispatch
+    from trunkdrop.simulation.city import DEPOT
+
+    lines = []
+    for driver in run.record.drivers:
+        points = [DEPOT]
+        for stop in dispatch.stops_of(session=session, route_id=driver.route_id):
+            if stop.status in ("done", "failed"):
+                point = planning.stop_point(session, stop)
+                if point is not None:
+                    points.append(point)
+        points.append(DEPOT)
+        lines.append(points)
+    return lines
+
+
+ROWS = [
+    ("first-attempt success", "first_attempt_success", "{:.1%}"),
+    ("delivered", "delivered", "{}"),
+    ("  into a trunk", "delivered_trunk", "{}"),
+    ("  at the door", "delivered_home", "{}"),
+    ("returned to sender", "returned_to_sender", "{}"),
+    ("not reached today", "not_reached", "{}"),
+    ("failed attempts", "failed_attempts", "{}"),
+    ("km", "km", "{:.1f}"),
+    ("km per parcel", "km_per_parcel", "{:.3f}"),
+    ("vans", "vans", "{}"),
+    ("van hours", "van_hours", "{:.1f}"),
+    ("grants issued", "grants_issued", "{}"),
+    ("grants redeemed", "grants_redeemed", "{}"),
+    ("grants expired", "grants_expired", "{}"),
+    ("grants revoked", "grants_revoked", "{}"),
+    ("access refused", "access_refused", "{}"),
+    ("unlock→lock median s", "unlock_to_lock_s_median", "{}"),
+    ("unlock→lock p95 s", "unlock_to_lock_s_p95", "{}"),
+    ("incidents", "incidents", "{}"),
+]
+
+
+def table(outcomes: list[StrategyOutcome]) -> Table:
+    t = Table(title="A day of deliveries in Munich: KPIs by strategy")
+    t.add_column("KPI")
+    for o in outcomes:
+        t.add_column(o.name, justify="right")
+    for label, key, fmt in ROWS:
+        t.add_row(
+            label,
+            *[("–" if o.kpis.get(key) is None else fmt.format(o.kpis[key])) for o in outcomes],
+        )
+    reasons = sorted({r for o in outcomes for r in o.kpis["failed_by_reason"]})
+    for reason in reasons:
+        t.add_row(
+            f"  failed: {reason}",
+            *[str(o.kpis["failed_by_reason"].get(reason, 0)) for o in outcomes],
+        )
+    t.add_row("seconds to simulate", *[f"{o.seconds:.1f}" for o in outcomes])
+    return t
+
+
+def summary(customers: int, seed: int, outcomes: list[StrategyOutcome]) -> str:
+    return json.dumps(
+        {"customers": customers, "seed": seed, "strategies": {o.name: o.kpis for o in outcomes}}
+    )
+
+
+__all__ = ["STRATEGIES", "simulate", "summary", "table"]

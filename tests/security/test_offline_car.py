@@ -1,0 +1,196 @@
+"""Offline car mode: a car that checks grants itself (sim-dagny) opens with no platform
+connection after challenge-response with the driver's handset, refuses copies, replays,
+expired grants and wrong places, and its reports are reconciled when it is back."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from sqlalchemy import func, select
+
+from tests.security.common import (
+    NEAR,
+    grant_status,
+    ledger_rows,
+    offline_car_ready,
+    offline_grant,
+    present,
+    trunk_open,
+)
+from tests.support import HOME, Handset, World
+from trunkdrop.incidents.models import Incident
+
+
+def _offline(world: World, vehicle: dict[str, Any]) -> None:
+    world.platform.simulator.go_offline(vehicle["brand"], vehicle["external_id"], world.clock.now())
+    world.tick(2)
+
+
+def _online(world: World, vehicle: dict[str, Any]) -> None:
+    world.platform.simulator.come_online(
+        vehicle["brand"], vehicle["external_id"], world.clock.now()
+    )
+    world.tick(4)
+
+
+def test_offline_car_opens_with_a_valid_grant_and_no_platform_connection(world: World) -> None:
+    """No platform connection: the car verifies the grant and the handset's signature over its own
+    nonce and opens; when back online its reports are reconciled and the delivery completes."""
+    vehicle, delivery, attempt = offline_car_ready(world)
+    _offline(world, vehicle)
+    granted = offline_grant(world, attempt["id"])
+    handset = world.handsets["driver"]
+    assert present(world, vehicle, granted["grant_token"], handset, attempt["id"]) == "opened"
+    assert trunk_open(world, vehicle) is True
+    world.ok(world.post("driver", f"/v1/attempts/{attempt['id']}/deposit"))
+    world.platform.simulator.close_trunk(
+        vehicle["brand"], vehicle["external_id"], world.clock.now()
+    )
+    world.tick(4)
+    assert ledger_rows(world, granted["grant_id"]) == 0  # the platform knows nothing yet
+    assert world.ok(world.get("driver", f"/v1/attempts/{attempt['id']}"))["status"] == "unlocking"
+    world.clock.advance(20 * 60)
+    _online(world, vehicle)
+    assert ledger_rows(world, granted["grant_id"]) == 1
+    assert grant_status(world, granted["grant_id"]) == "redeemed"
+    read = world.ok(world.get("shop", f"/v1/deliveries/{delivery['id']}"))
+    assert (read["status"], read["outcome"]) == ("delivered", "delivered_trunk")
+    assert world.ok(world.get("operator", "/v1/incidents")) == []
+
+
+def test_offline_car_refuses_a_grant_copied_to_another_device(world: World) -> None:
+    """The grant copied to another phone: that phone cannot sign for the grant's key; refused."""
+    vehicle, _, attempt = offline_car_ready(world)
+    granted = offline_grant(world, attempt["id"])
+    thief = Handset()
+    verdict = present(world, vehicle, granted["grant_token"], thief, attempt["id"])
+    assert verdict == "proof_invalid"
+    assert trunk_open(world, vehicle) is False
+    assert (
+        present(world, vehicle, granted["grant_token"], world.handsets["driver"], attempt["id"])
+        == "opened"
+    )
+
+
+def test_offline_car_refuses_a_replayed_challenge_answer(world: World) -> None:
+    """A recorded (nonce, signature) exchange replayed to the car: the car nonce answers once."""
+    vehicle, _, attempt = offline_car_ready(world)
+    granted = offline_grant(world, attempt["id"])
+    sim, handset = world.platform.simulator, world.handsets["driver"]
+    nonce = sim.car_challenge(vehicle["brand"], vehicle["external_id"], world.clock.now())
+    signature = handset.sign(nonce, attempt["id"])
+    args = {"token": granted["grant_token"], "nonce": nonce, "signature": signature}
+    assert (
+        sim.present_grant(vehicle["brand"], vehicle["external_id"], now=world.clock.now(), **args)
+        == "opened"
+    )
+    sim.close_trunk(vehicle["brand"], vehicle["external_id"], world.clock.now())
+    again = sim.present_grant(
+        vehicle["brand"], vehicle["external_id"], now=world.clock.now(), **args
+    )
+    assert again == "nonce_unknown"
+    assert trunk_open(world, vehicle) is False
+
+
+def test_offline_car_refuses_a_second_use_of_a_grant(world: World) -> None:
+    """A fresh challenge does not revive a used grant: the car's own used-id list refuses it."""
+    vehicle, _, attempt = offline_car_ready(world)
+    granted = offline_grant(world, attempt["id"])
+    _offline(world, vehicle)
+    handset = world.handsets["driver"]
+    assert present(world, vehicle, granted["grant_token"], handset, attempt["id"]) == "opened"
+    world.platform.simulator.close_trunk(
+        vehicle["brand"], vehicle["external_id"], world.clock.now()
+    )
+    assert (
+        present(world, vehicle, granted["grant_token"], handset, attempt["id"])
+        == "grant_already_used"
+    )
+    assert trunk_open(world, vehicle) is False
+
+
+def test_offline_car_refuses_outside_its_geofence(world: World) -> None:
+    """The car was moved home while out of reach (the platform never heard): it refuses."""
+    vehicle, _, attempt = offline_car_ready(world)
+    granted = offline_grant(world, attempt["id"])
+    _offline(world, vehicle)
+    world.platform.simulator.park(
+        vehicle["brand"], vehicle["external_id"], *HOME, world.clock.now()
+    )
+    verdict = present(
+        world, vehicle, granted["grant_token"], world.handsets["driver"], attempt["id"]
+    )
+    assert verdict == "outside_geofence"
+    assert trunk_open(world, vehicle) is False
+
+
+def test_offline_car_clock_set_back_does_not_revive_an_expired_grant(world: World) -> None:
+    """Eleven minutes later the grant has expired; setting the car's real-time clock back 15 min
+    changes nothing: the car counts time on its monotonic clock since its last sync."""
+    vehicle, _, attempt = offline_car_ready(world)
+    granted = offline_grant(world, attempt["id"])
+    _offline(world, vehicle)
+    world.clock.advance(11 * 60)
+    world.platform.simulator.configure(vehicle["brand"], vehicle["external_id"], clock_skew_s=-900)
+    verdict = present(
+        world, vehicle, granted["grant_token"], world.handsets["driver"], attempt["id"]
+    )
+    assert verdict == "grant_expired"
+    assert trunk_open(world, vehicle) is False
+
+
+def test_offline_car_refuses_a_grant_from_an_unknown_key(world: World) -> None:
+    """A grant signed by a key the car was never provisioned with (a forger's): refused."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from trunkdrop.access.tokens import GrantClaims, Keyring, SigningMaterial
+
+    vehicle, _, attempt = offline_car_ready(world)
+    real = offline_grant(world, attempt["id"])
+    forger_key = Ed25519PrivateKey.generate()
+    with world.platform.uow() as s:
+        kid = world.platform.keyring(s).current_kid or ""
+    forger = Keyring(
+        signer=SigningMaterial(kid, forger_key), public_keys={kid: forger_key.public_key()}
+    )
+    body = real["grant_token"].split(".")[2]
+    raw = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))[:-64])
+    raw["jti"] = "gr_forged"
+    forged = forger.sign(GrantClaims.from_json(raw))
+    verdict = present(world, vehicle, forged, world.handsets["driver"], attempt["id"])
+    assert verdict == "grant_bad_signature"
+    assert trunk_open(world, vehicle) is False
+
+
+def test_second_use_reported_by_a_car_opens_an_incident(world: World) -> None:
+    """A car that lost its used-id list (reset) opens twice for one grant: reconciliation keeps
+    one ledger row and opens a critical grant_reused incident."""
+    vehicle, _, attempt = offline_car_ready(world)
+    granted = offline_grant(world, attempt["id"])
+    _offline(world, vehicle)
+    handset, sim = world.handsets["driver"], world.platform.simulator
+    assert present(world, vehicle, granted["grant_token"], handset, attempt["id"]) == "opened"
+    sim.close_trunk(vehicle["brand"], vehicle["external_id"], world.clock.now())
+    sim.car(vehicle["brand"], vehicle["external_id"]).used_grants.clear()  # the car was reset
+    assert present(world, vehicle, granted["grant_token"], handset, attempt["id"]) == "opened"
+    sim.close_trunk(vehicle["brand"], vehicle["external_id"], world.clock.now())
+    _online(world, vehicle)
+    assert ledger_rows(world, granted["grant_id"]) == 1
+    with world.platform.uow() as s:
+        reused = s.scalar(
+            select(func.count())
+            .select_from(Incident)
+            .where(Incident.kind == "grant_reused", Incident.severity == "critical")
+        )
+    assert reused == 1
+
+
+def test_offline_car_needs_the_device_proof_at_the_platform_too(world: World) -> None:
+    """Getting an offline grant needs the same signed challenge: no proof, no token."""
+    _, _, attempt = offline_car_ready(world)
+    body = {"position": {"latitude": NEAR[0], "longitude": NEAR[1]}}
+    response = world.post("driver", f"/v1/attempts/{attempt['id']}/access", body)
+    assert response.status_code == 409
+    assert "v4.public" not in response.text

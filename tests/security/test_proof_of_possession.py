@@ -1,0 +1,179 @@
+"""Proof of possession: every access request is signed by the driver's registered handset
+over a fresh server nonce, the action and the attempt; grants carry the handset's key."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from tests.security.common import (
+    FAR,
+    NEAR,
+    access_with,
+    grant_status,
+    issue_grant,
+    ledger_rows,
+    offline_car_ready,
+    offline_grant,
+    present,
+    redeem,
+    refusal_reasons,
+    refused,
+    unlock_count,
+)
+from tests.support import Handset, World
+
+
+def test_access_without_device_signature_is_refused(world: World) -> None:
+    """An access request with no device proof: 409 proof_missing, audited, no unlock."""
+    _, _, attempt = world.ready_at_car()
+    body = {"position": {"latitude": NEAR[0], "longitude": NEAR[1]}}
+    refused(
+        world.post("driver", f"/v1/attempts/{attempt['id']}/access", body), 409, "proof_missing"
+    )
+    assert unlock_count(world, attempt["id"]) == 0
+    assert "proof_missing" in refusal_reasons(world)
+
+
+def test_reused_nonce_is_refused(world: World) -> None:
+    """A nonce answers once: its second presentation is 409 nonce_used, even after a refusal."""
+    _, _, attempt = world.ready_at_car()
+    handset = world.handsets["driver"]
+    nonce = world.challenge(attempt["id"])
+    signature = handset.sign(nonce, attempt["id"])
+    refused(
+        access_with(world, attempt["id"], nonce=nonce, signature=signature, at=FAR),
+        409,
+        "driver_not_at_vehicle",
+    )
+    refused(access_with(world, attempt["id"], nonce=nonce, signature=signature), 409, "nonce_used")
+    assert unlock_count(world, attempt["id"]) == 0
+    assert "nonce_used" in refusal_reasons(world)
+    world.ok(world.request_access(attempt["id"], NEAR), 202)  # a fresh challenge works
+    assert unlock_count(world, attempt["id"]) == 1
+
+
+def test_expired_nonce_is_refused(world: World) -> None:
+    """A nonce older than its 60 s lifetime: 409 nonce_expired, no unlock."""
+    _, _, attempt = world.ready_at_car()
+    nonce = world.challenge(attempt["id"])
+    world.clock.advance(61)
+    signature = world.handsets["driver"].sign(nonce, attempt["id"])
+    refused(
+        access_with(world, attempt["id"], nonce=nonce, signature=signature), 409, "nonce_expired"
+    )
+    assert unlock_count(world, attempt["id"]) == 0
+
+
+def test_unknown_nonce_is_refused(world: World) -> None:
+    """A nonce the platform never issued: 409 nonce_unknown."""
+    _, _, attempt = world.ready_at_car()
+    forged = "bm90LWlzc3VlZC1ieS11cw"
+    signature = world.handsets["driver"].sign(forged, attempt["id"])
+    refused(
+        access_with(world, attempt["id"], nonce=forged, signature=signature), 409, "nonce_unknown"
+    )
+    assert unlock_count(world, attempt["id"]) == 0
+
+
+def test_nonce_for_another_device_is_refused(world: World) -> None:
+    """A nonce issued to the driver's spare handset cannot be used by the main one: 409."""
+    _, _, attempt = world.ready_at_car()
+    spare = world.register_handset("driver")
+    nonce = world.challenge(attempt["id"], device_id=spare.id)
+    signature = world.handsets["driver"].sign(nonce, attempt["id"])
+    refused(
+        access_with(world, attempt["id"], nonce=nonce, signature=signature), 409, "nonce_mismatch"
+    )
+    assert unlock_count(world, attempt["id"]) == 0
+
+
+def test_swapped_action_is_refused(world: World) -> None:
+    """A signature over another action than trunk unlock: 403 proof_invalid, audited."""
+    _, _, attempt = world.ready_at_car()
+    nonce = world.challenge(attempt["id"])
+    signature = world.handsets["driver"].sign(nonce, attempt["id"], action="doors:unlock")
+    refused(
+        access_with(world, attempt["id"], nonce=nonce, signature=signature), 403, "proof_invalid"
+    )
+    assert unlock_count(world, attempt["id"]) == 0
+    assert "proof_invalid" in refusal_reasons(world)
+
+
+def test_signature_from_another_device_is_refused(world: World) -> None:
+    """A copy of the request signed on another phone (unregistered key): 403 proof_invalid."""
+    _, _, attempt = world.ready_at_car()
+    nonce = world.challenge(attempt["id"])
+    signature = Handset().sign(nonce, attempt["id"])
+    refused(
+        access_with(world, attempt["id"], nonce=nonce, signature=signature), 403, "proof_invalid"
+    )
+    assert unlock_count(world, attempt["id"]) == 0
+
+
+def test_another_drivers_device_is_refused(world: World) -> None:
+    """Driver 1 using driver 2's handset id: 403 device_unknown at the challenge, no unlock."""
+    _, _, attempt = world.ready_at_car()
+    other = world.handsets["driver2"]
+    response = world.post(
+        "driver", f"/v1/attempts/{attempt['id']}/challenge", {"device_id": other.id}
+    )
+    refused(response, 403, "device_unknown")
+    assert unlock_count(world, attempt["id"]) == 0
+
+
+def test_revoked_device_is_refused_and_its_live_grant_dies(world: World) -> None:
+    """After the driver revokes a handset: its live grant is revoked, the car refuses the grant,
+    and the handset gets 403 device_revoked."""
+    vehicle, _, attempt = offline_car_ready(world)
+    granted = offline_grant(world, attempt["id"])
+    handset = world.handsets["driver"]
+    world.ok(world.post("driver", f"/v1/devices/{handset.id}/revoke"))
+    assert grant_status(world, granted["grant_id"]) == "revoked"
+    world.tick(2)  # the revocation reaches the car
+    assert (
+        present(world, vehicle, granted["grant_token"], handset, attempt["id"]) == "grant_revoked"
+    )
+    response = world.post(
+        "driver", f"/v1/attempts/{attempt['id']}/challenge", {"device_id": handset.id}
+    )
+    refused(response, 403, "device_revoked")
+
+
+def test_carrier_revokes_its_drivers_device_in_one_call(world: World) -> None:
+    """The carrier revokes its driver's lost handset in one call; another carrier may not."""
+    handset = world.handsets["driver"]
+    refused(world.post("other-carrier", f"/v1/devices/{handset.id}/revoke"), 403, "forbidden")
+    read = world.ok(world.post("carrier", f"/v1/devices/{handset.id}/revoke"))
+    assert read["revoked_at"] is not None
+    listed = {d["id"]: d for d in world.ok(world.get("carrier", "/v1/devices"))}
+    assert listed[handset.id]["revoked_at"] is not None
+    _, _, attempt = world.ready_at_car()
+    refused(world.request_access(attempt["id"], NEAR), 403, "device_revoked")
+
+
+def test_grant_carries_the_device_key(world: World) -> None:
+    """The grant's cnf claim is the handset's public key (an OKP JWK)."""
+    _, _, attempt = offline_car_ready(world)
+    token = offline_grant(world, attempt["id"])["grant_token"]
+    body = token.split(".")[2]
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))[:-64])
+    jwk = claims["cnf"]["jwk"]
+    assert (jwk["kty"], jwk["crv"], jwk["x"]) == (
+        "OKP",
+        "Ed25519",
+        world.handsets["driver"].public_key,
+    )
+    assert claims["device"] == world.handsets["driver"].id
+
+
+def test_grant_presented_with_another_device_key_is_refused(world: World) -> None:
+    """A grant bound to handset A redeemed on the proof of handset B: grant_wrong_device, no
+    ledger row, and A can still use it."""
+    vehicle, delivery, attempt = world.ready_at_car()
+    grant_id, token = issue_grant(world, vehicle["id"], attempt["id"], delivery["id"])
+    other = world.handsets["driver2"].public_key
+    assert redeem(world, vehicle["id"], token, other, "cmd_copy") == "grant_wrong_device"
+    assert ledger_rows(world, grant_id) == 0
+    mine = world.handsets["driver"].public_key
+    assert redeem(world, vehicle["id"], token, mine, "cmd_mine") == "ok"
