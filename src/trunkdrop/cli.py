@@ -170,7 +170,7 @@ def simulate(
     ] = None,
     solver_iterations: Annotated[
         int, typer.Option(min=1, max=1_000_000, help="planning search iterations per zone")
-    ] = 3000,
+    ] = 1500,
     json_output: Annotated[bool, typer.Option("--json", help="end with one JSON object")] = False,
     report: Annotated[
         Path | None, typer.Option(help="write a self-contained HTML report here")

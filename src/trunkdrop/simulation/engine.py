@@ -95,6 +95,7 @@ class Visit:
     attempt: str = ""
     polls: int = 0
     lid: tuple[str, str] | None = None  # a trunk left open: (brand, external id)
+    car: tuple[str, str] | None = None  # (brand, external id) of the car at this stop
 
 
 @dataclass
@@ -499,6 +500,8 @@ class DayRun:
             attempt_id, mode = attempt.id, stop.mode
         cust = self.by_delivery[delivery.id]
         self.state[i].attempt = attempt_id
+        _, brand, external = self.vehicle_of[cust.number]
+        self.state[i].car = (brand, external)
         if mode == "home":
             with self.p.uow() as s:
                 driver = _party(s, d.party_id)
@@ -559,7 +562,15 @@ class DayRun:
             self._push(at_s + PARK_AND_WALK_S, "go", i)
             return
         self.state[i].polls = 0
-        self._push(at_s + 5, "wait_open", i)
+        self._push(at_s + 1, "wait_open", i)
+
+    def _next_poll(self, at_s: int, i: int, kind: str) -> None:
+        """Look again when the command on its way reaches the car, or in a second when the
+        platform still has to send it: no busy polling of the database."""
+        car = self.state[i].car
+        due = None if car is None else self.p.simulator.next_due(car[0], car[1])
+        when = at_s + 1 if due is None else max(at_s + 1, _secs(self.c.day, due) + 1)
+        self._push(when, kind, i)
 
     def _status(self, attempt_id: str) -> tuple[str, bool]:
         with self.p.uow() as s:
@@ -574,7 +585,7 @@ class DayRun:
         self.state[i].polls += 1
         polls = self.state[i].polls
         if status == "unlocking" and polls < 14:
-            self._push(at_s + 5, "wait_open", i)
+            self._next_poll(at_s, i, "wait_open")
             return
         if status != "trunk_open":
             self._push(at_s + PARK_AND_WALK_S, "go", i)
@@ -588,8 +599,9 @@ class DayRun:
                 attempt_id=attempt_id,
                 now=self.clock.now(),
             )
-        cust = self.by_delivery[self._delivery_of(attempt_id)]
-        _, brand, external = self.vehicle_of[cust.number]
+        car = self.state[i].car
+        assert car is not None
+        brand, external = car
         if self.rng.random() < HURRIED:
             # The lid stays open. The watchdog relocks after 5 min; a car that cannot close
             # its own lid gets the driver called back to shut it.
@@ -600,7 +612,7 @@ class DayRun:
         else:
             self.p.simulator.close_trunk(brand, external, self.clock.now())
         self.state[i].polls = 0
-        self._push(at_s + 5, "wait_lock", i)
+        self._push(at_s + 1, "wait_lock", i)
 
     def _on_callback(self, at_s: int, i: int) -> None:
         lid = self.state[i].lid
@@ -617,16 +629,13 @@ class DayRun:
             self._push(at_s + 20, "go", i)
         elif polls < 90:
             # The next stop opens only once the car reported closed and locked.
-            self._push(at_s + (5 if polls < 12 else 10), "wait_lock", i)
+            if self.state[i].lid is not None and polls > 3:
+                self._push(at_s + 10, "wait_lock", i)
+            else:
+                self._next_poll(at_s, i, "wait_lock")
         else:
             self.record.stuck += 1  # left for the operator; this van's day ends here
             self.record.drivers[i].ended_s = at_s
-
-    def _delivery_of(self, attempt_id: str) -> str:
-        with self.p.uow() as s:
-            attempt = s.get(Attempt, attempt_id)
-            assert attempt is not None
-            return attempt.delivery_id
 
     def close(self) -> None:
         self.p.close()

@@ -355,6 +355,12 @@ class CarSimulator:
             events, self._events = self._events, []
             return events
 
+    def next_due(self, brand: str, external_id: str) -> datetime | None:
+        """When the next command already on its way reaches this car (None: none is)."""
+        with self._lock:
+            times = [d.at for d in self._due if d.car_key == (brand, external_id)]
+            return min(times) if times else None
+
     def pending_commands(self) -> int:
         with self._lock:
             return len(self._due)
