@@ -171,6 +171,7 @@ def simulate(
     solver_iterations: Annotated[
         int, typer.Option(min=1, max=1_000_000, help="planning search iterations per zone")
     ] = 1500,
+    jobs: Annotated[int, typer.Option(min=1, max=8, help="strategies simulated side by side")] = 2,
     json_output: Annotated[bool, typer.Option("--json", help="end with one JSON object")] = False,
     report: Annotated[
         Path | None, typer.Option(help="write a self-contained HTML report here")
@@ -190,7 +191,11 @@ def simulate(
     if report is not None and report.exists() and report.is_dir():
         _fail(f"--report: {report} is a directory")
     outcomes = run_simulation(
-        customers=customers, seed=seed, strategies=chosen, solver_iterations=solver_iterations
+        customers=customers,
+        seed=seed,
+        strategies=chosen,
+        solver_iterations=solver_iterations,
+        jobs=jobs,
     )
     Console().print(table(outcomes))
     if report is not None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import queue
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,51 +36,75 @@ def simulate(
     seed: int,
     strategies: list[str],
     solver_iterations: int,
+    jobs: int = 2,
     workdir: Path | None = None,
     console: Console | None = None,
 ) -> list[StrategyOutcome]:
+    """Run each strategy's day on the same city; strategies run side by side on `jobs` cores
+    (each has its own database, clock and seeded ids, so the numbers do not depend on it)."""
     console = console or Console(stderr=True)
-    city = draw_city(customers, seed)
-    outcomes = []
     with tempfile.TemporaryDirectory(prefix="trunkdrop-sim-") as tmp:
         base = workdir or Path(tmp)
         base.mkdir(parents=True, exist_ok=True)
-        with Progress(
-            TextColumn("[bold]{task.fields[strategy]:<19}"),
-            BarColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        ) as progress:
-            for name in strategies:
-                task = progress.add_task("starting", total=1.0, strategy=name)
-
-                def report(what: str, share: float, task: Any = task) -> None:
-                    progress.update(task, completed=share, description=what)
-
-                started = time.perf_counter()
-                run = run_strategy(
-                    RunConfig(
-                        strategy=name,
-                        customers=city,
-                        seed=seed,
-                        database=base / f"{name}.db",
-                        solver_iterations=solver_iterations,
-                    ),
-                    report,
+        manager = multiprocessing.get_context("spawn").Manager()
+        updates = manager.Queue()
+        with (
+            Progress(
+                TextColumn("[bold]{task.fields[strategy]:<19}"), BarColumn(), TextColumn("{task.description}"),
+                TimeElapsedColumn(), console=console, transient=False,
+            ) as progress,
+            ProcessPoolExecutor(max_workers=max(1, min(jobs, len(strategies))),
+                                mp_context=multiprocessing.get_context("spawn")) as pool,
+        ):  # fmt: skip
+            tasks = {
+                name: progress.add_task("waiting", total=1.0, strategy=name) for name in strategies
+            }
+            futures = [
+                pool.submit(
+                    _run_one, name, customers, seed, solver_iterations, base / f"{name}.db", updates
                 )
-                with run.p.uow() as s:
-                    figures = kpis(s, run.record)
-                    hourly = hourly_deliveries(s, run.p.settings.timezone)
-                    routes = _route_points(s, run)
-                run.close()
-                outcomes.append(
-                    StrategyOutcome(
-                        name, figures, hourly, routes, round(time.perf_counter() - started, 1)
-                    )
-                )
+                for name in strategies
+            ]
+            while not all(f.done() for f in futures):
+                _drain(updates, progress, tasks)
+                time.sleep(0.2)
+            _drain(updates, progress, tasks)
+            outcomes = [f.result() for f in futures]
+        manager.shutdown()
     return outcomes
+
+
+def _drain(updates: Any, progress: Progress, tasks: dict[str, Any]) -> None:
+    while True:
+        try:
+            name, what, share = updates.get_nowait()
+        except queue.Empty:
+            return
+        progress.update(tasks[name], completed=share, description=what)
+
+
+def _run_one(
+    name: str, customers: int, seed: int, iterations: int, database: Path, updates: Any
+) -> StrategyOutcome:
+    """One strategy's day, in its own process."""
+    city = draw_city(customers, seed)
+    started = time.perf_counter()
+    run = run_strategy(
+        RunConfig(
+            strategy=name,
+            customers=city,
+            seed=seed,
+            database=database,
+            solver_iterations=iterations,
+        ),
+        lambda what, share: updates.put((name, what, share)),
+    )
+    with run.p.uow() as s:
+        figures = kpis(s, run.record)
+        hourly = hourly_deliveries(s, run.p.settings.timezone)
+        routes = _route_points(s, run)
+    run.close()
+    return StrategyOutcome(name, figures, hourly, routes, round(time.perf_counter() - started, 1))
 
 
 def _route_points(session: Any, run: Any) -> list[list[tuple[float, float]]]:
