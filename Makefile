@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/trunkdrop demo
+	$(BIN)/trunkdrop demo --database data/demo.db
+	$(BIN)/trunkdrop simulate --customers 300 --seed 1 --report reports/munich-day.html
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -24,6 +25,8 @@ test: $(STAMP) lint
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/access_path.py
+	$(BIN)/python benchmarks/depot_day.py
 	$(BIN)/python benchmarks/vrprdl.py
 
 serve: $(STAMP)

@@ -121,7 +121,7 @@ def _car_day(rng: random.Random) -> list[tuple[Point, int, int]]:
         stays.append((work, work_start, work_end))
         clock = work_end
         errands = rng.choice((0, 1, 1, 2))
-        anchors = (home, work)
+        anchors: tuple[Point, ...] = (home, work)
     else:  # home office, part time or retired: home, errands, home
         clock = _hm(rng.uniform(9.0, 14.0))
         stays.append((home, 0, clock))

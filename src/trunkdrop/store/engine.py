@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+# Execution option for a transaction that only reads: on SQLite it begins DEFERRED, so it
+# neither takes nor waits for the write lock (WAL readers see the last committed state).
+READ_ONLY = "trunkdrop_read_only"
+_BUSY_TIMEOUT_S = 30
 
 
 def make_engine(url: str) -> Engine:
@@ -19,7 +26,11 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        kwargs["connect_args"] = {
+            "check_same_thread": False,
+            "timeout": _BUSY_TIMEOUT_S,
+            "factory": _writer_lock_connection(),
+        }
     else:
         kwargs["pool_size"] = 10
         kwargs["max_overflow"] = 20
@@ -53,9 +64,71 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _writer_lock_connection() -> type[sqlite3.Connection]:
+    """sqlite3 connections of one engine that queue for the write lock in this process.
+
+    SQLite makes a writer that finds the lock taken poll for it with growing sleeps (up
+    to 100 ms each), so under load most of a request's time was spent asleep while the
+    lock sat free. Writers of this process first queue on a Python lock, handed over the
+    moment the holder's COMMIT or ROLLBACK has returned; BEGIN IMMEDIATE then finds the
+    database free. Other processes still meet SQLite's own lock and busy timeout.
+    """
+    lock = threading.Lock()
+
+    class WriterLockConnection(sqlite3.Connection):
+        holds_writer_lock = False
+
+        def acquire_writer_lock(self) -> None:
+            # Bounded: a thread that opens a second write transaction while holding one
+            # gets SQLite's own busy timeout (as without this lock), not a hang.
+            self.holds_writer_lock = lock.acquire(timeout=_BUSY_TIMEOUT_S)
+
+        def release_writer_lock(self) -> None:
+            if self.holds_writer_lock:
+                self.holds_writer_lock = False
+                lock.release()
+
+        def commit(self) -> None:
+            try:
+                super().commit()
+            finally:
+                self.release_writer_lock()
+
+        def rollback(self) -> None:
+            try:
+                super().rollback()
+            finally:
+                self.release_writer_lock()
+
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                self.release_writer_lock()
+
+    return WriterLockConnection
+
+
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+        return
+    dbapi_conn = conn.connection.dbapi_connection
+    queued = hasattr(dbapi_conn, "acquire_writer_lock")
+    if queued:
+        dbapi_conn.acquire_writer_lock()
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        if queued:
+            dbapi_conn.release_writer_lock()
+        raise
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+
+
+def read_only_session(factory: sessionmaker[Session]) -> Session:
+    """A session for a request that only reads (see READ_ONLY)."""
+    return factory(execution_options={READ_ONLY: True})
