@@ -15,6 +15,7 @@ from trunkdrop.config import Settings
 from trunkdrop.errors import DomainError, Unauthenticated
 from trunkdrop.parties import service as parties
 from trunkdrop.parties.models import Party, Role
+from trunkdrop.store.engine import read_only_session
 
 bearer = HTTPBearer(auto_error=False)
 
@@ -27,12 +28,17 @@ def get_platform(request: Request) -> Platform:
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
-def get_session(platform: PlatformDep) -> Iterator[Session]:
+def get_session(platform: PlatformDep, request: Request) -> Iterator[Session]:
     """One transaction per request: committed when the view returns, rolled back on error.
 
-    Refusals that must be remembered (a refused grant is audited) commit too.
+    Refusals that must be remembered (a refused grant is audited) commit too. A GET only
+    reads, so it does not queue behind writers for SQLite's write lock (drivers poll
+    their attempt many times a second).
     """
-    session = platform.session_factory()
+    if request.method in ("GET", "HEAD"):
+        session = read_only_session(platform.session_factory)
+    else:
+        session = platform.session_factory()
     try:
         yield session
         session.commit()

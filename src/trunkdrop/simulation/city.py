@@ -90,7 +90,10 @@ class Customer:
 OTHERS_AT_HOME_BY_HOUR = {8: 0.40, 9: 0.35, 10: 0.30, 11: 0.30, 12: 0.32, 13: 0.32, 14: 0.33,
                           15: 0.36, 16: 0.42, 17: 0.50, 18: 0.58, 19: 0.62, 20: 0.65}  # fmt: skip
 # Somebody opens when the customer's car stands at home (they are most likely in).
-AT_HOME_ANSWERS = 0.92
+AT_HOME_ANSWERS = 0.90
+# ... and when the customer booked that window themselves ("I am home 18–21"): attended
+# delivery slots succeed far more often than unannounced visits. Our assumption.
+ATTENDED_ANSWERS = 0.98
 
 BRANDS = [("sim-aurora", 0.55), ("sim-cirrus", 0.25), ("sim-borealis", 0.20)]
 
@@ -176,9 +179,17 @@ def itinerary(
     return out[:limit]
 
 
-def somebody_opens(customer: Customer, at_s: int, rng: random.Random) -> bool:
+def somebody_opens(
+    customer: Customer,
+    at_s: int,
+    rng: random.Random,
+    *,
+    booked_window: tuple[int, int] | None = None,
+) -> bool:
     """Whether a door delivery at `at_s` finds somebody at home."""
     car_home = any(s.label == "home" and s.start_s <= at_s < s.end_s for s in customer.day)
+    if car_home and booked_window is not None and booked_window[0] <= at_s < booked_window[1]:
+        return rng.random() < ATTENDED_ANSWERS
     if car_home:
         return rng.random() < AT_HOME_ANSWERS
     hour = min(max(at_s // 3600, 8), 20)

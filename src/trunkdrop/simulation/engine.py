@@ -503,9 +503,15 @@ class DayRun:
         _, brand, external = self.vehicle_of[cust.number]
         self.state[i].car = (brand, external)
         if mode == "home":
+            window = None
+            if delivery.door_window_start is not None and delivery.door_window_end is not None:
+                window = (
+                    _secs(self.c.day, delivery.door_window_start),
+                    _secs(self.c.day, delivery.door_window_end),
+                )
             with self.p.uow() as s:
                 driver = _party(s, d.party_id)
-                if somebody_opens(cust, at_s, self.rng):
+                if somebody_opens(cust, at_s, self.rng, booked_window=window):
                     flows.confirm_handover(
                         session=s,
                         settings=self.p.settings,
