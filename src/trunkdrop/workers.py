@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime
 
 from trunkdrop.bootstrap import Platform
@@ -82,20 +83,44 @@ def run_once(platform: Platform, now: datetime | None = None) -> flows.WorkDone:
 
 
 class WorkerThread(threading.Thread):
-    """Runs the workers every few hundred milliseconds inside the API process."""
+    """Runs the workers inside the API process.
+
+    The fast path (cars' reports in, commands out) runs as soon as a request that may have
+    queued work has committed (`wake`); everything runs every `worker_interval_s`. A delivery
+    then waits for no timer between the access request, the unlock and the lock.
+    """
 
     def __init__(self, platform: Platform) -> None:
         super().__init__(name="trunkdrop-workers", daemon=True)
         self._platform = platform
         self._stop = threading.Event()
+        self._wake = threading.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
 
     def run(self) -> None:
-        while not self._stop.wait(self._platform.settings.worker_interval_s):
+        interval = self._platform.settings.worker_interval_s
+        next_full = time.monotonic() + interval
+        while not self._stop.is_set():
+            self._wake.wait(max(0.0, next_full - time.monotonic()))
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
-                run_once(self._platform)
+                if time.monotonic() >= next_full:
+                    next_full = time.monotonic() + interval
+                    done = run_once(self._platform)
+                else:
+                    done = run_commands(self._platform)
+                if done.sent:
+                    # A car that answers at once has reported already: take it in now,
+                    # not a tick later (a lock it asks for is then sent on the next pass).
+                    self._wake.set()
             except Exception:  # a worker must survive one bad tick; the error is logged
                 log.exception("worker tick failed")
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         self.join(timeout=5)

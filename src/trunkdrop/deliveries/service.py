@@ -261,15 +261,7 @@ def book(
         fallback_longitude=fb.longitude if fb else None,
         created_at=now,
     )
-    session.add(delivery)
-    try:
-        session.flush()
-    except IntegrityError as e:
-        raise Conflict(
-            f"parcel {delivery_in.parcel.reference!r} is already booked",
-            code="parcel_already_booked",
-            field="parcel.reference",
-        ) from e
+    _insert(session, delivery)
     for seq, (place, window) in enumerate(resolved, start=1):
         session.add(
             DeliveryOption(
@@ -286,26 +278,13 @@ def book(
             )
         )
     first_place, first_window = resolved[0]
-    add_timeline(
+    _announce_booking(
         session=session,
-        delivery_id=delivery.id,
-        kind="booked",
+        delivery=delivery,
         now=now,
         text=f"booked into the trunk of {vehicle.plate} at {first_place.label}, "
         f"{local_time(first_window.start, settings)}–{local_time(first_window.end, settings)}",
     )
-    notify.emit(
-        session=session,
-        topic="delivery.booked",
-        recipient_ids=[retailer.id, carrier_id, customer.id],
-        delivery_id=delivery.id,
-        now=now,
-        payload={"delivery_id": delivery.id, "status": "booked"},
-    )
-    audit.append(
-        session=session, actor=retailer.id, action="delivery.booked", subject=delivery.id, now=now
-    )
-    session.flush()
     return delivery
 
 
@@ -357,35 +336,47 @@ def _book_home(
         fallback_longitude=address.longitude,
         created_at=now,
     )
+    _insert(session, delivery)
+    _announce_booking(
+        session=session,
+        delivery=delivery,
+        now=now,
+        text=f"booked for delivery to {address.address} on {delivery_in.service_date}",
+    )
+    return delivery
+
+
+def _insert(session: Session, delivery: Delivery) -> None:
     session.add(delivery)
     try:
         session.flush()
     except IntegrityError as e:
         raise Conflict(
-            f"parcel {delivery_in.parcel.reference!r} is already booked",
+            f"parcel {delivery.parcel_ref!r} is already booked",
             code="parcel_already_booked",
             field="parcel.reference",
         ) from e
-    add_timeline(
-        session=session,
-        delivery_id=delivery.id,
-        kind="booked",
-        now=now,
-        text=f"booked for delivery to {address.address} on {delivery_in.service_date}",
-    )
+
+
+def _announce_booking(*, session: Session, delivery: Delivery, text: str, now: datetime) -> None:
+    """The timeline's first line, the parties' message and the audit entry of a booking."""
+    add_timeline(session=session, delivery_id=delivery.id, kind="booked", now=now, text=text)
     notify.emit(
         session=session,
         topic="delivery.booked",
-        recipient_ids=[retailer.id, delivery.carrier_id, customer.id],
+        recipient_ids=[delivery.retailer_id, delivery.carrier_id, delivery.customer_id],
         delivery_id=delivery.id,
         now=now,
         payload={"delivery_id": delivery.id, "status": "booked"},
     )
     audit.append(
-        session=session, actor=retailer.id, action="delivery.booked", subject=delivery.id, now=now
+        session=session,
+        actor=delivery.retailer_id,
+        action="delivery.booked",
+        subject=delivery.id,
+        now=now,
     )
     session.flush()
-    return delivery
 
 
 def _checked_door_window(
