@@ -280,13 +280,17 @@ async def drive(
     handset = Ed25519PrivateKey.from_private_bytes(tokens.unb64u(driver["private_key"]))
 
     async def poll(attempt_id: str, want: str) -> dict[str, Any]:
-        while time.monotonic() < deadline:
-            read: dict[str, Any] = (
-                await client.get(f"/v1/attempts/{attempt_id}", headers=auth)
-            ).json()
-            if read["status"] in (want, "failed"):
-                return read
-            await asyncio.sleep(0.05)
+        """Follow the attempt's event stream (as a driver app does) until it is `want`."""
+        left = max(1, int(deadline - time.monotonic()) + 1)
+        async with client.stream(
+            "GET", f"/v1/attempts/{attempt_id}/events?timeout_s={left}", headers=auth
+        ) as events:
+            async for line in events.aiter_lines():
+                if not line.startswith("data: "):
+                    continue
+                read: dict[str, Any] = json.loads(line.removeprefix("data: "))
+                if read["status"] in (want, "failed"):
+                    return read
         raise TimeoutError(f"attempt {attempt_id} never became {want}")
 
     while time.monotonic() < deadline:

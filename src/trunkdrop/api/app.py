@@ -28,6 +28,7 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         worker = WorkerThread(platform) if run_workers else None
+        app.state.workers = worker
         if worker is not None:
             worker.start()
         try:
@@ -43,6 +44,7 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
         lifespan=lifespan,
     )
     app.state.platform = platform
+    app.state.workers = None
     problems.install(app)
     for router in (
         parties_router,

@@ -15,7 +15,7 @@ from trunkdrop.config import Settings
 from trunkdrop.errors import DomainError, Unauthenticated
 from trunkdrop.parties import service as parties
 from trunkdrop.parties.models import Party, Role
-from trunkdrop.store.engine import read_only_session
+from trunkdrop.store.engine import READ_ONLY, read_only_session
 
 bearer = HTTPBearer(auto_error=False)
 
@@ -35,16 +35,19 @@ def get_session(platform: PlatformDep, request: Request) -> Iterator[Session]:
     reads, so it does not queue behind writers for SQLite's write lock (drivers poll
     their attempt many times a second).
     """
-    if request.method in ("GET", "HEAD"):
-        session = read_only_session(platform.session_factory)
-    else:
-        session = platform.session_factory()
+    reads_only = request.method in ("GET", "HEAD")
+    session = (
+        read_only_session(platform.session_factory) if reads_only else platform.session_factory()
+    )
     try:
         yield session
         session.commit()
+        if not reads_only:
+            _wake_workers(request)
     except DomainError as e:
         if e.persist:
             session.commit()
+            _wake_workers(request)
         else:
             session.rollback()
         raise
@@ -56,6 +59,13 @@ def get_session(platform: PlatformDep, request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def _wake_workers(request: Request) -> None:
+    """A committed change may have queued a command or a car's report: send it now."""
+    worker = getattr(request.app.state, "workers", None)
+    if worker is not None:
+        worker.wake()
 
 
 def get_settings(platform: PlatformDep) -> Settings:
@@ -78,7 +88,14 @@ def current_party(
 ) -> Party:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthenticated("send your API key as 'Authorization: Bearer KEY'")
-    return parties.authenticate(session=session, key=credentials.credentials[:200])
+    # The key is looked up in a short read-only transaction of its own: the request's write
+    # transaction (on SQLite, the database's one write lock) then starts in the view and is
+    # not held while the request hops between threads. The party stays loaded in the session.
+    if not session.in_transaction():
+        session.connection(execution_options={READ_ONLY: True})
+    party = parties.authenticate(session=session, key=credentials.credentials[:200])
+    session.commit()
+    return party
 
 
 CurrentParty = Annotated[Party, Depends(current_party)]
@@ -93,7 +110,7 @@ def current_party_detached(
     For long responses (event streams): the request session would hold SQLite's write
     lock for the whole stream and block every other transaction.
     """
-    with platform.uow() as session:
+    with read_only_session(platform.session_factory) as session:
         return current_party(session, credentials)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
@@ -11,6 +12,7 @@ from fastapi import APIRouter, Path, Query, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
+from trunkdrop.api import changes
 from trunkdrop.api.deps import (
     CurrentParty,
     DetachedParty,
@@ -37,6 +39,7 @@ from trunkdrop.deliveries.schemas import (
 )
 from trunkdrop.devices.schemas import ChallengeRead, ChallengeRequest
 from trunkdrop.parties.models import Party
+from trunkdrop.store.engine import read_only_session
 
 router = APIRouter(tags=["deliveries"])
 Id = Annotated[str, Path(max_length=32)]
@@ -225,7 +228,7 @@ async def follow_attempt(
 
 
 def _read_attempt(platform: Platform, party: Party, attempt_id: str) -> AttemptRead:
-    with platform.uow() as session:
+    with read_only_session(platform.session_factory) as session:
         attempt = flows.get_attempt(session=session, attempt_id=attempt_id)
         flows.check_attempt_access(session=session, party=party, attempt=attempt)
         return AttemptRead.model_validate(attempt)
@@ -237,13 +240,21 @@ async def _attempt_events(
     last = None
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
-    while loop.time() < deadline:
-        current = await run_in_threadpool(_read_attempt, platform, party, attempt_id)
-        payload = current.model_dump_json()
-        if payload != last:
-            last = payload
-            yield f"event: attempt\ndata: {payload}\n\n"
-        if current.status in (AttemptStatus.succeeded, AttemptStatus.failed):
-            yield f"event: end\ndata: {json.dumps({'status': current.status})}\n\n"
-            return
-        await asyncio.sleep(0.25)
+    changed = asyncio.Event()
+    unfollow = changes.follow(attempt_id, lambda: loop.call_soon_threadsafe(changed.set))
+    try:
+        while loop.time() < deadline:
+            changed.clear()
+            current = await run_in_threadpool(_read_attempt, platform, party, attempt_id)
+            payload = current.model_dump_json()
+            if payload != last:
+                last = payload
+                yield f"event: attempt\ndata: {payload}\n\n"
+            if current.status in (AttemptStatus.succeeded, AttemptStatus.failed):
+                yield f"event: end\ndata: {json.dumps({'status': current.status})}\n\n"
+                return
+            # Read again when a commit changed the attempt, and at least every 0.25 s.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), 0.25)
+    finally:
+        unfollow()
