@@ -459,6 +459,14 @@ class DayRun:
                     session=s, delivery_id=stop.delivery_id, seq=stop.option_seq
                 )
                 window = (_secs(self.c.day, opt.window_start), _secs(self.c.day, opt.window_end))
+            elif stop is not None:
+                # A door with a booked window: the driver comes when somebody said they are in.
+                door = deliveries.get_delivery(session=s, delivery_id=stop.delivery_id)
+                if door.door_window_start is not None and door.door_window_end is not None:
+                    window = (
+                        _secs(self.c.day, door.door_window_start),
+                        _secs(self.c.day, door.door_window_end),
+                    )
             stop_id = stop.id if stop else None
         if stop_id is None or target is None or at_s >= DAY_END - 1800:
             home = distance_m(d.at[0], d.at[1], DEPOT[0], DEPOT[1]) * DETOUR
