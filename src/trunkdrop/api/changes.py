@@ -50,6 +50,8 @@ def _collect(session: Session, _flush: UOWTransaction) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _tell(session: Session) -> None:
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint was released: nobody can read its changes before the commit
     changed = session.info.pop(_CHANGED, None)
     if not changed:
         return
@@ -61,4 +63,5 @@ def _tell(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
-    session.info.pop(_CHANGED, None)
+    if session.get_nested_transaction() is None:  # a savepoint's rollback keeps the others'
+        session.info.pop(_CHANGED, None)

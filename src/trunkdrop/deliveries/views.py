@@ -241,7 +241,12 @@ async def _attempt_events(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     changed = asyncio.Event()
-    unfollow = changes.follow(attempt_id, lambda: loop.call_soon_threadsafe(changed.set))
+
+    def wake() -> None:  # called from the committing thread
+        with contextlib.suppress(RuntimeError):  # the server has shut its loop down
+            loop.call_soon_threadsafe(changed.set)
+
+    unfollow = changes.follow(attempt_id, wake)
     try:
         while loop.time() < deadline:
             changed.clear()

@@ -32,8 +32,10 @@ def make_engine(url: str) -> Engine:
             "factory": _writer_lock_connection(),
         }
     else:
-        kwargs["pool_size"] = 10
-        kwargs["max_overflow"] = 20
+        # Enough for every thread of the API's thread pool (40) and the workers: a request
+        # that waits for a connection holds its thread and slows every other one.
+        kwargs["pool_size"] = 20
+        kwargs["max_overflow"] = 30
         kwargs["pool_pre_ping"] = True
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
