@@ -283,7 +283,7 @@ class _Translation:
             | {van.end_depot for van in problem.vehicle_types}
         )
         depot_index = {location: number for number, location in enumerate(depots)}
-        # Any: PyVRP's stubs spell matrices as ndarray[int], which numpy's types are not.
+        # Any: PyVRP annotates matrices as ndarray[int], which numpy's own types do not match.
         travel: Any = np.asarray(problem.travel_time, dtype=np.int64)
         cost: Any = np.asarray(problem.cost, dtype=np.int64)
 
