@@ -10,6 +10,8 @@ import threading
 import time
 from datetime import datetime
 
+from sqlalchemy.orm import Session
+
 from trunkdrop.bootstrap import Platform
 from trunkdrop.deliveries import flows
 from trunkdrop.errors import DomainError
@@ -21,26 +23,32 @@ log = logging.getLogger(__name__)
 def pump_simulator(platform: Platform, now: datetime) -> int:
     """Deliver the simulated cars' reports exactly as a car maker's webhook would.
 
-    One transaction per batch, one savepoint per event: a report the platform refuses
-    (a car nobody linked: the webhook's 404) does not undo the others.
+    One transaction per batch. A report the platform refuses (a car nobody linked: the
+    webhook's 404) must not undo the others, so when one is refused the batch is taken in
+    again with a savepoint per report; savepoints cost more than the reports themselves,
+    and refusals are rare, so the first try goes without.
     """
-    events = platform.simulator.advance(now)
+    events = [
+        (brand, VehicleEventIn.model_validate(raw))
+        for brand, raw in platform.simulator.advance(now)
+    ]
     if not events:
         return 0
+    session = platform.session_factory()
+    try:
+        count = sum(_ingest(platform, session, brand, event, now) for brand, event in events)
+        session.commit()
+        return count
+    except DomainError:
+        session.rollback()
+    finally:
+        session.close()
     count = 0
     with platform.uow() as session:
-        for brand, raw in events:
-            event = VehicleEventIn.model_validate(raw)
+        for brand, event in events:
             try:
                 with session.begin_nested():
-                    if flows.ingest_vehicle_event(
-                        session=session,
-                        settings=platform.settings,
-                        brand=brand,
-                        event_in=event,
-                        now=now,
-                    ):
-                        count += 1
+                    count += _ingest(platform, session, brand, event, now)
             except DomainError as e:
                 log.info(
                     "simulator event %s for %s not ingested: %s",
@@ -49,6 +57,16 @@ def pump_simulator(platform: Platform, now: datetime) -> int:
                     e.code,
                 )
     return count
+
+
+def _ingest(
+    platform: Platform, session: Session, brand: str, event: VehicleEventIn, now: datetime
+) -> int:
+    return int(
+        flows.ingest_vehicle_event(
+            session=session, settings=platform.settings, brand=brand, event_in=event, now=now
+        )
+    )
 
 
 def run_commands(
@@ -93,7 +111,7 @@ class WorkerThread(threading.Thread):
     def __init__(self, platform: Platform) -> None:
         super().__init__(name="trunkdrop-workers", daemon=True)
         self._platform = platform
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
         self._wake = threading.Event()
 
     def wake(self) -> None:
@@ -102,10 +120,10 @@ class WorkerThread(threading.Thread):
     def run(self) -> None:
         interval = self._platform.settings.worker_interval_s
         next_full = time.monotonic() + interval
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             self._wake.wait(max(0.0, next_full - time.monotonic()))
             self._wake.clear()
-            if self._stop.is_set():
+            if self._stopping.is_set():
                 return
             try:
                 if time.monotonic() >= next_full:
@@ -121,6 +139,6 @@ class WorkerThread(threading.Thread):
                 log.exception("worker tick failed")
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
         self._wake.set()
         self.join(timeout=5)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from tests.support import OFFICE, World
+from trunkdrop import workers
 from trunkdrop.vehicles.models import Vehicle, VehicleEvent
 
 
@@ -78,3 +79,20 @@ def test_carrier_sees_the_car_position_only_inside_the_window(world: World) -> N
     assert world.next_stop()["vehicle"]["latitude"] is None
     world.until(world.at(10, 30))
     assert world.next_stop()["vehicle"]["latitude"] is not None
+
+
+def test_a_refused_report_does_not_undo_the_others_of_its_batch(world: World) -> None:
+    """Reports of a car nobody linked are refused; the linked car's reports of the same batch
+    are still taken in (the batch is retried report by report)."""
+    vehicle = world.link_car()
+    world.platform.simulator.ensure_car("sim-aurora", "NEVER-LINKED")
+    now = world.clock.now()
+    world.platform.simulator.park("sim-aurora", "NEVER-LINKED", OFFICE[0], OFFICE[1], now)
+    world.platform.simulator.park("sim-aurora", vehicle["external_id"], OFFICE[0], OFFICE[1], now)
+    taken = workers.pump_simulator(world.platform, now)
+    assert taken == 1
+    with world.platform.uow() as s:
+        stored = s.scalars(select(VehicleEvent.vehicle_id)).all()
+        car = s.get(Vehicle, vehicle["id"])
+        assert car is not None
+        assert stored == [vehicle["id"]] and car.latitude == OFFICE[0]

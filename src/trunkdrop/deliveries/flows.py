@@ -789,8 +789,8 @@ def ingest_vehicle_event(
     *, session: Session, settings: Settings, brand: str, event_in: VehicleEventIn, now: datetime
 ) -> bool:
     """Fold a car maker's event into the platform and react to it. False when a duplicate."""
-    vehicle, event = vehicles.record_event(session=session, brand=brand, event_in=event_in, now=now)
-    if event is None:
+    vehicle, new = vehicles.record_event(session=session, brand=brand, event_in=event_in, now=now)
+    if not new:
         return False
     kind = event_in.type
     if kind in ("locked", "unlocked", "trunk_opened", "trunk_closed"):
@@ -1148,9 +1148,7 @@ def dispatch_commands(
     done: WorkDone,
 ) -> None:
     """Send pending commands to the cars; expire those that ran out of time."""
-    for command in vehicles.open_commands(session=session):
-        vehicle = session.get(Vehicle, command.vehicle_id)
-        assert vehicle is not None
+    for command, vehicle in vehicles.commands_to_handle(session=session, now=now):
         if now >= command.expires_at:
             _expire_command(
                 session=session, settings=settings, command=command, vehicle=vehicle, now=now

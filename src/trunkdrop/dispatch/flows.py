@@ -270,6 +270,16 @@ def _store_stops(
     session.flush()
 
 
+@dataclass(frozen=True)
+class DayDraft:
+    """A day's routing problem read from the database, with what storing its answer needs.
+    Pure data: it can be solved in another process (zones of a big day in parallel)."""
+
+    day: DayProblem
+    vans: tuple[Van, ...]
+    plan_in: PlanCreate
+
+
 def plan_day(
     *,
     session: Session,
@@ -280,6 +290,36 @@ def plan_day(
     now: datetime,
 ) -> list[Route]:
     """Plan every booked, unrouted delivery of the carrier for one day onto its drivers' vans."""
+    draft = prepare_day(
+        session=session, settings=settings, carrier=carrier, plan_in=plan_in, matrix=matrix
+    )
+    return store_day(
+        session=session,
+        settings=settings,
+        carrier=carrier,
+        draft=draft,
+        solved=solve_day(draft),
+        now=now,
+    )
+
+
+def solve_day(draft: DayDraft) -> list[tuple[int, tuple[int, ...]]]:
+    """Solve a drafted day and check the plan independently (Conflict when infeasible)."""
+    return _solve_and_check(
+        draft.day, draft.plan_in.seconds, draft.plan_in.seed, draft.plan_in.iterations
+    )
+
+
+def prepare_day(
+    *,
+    session: Session,
+    settings: Settings,
+    carrier: Party,
+    plan_in: PlanCreate,
+    matrix: MatrixProvider,
+) -> DayDraft:
+    """Read and check what a day's plan needs: drivers, shift, the unrouted deliveries and
+    their candidate places; build the routing problem."""
     areas = dispatch.list_service_areas(session=session, carrier_id=carrier.id)
     if not areas:
         raise Conflict("the carrier has no service area (and so no depot)", code="no_service_area")
@@ -334,24 +374,35 @@ def plan_day(
         )
     except ProblemError as e:
         raise InvalidInput(str(e), code="plan_input_invalid") from e
+    return DayDraft(day=day, vans=tuple(vans), plan_in=plan_in)
+
+
+def store_day(
+    *,
+    session: Session,
+    settings: Settings,
+    carrier: Party,
+    draft: DayDraft,
+    solved: list[tuple[int, tuple[int, ...]]],
+    now: datetime,
+) -> list[Route]:
+    """Store a solved day: one route per used van, stops with their ETAs."""
     routes: list[Route] = []
-    for vehicle_type, locations in _solve_and_check(
-        day, plan_in.seconds, plan_in.seed, plan_in.iterations
-    ):
+    for vehicle_type, locations in solved:
         route = dispatch.create_route(
             session=session,
             carrier=carrier,
-            driver_id=vans[vehicle_type].driver_id,
-            service_date=plan_in.service_date,
+            driver_id=draft.vans[vehicle_type].driver_id,
+            service_date=draft.plan_in.service_date,
             now=now,
         )
         _store_stops(
             session=session,
-            day=day,
+            day=draft.day,
             route=route,
             locations=locations,
             vehicle_type=vehicle_type,
-            service_date=plan_in.service_date,
+            service_date=draft.plan_in.service_date,
             settings=settings,
             now=now,
         )

@@ -9,8 +9,10 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import multiprocessing
 import random
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -73,6 +75,7 @@ class RunConfig:
     database: Path
     solver_iterations: int
     day: date = date(2026, 12, 1)
+    planning_jobs: int = 2  # zones solved side by side
 
 
 @dataclass
@@ -292,48 +295,37 @@ class DayRun:
 
     # -- planning ------------------------------------------------------------------------
     def plan(self) -> None:
+        """The carrier plans each zone of the city; the zones' problems are solved side by
+        side on the machine's cores, then stored, through the same steps as `plan_day`."""
         ids = list(self.by_delivery)
         zones = self._zones(ids)
-        drivers: list[Driver] = []
+        drafts: list[planning.DayDraft | None] = []
         for z, zone in enumerate(zones):
             vans = max(1, math.ceil(len(zone) / STOPS_PER_VAN))
-            for attempt in range(4):
+            try:
+                drafts.append(self._draft(z, zone, vans))
+            except DomainError:
+                drafts.append(None)
+        with ProcessPoolExecutor(
+            max_workers=max(1, min(self.c.planning_jobs, len(zones))),
+            mp_context=multiprocessing.get_context("spawn"),
+        ) as pool:
+            solved = list(pool.map(_solve_zone, drafts))
+        drivers: list[Driver] = []
+        for z, (zone, draft, answer) in enumerate(zip(zones, drafts, solved, strict=True)):
+            if draft is not None and answer is not None:
                 with self.p.uow() as s:
-                    carrier = _party(s, self.carrier)
-                    zone_drivers = [
-                        parties.create_party(
-                            session=s,
-                            role="driver",
-                            name=f"Driver {z}-{i}",
-                            carrier_id=carrier.id,
-                            now=self.clock.now(),
-                        ).id
-                        for i in range(vans)
-                    ]
-                try:
-                    with self.p.uow() as s:
-                        routes = planning.plan_day(
-                            session=s,
-                            settings=self.p.settings,
-                            carrier=_party(s, self.carrier),
-                            matrix=self.p.matrix,
-                            now=self.clock.now(),
-                            plan_in=PlanCreate(
-                                service_date=self.c.day,
-                                driver_ids=zone_drivers,
-                                seconds=60.0,
-                                iterations=self.c.solver_iterations,
-                                seed=self.c.seed,
-                                home_as_option=self.c.strategy == "trunk_roaming_home",
-                                delivery_ids=zone,
-                            ),
-                        )
-                        drivers.extend(Driver(r.driver_id, r.id) for r in routes)
-                    break
-                except DomainError:
-                    if attempt == 3:
-                        self.record.unplanned += len(zone)
-                    vans += max(1, vans // 3)
+                    routes = planning.store_day(
+                        session=s,
+                        settings=self.p.settings,
+                        carrier=_party(s, self.carrier),
+                        draft=draft,
+                        solved=answer,
+                        now=self.clock.now(),
+                    )
+                    drivers.extend(Driver(r.driver_id, r.id) for r in routes)
+            else:
+                drivers.extend(self._plan_with_more_vans(z, zone))
             self.progress("carrier planned its vans", 0.15 + 0.25 * (z + 1) / len(zones))
         self.record.drivers = drivers
         with self.p.uow() as s:
@@ -357,6 +349,64 @@ class DayRun:
                     route=dispatch.get_route(session=s, route_id=d.route_id),
                     now=self.clock.now(),
                 )
+
+    def _hire(self, z: int, vans: int) -> list[str]:
+        with self.p.uow() as s:
+            carrier = _party(s, self.carrier)
+            return [
+                parties.create_party(
+                    session=s,
+                    role="driver",
+                    name=f"Driver {z}-{i}",
+                    carrier_id=carrier.id,
+                    now=self.clock.now(),
+                ).id
+                for i in range(vans)
+            ]
+
+    def _plan_in(self, zone: list[str], drivers: list[str]) -> PlanCreate:
+        return PlanCreate(
+            service_date=self.c.day,
+            driver_ids=drivers,
+            seconds=60.0,
+            iterations=self.c.solver_iterations,
+            seed=self.c.seed,
+            home_as_option=self.c.strategy == "trunk_roaming_home",
+            delivery_ids=zone,
+        )
+
+    def _draft(self, z: int, zone: list[str], vans: int) -> planning.DayDraft:
+        drivers = self._hire(z, vans)
+        with self.p.uow() as s:
+            return planning.prepare_day(
+                session=s,
+                settings=self.p.settings,
+                carrier=_party(s, self.carrier),
+                matrix=self.p.matrix,
+                plan_in=self._plan_in(zone, drivers),
+            )
+
+    def _plan_with_more_vans(self, z: int, zone: list[str]) -> list[Driver]:
+        """A zone the first fleet could not serve: more vans, planned in this process."""
+        vans = max(1, math.ceil(len(zone) / STOPS_PER_VAN))
+        for _ in range(3):
+            vans += max(1, vans // 3)
+            drivers = self._hire(z, vans)
+            try:
+                with self.p.uow() as s:
+                    routes = planning.plan_day(
+                        session=s,
+                        settings=self.p.settings,
+                        carrier=_party(s, self.carrier),
+                        matrix=self.p.matrix,
+                        now=self.clock.now(),
+                        plan_in=self._plan_in(zone, drivers),
+                    )
+                    return [Driver(r.driver_id, r.id) for r in routes]
+            except DomainError:
+                continue
+        self.record.unplanned += len(zone)
+        return []
 
     def _zones(self, ids: list[str]) -> list[list[str]]:
         """Cut the city into slices around the centre so each problem stays small."""
@@ -653,6 +703,16 @@ class DayRun:
 
     def close(self) -> None:
         self.p.close()
+
+
+def _solve_zone(draft: planning.DayDraft | None) -> list[tuple[int, tuple[int, ...]]] | None:
+    """Solve one zone's drafted day in a worker process; None when no plan fits its vans."""
+    if draft is None:
+        return None
+    try:
+        return planning.solve_day(draft)
+    except DomainError:
+        return None
 
 
 def _chunks(items: list[Customer], size: int) -> list[list[Customer]]:

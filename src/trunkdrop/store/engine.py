@@ -31,6 +31,12 @@ def make_engine(url: str) -> Engine:
             "timeout": _BUSY_TIMEOUT_S,
             "factory": _writer_lock_connection(),
         }
+        # A request holds its connection from authentication to commit, also while it waits
+        # for a thread between those steps; a bounded pool could then be held entirely by
+        # requests that wait for threads held by requests that wait for connections. SQLite
+        # connections are file handles: never make a request wait for one.
+        kwargs["pool_size"] = 10
+        kwargs["max_overflow"] = -1
     else:
         # Enough for every thread of the API's thread pool (40) and the workers: a request
         # that waits for a connection holds its thread and slows every other one.

@@ -6,7 +6,9 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -167,43 +169,42 @@ def find_by_external_id(*, session: Session, brand: str, external_id: str) -> Ve
 
 def record_event(
     *, session: Session, brand: str, event_in: VehicleEventIn, now: datetime
-) -> tuple[Vehicle, VehicleEvent | None]:
+) -> tuple[Vehicle, bool]:
     """Store a car-maker event and fold it into the car's state.
 
-    Returns the event, or None when it was seen before (idempotent). An event older
-    than the state it would change is kept but does not change it: clouds reorder.
+    Returns the car and whether the event is new (False when it was seen before:
+    idempotent). An event older than the state it would change is kept but does not
+    change it: clouds reorder.
     """
     vehicle = find_by_external_id(session=session, brand=brand, external_id=event_in.vehicle_id)
-    duplicate = session.scalars(
-        select(VehicleEvent.id).where(
-            VehicleEvent.brand == brand, VehicleEvent.event_id == event_in.event_id
-        )
-    ).first()
-    if duplicate is not None:
-        return vehicle, None
     if event_in.type == "position" and (event_in.latitude is None or event_in.longitude is None):
         raise InvalidInput("a position event needs latitude and longitude", field="latitude")
     data: dict[str, Any] = event_in.model_dump(
         mode="json", exclude={"event_id", "vehicle_id", "type", "occurred_at"}, exclude_none=True
     )
-    event = VehicleEvent(
-        brand=brand,
-        event_id=event_in.event_id,
-        vehicle_id=vehicle.id,
-        type=event_in.type,
-        occurred_at=event_in.occurred_at,
-        received_at=now,
-        data=data,
-    )
-    try:
-        with session.begin_nested():
-            session.add(event)
-    except IntegrityError:
-        # A concurrent delivery of the same event won the race.
-        return vehicle, None
+    row = {
+        "brand": brand,
+        "event_id": event_in.event_id,
+        "vehicle_id": vehicle.id,
+        "type": event_in.type,
+        "occurred_at": event_in.occurred_at,
+        "received_at": now,
+        "data": data,
+    }
+    # One statement decides "new or seen before", also when two deliveries of the same
+    # event race: the unique (brand, event_id) keeps one, the other inserts nothing.
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stored = session.execute(
+        insert(VehicleEvent)
+        .values(row)
+        .on_conflict_do_nothing(index_elements=["brand", "event_id"])
+        .returning(VehicleEvent.id)
+    ).first()
+    if stored is None:
+        return vehicle, False
     _fold(vehicle, event_in)
     session.flush()
-    return vehicle, event
+    return vehicle, True
 
 
 def _newer(at: datetime, last: datetime | None) -> bool:
@@ -250,15 +251,25 @@ def create_command(
     return command
 
 
-def open_commands(*, session: Session, limit: int = 200) -> list[VehicleCommand]:
-    return list(
-        session.scalars(
-            select(VehicleCommand)
-            .where(VehicleCommand.status.in_(("pending", "sent")))
-            .order_by(VehicleCommand.created_at)
-            .limit(limit)
+def commands_to_handle(
+    *, session: Session, now: datetime, limit: int = 200
+) -> list[tuple[VehicleCommand, Vehicle]]:
+    """Commands the dispatcher must act on, each with its car: those still to send, and
+    sent ones whose time ran out. A sent command within its time waits for the car's
+    answer and is not even read (under load, most open commands are such)."""
+    rows = session.execute(
+        select(VehicleCommand, Vehicle)
+        .join(Vehicle, Vehicle.id == VehicleCommand.vehicle_id)
+        .where(
+            or_(
+                VehicleCommand.status == "pending",
+                and_(VehicleCommand.status == "sent", VehicleCommand.expires_at <= now),
+            )
         )
-    )
+        .order_by(VehicleCommand.created_at)
+        .limit(limit)
+    ).all()
+    return [(command, vehicle) for command, vehicle in rows]
 
 
 def finish_command(
