@@ -93,7 +93,20 @@ def run_once(platform: Platform, now: datetime | None = None) -> flows.WorkDone:
     with platform.uow() as session:
         flows.push_revocations(session=session, registry=platform.registry, now=now, done=done)
     with platform.uow() as session:
+        flows.provision_rotated_keys(
+            session=session,
+            registry=platform.registry,
+            keyring=platform.keyrings.refresh_if_rotated(session, now=now),
+            issuer=platform.settings.grant_issuer,
+            now=now,
+            done=done,
+        )
+    with platform.uow() as session:
         flows.run_watchdog(session=session, settings=platform.settings, now=now, done=done)
+    with platform.uow() as session:
+        flows.watch_offline_attempts(
+            session=session, settings=platform.settings, now=now, done=done
+        )
     with platform.uow() as session:
         flows.sweep(session=session, settings=platform.settings, now=now, done=done)
     pump_simulator(platform, now)

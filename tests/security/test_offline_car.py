@@ -20,6 +20,7 @@ from tests.security.common import (
     trunk_open,
 )
 from tests.support import HOME, Handset, World
+from trunkdrop.access.models import AuditEntry
 from trunkdrop.incidents.models import Incident
 
 
@@ -194,3 +195,91 @@ def test_offline_car_needs_the_device_proof_at_the_platform_too(world: World) ->
     response = world.post("driver", f"/v1/attempts/{attempt['id']}/access", body)
     assert response.status_code == 409
     assert "v4.public" not in response.text
+
+
+def _rotate(world: World) -> str:
+    from trunkdrop.access import service as access
+
+    with world.platform.uow() as s:
+        return access.rotate_signing_key(
+            session=s,
+            passphrase=world.platform.settings.key_passphrase.get_secret_value(),
+            now=world.clock.now(),
+        ).kid
+
+
+def _kid(token: str) -> str:
+    footer = token.split(".")[3]
+    return str(json.loads(base64.urlsafe_b64decode(footer + "=" * (-len(footer) % 4)))["kid"])
+
+
+def test_offline_car_is_provisioned_with_a_rotated_key(world: World) -> None:
+    """After a key rotation (as `trunkdrop keys rotate` does, from another process) the
+    workers sign with the new key and give the car the new key set: the grant opens it."""
+    vehicle, _, attempt = offline_car_ready(world)
+    new_kid = _rotate(world)
+    world.tick(2)
+    granted = offline_grant(world, attempt["id"])
+    assert _kid(granted["grant_token"]) == new_kid
+    verdict = present(
+        world, vehicle, granted["grant_token"], world.handsets["driver"], attempt["id"]
+    )
+    assert verdict == "opened"
+    with world.platform.uow() as s:
+        provisioned = s.scalars(
+            select(AuditEntry.subject).where(AuditEntry.action == "vehicle.keys_provisioned")
+        ).all()
+    assert provisioned == [vehicle["id"]]
+
+
+def test_offline_car_out_of_reach_at_rotation_refuses_new_grants_until_provisioned(
+    world: World,
+) -> None:
+    """A car in a garage when keys rotate cannot be given the new key: it refuses grants
+    signed with it (fails closed) and is provisioned as soon as it is back in reach."""
+    vehicle, _, attempt = offline_car_ready(world)
+    _offline(world, vehicle)
+    _rotate(world)
+    world.tick(4)
+    granted = offline_grant(world, attempt["id"])
+    handset = world.handsets["driver"]
+    assert present(world, vehicle, granted["grant_token"], handset, attempt["id"]) != "opened"
+    assert trunk_open(world, vehicle) is False
+    _online(world, vehicle)
+    sim_car = world.platform.simulator.car(vehicle["brand"], vehicle["external_id"])
+    assert sim_car.grant_keys is not None
+    assert _kid(granted["grant_token"]) in sim_car.grant_keys.public_keys
+
+
+def test_offline_attempt_whose_car_never_reports_fails_after_its_grant_expired(
+    world: World,
+) -> None:
+    """A grant handed to the driver for a car out of reach that never reports: once the grant
+    has expired (the car refuses it from then on) the attempt fails and the fallback decides."""
+    vehicle, delivery, attempt = offline_car_ready(world)
+    _offline(world, vehicle)
+    offline_grant(world, attempt["id"])
+    world.tick(60)
+    assert world.ok(world.get("driver", f"/v1/attempts/{attempt['id']}"))["status"] == "unlocking"
+    world.clock.advance(16 * 60)
+    world.tick(2)
+    read = world.ok(world.get("driver", f"/v1/attempts/{attempt['id']}"))
+    assert (read["status"], read["failure_reason"]) == ("failed", "trunk_not_opened")
+    assert world.ok(world.get("shop", f"/v1/deliveries/{delivery['id']}"))["status"] != "delivered"
+
+
+def test_offline_deposit_the_car_never_confirms_opens_one_incident(world: World) -> None:
+    """The driver confirmed the deposit at a car out of reach that stays silent: one incident
+    for the operator, the attempt is not failed (the parcel is said to be in the trunk)."""
+    vehicle, _, attempt = offline_car_ready(world)
+    _offline(world, vehicle)
+    granted = offline_grant(world, attempt["id"])
+    handset = world.handsets["driver"]
+    assert present(world, vehicle, granted["grant_token"], handset, attempt["id"]) == "opened"
+    world.ok(world.post("driver", f"/v1/attempts/{attempt['id']}/deposit"))
+    world.clock.advance(16 * 60)
+    world.tick(6)
+    with world.platform.uow() as s:
+        kinds = s.scalars(select(Incident.kind).where(Incident.attempt_id == attempt["id"])).all()
+    assert kinds == ["offline_report_missing"]
+    assert world.ok(world.get("driver", f"/v1/attempts/{attempt['id']}"))["status"] == "unlocking"

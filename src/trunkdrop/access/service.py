@@ -91,6 +91,19 @@ class KeyringCache:
                 self._keyring = keyring
             return self._keyring
 
+    def refresh_if_rotated(self, session: Session, *, now: datetime) -> Keyring:
+        """The keyring, reloaded when another process (`trunkdrop keys rotate`) made a new
+        current key: from then on this process signs with it."""
+        current = session.scalars(
+            select(SigningKey.kid)
+            .where(SigningKey.retired_at.is_(None))
+            .order_by(SigningKey.created_at.desc(), SigningKey.kid.desc())
+        ).first()
+        keyring = self.get(session, now=now)
+        if current is not None and current != keyring.current_kid:
+            keyring = self.refresh(session)
+        return keyring
+
     def refresh(self, session: Session) -> Keyring:
         with self._lock:
             self._keyring = load_keyring(session=session, passphrase=self._passphrase)

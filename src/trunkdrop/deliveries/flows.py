@@ -27,13 +27,14 @@ from trunkdrop.dispatch.models import Route, RouteStop
 from trunkdrop.errors import AccessRefused, Conflict, Forbidden, NotFound
 from trunkdrop.geo import distance_m
 from trunkdrop.incidents import service as incidents
+from trunkdrop.incidents.models import Incident
 from trunkdrop.notify import service as notify
 from trunkdrop.parties.models import Party, Role
 from trunkdrop.schemas import Position
 from trunkdrop.store.base import new_id
 from trunkdrop.vehicles import service as vehicles
 from trunkdrop.vehicles.models import Vehicle, VehicleCommand
-from trunkdrop.vehicles.ports import AdapterError, CommandOrder, VehicleAsleep
+from trunkdrop.vehicles.ports import AdapterError, CommandOrder, GrantKeys, VehicleAsleep
 from trunkdrop.vehicles.registry import AdapterRegistry
 from trunkdrop.vehicles.schemas import VehicleEventIn
 
@@ -1132,6 +1133,8 @@ class WorkDone:
     grants_expired: int = 0
     positions_forgotten: int = 0
     revocations_pushed: int = 0
+    keys_provisioned: int = 0
+    offline_unreported: int = 0
 
     def total(self) -> int:
         return (
@@ -1219,6 +1222,45 @@ def push_revocations(
         done.revocations_pushed += 1
 
 
+def provision_rotated_keys(
+    *,
+    session: Session,
+    registry: AdapterRegistry,
+    keyring: Keyring,
+    issuer: str,
+    now: datetime,
+    done: WorkDone,
+) -> None:
+    """Give cars that check grants themselves the platform's current public keys.
+
+    After `keys rotate` new grants are signed with a key such a car has never seen, and it
+    refuses them (fails closed) until it holds the new set. A car out of reach is tried
+    again on the next tick.
+    """
+    public = keyring.public_keys()
+    digest = vehicles.keys_digest(public)
+    for vehicle in vehicles.cars_missing_keys(session=session, digest=digest):
+        try:
+            registry.get(vehicle.brand).provision_grant_keys(
+                external_id=vehicle.external_id,
+                keys=GrantKeys(issuer=issuer, vehicle_id=vehicle.id, public_keys=public),
+                now=now,
+            )
+        except AdapterError:
+            continue
+        vehicle.grant_keys_digest = digest
+        audit.append(
+            session=session,
+            actor="platform",
+            action="vehicle.keys_provisioned",
+            subject=vehicle.id,
+            now=now,
+            data={"key_ids": sorted(public)},
+        )
+        done.keys_provisioned += 1
+    session.flush()
+
+
 def _unlock_still_allowed(session: Session, command: VehicleCommand) -> bool:
     grant = session.get(Grant, command.grant_id) if command.grant_id else None
     attempt = session.get(Attempt, command.attempt_id) if command.attempt_id else None
@@ -1271,6 +1313,60 @@ def _expire_command(
         detail="the car did not confirm the unlock in time",
         now=now,
     )
+
+
+def watch_offline_attempts(
+    *, session: Session, settings: Settings, now: datetime, done: WorkDone
+) -> None:
+    """Attempts at cars that check grants themselves, whose car never reported opening.
+
+    Such a car tells the platform only when it is back in reach. Once the grant has expired
+    (the car itself refuses it from then on) and a grace period passed: a driver who
+    confirmed the deposit leaves an incident for the operator (the parcel is reported to be
+    in the trunk, the car has not said so); otherwise the attempt fails and the fallback
+    policy decides. A car that did open and reports later is reconciled then.
+    """
+    grace = timedelta(seconds=settings.relock_after_s)
+    for attempt, grant in session.execute(
+        select(Attempt, Grant)
+        .join(Grant, Grant.id == Attempt.grant_id)
+        .where(
+            Attempt.status == domain.AttemptStatus.unlocking,
+            Attempt.unlock_command_id.is_(None),
+            Attempt.trunk_opened_at.is_(None),
+            Grant.expires_at <= now - grace,
+        )
+    ).all():
+        if attempt.deposited_at is None:
+            fail_attempt(
+                session=session,
+                settings=settings,
+                attempt=attempt,
+                reason=domain.Reason.trunk_not_opened,
+                detail="the car never reported opening and the grant has expired",
+                now=now,
+            )
+            done.offline_unreported += 1
+            continue
+        seen = session.scalars(
+            select(Incident.id).where(
+                Incident.attempt_id == attempt.id, Incident.kind == "offline_report_missing"
+            )
+        ).first()
+        if seen is None:
+            incidents.open_incident(
+                session=session,
+                kind="offline_report_missing",
+                severity="medium",
+                now=now,
+                vehicle_id=grant.vehicle_id,
+                delivery_id=attempt.delivery_id,
+                attempt_id=attempt.id,
+                detail="the driver confirmed the deposit; the car has not reported opening or "
+                "locking since (out of reach)",
+            )
+            done.offline_unreported += 1
+    session.flush()
 
 
 def run_watchdog(*, session: Session, settings: Settings, now: datetime, done: WorkDone) -> None:

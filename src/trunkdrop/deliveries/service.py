@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -711,14 +712,53 @@ def vehicle_for(*, session: Session, delivery: Delivery) -> Vehicle:
     return vehicle
 
 
+@dataclass(frozen=True)
+class _StopFacts:
+    """What a stop's reading shows, loaded for all stops of a route at once."""
+
+    deliveries: dict[str, Delivery]
+    options: dict[tuple[str, int], DeliveryOption]
+    vehicles: dict[str, Vehicle]
+    attempts: dict[str, str]  # stop id -> attempt id
+
+
+def _stop_facts(session: Session, stops: list[RouteStop]) -> _StopFacts:
+    """Four queries for a route, however many stops it has (the driver's app reads it often)."""
+    delivery_ids = {stop.delivery_id for stop in stops}
+    found = list(session.scalars(select(Delivery).where(Delivery.id.in_(delivery_ids))))
+    vehicle_ids = {d.vehicle_id for d in found if d.vehicle_id is not None}
+    options = session.scalars(
+        select(DeliveryOption).where(DeliveryOption.delivery_id.in_(delivery_ids))
+    )
+    attempts = session.execute(
+        select(Attempt.stop_id, Attempt.id).where(Attempt.stop_id.in_([s.id for s in stops]))
+    )
+    return _StopFacts(
+        deliveries={d.id: d for d in found},
+        options={(o.delivery_id, o.seq): o for o in options},
+        vehicles={
+            v.id: v for v in session.scalars(select(Vehicle).where(Vehicle.id.in_(vehicle_ids)))
+        },
+        attempts={stop_id: attempt_id for stop_id, attempt_id in attempts},
+    )
+
+
 def stop_to_read(
-    *, session: Session, stop: RouteStop, next_id: str | None, now: datetime
+    *,
+    session: Session,
+    stop: RouteStop,
+    next_id: str | None,
+    now: datetime,
+    facts: _StopFacts | None = None,
 ) -> StopRead:
-    delivery = get_delivery(session=session, delivery_id=stop.delivery_id)
-    attempt_id = session.scalars(select(Attempt.id).where(Attempt.stop_id == stop.id)).first()
-    if stop.mode == "trunk" and stop.option_seq is not None:
-        where = option(session=session, delivery_id=delivery.id, seq=stop.option_seq)
-        car = vehicle_for(session=session, delivery=delivery)
+    facts = facts or _stop_facts(session, [stop])
+    delivery = facts.deliveries[stop.delivery_id]
+    attempt_id = facts.attempts.get(stop.id)
+    if stop.mode == "trunk" and stop.option_seq is not None and delivery.vehicle_id is not None:
+        where = facts.options.get((delivery.id, stop.option_seq))
+        if where is None:
+            raise NotFound(f"delivery {delivery.id} has no itinerary entry {stop.option_seq}")
+        car = facts.vehicles[delivery.vehicle_id]
         in_window = where.window_start <= now < where.window_end
         brief = VehicleBrief(
             plate=car.plate,
@@ -771,8 +811,11 @@ def stop_to_read(
 
 
 def route_to_read(*, session: Session, route: Route, now: datetime) -> RouteRead:
-    nxt = dispatch.next_open_stop(session=session, route_id=route.id)
+    stops = dispatch.stops_of(session=session, route_id=route.id)
+    # The next stop is the first pending one (stops_of is in route order).
+    nxt = next((s for s in stops if s.status == "pending"), None)
     next_id = nxt.id if nxt is not None and route.status == "started" else None
+    facts = _stop_facts(session, stops)
     return RouteRead(
         id=route.id,
         carrier_id=route.carrier_id,
@@ -780,8 +823,8 @@ def route_to_read(*, session: Session, route: Route, now: datetime) -> RouteRead
         service_date=route.service_date,
         status=route.status,
         stops=[
-            stop_to_read(session=session, stop=s, next_id=next_id, now=now)
-            for s in dispatch.stops_of(session=session, route_id=route.id)
+            stop_to_read(session=session, stop=s, next_id=next_id, now=now, facts=facts)
+            for s in stops
         ],
     )
 

@@ -39,6 +39,9 @@ class Vehicle(Base):
     lock_state_at: Mapped[datetime | None] = mapped_column(default=None)
     trunk_state: Mapped[str] = mapped_column(String(16), default="unknown")
     trunk_state_at: Mapped[datetime | None] = mapped_column(default=None)
+    # A car that checks grants itself: which set of the platform's public keys it holds
+    # (digest of their ids). After a key rotation the workers provision the new set.
+    grant_keys_digest: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime]
 
 

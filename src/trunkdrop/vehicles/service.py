@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -89,7 +90,29 @@ def link_vehicle(
             raise InvalidInput(
                 f"the car maker could not provision the car: {e}", field="external_id", code=e.code
             ) from e
+        vehicle.grant_keys_digest = keys_digest(grant_public_keys)
     return vehicle
+
+
+def keys_digest(public_keys: dict[str, bytes]) -> str:
+    """Names a set of public keys by their ids and bytes (what a car was provisioned with)."""
+    h = hashlib.sha256()
+    for kid in sorted(public_keys):
+        h.update(kid.encode() + b"\0" + public_keys[kid] + b"\0")
+    return h.hexdigest()
+
+
+def cars_missing_keys(*, session: Session, digest: str) -> list[Vehicle]:
+    """Linked cars that check grants themselves and hold another key set than `digest`."""
+    return list(
+        session.scalars(
+            select(Vehicle).where(
+                Vehicle.unlinked_at.is_(None),
+                Vehicle.grant_keys_digest.is_not(None),
+                Vehicle.grant_keys_digest != digest,
+            )
+        )
+    )
 
 
 def capabilities_of(vehicle: Vehicle) -> Capabilities:

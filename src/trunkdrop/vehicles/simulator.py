@@ -224,11 +224,15 @@ class CarSimulator:
                 self._emit(car, "online", now)
 
     # -- the car itself, checking a grant (digital key, no platform needed) ---------------
-    def provision(self, brand: str, external_id: str, keys: GrantKeys, now: datetime) -> None:
+    def provision(self, brand: str, external_id: str, keys: GrantKeys, now: datetime) -> bool:
+        """Install the platform's keys in the car; False when the car is out of reach."""
         with self._lock:
             car = self.ensure_car(brand, external_id)
+            if not car.online:
+                return False
             car.grant_keys = keys
             car.clock_anchor = (now, now)
+            return True
 
     def revoke_grant(self, brand: str, external_id: str, grant_id: str, now: datetime) -> None:
         """The platform tells the car a grant is revoked; an unreachable car never hears it."""
@@ -442,7 +446,8 @@ class SimulatorAdapter:
     def provision_grant_keys(self, *, external_id: str, keys: GrantKeys, now: datetime) -> None:
         if not self._meta.capabilities.offline_grants:
             raise AdapterError("not_supported", f"{self._meta.brand} cars do not check grants")
-        self._sim.provision(self._meta.brand, external_id, keys, now)
+        if not self._sim.provision(self._meta.brand, external_id, keys, now):
+            raise AdapterError("vehicle_offline", "the car is out of reach; try again later")
 
     def revoke_grant(self, *, external_id: str, grant_id: str, now: datetime) -> None:
         if not self._meta.capabilities.offline_grants:
