@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -279,27 +280,24 @@ async def drive(
     ops = {"Authorization": f"Bearer {operator_key}"}
     handset = Ed25519PrivateKey.from_private_bytes(tokens.unb64u(driver["private_key"]))
 
-    async def poll(attempt_id: str, want: str) -> dict[str, Any]:
-        """Follow the attempt's event stream (as a driver app does) until it is `want`."""
+    async def follow(attempt_id: str) -> AsyncIterator[str]:
+        """The attempt's event stream (one per attempt, as a driver app keeps it open):
+        each status it passes through, until it ends or the run does."""
         left = max(1, int(deadline - time.monotonic()) + 1)
         async with client.stream(
             "GET", f"/v1/attempts/{attempt_id}/events?timeout_s={left}", headers=auth
         ) as events:
             async for line in events.aiter_lines():
-                if not line.startswith("data: "):
-                    continue
-                read: dict[str, Any] = json.loads(line.removeprefix("data: "))
-                if read["status"] in (want, "failed"):
-                    return read
-        if time.monotonic() >= deadline:
-            return {"status": "unfinished at the end of the run"}
-        raise TimeoutError(f"attempt {attempt_id} never became {want}")
+                if line.startswith("data: "):
+                    read: dict[str, Any] = json.loads(line.removeprefix("data: "))
+                    if "status" in read:
+                        yield read["status"]
 
     while time.monotonic() < deadline:
-        stops = (await client.get("/v1/stops", headers=auth)).json()
-        stop = next((s for s in stops if s["is_next"]), None)
-        if stop is None:
-            return
+        next_stop = await client.get("/v1/stops/next", headers=auth)
+        if next_stop.status_code == 404:
+            return  # this driver's day is done
+        stop = next_stop.json()
         t0 = time.perf_counter()
         here = {"latitude": stop["latitude"] + 0.0001, "longitude": stop["longitude"]}
         attempt = (
@@ -336,23 +334,23 @@ async def drive(
         access_ms.append((time.perf_counter() - a0) * 1000)
         if granted.status_code != 202:
             raise RuntimeError(f"access refused: {granted.text}")
-        opened = (await poll(attempt["id"], "trunk_open"))["status"]
-        if opened.startswith("unfinished"):
-            return
-        if opened != "trunk_open":
-            raise RuntimeError("the trunk did not open")
-        await client.post(f"/v1/attempts/{attempt['id']}/deposit", headers=auth)
-        await client.post(
-            f"/v1/sim/vehicles/{vehicles[stop['parcel_ref']]}",
-            headers=ops,
-            json={"action": "close_trunk"},
-        )
-        secured = (await poll(attempt["id"], "succeeded"))["status"]
-        if secured.startswith("unfinished"):
-            return
-        if secured != "succeeded":
-            raise RuntimeError("the delivery was not confirmed")
-        done.append(time.perf_counter() - t0)
+        last = None
+        async for status in follow(attempt["id"]):
+            if status == "trunk_open" and last != "trunk_open":
+                # Parcel in, lid shut: the car then reports closed, is locked, reports locked.
+                await client.post(f"/v1/attempts/{attempt['id']}/deposit", headers=auth)
+                await client.post(
+                    f"/v1/sim/vehicles/{vehicles[stop['parcel_ref']]}",
+                    headers=ops,
+                    json={"action": "close_trunk"},
+                )
+            last = status
+            if status in ("succeeded", "failed"):
+                break
+        if last == "succeeded":
+            done.append(time.perf_counter() - t0)
+        elif time.monotonic() < deadline:
+            raise RuntimeError(f"attempt {attempt['id']} ended {last}, not succeeded")
 
 
 async def load(

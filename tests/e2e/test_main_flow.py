@@ -105,3 +105,25 @@ def test_attempt_event_stream_reports_the_attempt_until_it_ends(world: World) ->
         body = "".join(stream.iter_text())
     assert "event: attempt" in body
     assert 'event: end\ndata: {"status": "succeeded"}' in body
+
+
+def test_next_stop_is_the_first_open_stop_and_moves_on_when_it_is_finished(world: World) -> None:
+    """GET /v1/stops/next shows the stop the driver must do now, then the following one;
+    with nothing left it is a 404 problem, and a carrier key cannot use it."""
+    vehicle = world.link_car()
+    office = world.add_place()
+    first = world.book(vehicle, [(office, 10, 12)])
+    second = world.book(vehicle, [(office, 10, 12)])
+    world.route(first, second)
+    world.park(vehicle, OFFICE)
+    world.until(world.at(10, 15))
+    stop = world.ok(world.get("driver", "/v1/stops/next"))
+    assert (stop["delivery_id"], stop["is_next"]) == (first["id"], True)
+    assert stop == world.next_stop()
+    attempt = world.ok(world.start_attempt(stop), 201)
+    world.ok(world.post("driver", f"/v1/attempts/{attempt['id']}/fail", {"reason": "trunk_full"}))
+    assert world.ok(world.get("driver", "/v1/stops/next"))["delivery_id"] == second["id"]
+    assert world.get("carrier", "/v1/stops/next").status_code == 403
+    world.ok(world.post("carrier", f"/v1/routes/{stop['route_id']}/close"))
+    missing = world.get("driver", "/v1/stops/next")
+    assert (missing.status_code, missing.json()["code"]) == (404, "no_open_stop")

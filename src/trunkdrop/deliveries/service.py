@@ -810,6 +810,17 @@ def stop_to_read(
     )
 
 
+def next_stop_to_read(*, session: Session, driver: Party, now: datetime) -> StopRead:
+    """The first open stop of the driver's started routes, oldest route first."""
+    for route in dispatch.list_routes(session=session, party=driver):
+        if route.status != "started":
+            continue
+        stop = dispatch.next_open_stop(session=session, route_id=route.id)
+        if stop is not None:
+            return stop_to_read(session=session, stop=stop, next_id=stop.id, now=now)
+    raise NotFound("no open stop on your started routes", code="no_open_stop")
+
+
 def route_to_read(*, session: Session, route: Route, now: datetime) -> RouteRead:
     stops = dispatch.stops_of(session=session, route_id=route.id)
     # The next stop is the first pending one (stops_of is in route order).

@@ -11,6 +11,7 @@ from trunkdrop.api.deps import (
     Carrier,
     CarrierOrDriver,
     CurrentParty,
+    Driver,
     NowDep,
     PlatformDep,
     SessionDep,
@@ -104,6 +105,13 @@ def close_route(
     route = service.get_route(session=session, route_id=route_id)
     deliveries.close_route(session=session, party=party, route=route, now=now)
     return deliveries.route_to_read(session=session, route=route, now=now)
+
+
+@router.get("/stops/next", response_model=StopRead)
+def next_stop(session: SessionDep, driver: Driver, now: NowDep) -> StopRead:
+    """The driver's next stop: the first open stop of their started routes (what the app
+    shows at the wheel; it needs no other stop)."""
+    return deliveries.next_stop_to_read(session=session, driver=driver, now=now)
 
 
 @router.get("/stops", response_model=list[StopRead])
