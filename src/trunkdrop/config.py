@@ -52,6 +52,13 @@ class Settings(BaseSettings):
 
     workers_inline: bool = True
     worker_interval_s: float = Field(0.5, gt=0, le=60)
+    # Re-planning by itself: after a failed stop's fallback, or when a van runs this late.
+    auto_replan: bool = True
+    late_van_s: int = Field(900, ge=60, le=6 * 3600)
+    replan_interval_s: float = Field(30.0, gt=0, le=3600)
+    replan_seconds: float = Field(3.0, gt=0, le=600)
+    van_capacity_l: int = Field(6_000, ge=50, le=50_000)
+    shift_end_hour: int = Field(21, ge=1, le=24)
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_development(self) -> Settings:

@@ -8,13 +8,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
+from trunkdrop.access import audit
 from trunkdrop.bootstrap import Platform
 from trunkdrop.deliveries import flows
+from trunkdrop.dispatch import flows as planning
+from trunkdrop.dispatch import service as dispatch
+from trunkdrop.dispatch.models import ReplanRequest
 from trunkdrop.errors import DomainError
+from trunkdrop.parties import service as parties
+from trunkdrop.store.engine import read_only_session
 from trunkdrop.vehicles.schemas import VehicleEventIn
 
 log = logging.getLogger(__name__)
@@ -111,6 +117,94 @@ def run_once(platform: Platform, now: datetime | None = None) -> flows.WorkDone:
         flows.sweep(session=session, settings=platform.settings, now=now, done=done)
     pump_simulator(platform, now)
     return done
+
+
+def run_replans(platform: Platform, now: datetime | None = None) -> int:
+    """Re-plan the days that asked for it (a failed stop's fallback, a late van).
+
+    The day is read in one transaction, solved outside any (seconds of search must not hold
+    SQLite's write lock), and stored in another that first checks nothing moved meanwhile;
+    if something did, the day asks again and is re-planned on the next round.
+    """
+    now = now or platform.now()
+    settings = platform.settings
+    with platform.uow() as session:
+        flows.watch_late_vans(session=session, settings=settings, now=now)
+        days: dict[tuple[str, date], list[ReplanRequest]] = {}
+        for request in dispatch.open_replan_requests(session=session):
+            request.done_at = now  # taken: a change from now on asks anew
+            days.setdefault((request.carrier_id, request.service_date), []).append(request)
+        taken = {day: [r.id for r in requests] for day, requests in days.items()}
+    replanned = 0
+    for (carrier_id, service_date), request_ids in taken.items():
+        outcome = "replanned"
+        try:
+            with read_only_session(platform.session_factory) as session:
+                draft = planning.prepare_replan(
+                    session=session,
+                    settings=settings,
+                    carrier=parties.get_party(session=session, party_id=carrier_id),
+                    service_date=service_date,
+                    capacity_l=settings.van_capacity_l,
+                    shift_end_hour=settings.shift_end_hour,
+                    matrix=platform.matrix,
+                    now=now,
+                )
+            if draft.movable:
+                solved = planning.solve_replan(draft, seconds=settings.replan_seconds)
+                with platform.uow() as session:
+                    planning.store_replan(
+                        session=session, settings=settings, draft=draft, solved=solved, now=now
+                    )
+                replanned += 1
+            else:
+                outcome = "nothing to move"
+        except DomainError as e:
+            outcome = f"{e.code}: {e.detail}"[:200]
+            if e.code == "replan_stale":
+                with platform.uow() as session:
+                    dispatch.request_replan(
+                        session=session,
+                        carrier_id=carrier_id,
+                        service_date=service_date,
+                        reason="retry",
+                        now=now,
+                    )
+        with platform.uow() as session:
+            for request_id in request_ids:
+                answered = session.get(ReplanRequest, request_id)
+                if answered is not None:
+                    answered.outcome = outcome
+            audit.append(
+                session=session,
+                actor="platform",
+                action="plan.replanned",
+                subject=carrier_id,
+                now=now,
+                data={"service_date": service_date.isoformat(), "outcome": outcome},
+            )
+    return replanned
+
+
+class PlannerThread(threading.Thread):
+    """Re-plans days that changed, every `replan_interval_s`, beside the fast-path worker
+    (a search takes seconds; commands and the cars' reports must not wait for it)."""
+
+    def __init__(self, platform: Platform) -> None:
+        super().__init__(name="trunkdrop-planner", daemon=True)
+        self._platform = platform
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.wait(self._platform.settings.replan_interval_s):
+            try:
+                run_replans(self._platform)
+            except Exception:  # one failed round must not end re-planning; the error is logged
+                log.exception("re-planning round failed")
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(timeout=30)
 
 
 class WorkerThread(threading.Thread):

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
 
 from tests.support import HOME, OFFICE, World
+from trunkdrop import workers
+from trunkdrop.deliveries import flows
+from trunkdrop.dispatch import flows as planning
+from trunkdrop.dispatch import service as dispatch
+from trunkdrop.dispatch.models import ReplanRequest, RouteStop
+from trunkdrop.errors import DomainError
+from trunkdrop.parties import service as parties
 
 
 def _plan(
     world: World, drivers: tuple[str, ...] = ("driver",), **over: object
-) -> list[dict[str, object]]:
+) -> list[dict[str, Any]]:
     body = {
         "service_date": world.at(0).date().isoformat(),
         "driver_ids": [world.ids[d] for d in drivers],
@@ -118,3 +129,92 @@ def test_door_delivery_without_a_car_is_booked_planned_and_handed_over(world: Wo
     world.ok(world.post("driver", f"/v1/attempts/{attempt['id']}/handover"))
     read = world.ok(world.get("ben", f"/v1/deliveries/{delivery['id']}"))
     assert (read["status"], read["outcome"]) == ("delivered", "delivered_home")
+
+
+def _failed_at_office(world: World) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Two deliveries planned for one van; the first car stands away from its booked place,
+    so its attempt fails with vehicle_moved and the home address is appended to the route."""
+    car, other = world.link_car(), world.link_car(who="ben")
+    office = world.add_place()
+    away = world.add_place(who="ben", where=(OFFICE[0] + 0.01, OFFICE[1]))
+    moved = world.book(car, [(office, 10, 12)])
+    world.book(other, [(away, 14, 20)], who="ben")
+    [route] = _plan(world, home_as_option=False)
+    world.ok(world.post("carrier", f"/v1/routes/{route['id']}/start"))
+    world.park(car, (OFFICE[0] + 0.02, OFFICE[1]))
+    world.until(world.at(10, 30))
+    stop = world.next_stop()
+    assert stop["delivery_id"] == moved["id"]
+    attempt = world.ok(world.start_attempt(stop, at=(OFFICE[0] + 0.02, OFFICE[1])), 201)
+    world.request_access(attempt["id"], (OFFICE[0] + 0.02, OFFICE[1]))
+    return route, moved, stop
+
+
+def test_a_failed_stop_asks_the_planner_and_the_planner_replans_the_rest_of_the_day(
+    world: World,
+) -> None:
+    """The fallback stop of a failed attempt is appended without an ETA and the day asks to be
+    re-planned; the planner round keeps the failed stop and gives every pending stop an ETA."""
+    route, moved, _ = _failed_at_office(world)
+    before = world.ok(world.get("carrier", f"/v1/routes/{route['id']}"))["stops"]
+    assert before[-1]["delivery_id"] == moved["id"] and before[-1]["eta"] is None
+    with world.platform.uow() as s:
+        assert [r.reason for r in dispatch.open_replan_requests(session=s)] == ["stop_failed"]
+    assert workers.run_replans(world.platform, world.clock.now()) == 1
+    after = world.ok(world.get("carrier", f"/v1/routes/{route['id']}"))["stops"]
+    assert after[0]["status"] == "failed" and after[0]["delivery_id"] == moved["id"]
+    pending = [s for s in after if s["status"] == "pending"]
+    assert {s["delivery_id"] for s in pending} >= {moved["id"]}
+    assert all(datetime.fromisoformat(s["eta"]) >= world.clock.now() for s in pending)
+    with world.platform.uow() as s:
+        assert dispatch.open_replan_requests(session=s) == []
+
+
+def test_a_replan_that_finds_a_stop_started_meanwhile_changes_nothing_and_asks_again(
+    world: World,
+) -> None:
+    """Re-planning reads, solves outside any transaction, then stores: if the driver started
+    one of the moved stops in between, nothing is stored and the day asks again."""
+    _failed_at_office(world)
+    with world.platform.uow() as s:
+        draft = planning.prepare_replan(
+            session=s,
+            settings=world.platform.settings,
+            carrier=parties.get_party(session=s, party_id=world.ids["carrier"]),
+            service_date=world.at(0).date(),
+            capacity_l=6000,
+            shift_end_hour=21,
+            matrix=world.platform.matrix,
+            now=world.clock.now(),
+        )
+    solved = planning.solve_replan(draft, seconds=0.5)
+    world.ok(world.start_attempt(world.next_stop()), 201)  # the driver goes on meanwhile
+    with pytest.raises(DomainError) as refused, world.platform.uow() as s:
+        planning.store_replan(
+            session=s,
+            settings=world.platform.settings,
+            draft=draft,
+            solved=solved,
+            now=world.clock.now(),
+        )
+    assert refused.value.code == "replan_stale"
+    with world.platform.uow() as s:
+        assert all(s.get(RouteStop, stop_id) is not None for stop_id in draft.movable)
+
+
+def test_a_van_running_late_asks_for_a_replan(world: World) -> None:
+    """A started route whose next stop's ETA passed more than 15 minutes ago asks the planner."""
+    car = world.link_car()
+    office = world.add_place()
+    world.book(car, [(office, 10, 20)])
+    [route] = _plan(world, home_as_option=False)
+    world.ok(world.post("carrier", f"/v1/routes/{route['id']}/start"))
+    eta = datetime.fromisoformat(route["stops"][0]["eta"])
+    world.clock.set(eta + timedelta(minutes=10))
+    workers.run_replans(world.platform, world.clock.now())
+    with world.platform.uow() as s:
+        assert s.scalars(select(ReplanRequest)).all() == []
+    world.clock.set(eta + timedelta(minutes=16))
+    with world.platform.uow() as s:
+        flows.watch_late_vans(session=s, settings=world.platform.settings, now=world.clock.now())
+        assert [r.reason for r in dispatch.open_replan_requests(session=s)] == ["van_late"]

@@ -19,7 +19,7 @@ from trunkdrop.parties.views import router as parties_router
 from trunkdrop.places.views import router as places_router
 from trunkdrop.vehicles.sim_views import router as sim_router
 from trunkdrop.vehicles.views import router as vehicles_router
-from trunkdrop.workers import WorkerThread
+from trunkdrop.workers import PlannerThread, WorkerThread
 
 
 def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAPI:
@@ -28,14 +28,17 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         worker = WorkerThread(platform) if run_workers else None
+        planner = PlannerThread(platform) if run_workers and platform.settings.auto_replan else None
         app.state.workers = worker
-        if worker is not None:
-            worker.start()
+        for thread in (worker, planner):
+            if thread is not None:
+                thread.start()
         try:
             yield
         finally:
-            if worker is not None:
-                worker.stop()
+            for thread in (planner, worker):
+                if thread is not None:
+                    thread.stop()
 
     app = FastAPI(
         title="trunkdrop",

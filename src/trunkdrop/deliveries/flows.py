@@ -78,7 +78,7 @@ def start_attempt(
     *, session: Session, driver: Party, stop_id: str, attempt_in: AttemptStart, now: datetime
 ) -> Attempt:
     """The driver is at the stop with the parcel in hand."""
-    stop = dispatch.get_stop(session=session, stop_id=stop_id)
+    stop = dispatch.get_stop(session=session, stop_id=stop_id, for_update=True)
     route = dispatch.get_route(session=session, route_id=stop.route_id)
     if route.driver_id != driver.id:
         raise Forbidden("this stop is on another driver's route")
@@ -615,6 +615,15 @@ def _fall_back(
         )
         text = "going back to the sender"
         dispatch.maybe_finish_route(session=session, route_id=route.id)
+    if decision.kind != domain.FallbackKind.return_to_sender and settings.auto_replan:
+        # The new stop went to the end of this van's route: the planner puts it where it fits.
+        dispatch.request_replan(
+            session=session,
+            carrier_id=route.carrier_id,
+            service_date=route.service_date,
+            reason="stop_failed",
+            now=now,
+        )
     deliveries.add_timeline(
         session=session,
         delivery_id=delivery.id,
@@ -1313,6 +1322,27 @@ def _expire_command(
         detail="the car did not confirm the unlock in time",
         now=now,
     )
+
+
+def watch_late_vans(*, session: Session, settings: Settings, now: datetime) -> None:
+    """A van whose next stop's ETA passed long ago runs late: its day is re-planned (vans
+    behind schedule miss windows later on unless their stops move)."""
+    if not settings.auto_replan:
+        return
+    late_since = now - timedelta(seconds=settings.late_van_s)
+    for route in session.scalars(select(Route).where(Route.status == "started")):
+        stop = dispatch.next_open_stop(session=session, route_id=route.id)
+        if stop is None or stop.eta is None or stop.eta > late_since:
+            continue
+        if dispatch.has_attempt(session=session, stop_id=stop.id):
+            continue  # the driver is at it
+        dispatch.request_replan(
+            session=session,
+            carrier_id=route.carrier_id,
+            service_date=route.service_date,
+            reason="van_late",
+            now=now,
+        )
 
 
 def watch_offline_attempts(

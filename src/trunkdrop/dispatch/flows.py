@@ -410,6 +410,16 @@ def store_day(
     return routes
 
 
+@dataclass(frozen=True)
+class ReplanDraft:
+    """The rest of a day as a routing problem: which stops move, and onto which vans."""
+
+    day: DayProblem
+    route_ids: tuple[str, ...]
+    movable: tuple[str, ...]  # ids of the pending stops that are re-planned
+    service_date: date
+
+
 def replan(
     *,
     session: Session,
@@ -425,6 +435,40 @@ def replan(
 ) -> list[Route]:
     """Re-solve what is left of the day: finished stops and attempts under way stay; each van
     starts where it last stopped, now; the pending stops are re-assigned and re-ordered."""
+    draft = prepare_replan(
+        session=session,
+        settings=settings,
+        carrier=carrier,
+        service_date=service_date,
+        capacity_l=capacity_l,
+        shift_end_hour=shift_end_hour,
+        matrix=matrix,
+        now=now,
+    )
+    if draft.movable:
+        store_replan(
+            session=session,
+            settings=settings,
+            draft=draft,
+            solved=_solve_and_check(draft.day, seconds, seed),
+            now=now,
+        )
+    return [dispatch.get_route(session=session, route_id=r) for r in draft.route_ids]
+
+
+def prepare_replan(
+    *,
+    session: Session,
+    settings: Settings,
+    carrier: Party,
+    service_date: date,
+    capacity_l: int,
+    shift_end_hour: int,
+    matrix: MatrixProvider,
+    now: datetime,
+) -> ReplanDraft:
+    """Read the rest of the day. Only reads: the solving can happen outside any transaction
+    and `store_replan` checks that nothing moved meanwhile."""
     areas = dispatch.list_service_areas(session=session, carrier_id=carrier.id)
     if not areas:
         raise Conflict("the carrier has no service area (and so no depot)", code="no_service_area")
@@ -438,7 +482,8 @@ def replan(
         raise Conflict(f"no open route on {service_date}", code="nothing_to_plan")
     now_s = max(0, seconds_of_day(now, service_date, settings.timezone))
     vans: list[Van] = []
-    movable: list[RouteStop] = []
+    movable: list[str] = []
+    stops_in: list[tuple[list[Candidate], int]] = []
     for route in routes:
         stops = dispatch.stops_of(session=session, route_id=route.id)
         finished = [s for s in stops if s.status != "pending"]
@@ -457,25 +502,22 @@ def replan(
             )
         )
         for stop in stops:
-            if stop.status == "pending" and not dispatch.has_attempt(
-                session=session, stop_id=stop.id
-            ):
-                movable.append(stop)
-    if not movable:
-        return routes
-    stops_in: list[tuple[list[Candidate], int]] = []
-    for stop in movable:
-        delivery = deliveries.get_delivery(session=session, delivery_id=stop.delivery_id)
-        options = candidates_for(
-            session=session,
-            delivery=delivery,
-            day=service_date,
-            settings=settings,
-            home_as_option=True,
-            after_s=now_s,
-        )
-        if options:
-            stops_in.append((options, parcel_litres(delivery)))
+            if stop.status != "pending" or dispatch.has_attempt(session=session, stop_id=stop.id):
+                continue
+            delivery = deliveries.get_delivery(session=session, delivery_id=stop.delivery_id)
+            options = candidates_for(
+                session=session,
+                delivery=delivery,
+                day=service_date,
+                settings=settings,
+                home_as_option=True,
+                after_s=now_s,
+            )
+            # A stop with no window left today stays where it is: the driver's app and the
+            # end of the day deal with it; re-planning must never drop a parcel.
+            if options:
+                movable.append(stop.id)
+                stops_in.append((options, parcel_litres(delivery)))
     day = build_problem(
         name=f"{carrier.id}-{service_date}-replan",
         depot=depot,
@@ -483,24 +525,58 @@ def replan(
         stops=stops_in,
         matrix=matrix,
     )
-    solved = _solve_and_check(day, seconds, seed)
-    for stop in movable:
+    return ReplanDraft(
+        day=day,
+        route_ids=tuple(r.id for r in routes),
+        movable=tuple(movable),
+        service_date=service_date,
+    )
+
+
+def store_replan(
+    *,
+    session: Session,
+    settings: Settings,
+    draft: ReplanDraft,
+    solved: list[tuple[int, tuple[int, ...]]],
+    now: datetime,
+) -> None:
+    """Replace the moved stops by the solved ones. Refused (replan_stale) when one of them
+    was started or finished meanwhile: the caller plans again from the new state."""
+    stops = []
+    for stop_id in draft.movable:
+        stop = session.get(RouteStop, stop_id, with_for_update=True)
+        if (
+            stop is None
+            or stop.status != "pending"
+            or dispatch.has_attempt(session=session, stop_id=stop_id)
+        ):
+            raise Conflict(
+                "the day changed while it was re-planned; plan again", code="replan_stale"
+            )
+        stops.append(stop)
+    for stop in stops:
         session.delete(stop)
     session.flush()
-    by_id = {r.id: r for r in routes}
+    routes = {r: dispatch.get_route(session=session, route_id=r) for r in draft.route_ids}
     for vehicle_type, locations in solved:
-        route = by_id[vans[vehicle_type].route_id or ""]
         _store_stops(
             session=session,
-            day=day,
-            route=route,
+            day=draft.day,
+            route=routes[draft.day.vans[vehicle_type].route_id or ""],
             locations=locations,
             vehicle_type=vehicle_type,
-            service_date=service_date,
+            service_date=draft.service_date,
             settings=settings,
             now=now,
         )
-    return routes
+
+
+def solve_replan(
+    draft: ReplanDraft, *, seconds: float, seed: int = 0
+) -> list[tuple[int, tuple[int, ...]]]:
+    """Solve a drafted re-plan and check it independently (Conflict when infeasible)."""
+    return _solve_and_check(draft.day, seconds, seed)
 
 
 def stop_point(session: Session, stop: RouteStop) -> Point | None:

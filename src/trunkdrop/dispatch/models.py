@@ -52,3 +52,18 @@ class RouteStop(Base):
     # pending -> done | failed | cancelled
     status: Mapped[str] = mapped_column(String(16), default="pending")
     eta: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ReplanRequest(Base):
+    """Something changed a carrier's day (a stop failed and its fallback was appended, a van
+    runs late): the planner re-solves the rest of that day. One open request per day."""
+
+    __tablename__ = "replan_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    carrier_id: Mapped[str] = mapped_column(ForeignKey("parties.id"), index=True)
+    service_date: Mapped[date]
+    reason: Mapped[str] = mapped_column(String(32))
+    requested_at: Mapped[datetime]
+    done_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    outcome: Mapped[str | None] = mapped_column(String(200), default=None)

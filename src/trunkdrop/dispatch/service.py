@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from trunkdrop.dispatch.models import Route, RouteStop, ServiceArea
+from trunkdrop.dispatch.models import ReplanRequest, Route, RouteStop, ServiceArea
 from trunkdrop.dispatch.schemas import ServiceAreaCreate
 from trunkdrop.errors import Conflict, Forbidden, InvalidInput, NotFound
 from trunkdrop.geo import distance_m
@@ -129,8 +129,9 @@ def stops_of(*, session: Session, route_id: str) -> list[RouteStop]:
     )
 
 
-def get_stop(*, session: Session, stop_id: str) -> RouteStop:
-    stop = session.get(RouteStop, stop_id)
+def get_stop(*, session: Session, stop_id: str, for_update: bool = False) -> RouteStop:
+    # for_update: a re-plan may be moving this stop; whoever locks it first goes on.
+    stop = session.get(RouteStop, stop_id, with_for_update=for_update)
     if stop is None:
         raise NotFound(f"no stop with id {stop_id!r}", field="stop_id")
     return stop
@@ -173,3 +174,34 @@ def has_attempt(*, session: Session, stop_id: str) -> bool:
     from trunkdrop.deliveries.models import Attempt
 
     return session.scalars(select(Attempt.id).where(Attempt.stop_id == stop_id)).first() is not None
+
+
+def request_replan(
+    *, session: Session, carrier_id: str, service_date: date, reason: str, now: datetime
+) -> None:
+    """Ask the planner to re-solve the rest of a carrier's day (once, however often asked)."""
+    open_request = session.scalars(
+        select(ReplanRequest.id).where(
+            ReplanRequest.carrier_id == carrier_id,
+            ReplanRequest.service_date == service_date,
+            ReplanRequest.done_at.is_(None),
+        )
+    ).first()
+    if open_request is None:
+        session.add(
+            ReplanRequest(
+                carrier_id=carrier_id, service_date=service_date, reason=reason, requested_at=now
+            )
+        )
+        session.flush()
+
+
+def open_replan_requests(*, session: Session, limit: int = 20) -> list[ReplanRequest]:
+    return list(
+        session.scalars(
+            select(ReplanRequest)
+            .where(ReplanRequest.done_at.is_(None))
+            .order_by(ReplanRequest.requested_at, ReplanRequest.id)
+            .limit(limit)
+        )
+    )

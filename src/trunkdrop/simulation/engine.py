@@ -134,7 +134,14 @@ class DayRun:
             config.database.unlink()
         for suffix in ("-wal", "-shm"):
             Path(f"{config.database}{suffix}").unlink(missing_ok=True)
-        settings = Settings(database_url=f"sqlite:///{config.database}", environment="development")
+        # The simulated carrier plans each zone once and does not re-plan during the day
+        # (re-planning searches for seconds of wall time, which would make the numbers
+        # depend on the machine): a fallback stop goes to the end of its van's route.
+        settings = Settings(
+            database_url=f"sqlite:///{config.database}",
+            environment="development",
+            auto_replan=False,
+        )
         self.p: Platform = bootstrap(settings, clock=self.clock)
         self.record = DayRecord()
         self.by_delivery: dict[str, Customer] = {}
