@@ -3,9 +3,12 @@
 Each stop is a required, mutually exclusive PyVRP client group whose members are its
 reachable places. PyVRP's iterated local search runs from several seeds in parallel
 processes (one per core), with each place's neighbourhood widened by its alternatives'
-neighbours, and keeps every feasible route it meets. After each round a set-partitioning
-model over that route pool, solved with HiGHS, recombines the routes of all runs into a plan
-no single run found; the next round restarts most workers from it while one explores afresh.
+neighbours, and keeps every feasible route it meets, with its places re-chosen jointly by a
+small dynamic programme (the search moves one stop's place at a time). After each round a
+set-covering model over that route pool, solved with HiGHS, recombines the routes of all
+runs; stops the cover serves twice are dropped where that saves most, which gives plans no
+partition of the pool holds. The next round restarts most workers from the recombined plan
+while one explores afresh, starting on the core the recombination leaves idle.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +49,7 @@ from trunkdrop.dispatch.problem import Place, Plan, Problem, Route
 # A pooled route: its cost and the PyVRP client indices it visits, in order.
 PooledRoute = tuple[int, tuple[int, ...]]
 # Route pool keyed by the vehicle type and the set of stops served: only the cheapest
-# sequence for a given set matters to the set-partitioning model.
+# sequence for a given set matters to the recombination model.
 RoutePool = dict[tuple[int, frozenset[int]], PooledRoute]
 # One route of a solution: vehicle type, cost, PyVRP client indices in order.
 Visits = tuple[int, int, tuple[int, ...]]
@@ -59,8 +62,10 @@ class SolverSettings:
 
     rounds: search-then-recombine rounds sharing the budget.
     fresh_rounds: first rounds in which every worker starts from a random plan.
-    explorers: workers that start from a random plan in the later rounds too (the others
-        restart from the recombined plan), bringing routes from other basins.
+    explorers: workers that start from a random plan in the later rounds too, bringing
+        routes from other basins; they start while the previous round's recombination
+        runs. The others restart from the recombined plan, or, when that found nothing
+        better in the last round, from the best plan an explorer found.
     partition_share, partition_min_seconds: time kept for recombination per round.
     setup_reserve_seconds: kept back for starting processes and building the plan.
     num_neighbours, history_length, max_perturbations: PyVRP's granular neighbourhood
@@ -153,6 +158,7 @@ def solve_repeatable(
         settings or SolverSettings(),
         iterations=iterations,
         catalogue=model.catalogue,
+        harvest=False,  # nothing recombines a single search's routes: keeping them is waste
     )
     return model.plan(outcome.visits)
 
@@ -184,35 +190,54 @@ def solve_with_log(
     # Time kept back for recombination after each search; learnt from the rounds so far,
     # since small pools solve in milliseconds and large ones may take seconds.
     expected_partition = settings.partition_min_seconds
+    # Searches already running for the coming round, by worker number, and when that
+    # round's searches end (None: decide when the round starts).
+    early: dict[int, Future[_SearchOutcome]] = {}
+    search_end: float | None = None
+    explorers = min(settings.explorers, workers - 1)
+    stalled: tuple[Visits, ...] | None = None
     with _worker_pool(workers, model.catalogue) as executor:
         for round_number in range(settings.rounds):
             rounds_left = settings.rounds - round_number
-            round_seconds = (deadline - time.perf_counter()) / rounds_left
+            round_started = time.perf_counter()
+            round_seconds = (deadline - round_started) / rounds_left
             partition_cap = max(
                 settings.partition_min_seconds, settings.partition_share * round_seconds
             )
             partition_seconds = min(expected_partition, partition_cap, 0.5 * round_seconds)
-            search_seconds = max(round_seconds - partition_seconds, 0.05)
-            if incumbent is not None and search_seconds <= 0.1:
+            if search_end is None:
+                search_end = round_started + max(round_seconds - partition_seconds, 0.05)
+            if not early and incumbent is not None and search_end - round_started <= 0.1:
                 break
             fresh = round_number < settings.fresh_rounds or incumbent is None
             restart = None if fresh or incumbent is None else incumbent.visits
+            if restart is not None and stalled is not None:
+                restart = stalled
             # After the first rounds most workers restart from the recombined plan; the
             # last `explorers` of them (when there are several workers) start afresh,
             # to bring routes from other basins into the pool.
-            explorers = min(settings.explorers, workers - 1)
-            round_started = time.perf_counter()
             futures = [
-                executor.submit(
+                early.get(i)
+                or executor.submit(
                     _search_task,
                     seed * 1009 + round_number * workers + i,
-                    search_seconds,
+                    max(search_end - time.perf_counter(), 0.05),
                     None if i >= workers - explorers else restart,
                     settings,
                 )
                 for i in range(workers)
             ]
             outcomes = [future.result() for future in futures]
+            early, search_end = {}, None
+            # A restart from the recombined plan that found nothing better is stuck in that
+            # plan's basin; next round the restarting workers take up the best plan of a
+            # fresh start instead, a good plan from another basin.
+            stalled = None
+            if restart is not None and incumbent is not None:
+                gains = [o.cost < incumbent.cost for o in outcomes[: workers - explorers]]
+                others = [o for o in outcomes[workers - explorers :] if o.feasible]
+                if others and not any(gains):
+                    stalled = min(others, key=lambda outcome: outcome.cost).visits
             search_best: int | None = None
             for outcome in outcomes:
                 _merge_pool(pool, outcome.pool)
@@ -225,10 +250,26 @@ def solve_with_log(
                     incumbent = candidate
             assert incumbent is not None
             searched = time.perf_counter()
+            time_left = deadline - searched
+            limit = time_left if rounds_left == 1 else min(partition_seconds, time_left)
+            if rounds_left > 1:
+                # The next round's fresh starts do not need this round's recombination:
+                # they begin now, on the cores it leaves idle, and end with the others.
+                next_round = round_number + 1
+                next_seconds = (deadline - searched - limit) / (rounds_left - 1)
+                search_end = searched + limit + max(next_seconds - partition_seconds, 0.05)
+                # Worker 0 is never started early: the recombination needs a process too.
+                first = 0 if next_round < settings.fresh_rounds else workers - explorers
+                for i in range(max(first, 1), workers):
+                    early[i] = executor.submit(
+                        _search_task,
+                        seed * 1009 + next_round * workers + i,
+                        max(search_end - time.perf_counter(), 0.05),
+                        None,
+                        settings,
+                    )
             partition_cost: int | None = None
             if incumbent.feasible:
-                time_left = deadline - time.perf_counter()
-                limit = time_left if rounds_left == 1 else min(partition_seconds, time_left)
                 chosen = executor.submit(
                     _partition_task, pool, incumbent.visits, max(limit, 0.05)
                 ).result()
@@ -236,6 +277,8 @@ def solve_with_log(
                     partition_cost = chosen.cost
                     if chosen.cost < incumbent.cost:
                         incumbent = chosen
+                        # Its routes may have been trimmed or re-placed: new columns.
+                        _merge_pool(pool, model.pool_of(incumbent.visits))
             done = time.perf_counter()
             expected_partition = min(max(0.1, 1.5 * (done - searched)), partition_cap)
             logs.append(
@@ -345,6 +388,23 @@ class _Translation:
             required=tuple(stop.required for stop in problem.stops),
             prizes=tuple(stop.prize for stop in problem.stops),
             fleet=tuple(van.count for van in problem.vehicle_types),
+            roads=_Roads(
+                cost=problem.cost,
+                travel=problem.travel_time,
+                location=tuple(self.client_location),
+                service=tuple(client.service_duration for client in clients),
+                early=tuple(client.tw_early for client in clients),
+                late=tuple(client.tw_late for client in clients),
+                vans=tuple(
+                    (
+                        van.start_depot,
+                        van.end_depot,
+                        van.shift_start + problem.service_time(van.start_depot),
+                        van.shift_end,
+                    )
+                    for van in problem.vehicle_types
+                ),
+            ),
         )
 
     def _reachable(self, place: Place, travel: np.ndarray[Any, Any]) -> bool:
@@ -392,6 +452,20 @@ class _Translation:
 
 
 @dataclass(frozen=True, slots=True)
+class _Roads:
+    """Plain-Python copies of what timing and costing a route needs, for the route
+    repairs done outside PyVRP (choosing places, dropping doubly served stops)."""
+
+    cost: Sequence[Sequence[int]]
+    travel: Sequence[Sequence[int]]
+    location: tuple[int, ...]  # per client
+    service: tuple[int, ...]
+    early: tuple[int, ...]
+    late: tuple[int, ...]
+    vans: tuple[tuple[int, int, int, int], ...]  # start depot, end depot, leave at, back by
+
+
+@dataclass(frozen=True, slots=True)
 class _Catalogue:
     """What a worker process needs to know: the PyVRP data, which stop each client
     serves, which stops are required and what leaving an optional one out costs."""
@@ -401,6 +475,14 @@ class _Catalogue:
     required: tuple[bool, ...]
     prizes: tuple[int, ...]
     fleet: tuple[int | None, ...]  # vans of each type, None for as many as needed
+    roads: _Roads
+    members: tuple[tuple[int, ...], ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        members: list[list[int]] = [[] for _ in self.required]
+        for client, stop in enumerate(self.stop_of_client):
+            members[stop].append(client)
+        object.__setattr__(self, "members", tuple(tuple(group) for group in members))
 
     def missed_prizes(self, served: set[int]) -> int:
         return sum(
@@ -448,8 +530,9 @@ def _worker_pool(workers: int, catalogue: _Catalogue) -> Iterator[Executor]:
 class _Harvest(IteratedLocalSearchCallbacks):
     """Keeps every feasible route of every solution the local search produces."""
 
-    def __init__(self, stop_of_client: Sequence[int]) -> None:
-        self.stop_of_client = stop_of_client
+    def __init__(self, catalogue: _Catalogue) -> None:
+        self.catalogue = catalogue
+        self.stop_of_client = catalogue.stop_of_client
         self.pool: RoutePool = {}
         self.seen: set[int] = set()
         # Cheap C++-computed fingerprints of routes already looked at: walking a route's
@@ -483,7 +566,9 @@ class _Harvest(IteratedLocalSearchCallbacks):
             distance = route.distance()
             known = pool.get(key)
             if known is None or distance < known[0]:
-                pool[key] = (distance, clients)
+                # Re-choosing places jointly costs far less than the search step that
+                # found the route, and often finds a cheaper column for the same stops.
+                pool[key] = _improve_places(self.catalogue, route.vehicle_type(), clients, distance)
 
 
 def _visits_of(solution: Any) -> tuple[Visits, ...]:
@@ -504,16 +589,17 @@ def _search_task(
     settings: SolverSettings,
     iterations: int | None = None,
     catalogue: _Catalogue | None = None,
+    harvest: bool = True,
 ) -> _SearchOutcome:
     catalogue = catalogue or _WORKER
     assert catalogue is not None
     data = catalogue.data
-    harvest = _Harvest(catalogue.stop_of_client)
+    pool = _Harvest(catalogue)
     initial = None
     if start_from is not None:
         routes = [pyvrp.Route(data, list(clients), kind) for kind, _, clients in start_from]
         initial = pyvrp.Solution(data, routes)
-        harvest.collect(initial)
+        pool.collect(initial)
     rng = pyvrp.RandomNumberGenerator(seed=seed)
     neighbourhood = NeighbourhoodParams(num_neighbours=settings.num_neighbours)
     neighbours = _group_neighbours(
@@ -533,15 +619,19 @@ def _search_task(
     if initial is None:
         random = pyvrp.Solution.make_random(data, rng)
         initial = search(random, penalties.max_cost_evaluator(), exhaustive=True)
-    ils = IteratedLocalSearchParams(history_length=settings.history_length, callbacks=harvest)
+    ils = IteratedLocalSearchParams(
+        history_length=settings.history_length,
+        callbacks=pool if harvest else IteratedLocalSearchCallbacks(),
+    )
     algorithm = IteratedLocalSearch(data, penalties, search, initial, ils)
     stop = MaxIterations(iterations) if iterations is not None else MaxRuntime(seconds)
     result = algorithm.run(stop, collect_stats=False)
     best = result.best
-    harvest.collect(best)
+    if harvest:
+        pool.collect(best)
     feasible = bool(best.is_feasible()) and bool(best.is_complete())
     cost = int(best.distance_cost()) + int(best.uncollected_prizes())
-    return _SearchOutcome(cost, feasible, _visits_of(best), harvest.pool)
+    return _SearchOutcome(cost, feasible, _visits_of(best), pool.pool)
 
 
 def _group_neighbours(
@@ -594,17 +684,19 @@ def _merge_pool(pool: RoutePool, more: RoutePool) -> None:
 def _partition(
     catalogue: _Catalogue, pool: RoutePool, incumbent: Sequence[Visits], seconds: float
 ) -> _Incumbent | None:
-    """Choose pooled routes serving each required stop exactly once (optional stops at most
-    once, their prize earned) at least total cost.
+    """Choose pooled routes serving each required stop at least once (optional stops at most
+    once, their prize earned) at least total cost, then take repeated stops out where that
+    saves most: a cover can join routes that overlap, which no partition of the pool can.
 
-    The LP relaxation of this set-partitioning model is nearly integral, so HiGHS first
-    solves it over the whole pool; then small MIPs over the columns of least reduced cost
-    find the integer optimum fast, and a last MIP over every column whose reduced cost
-    leaves room for improvement proves it when time allows.
+    The LP relaxation of this model is nearly integral, so HiGHS first solves it over the
+    whole pool; then small MIPs over the columns of least reduced cost find the integer
+    optimum fast, and a last MIP over every column whose reduced cost leaves room for
+    improvement proves it when time allows. Before that last MIP the places of its columns
+    are re-chosen jointly, which can only make them cheaper.
     """
     deadline = time.perf_counter() + seconds
     model = _PartitionModel(catalogue, pool)
-    best = np.array(
+    start = np.array(
         sorted(
             model.column[(kind, frozenset(catalogue.stop_of_client[c] for c in clients))]
             for kind, _, clients in incumbent
@@ -612,6 +704,7 @@ def _partition(
         ),
         dtype=np.int64,
     )
+    best = start
     best_cost = float(model.costs[best].sum())
     relaxed = model.relaxation(deadline)
     if relaxed is not None:
@@ -623,15 +716,22 @@ def _partition(
             exact = share >= 1.0
             limit = room if exact else min(room, share * room)
             columns = np.union1d(np.flatnonzero(reduced <= limit + 1e-6), best)
+            if exact:
+                model.improve_places(columns, deadline)
+                best_cost = float(model.costs[best].sum())
             found = model.solve_mip(columns, best, deadline)
             if found is not None and model.costs[found].sum() < best_cost - 0.5:
                 best = found
                 best_cost = float(model.costs[best].sum())
-    chosen = [model.keys[number] for number in best]
-    visits = tuple((key[0], pool[key][0], pool[key][1]) for key in chosen)
-    served = {stop for key in chosen for stop in key[1]}
-    cost = sum(pool[key][0] for key in chosen) + catalogue.missed_prizes(served)
-    return _Incumbent(cost, visits)
+    chosen = [model.route(number) for number in best]
+    visits: Sequence[Visits] | None = _drop_repeats(
+        catalogue, [(kind, clients) for kind, _, clients in chosen]
+    )
+    if visits is None:  # a repeat no route could give up in time; keep what we had
+        visits = incumbent
+    served = {catalogue.stop_of_client[c] for _, _, clients in visits for c in clients}
+    cost = sum(route_cost for _, route_cost, _ in visits) + catalogue.missed_prizes(served)
+    return _Incumbent(cost, tuple(visits))
 
 
 # Fractions of the reduced-cost room tried in turn; 1.0 is the exact model.
@@ -639,10 +739,15 @@ _REDUCED_COST_STEPS = (0.0, 0.2, 1.0)
 
 
 class _PartitionModel:
-    """The set-partitioning model over a route pool, as column-wise arrays for HiGHS."""
+    """The set-covering model over a route pool, as column-wise arrays for HiGHS; a
+    column's cost and route may be lowered by re-choosing its places (`improve_places`)."""
 
     def __init__(self, catalogue: _Catalogue, pool: RoutePool) -> None:
+        self.catalogue = catalogue
         self.keys = list(pool)
+        self.route_costs = [pool[key][0] for key in self.keys]
+        self.clients = [pool[key][1] for key in self.keys]
+        self.placed: set[int] = set()
         self.column = {key: number for number, key in enumerate(self.keys)}
         stops = sorted(
             {stop for _, served in self.keys for stop in served}
@@ -650,7 +755,9 @@ class _PartitionModel:
         )
         row_of = {stop: number for number, stop in enumerate(stops)}
         lower = [1.0 if catalogue.required[stop] else 0.0 for stop in stops]
-        upper = [1.0] * len(stops)
+        # Required stops may be covered twice (the repeat is removed afterwards); an optional
+        # one at most once, since its prize is earned once.
+        upper = [math.inf if catalogue.required[stop] else 1.0 for stop in stops]
         # One more row per van type of limited count: use at most that many routes of it.
         fleet_row: dict[int, int] = {}
         for kind, count in enumerate(catalogue.fleet):
@@ -673,6 +780,29 @@ class _PartitionModel:
         self.starts = np.array(starts, dtype=np.int64)
         self.indices = np.array(indices, dtype=np.int32)
         self.costs = np.array(costs, dtype=np.float64)
+
+    def route(self, number: int) -> Visits:
+        """Column `number` as a route: vehicle type, cost, clients."""
+        kind, _ = self.keys[number]
+        return kind, self.route_costs[number], self.clients[number]
+
+    def improve_places(self, columns: np.ndarray[Any, Any], deadline: float) -> None:
+        """Re-choose the places of these columns' routes where cheaper, until `deadline`."""
+        for number in columns:
+            if number in self.placed:
+                continue
+            if time.perf_counter() >= deadline:
+                return
+            self.placed.add(int(number))
+            kind, _ = self.keys[number]
+            cost, clients = _improve_places(
+                self.catalogue, kind, self.clients[number], self.route_costs[number]
+            )
+            saving = self.route_costs[number] - cost
+            if saving > 0:
+                self.route_costs[number] = cost
+                self.clients[number] = clients
+                self.costs[number] -= saving
 
     def _lp(self, columns: np.ndarray[Any, Any]) -> Any:
         lengths = (self.starts[1:] - self.starts[:-1])[columns]
@@ -738,3 +868,132 @@ def _available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+# A partial route in the place-choosing DP: clock after service, cost so far, location,
+# client served last and the label it extends (None at the depot).
+_Label = tuple[int, int, int, int, Any]
+
+
+def _route_cost(roads: _Roads, kind: int, clients: Sequence[int]) -> int | None:
+    """What driving `clients` in this order with a van of type `kind` costs, or None when
+    a window or the shift end is missed (waiting for a window to open is allowed)."""
+    here, end, clock, back_by = roads.vans[kind]
+    cost = 0
+    for client in clients:
+        location = roads.location[client]
+        cost += roads.cost[here][location]
+        begin = max(clock + roads.travel[here][location], roads.early[client])
+        if begin > roads.late[client]:
+            return None
+        clock = begin + roads.service[client]
+        here = location
+    if clock + roads.travel[here][end] > back_by:
+        return None
+    return cost + roads.cost[here][end]
+
+
+def _best_places(
+    catalogue: _Catalogue, kind: int, stops: Sequence[int]
+) -> tuple[int, tuple[int, ...]] | None:
+    """The cheapest choice of one place per stop for visiting `stops` in this order, or None
+    when no choice keeps every window. Labels are (clock, cost) Pareto fronts per place:
+    the local search changes one stop's place at a time, this changes them jointly."""
+    roads = catalogue.roads
+    start, end, clock, back_by = roads.vans[kind]
+    cost, travel = roads.cost, roads.travel
+    labels: list[_Label] = [(clock, 0, start, -1, None)]
+    for stop in stops:
+        extended: list[_Label] = []
+        for client in catalogue.members[stop]:
+            location = roads.location[client]
+            early, late, service = roads.early[client], roads.late[client], roads.service[client]
+            reached: list[_Label] = []
+            for label in labels:
+                here = label[2]
+                begin = max(label[0] + travel[here][location], early)
+                if begin <= late:
+                    reached.append(
+                        (begin + service, label[1] + cost[here][location], location, client, label)
+                    )
+            reached.sort(key=lambda entry: (entry[0], entry[1]))
+            cheapest = math.inf
+            for entry in reached:
+                if entry[1] < cheapest:
+                    extended.append(entry)
+                    cheapest = entry[1]
+        if not extended:
+            return None
+        labels = extended
+    best: tuple[int, _Label] | None = None
+    for label in labels:
+        here = label[2]
+        if label[0] + travel[here][end] <= back_by:
+            total = label[1] + cost[here][end]
+            if best is None or total < best[0]:
+                best = (total, label)
+    if best is None:
+        return None
+    clients: list[int] = []
+    walk: _Label | None = best[1]
+    while walk is not None and walk[3] >= 0:
+        clients.append(walk[3])
+        walk = walk[4]
+    return best[0], tuple(reversed(clients))
+
+
+def _improve_places(
+    catalogue: _Catalogue, kind: int, clients: Sequence[int], cost: int
+) -> PooledRoute:
+    """The route (of known `cost`) with its places re-chosen when that is cheaper."""
+    better = _best_places(catalogue, kind, [catalogue.stop_of_client[c] for c in clients])
+    if better is not None and better[0] < cost:
+        return better
+    return cost, tuple(clients)
+
+
+def _drop_repeats(
+    catalogue: _Catalogue, routes: Sequence[tuple[int, Sequence[int]]]
+) -> list[Visits] | None:
+    """Turn a set cover into a plan: while a stop is served twice, take it out of the route
+    where that saves most and keeps the route on time; then re-choose every route's places.
+    None when some repeat cannot be removed from any route in time."""
+    roads = catalogue.roads
+    current = [list(clients) for _, clients in routes]
+    kinds = [kind for kind, _ in routes]
+    costs = [
+        _route_cost(roads, kind, clients) for kind, clients in zip(kinds, current, strict=True)
+    ]
+    while True:
+        servers: dict[int, list[int]] = {}
+        for number, clients in enumerate(current):
+            for client in clients:
+                servers.setdefault(catalogue.stop_of_client[client], []).append(number)
+        repeats = {stop: numbers for stop, numbers in servers.items() if len(numbers) > 1}
+        if not repeats:
+            break
+        move: tuple[int, int, int, int] | None = None  # saving, route, client, new cost
+        for stop, numbers in repeats.items():
+            for number in numbers:
+                old = costs[number]
+                if old is None:
+                    continue
+                clients = current[number]
+                client = next(c for c in clients if catalogue.stop_of_client[c] == stop)
+                shorter = [c for c in clients if c != client]
+                new = _route_cost(roads, kinds[number], shorter)
+                if new is not None and (move is None or old - new > move[0]):
+                    move = (old - new, number, client, new)
+        if move is None:
+            return None
+        _, number, client, new = move
+        current[number].remove(client)
+        costs[number] = new
+    visits: list[Visits] = []
+    for kind, clients, cost in zip(kinds, current, costs, strict=True):
+        if clients:
+            if cost is None:  # untouched and already late: a route the search judged feasible
+                return None
+            cost, chosen = _improve_places(catalogue, kind, clients, cost)
+            visits.append((kind, cost, chosen))
+    return visits

@@ -14,7 +14,15 @@ from trunkdrop.dispatch.checker import check_plan
 from trunkdrop.dispatch.instances import read_instance
 from trunkdrop.dispatch.plan_cli import plan_command
 from trunkdrop.dispatch.problem import Location, Place, Problem, Stop, VehicleType, Window
-from trunkdrop.dispatch.solver import SolverSettings, solve, solve_with_log
+from trunkdrop.dispatch.solver import (
+    SolverSettings,
+    _route_cost,
+    _search_task,
+    _Translation,
+    solve,
+    solve_repeatable,
+    solve_with_log,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -63,6 +71,28 @@ def test_recombination_runs_and_never_worsens(vrprdl_dir: Path) -> None:
     report = check_plan(problem, plan)
     assert report.feasible
     assert report.cost == plan.cost <= 3761 * 1.01
+
+
+def test_pooled_routes_cost_what_they_claim(vrprdl_dir: Path) -> None:
+    """Every route harvested by a short search, places re-chosen, is on time and costs what
+    the pool says: the recombination can trust the pool's costs."""
+    model = _Translation(read_instance(vrprdl_dir / "instance_10-triangle.vrp"))
+    outcome = _search_task(
+        3, 0.0, None, SolverSettings(), iterations=200, catalogue=model.catalogue
+    )
+    assert outcome.pool
+    for (kind, stops), (cost, clients) in outcome.pool.items():
+        assert _route_cost(model.catalogue.roads, kind, clients) == cost
+        assert {model.stop_of_client[client] for client in clients} == stops
+
+
+def test_repeatable_solve_is_repeatable(vrprdl_dir: Path) -> None:
+    """The iteration-bounded solve gives the same checked plan for the same seed."""
+    problem = read_instance(vrprdl_dir / "instance_5-triangle.vrp")
+    first = solve_repeatable(problem, iterations=300, seed=7)
+    second = solve_repeatable(problem, iterations=300, seed=7)
+    assert first == second
+    assert check_plan(problem, first).feasible
 
 
 def test_single_worker_solves_too(vrprdl_dir: Path) -> None:
