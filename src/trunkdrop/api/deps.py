@@ -58,7 +58,10 @@ def get_session(platform: PlatformDep, request: Request) -> Iterator[Session]:
         session.close()
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# Function scope: the transaction commits when the view returns, before the response is
+# sent. With FastAPI's default (request scope) the client could read the answer of a
+# write that was not committed yet, or never would be.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def _wake_workers(request: Request) -> None:
