@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -120,70 +120,79 @@ def run_once(platform: Platform, now: datetime | None = None) -> flows.WorkDone:
 
 
 def run_replans(platform: Platform, now: datetime | None = None) -> int:
-    """Re-plan the days that asked for it (a failed stop's fallback, a late van).
+    """Re-order the routes that asked for it (a failed stop's fallback, a late van).
 
-    The day is read in one transaction, solved outside any (seconds of search must not hold
-    SQLite's write lock), and stored in another that first checks nothing moved meanwhile;
-    if something did, the day asks again and is re-planned on the next round.
+    A route is re-planned on its own: its parcels are loaded in its van, so they stay on it
+    (moving stops between vans is the carrier's call: POST /v1/plans/replan). The route is
+    read in one transaction, solved outside any (seconds of search must not hold SQLite's
+    write lock), and stored in another that first checks nothing moved meanwhile; if
+    something did, the route asks again and is re-planned on the next round.
     """
     now = now or platform.now()
     settings = platform.settings
     with platform.uow() as session:
         flows.watch_late_vans(session=session, settings=settings, now=now)
-        days: dict[tuple[str, date], list[ReplanRequest]] = {}
-        for request in dispatch.open_replan_requests(session=session):
-            request.done_at = now  # taken: a change from now on asks anew
-            days.setdefault((request.carrier_id, request.service_date), []).append(request)
-        taken = {day: [r.id for r in requests] for day, requests in days.items()}
+    with platform.uow() as session:
+        taken = [
+            (r.id, r.carrier_id, r.route_id, r.service_date)
+            for r in dispatch.claim_replan_requests(
+                session=session, now=now, lease=timedelta(minutes=10)
+            )
+        ]
     replanned = 0
-    for (carrier_id, service_date), request_ids in taken.items():
-        outcome = "replanned"
+    for request_id, carrier_id, route_id, service_date in taken:
         try:
-            with read_only_session(platform.session_factory) as session:
-                draft = planning.prepare_replan(
-                    session=session,
-                    settings=settings,
-                    carrier=parties.get_party(session=session, party_id=carrier_id),
-                    service_date=service_date,
-                    capacity_l=settings.van_capacity_l,
-                    shift_end_hour=settings.shift_end_hour,
-                    matrix=platform.matrix,
-                    now=now,
-                )
-            if draft.movable:
-                solved = planning.solve_replan(draft, seconds=settings.replan_seconds)
-                with platform.uow() as session:
-                    planning.store_replan(
-                        session=session, settings=settings, draft=draft, solved=solved, now=now
-                    )
-                replanned += 1
-            else:
-                outcome = "nothing to move"
+            outcome = _replan_route(platform, carrier_id, route_id, service_date, now)
         except DomainError as e:
-            outcome = f"{e.code}: {e.detail}"[:200]
+            outcome = f"{e.code}: {e.detail}"
             if e.code == "replan_stale":
                 with platform.uow() as session:
-                    dispatch.request_replan(
-                        session=session,
-                        carrier_id=carrier_id,
-                        service_date=service_date,
-                        reason="retry",
-                        now=now,
-                    )
+                    route = dispatch.get_route(session=session, route_id=route_id)
+                    dispatch.request_replan(session=session, route=route, reason="retry", now=now)
+        except Exception as e:  # one route's failure must not stop the others
+            log.exception("re-planning route %s failed", route_id)
+            outcome = f"error: {type(e).__name__}"
+        replanned += outcome == "replanned"
         with platform.uow() as session:
-            for request_id in request_ids:
-                answered = session.get(ReplanRequest, request_id)
-                if answered is not None:
-                    answered.outcome = outcome
-            audit.append(
-                session=session,
-                actor="platform",
-                action="plan.replanned",
-                subject=carrier_id,
-                now=now,
-                data={"service_date": service_date.isoformat(), "outcome": outcome},
-            )
+            answered = session.get(ReplanRequest, request_id)
+            if answered is not None:
+                answered.outcome = outcome[:200]
+            if outcome == "replanned":
+                audit.append(
+                    session=session,
+                    actor="platform",
+                    action="route.replanned",
+                    subject=route_id,
+                    now=now,
+                    data={"service_date": service_date.isoformat()},
+                )
     return replanned
+
+
+def _replan_route(
+    platform: Platform, carrier_id: str, route_id: str, service_date: date, now: datetime
+) -> str:
+    settings = platform.settings
+    with read_only_session(platform.session_factory) as session:
+        draft = planning.prepare_replan(
+            session=session,
+            settings=settings,
+            carrier=parties.get_party(session=session, party_id=carrier_id),
+            service_date=service_date,
+            capacity_l=settings.van_capacity_l,
+            shift_end_hour=settings.shift_end_hour,
+            matrix=platform.matrix,
+            now=now,
+            route_ids=[route_id],
+        )
+    if not draft.movable:
+        return "nothing to move"
+    solved = planning.solve_replan(draft, seconds=settings.replan_seconds)
+    with platform.uow() as session:
+        planning.store_replan(
+            session=session, settings=settings, draft=draft, solved=solved, now=now
+        )
+    return "replanned"
 
 
 class PlannerThread(threading.Thread):

@@ -163,6 +163,8 @@ def test_a_failed_stop_asks_the_planner_and_the_planner_replans_the_rest_of_the_
     assert workers.run_replans(world.platform, world.clock.now()) == 1
     after = world.ok(world.get("carrier", f"/v1/routes/{route['id']}"))["stops"]
     assert after[0]["status"] == "failed" and after[0]["delivery_id"] == moved["id"]
+    # Stops move in place: an id a driver's app holds stays valid.
+    assert {s["id"] for s in before[1:]} == {s["id"] for s in after[1:]}
     pending = [s for s in after if s["status"] == "pending"]
     assert {s["delivery_id"] for s in pending} >= {moved["id"]}
     assert all(datetime.fromisoformat(s["eta"]) >= world.clock.now() for s in pending)
@@ -218,3 +220,31 @@ def test_a_van_running_late_asks_for_a_replan(world: World) -> None:
     with world.platform.uow() as s:
         flows.watch_late_vans(session=s, settings=world.platform.settings, now=world.clock.now())
         assert [r.reason for r in dispatch.open_replan_requests(session=s)] == ["van_late"]
+
+
+def test_a_replan_after_the_shift_moves_nothing_and_answers_the_request(world: World) -> None:
+    """A route that asks after its shift ended: nothing moves, the request gets an answer
+    (no error, nothing lost), and no other request is left waiting."""
+    _failed_at_office(world)
+    world.clock.set(world.at(21, 30))
+    assert workers.run_replans(world.platform, world.clock.now()) == 0
+    with world.platform.uow() as s:
+        outcomes = s.scalars(select(ReplanRequest.outcome)).all()
+        assert outcomes == ["nothing to move"]
+        assert dispatch.open_replan_requests(session=s) == []
+
+
+def test_two_planners_never_take_the_same_request(world: World) -> None:
+    """Each open request is claimed by one conditional update: a second planner (another API
+    process) gets nothing; a request whose planner died unanswered is taken again later."""
+    _failed_at_office(world)
+    now = world.clock.now()
+    with world.platform.uow() as s:
+        first = dispatch.claim_replan_requests(session=s, now=now, lease=timedelta(minutes=10))
+    with world.platform.uow() as s:
+        second = dispatch.claim_replan_requests(session=s, now=now, lease=timedelta(minutes=10))
+    assert (len(first), second) == (1, [])
+    later = now + timedelta(minutes=11)
+    with world.platform.uow() as s:
+        again = dispatch.claim_replan_requests(session=s, now=later, lease=timedelta(minutes=10))
+    assert [r.id for r in again] == [first[0].id]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
@@ -617,13 +618,7 @@ def _fall_back(
         dispatch.maybe_finish_route(session=session, route_id=route.id)
     if decision.kind != domain.FallbackKind.return_to_sender and settings.auto_replan:
         # The new stop went to the end of this van's route: the planner puts it where it fits.
-        dispatch.request_replan(
-            session=session,
-            carrier_id=route.carrier_id,
-            service_date=route.service_date,
-            reason="stop_failed",
-            now=now,
-        )
+        dispatch.request_replan(session=session, route=route, reason="stop_failed", now=now)
     deliveries.add_timeline(
         session=session,
         delivery_id=delivery.id,
@@ -1325,36 +1320,40 @@ def _expire_command(
 
 
 def watch_late_vans(*, session: Session, settings: Settings, now: datetime) -> None:
-    """A van whose next stop's ETA passed long ago runs late: its day is re-planned (vans
-    behind schedule miss windows later on unless their stops move)."""
+    """A van whose next stop's ETA passed long ago runs late: its route is re-ordered from
+    where it is now (windows later on are missed otherwise). Today's routes only, within the
+    shift, and at most once per `late_van_s` per route (a stop that cannot move keeps the
+    van late; re-planning it again and again would change nothing)."""
     if not settings.auto_replan:
         return
+    local = now.astimezone(ZoneInfo(settings.timezone))
+    if local.hour >= settings.shift_end_hour:
+        return
     late_since = now - timedelta(seconds=settings.late_van_s)
-    for route in session.scalars(select(Route).where(Route.status == "started")):
+    for route in session.scalars(
+        select(Route).where(Route.status == "started", Route.service_date == local.date())
+    ):
         stop = dispatch.next_open_stop(session=session, route_id=route.id)
         if stop is None or stop.eta is None or stop.eta > late_since:
             continue
         if dispatch.has_attempt(session=session, stop_id=stop.id):
             continue  # the driver is at it
-        dispatch.request_replan(
-            session=session,
-            carrier_id=route.carrier_id,
-            service_date=route.service_date,
-            reason="van_late",
-            now=now,
-        )
+        last = dispatch.last_replan(session=session, route_id=route.id)
+        if last is not None and last > late_since:
+            continue
+        dispatch.request_replan(session=session, route=route, reason="van_late", now=now)
 
 
 def watch_offline_attempts(
     *, session: Session, settings: Settings, now: datetime, done: WorkDone
 ) -> None:
-    """Attempts at cars that check grants themselves, whose car never reported opening.
+    """Attempts at cars that check grants themselves, whose car has not reported opening.
 
-    Such a car tells the platform only when it is back in reach. Once the grant has expired
-    (the car itself refuses it from then on) and a grace period passed: a driver who
-    confirmed the deposit leaves an incident for the operator (the parcel is reported to be
-    in the trunk, the car has not said so); otherwise the attempt fails and the fallback
-    policy decides. A car that did open and reports later is reconciled then.
+    Such a car tells the platform only when it is back in reach, and the driver's handset may
+    be out of reach too (an underground garage): the platform cannot tell an unopened trunk
+    from a delivery it has not heard of yet. So it fails nothing: once the grant has expired
+    (the car itself refuses it from then on) and a grace period passed, one incident asks
+    the operator to follow up; the car's own reports settle the attempt when they arrive.
     """
     grace = timedelta(seconds=settings.relock_after_s)
     for attempt, grant in session.execute(
@@ -1367,35 +1366,30 @@ def watch_offline_attempts(
             Grant.expires_at <= now - grace,
         )
     ).all():
-        if attempt.deposited_at is None:
-            fail_attempt(
-                session=session,
-                settings=settings,
-                attempt=attempt,
-                reason=domain.Reason.trunk_not_opened,
-                detail="the car never reported opening and the grant has expired",
-                now=now,
-            )
-            done.offline_unreported += 1
-            continue
         seen = session.scalars(
             select(Incident.id).where(
                 Incident.attempt_id == attempt.id, Incident.kind == "offline_report_missing"
             )
         ).first()
-        if seen is None:
-            incidents.open_incident(
-                session=session,
-                kind="offline_report_missing",
-                severity="medium",
-                now=now,
-                vehicle_id=grant.vehicle_id,
-                delivery_id=attempt.delivery_id,
-                attempt_id=attempt.id,
-                detail="the driver confirmed the deposit; the car has not reported opening or "
-                "locking since (out of reach)",
-            )
-            done.offline_unreported += 1
+        if seen is not None:
+            continue
+        deposited = (
+            "the driver confirmed the deposit"
+            if attempt.deposited_at
+            else ("the driver has not confirmed a deposit")
+        )
+        incidents.open_incident(
+            session=session,
+            kind="offline_report_missing",
+            severity="medium",
+            now=now,
+            vehicle_id=grant.vehicle_id,
+            delivery_id=attempt.delivery_id,
+            attempt_id=attempt.id,
+            detail=f"grant expired; the car has not reported opening since ({deposited}); "
+            "it reports when back in reach",
+        )
+        done.offline_unreported += 1
     session.flush()
 
 

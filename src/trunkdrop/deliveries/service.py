@@ -811,8 +811,10 @@ def stop_to_read(
 
 
 def next_stop_to_read(*, session: Session, driver: Party, now: datetime) -> StopRead:
-    """The first open stop of the driver's started routes, oldest route first."""
-    for route in dispatch.list_routes(session=session, party=driver):
+    """The first open stop of the driver's started routes; today's route before one left
+    started on an earlier day."""
+    routes = dispatch.list_routes(session=session, party=driver)
+    for route in sorted(routes, key=lambda r: r.service_date, reverse=True):
         if route.status != "started":
             continue
         stop = dispatch.next_open_stop(session=session, route_id=route.id)

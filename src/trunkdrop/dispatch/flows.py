@@ -8,10 +8,12 @@ independently, and stores routes whose stops carry ETAs.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from trunkdrop.config import Settings
@@ -414,7 +416,7 @@ def store_day(
 class ReplanDraft:
     """The rest of a day as a routing problem: which stops move, and onto which vans."""
 
-    day: DayProblem
+    day: DayProblem | None  # None: nothing to move
     route_ids: tuple[str, ...]
     movable: tuple[str, ...]  # ids of the pending stops that are re-planned
     service_date: date
@@ -450,7 +452,7 @@ def replan(
             session=session,
             settings=settings,
             draft=draft,
-            solved=_solve_and_check(draft.day, seconds, seed),
+            solved=solve_replan(draft, seconds=seconds, seed=seed),
             now=now,
         )
     return [dispatch.get_route(session=session, route_id=r) for r in draft.route_ids]
@@ -466,9 +468,10 @@ def prepare_replan(
     shift_end_hour: int,
     matrix: MatrixProvider,
     now: datetime,
+    route_ids: Sequence[str] | None = None,
 ) -> ReplanDraft:
-    """Read the rest of the day. Only reads: the solving can happen outside any transaction
-    and `store_replan` checks that nothing moved meanwhile."""
+    """Read the rest of the day (of `route_ids` only, when given). Only reads: the solving can
+    happen outside any transaction, and `store_replan` checks that nothing moved meanwhile."""
     areas = dispatch.list_service_areas(session=session, carrier_id=carrier.id)
     if not areas:
         raise Conflict("the carrier has no service area (and so no depot)", code="no_service_area")
@@ -476,33 +479,31 @@ def prepare_replan(
     routes = [
         r
         for r in dispatch.list_routes(session=session, party=carrier, service_date=service_date)
-        if r.status in ("planned", "started")
+        if r.status in ("planned", "started") and (route_ids is None or r.id in route_ids)
     ]
     if not routes:
         raise Conflict(f"no open route on {service_date}", code="nothing_to_plan")
     now_s = max(0, seconds_of_day(now, service_date, settings.timezone))
+    end_s = shift_end_hour * 3600
     vans: list[Van] = []
     movable: list[str] = []
     stops_in: list[tuple[list[Candidate], int]] = []
     for route in routes:
         stops = dispatch.stops_of(session=session, route_id=route.id)
-        finished = [s for s in stops if s.status != "pending"]
-        start = depot
-        if finished:
-            last = finished[-1]
-            start = stop_point(session, last) or depot
-        vans.append(
-            Van(
-                route.driver_id,
-                capacity_l,
-                start,
-                max(now_s, settings.service_day_start_hour * 3600 if not finished else now_s),
-                shift_end_hour * 3600,
-                route.id,
-            )
-        )
+        # Finished stops and stops under way (an attempt exists) stay where they are; the
+        # van goes on from the last of them, or from the depot.
+        anchored = [
+            s
+            for s in stops
+            if s.status != "pending" or dispatch.has_attempt(session=session, stop_id=s.id)
+        ]
+        start = (stop_point(session, anchored[-1]) or depot) if anchored else depot
+        van_start = max(now_s, settings.service_day_start_hour * 3600 if not anchored else now_s)
+        vans.append(Van(route.driver_id, capacity_l, start, van_start, end_s, route.id))
+        if van_start >= end_s:
+            continue  # the shift is over: nothing on this van moves
         for stop in stops:
-            if stop.status != "pending" or dispatch.has_attempt(session=session, stop_id=stop.id):
+            if stop in anchored:
                 continue
             delivery = deliveries.get_delivery(session=session, delivery_id=stop.delivery_id)
             options = candidates_for(
@@ -518,13 +519,18 @@ def prepare_replan(
             if options:
                 movable.append(stop.id)
                 stops_in.append((options, parcel_litres(delivery)))
-    day = build_problem(
-        name=f"{carrier.id}-{service_date}-replan",
-        depot=depot,
-        vans=vans,
-        stops=stops_in,
-        matrix=matrix,
-    )
+    day = None
+    if movable:
+        try:
+            day = build_problem(
+                name=f"{carrier.id}-{service_date}-replan",
+                depot=depot,
+                vans=[v for v in vans if v.start_s < v.end_s],
+                stops=stops_in,
+                matrix=matrix,
+            )
+        except ProblemError as e:
+            raise InvalidInput(str(e), code="plan_input_invalid") from e
     return ReplanDraft(
         day=day,
         route_ids=tuple(r.id for r in routes),
@@ -541,9 +547,12 @@ def store_replan(
     solved: list[tuple[int, tuple[int, ...]]],
     now: datetime,
 ) -> None:
-    """Replace the moved stops by the solved ones. Refused (replan_stale) when one of them
-    was started or finished meanwhile: the caller plans again from the new state."""
-    stops = []
+    """Move the re-planned stops to their new van, place and time, in place (their ids stay:
+    a driver's app may hold one). Refused (replan_stale) when one of them was started or
+    finished meanwhile: the caller plans again from the new state."""
+    if draft.day is None:
+        return
+    by_delivery: dict[str, RouteStop] = {}
     for stop_id in draft.movable:
         stop = session.get(RouteStop, stop_id, with_for_update=True)
         if (
@@ -554,28 +563,35 @@ def store_replan(
             raise Conflict(
                 "the day changed while it was re-planned; plan again", code="replan_stale"
             )
-        stops.append(stop)
-    for stop in stops:
-        session.delete(stop)
+        by_delivery[stop.delivery_id] = stop
+    # Out of the way of (route, seq) first: stops may swap places and vans.
+    for n, stop in enumerate(by_delivery.values(), start=1):
+        stop.seq = -n
     session.flush()
-    routes = {r: dispatch.get_route(session=session, route_id=r) for r in draft.route_ids}
+    midnight = datetime.combine(draft.service_date, time(0), ZoneInfo(settings.timezone))
     for vehicle_type, locations in solved:
-        _store_stops(
-            session=session,
-            day=draft.day,
-            route=routes[draft.day.vans[vehicle_type].route_id or ""],
-            locations=locations,
-            vehicle_type=vehicle_type,
-            service_date=draft.service_date,
-            settings=settings,
-            now=now,
-        )
+        route_id = draft.day.vans[vehicle_type].route_id or ""
+        last = session.scalar(select(func.max(RouteStop.seq)).where(RouteStop.route_id == route_id))
+        seq = max(0, last or 0)
+        etas = arrival_times(draft.day.problem, vehicle_type, locations)
+        for loc, eta_s in zip(locations, etas, strict=True):
+            candidate = draft.day.candidates[loc]
+            stop = by_delivery[candidate.delivery_id]
+            delivery = deliveries.get_delivery(session=session, delivery_id=candidate.delivery_id)
+            delivery.mode, delivery.current_option = candidate.mode, candidate.option_seq
+            seq += 1
+            stop.route_id, stop.seq = route_id, seq
+            stop.mode, stop.option_seq = candidate.mode, candidate.option_seq
+            stop.eta = midnight + timedelta(seconds=eta_s)
+            session.flush()
 
 
 def solve_replan(
     draft: ReplanDraft, *, seconds: float, seed: int = 0
 ) -> list[tuple[int, tuple[int, ...]]]:
     """Solve a drafted re-plan and check it independently (Conflict when infeasible)."""
+    if draft.day is None:
+        return []
     return _solve_and_check(draft.day, seconds, seed)
 
 

@@ -55,13 +55,14 @@ class RouteStop(Base):
 
 
 class ReplanRequest(Base):
-    """Something changed a carrier's day (a stop failed and its fallback was appended, a van
-    runs late): the planner re-solves the rest of that day. One open request per day."""
+    """Something changed a van's day (a stop failed and its fallback was appended, the van
+    runs late): the planner re-orders the rest of that route. One open request per route."""
 
     __tablename__ = "replan_requests"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     carrier_id: Mapped[str] = mapped_column(ForeignKey("parties.id"), index=True)
+    route_id: Mapped[str] = mapped_column(ForeignKey("routes.id"), index=True)
     service_date: Mapped[date]
     reason: Mapped[str] = mapped_column(String(32))
     requested_at: Mapped[datetime]

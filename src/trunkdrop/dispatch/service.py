@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from trunkdrop.dispatch.models import ReplanRequest, Route, RouteStop, ServiceArea
@@ -176,24 +176,70 @@ def has_attempt(*, session: Session, stop_id: str) -> bool:
     return session.scalars(select(Attempt.id).where(Attempt.stop_id == stop_id)).first() is not None
 
 
-def request_replan(
-    *, session: Session, carrier_id: str, service_date: date, reason: str, now: datetime
-) -> None:
-    """Ask the planner to re-solve the rest of a carrier's day (once, however often asked)."""
+def request_replan(*, session: Session, route: Route, reason: str, now: datetime) -> None:
+    """Ask the planner to re-order the rest of a route (once, however often asked)."""
     open_request = session.scalars(
         select(ReplanRequest.id).where(
-            ReplanRequest.carrier_id == carrier_id,
-            ReplanRequest.service_date == service_date,
-            ReplanRequest.done_at.is_(None),
+            ReplanRequest.route_id == route.id, ReplanRequest.done_at.is_(None)
         )
     ).first()
     if open_request is None:
         session.add(
             ReplanRequest(
-                carrier_id=carrier_id, service_date=service_date, reason=reason, requested_at=now
+                carrier_id=route.carrier_id,
+                route_id=route.id,
+                service_date=route.service_date,
+                reason=reason,
+                requested_at=now,
             )
         )
         session.flush()
+
+
+def last_replan(*, session: Session, route_id: str) -> datetime | None:
+    """When the planner last took up a request for this route."""
+    return session.scalar(
+        select(func.max(ReplanRequest.done_at)).where(ReplanRequest.route_id == route_id)
+    )
+
+
+def claim_replan_requests(
+    *, session: Session, now: datetime, lease: timedelta, limit: int = 20
+) -> list[ReplanRequest]:
+    """Take open requests for this planner: each is claimed by one conditional update, so two
+    planners (API processes) never take the same one. A request taken by a planner that
+    died before answering (no outcome after `lease`) is taken again."""
+    waiting = session.scalars(
+        select(ReplanRequest.id)
+        .where(
+            or_(
+                ReplanRequest.done_at.is_(None),
+                and_(ReplanRequest.outcome.is_(None), ReplanRequest.done_at < now - lease),
+            )
+        )
+        .order_by(ReplanRequest.requested_at, ReplanRequest.id)
+        .limit(limit)
+    ).all()
+    claimed = []
+    for request_id in waiting:
+        won = session.execute(
+            update(ReplanRequest)
+            .where(
+                ReplanRequest.id == request_id,
+                or_(
+                    ReplanRequest.done_at.is_(None),
+                    and_(ReplanRequest.outcome.is_(None), ReplanRequest.done_at < now - lease),
+                ),
+            )
+            .values(done_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(won, "rowcount", 0) == 1:
+            request = session.get(ReplanRequest, request_id)
+            if request is not None:
+                session.refresh(request)
+                claimed.append(request)
+    return claimed
 
 
 def open_replan_requests(*, session: Session, limit: int = 20) -> list[ReplanRequest]:
