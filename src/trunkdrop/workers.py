@@ -9,7 +9,9 @@ import logging
 import threading
 import time
 from datetime import date, datetime, timedelta
+from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from trunkdrop.access import audit
@@ -32,14 +34,24 @@ def pump_simulator(platform: Platform, now: datetime) -> int:
     One transaction per batch. A report the platform refuses (a car nobody linked: the
     webhook's 404) must not undo the others, so when one is refused the batch is taken in
     again with a savepoint per report; savepoints cost more than the reports themselves,
-    and refusals are rare, so the first try goes without.
+    and refusals are rare, so the first try goes without. When the batch cannot be taken in
+    at all (the database is unavailable), the reports are sent again next time, as a car
+    maker retries a webhook that failed; taking a report twice is harmless (idempotent).
     """
-    events = [
-        (brand, VehicleEventIn.model_validate(raw))
-        for brand, raw in platform.simulator.advance(now)
-    ]
-    if not events:
+    raw_events = platform.simulator.advance(now)
+    if not raw_events:
         return 0
+    try:
+        return _take_in(platform, raw_events, now)
+    except DBAPIError:
+        platform.simulator.redeliver(raw_events)
+        raise
+
+
+def _take_in(
+    platform: Platform, raw_events: list[tuple[str, dict[str, Any]]], now: datetime
+) -> int:
+    events = [(brand, VehicleEventIn.model_validate(raw)) for brand, raw in raw_events]
     session = platform.session_factory()
     try:
         count = sum(_ingest(platform, session, brand, event, now) for brand, event in events)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.support import OFFICE, World
@@ -96,3 +97,22 @@ def test_a_refused_report_does_not_undo_the_others_of_its_batch(world: World) ->
         car = s.get(Vehicle, vehicle["id"])
         assert car is not None
         assert stored == [vehicle["id"]] and car.latitude == OFFICE[0]
+
+
+def test_reports_the_database_could_not_take_are_delivered_again(world: World) -> None:
+    """A batch of car reports that meets an unavailable database is not lost: the next pump
+    delivers it again and the car's state catches up."""
+    from unittest.mock import patch
+
+    from sqlalchemy.exc import OperationalError
+
+    vehicle = world.link_car()
+    now = world.clock.now()
+    world.platform.simulator.park("sim-aurora", vehicle["external_id"], OFFICE[0], OFFICE[1], now)
+    down = OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+    with patch.object(workers, "_take_in", side_effect=down), pytest.raises(OperationalError):
+        workers.pump_simulator(world.platform, now)
+    assert workers.pump_simulator(world.platform, now) == 1
+    with world.platform.uow() as s:
+        car = s.get(Vehicle, vehicle["id"])
+        assert car is not None and car.latitude == OFFICE[0]

@@ -359,6 +359,12 @@ class CarSimulator:
             events, self._events = self._events, []
             return events
 
+    def redeliver(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """Reports the platform could not take (its database was unavailable) are sent again
+        with the next batch, ahead of newer ones — as a car maker retries a failed webhook."""
+        with self._lock:
+            self._events[:0] = events
+
     def next_due(self, brand: str, external_id: str) -> datetime | None:
         """When the next command already on its way reaches this car (None: none is)."""
         with self._lock:
