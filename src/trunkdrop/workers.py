@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -146,15 +146,15 @@ def run_replans(platform: Platform, now: datetime | None = None) -> int:
         flows.watch_late_vans(session=session, settings=settings, now=now)
     with platform.uow() as session:
         taken = [
-            (r.id, r.carrier_id, r.route_id, r.service_date)
+            (r.id, r.route_id)
             for r in dispatch.claim_replan_requests(
                 session=session, now=now, lease=timedelta(minutes=10)
             )
         ]
     replanned = 0
-    for request_id, carrier_id, route_id, service_date in taken:
+    for request_id, route_id in taken:
         try:
-            outcome = _replan_route(platform, carrier_id, route_id, service_date, now)
+            outcome = _replan_route(platform, route_id, now)
         except DomainError as e:
             outcome = f"{e.code}: {e.detail}"
             if e.code == "replan_stale":
@@ -176,21 +176,19 @@ def run_replans(platform: Platform, now: datetime | None = None) -> int:
                     action="route.replanned",
                     subject=route_id,
                     now=now,
-                    data={"service_date": service_date.isoformat()},
                 )
     return replanned
 
 
-def _replan_route(
-    platform: Platform, carrier_id: str, route_id: str, service_date: date, now: datetime
-) -> str:
+def _replan_route(platform: Platform, route_id: str, now: datetime) -> str:
     settings = platform.settings
     with read_only_session(platform.session_factory) as session:
+        route = dispatch.get_route(session=session, route_id=route_id)
         draft = planning.prepare_replan(
             session=session,
             settings=settings,
-            carrier=parties.get_party(session=session, party_id=carrier_id),
-            service_date=service_date,
+            carrier=parties.get_party(session=session, party_id=route.carrier_id),
+            service_date=route.service_date,
             capacity_l=settings.van_capacity_l,
             shift_end_hour=settings.shift_end_hour,
             matrix=platform.matrix,

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from tests.support import HOME, OFFICE, World
 from trunkdrop import workers
@@ -131,6 +132,17 @@ def test_door_delivery_without_a_car_is_booked_planned_and_handed_over(world: Wo
     assert (read["status"], read["outcome"]) == ("delivered", "delivered_home")
 
 
+def _open_requests(session: Session) -> list[ReplanRequest]:
+    """Re-plan requests no planner has taken yet, oldest first."""
+    return list(
+        session.scalars(
+            select(ReplanRequest)
+            .where(ReplanRequest.done_at.is_(None))
+            .order_by(ReplanRequest.requested_at, ReplanRequest.id)
+        )
+    )
+
+
 def _failed_at_office(world: World) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Two deliveries planned for one van; the first car stands away from its booked place,
     so its attempt fails with vehicle_moved and the home address is appended to the route."""
@@ -159,7 +171,7 @@ def test_a_failed_stop_asks_the_planner_and_the_planner_replans_the_rest_of_the_
     before = world.ok(world.get("carrier", f"/v1/routes/{route['id']}"))["stops"]
     assert before[-1]["delivery_id"] == moved["id"] and before[-1]["eta"] is None
     with world.platform.uow() as s:
-        assert [r.reason for r in dispatch.open_replan_requests(session=s)] == ["stop_failed"]
+        assert [r.reason for r in _open_requests(s)] == ["stop_failed"]
     assert workers.run_replans(world.platform, world.clock.now()) == 1
     after = world.ok(world.get("carrier", f"/v1/routes/{route['id']}"))["stops"]
     assert after[0]["status"] == "failed" and after[0]["delivery_id"] == moved["id"]
@@ -169,7 +181,7 @@ def test_a_failed_stop_asks_the_planner_and_the_planner_replans_the_rest_of_the_
     assert {s["delivery_id"] for s in pending} >= {moved["id"]}
     assert all(datetime.fromisoformat(s["eta"]) >= world.clock.now() for s in pending)
     with world.platform.uow() as s:
-        assert dispatch.open_replan_requests(session=s) == []
+        assert _open_requests(s) == []
 
 
 def test_a_replan_that_finds_a_stop_started_meanwhile_changes_nothing_and_asks_again(
@@ -219,7 +231,7 @@ def test_a_van_running_late_asks_for_a_replan(world: World) -> None:
     world.clock.set(eta + timedelta(minutes=16))
     with world.platform.uow() as s:
         flows.watch_late_vans(session=s, settings=world.platform.settings, now=world.clock.now())
-        assert [r.reason for r in dispatch.open_replan_requests(session=s)] == ["van_late"]
+        assert [r.reason for r in _open_requests(s)] == ["van_late"]
 
 
 def test_a_replan_after_the_shift_moves_nothing_and_answers_the_request(world: World) -> None:
@@ -231,7 +243,7 @@ def test_a_replan_after_the_shift_moves_nothing_and_answers_the_request(world: W
     with world.platform.uow() as s:
         outcomes = s.scalars(select(ReplanRequest.outcome)).all()
         assert outcomes == ["nothing to move"]
-        assert dispatch.open_replan_requests(session=s) == []
+        assert _open_requests(s) == []
 
 
 def test_two_planners_never_take_the_same_request(world: World) -> None:

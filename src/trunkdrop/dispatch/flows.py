@@ -278,7 +278,6 @@ class DayDraft:
     Pure data: it can be solved in another process (zones of a big day in parallel)."""
 
     day: DayProblem
-    vans: tuple[Van, ...]
     plan_in: PlanCreate
 
 
@@ -376,7 +375,7 @@ def prepare_day(
         )
     except ProblemError as e:
         raise InvalidInput(str(e), code="plan_input_invalid") from e
-    return DayDraft(day=day, vans=tuple(vans), plan_in=plan_in)
+    return DayDraft(day=day, plan_in=plan_in)
 
 
 def store_day(
@@ -394,7 +393,7 @@ def store_day(
         route = dispatch.create_route(
             session=session,
             carrier=carrier,
-            driver_id=draft.vans[vehicle_type].driver_id,
+            driver_id=draft.day.vans[vehicle_type].driver_id,
             service_date=draft.plan_in.service_date,
             now=now,
         )

@@ -61,9 +61,7 @@ class ReplanRequest(Base):
     __tablename__ = "replan_requests"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    carrier_id: Mapped[str] = mapped_column(ForeignKey("parties.id"), index=True)
     route_id: Mapped[str] = mapped_column(ForeignKey("routes.id"), index=True)
-    service_date: Mapped[date]
     reason: Mapped[str] = mapped_column(String(32))
     requested_at: Mapped[datetime]
     done_at: Mapped[datetime | None] = mapped_column(default=None, index=True)

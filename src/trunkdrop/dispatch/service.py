@@ -184,15 +184,7 @@ def request_replan(*, session: Session, route: Route, reason: str, now: datetime
         )
     ).first()
     if open_request is None:
-        session.add(
-            ReplanRequest(
-                carrier_id=route.carrier_id,
-                route_id=route.id,
-                service_date=route.service_date,
-                reason=reason,
-                requested_at=now,
-            )
-        )
+        session.add(ReplanRequest(route_id=route.id, reason=reason, requested_at=now))
         session.flush()
 
 
@@ -209,14 +201,13 @@ def claim_replan_requests(
     """Take open requests for this planner: each is claimed by one conditional update, so two
     planners (API processes) never take the same one. A request taken by a planner that
     died before answering (no outcome after `lease`) is taken again."""
+    claimable = or_(
+        ReplanRequest.done_at.is_(None),
+        and_(ReplanRequest.outcome.is_(None), ReplanRequest.done_at < now - lease),
+    )
     waiting = session.scalars(
         select(ReplanRequest.id)
-        .where(
-            or_(
-                ReplanRequest.done_at.is_(None),
-                and_(ReplanRequest.outcome.is_(None), ReplanRequest.done_at < now - lease),
-            )
-        )
+        .where(claimable)
         .order_by(ReplanRequest.requested_at, ReplanRequest.id)
         .limit(limit)
     ).all()
@@ -224,13 +215,7 @@ def claim_replan_requests(
     for request_id in waiting:
         won = session.execute(
             update(ReplanRequest)
-            .where(
-                ReplanRequest.id == request_id,
-                or_(
-                    ReplanRequest.done_at.is_(None),
-                    and_(ReplanRequest.outcome.is_(None), ReplanRequest.done_at < now - lease),
-                ),
-            )
+            .where(ReplanRequest.id == request_id, claimable)
             .values(done_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -240,14 +225,3 @@ def claim_replan_requests(
                 session.refresh(request)
                 claimed.append(request)
     return claimed
-
-
-def open_replan_requests(*, session: Session, limit: int = 20) -> list[ReplanRequest]:
-    return list(
-        session.scalars(
-            select(ReplanRequest)
-            .where(ReplanRequest.done_at.is_(None))
-            .order_by(ReplanRequest.requested_at, ReplanRequest.id)
-            .limit(limit)
-        )
-    )

@@ -21,18 +21,14 @@ def upgrade() -> None:
     op.create_table(
         "replan_requests",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("carrier_id", sa.String(length=32), nullable=False),
         sa.Column("route_id", sa.String(length=32), nullable=False),
-        sa.Column("service_date", sa.Date(), nullable=False),
         sa.Column("reason", sa.String(length=32), nullable=False),
         sa.Column("requested_at", trunkdrop.store.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("done_at", trunkdrop.store.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("outcome", sa.String(length=200), nullable=True),
-        sa.ForeignKeyConstraint(["carrier_id"], ["parties.id"]),
         sa.ForeignKeyConstraint(["route_id"], ["routes.id"]),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index("ix_replan_requests_carrier_id", "replan_requests", ["carrier_id"])
     op.create_index("ix_replan_requests_done_at", "replan_requests", ["done_at"])
     op.create_index("ix_replan_requests_route_id", "replan_requests", ["route_id"])
 
@@ -40,5 +36,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_replan_requests_route_id", table_name="replan_requests")
     op.drop_index("ix_replan_requests_done_at", table_name="replan_requests")
-    op.drop_index("ix_replan_requests_carrier_id", table_name="replan_requests")
     op.drop_table("replan_requests")
