@@ -23,6 +23,7 @@ from trunkdrop.dispatch.models import ReplanRequest
 from trunkdrop.errors import DomainError
 from trunkdrop.parties import service as parties
 from trunkdrop.store.engine import read_only_session
+from trunkdrop.vehicles import pending
 from trunkdrop.vehicles.schemas import VehicleEventIn
 
 log = logging.getLogger(__name__)
@@ -88,12 +89,22 @@ def _ingest(
 
 
 def run_commands(
-    platform: Platform, now: datetime | None = None, done: flows.WorkDone | None = None
+    platform: Platform,
+    now: datetime | None = None,
+    done: flows.WorkDone | None = None,
+    *,
+    only_if_queued: bool = False,
 ) -> flows.WorkDone:
-    """The fast path: take the cars' reports in and send the commands that wait."""
+    """The fast path: take the cars' reports in and send the commands that wait.
+
+    With `only_if_queued`, commands are looked for only when a commit in this process
+    queued one since the last look (vehicles.pending); the full pass looks regardless.
+    """
     now = now or platform.now()
     done = done or flows.WorkDone()
     pump_simulator(platform, now)
+    if only_if_queued and not pending.take():
+        return done
     with platform.uow() as session:
         flows.dispatch_commands(
             session=session,
@@ -256,7 +267,7 @@ class WorkerThread(threading.Thread):
                     next_full = time.monotonic() + interval
                     done = run_once(self._platform)
                 else:
-                    done = run_commands(self._platform)
+                    done = run_commands(self._platform, only_if_queued=True)
                 if done.sent:
                     # A car that answers at once has reported already: take it in now,
                     # not a tick later (a lock it asks for is then sent on the next pass).

@@ -116,3 +116,28 @@ def test_reports_the_database_could_not_take_are_delivered_again(world: World) -
     with world.platform.uow() as s:
         car = s.get(Vehicle, vehicle["id"])
         assert car is not None and car.latitude == OFFICE[0]
+
+
+def test_the_fast_path_sends_a_queued_unlock_and_skips_the_database_when_nothing_waits(
+    world: World,
+) -> None:
+    """After an access request commits its unlock, the fast path sends it; with nothing
+    queued since, the fast path opens no transaction at all (the full pass still looks)."""
+    from sqlalchemy import event
+
+    _, _, attempt = world.ready_at_car()
+    world.ok(world.request_access(attempt["id"], OFFICE), 202)
+    assert workers.run_commands(world.platform, only_if_queued=True).sent == 1
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(world.platform.engine, "before_cursor_execute", count)
+    try:
+        assert workers.run_commands(world.platform, only_if_queued=True).sent == 0
+        assert statements == []
+        workers.run_commands(world.platform)
+        assert any("vehicle_commands" in s for s in statements)
+    finally:
+        event.remove(world.platform.engine, "before_cursor_execute", count)

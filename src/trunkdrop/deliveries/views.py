@@ -213,6 +213,10 @@ def report_failure(
     return AttemptRead.model_validate(attempt)
 
 
+# How often an event stream re-reads its attempt when nobody told it of a change.
+_REREAD_S = 2.0
+
+
 @router.get("/attempts/{attempt_id}/events", response_class=StreamingResponse)
 async def follow_attempt(
     attempt_id: Id,
@@ -258,8 +262,10 @@ async def _attempt_events(
             if current.status in (AttemptStatus.succeeded, AttemptStatus.failed):
                 yield f"event: end\ndata: {json.dumps({'status': current.status})}\n\n"
                 return
-            # Read again when a commit changed the attempt, and at least every 0.25 s.
+            # Read again when a commit changed the attempt. Every writer runs in this
+            # process and tells us (api.changes); the slow re-read only catches a change
+            # made behind the ORM's back, and costs a read per open stream.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), 0.25)
+                await asyncio.wait_for(changed.wait(), _REREAD_S)
     finally:
         unfollow()

@@ -75,13 +75,13 @@ def create_api_key(*, session: Session, party: Party, now: datetime) -> str:
 
 
 def authenticate(*, session: Session, key: str) -> Party:
-    api_key = session.scalars(
-        select(ApiKey).where(ApiKey.key_hash == _hash(key), ApiKey.revoked_at.is_(None))
+    # One query: every request pays for it.
+    party = session.scalars(
+        select(Party)
+        .join(ApiKey, ApiKey.party_id == Party.id)
+        .where(ApiKey.key_hash == _hash(key), ApiKey.revoked_at.is_(None))
     ).one_or_none()
-    if api_key is None:
-        raise Unauthenticated("unknown or revoked API key")
-    party = session.get(Party, api_key.party_id)
-    if party is None:  # pragma: no cover - foreign key makes this impossible
+    if party is None:
         raise Unauthenticated("unknown or revoked API key")
     return party
 
