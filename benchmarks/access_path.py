@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -108,6 +109,7 @@ class PinnedClock:
 
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
+    from sqlalchemy import event
 
     from trunkdrop.api.app import create_app
     from trunkdrop.bootstrap import bootstrap
@@ -256,19 +258,25 @@ def serve(args: argparse.Namespace) -> None:
     from trunkdrop import workers
 
     workers.run_once(platform)
+    statements = [0]
+
+    def count(*_: object) -> None:
+        statements[0] += 1
+
+    event.listen(platform.engine, "before_cursor_execute", count)
+    app = create_app(platform)
+
+    @app.get("/bench/sql", include_in_schema=False)
+    def sql_statements() -> dict[str, int]:  # the benchmark's own probe, not the product's
+        return {"sql": statements[0]}
+
     Path(args.seed_file).write_text(json.dumps(seed))
-    uvicorn.run(
-        create_app(platform),
-        host="127.0.0.1",
-        port=args.port,
-        log_level="warning",
-        access_log=False,
-    )
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 
 # -- (2) the client side: N drivers ----------------------------------------------------------
 async def drive(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     driver: dict[str, Any],
     operator_key: str,
     vehicles: dict[str, str],
@@ -280,40 +288,38 @@ async def drive(
     ops = {"Authorization": f"Bearer {operator_key}"}
     handset = Ed25519PrivateKey.from_private_bytes(tokens.unb64u(driver["private_key"]))
 
+    async def post(path: str, body: Any = None, headers: dict[str, str] = auth) -> Any:
+        async with client.post(path, json=body, headers=headers) as response:
+            return response.status, await response.json()
+
     async def follow(attempt_id: str) -> AsyncIterator[str]:
         """The attempt's event stream (one per attempt, as a driver app keeps it open):
         each status it passes through, until it ends or the run does."""
         left = max(1, int(deadline - time.monotonic()) + 1)
-        async with client.stream(
-            "GET", f"/v1/attempts/{attempt_id}/events?timeout_s={left}", headers=auth
+        async with client.get(
+            f"/v1/attempts/{attempt_id}/events?timeout_s={left}", headers=auth
         ) as events:
-            async for line in events.aiter_lines():
+            async for raw in events.content:
+                line = raw.decode().rstrip("\n")
                 if line.startswith("data: "):
                     read: dict[str, Any] = json.loads(line.removeprefix("data: "))
                     if "status" in read:
                         yield read["status"]
 
     while time.monotonic() < deadline:
-        next_stop = await client.get("/v1/stops/next", headers=auth)
-        if next_stop.status_code == 404:
-            return  # this driver's day is done
-        stop = next_stop.json()
+        async with client.get("/v1/stops/next", headers=auth) as next_stop:
+            if next_stop.status == 404:
+                return  # this driver's day is done
+            stop = await next_stop.json()
         t0 = time.perf_counter()
         here = {"latitude": stop["latitude"] + 0.0001, "longitude": stop["longitude"]}
-        attempt = (
-            await client.post(
-                f"/v1/stops/{stop['id']}/attempts",
-                headers=auth,
-                json={"position": here, "scanned_parcel_ref": stop["parcel_ref"]},
-            )
-        ).json()
-        challenge = (
-            await client.post(
-                f"/v1/attempts/{attempt['id']}/challenge",
-                headers=auth,
-                json={"device_id": driver["device_id"]},
-            )
-        ).json()
+        _, attempt = await post(
+            f"/v1/stops/{stop['id']}/attempts",
+            {"position": here, "scanned_parcel_ref": stop["parcel_ref"]},
+        )
+        _, challenge = await post(
+            f"/v1/attempts/{attempt['id']}/challenge", {"device_id": driver["device_id"]}
+        )
         if "nonce" not in challenge:
             raise RuntimeError(f"no challenge: {challenge}")
         nonce = challenge["nonce"]
@@ -321,10 +327,9 @@ async def drive(
             nonce=nonce, action=tokens.TRUNK_UNLOCK, attempt_id=attempt["id"]
         )
         a0 = time.perf_counter()
-        granted = await client.post(
+        status, granted = await post(
             f"/v1/attempts/{attempt['id']}/access",
-            headers=auth,
-            json={
+            {
                 "position": here,
                 "device_id": driver["device_id"],
                 "nonce": nonce,
@@ -332,20 +337,20 @@ async def drive(
             },
         )
         access_ms.append((time.perf_counter() - a0) * 1000)
-        if granted.status_code != 202:
-            raise RuntimeError(f"access refused: {granted.text}")
+        if status != 202:
+            raise RuntimeError(f"access refused: {granted}")
         last = None
-        async for status in follow(attempt["id"]):
-            if status == "trunk_open" and last != "trunk_open":
+        async for status_now in follow(attempt["id"]):
+            if status_now == "trunk_open" and last != "trunk_open":
                 # Parcel in, lid shut: the car then reports closed, is locked, reports locked.
-                await client.post(f"/v1/attempts/{attempt['id']}/deposit", headers=auth)
-                await client.post(
+                await post(f"/v1/attempts/{attempt['id']}/deposit")
+                await post(
                     f"/v1/sim/vehicles/{vehicles[stop['parcel_ref']]}",
-                    headers=ops,
-                    json={"action": "close_trunk"},
+                    {"action": "close_trunk"},
+                    ops,
                 )
-            last = status
-            if status in ("succeeded", "failed"):
+            last = status_now
+            if status_now in ("succeeded", "failed"):
                 break
         if last == "succeeded":
             done.append(time.perf_counter() - t0)
@@ -353,15 +358,54 @@ async def drive(
             raise RuntimeError(f"attempt {attempt['id']} ended {last}, not succeeded")
 
 
+def _session(port: int, connections: int) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        base_url=f"http://127.0.0.1:{port}",
+        connector=aiohttp.TCPConnector(limit=connections),
+        timeout=aiohttp.ClientTimeout(total=None, sock_read=30),
+    )
+
+
+async def http_floor(port: int, connections: int, seconds: float = 3.0) -> float:
+    """Requests per second on GET /health (no database, no auth) from this client: what
+    HTTP alone costs here, server and client on the same two cores."""
+    async with _session(port, connections) as client:
+        deadline, count = time.monotonic() + seconds, 0
+
+        async def hammer() -> None:
+            nonlocal count
+            while time.monotonic() < deadline:
+                async with client.get("/health") as response:
+                    response.raise_for_status()
+                    await response.read()
+                count += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(hammer() for _ in range(connections)))
+        return count / (time.perf_counter() - start)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def sql_so_far(port: int) -> int:
+    async with _session(port, 1) as client, client.get("/bench/sql") as response:
+        count: int = (await response.json())["sql"]
+        return count
+
+
 async def load(
     port: int, seed: dict[str, Any], seconds: float
 ) -> tuple[list[float], list[float], float]:
     access_ms: list[float] = []
     done: list[float] = []
-    limits = httpx.Limits(max_connections=len(seed["drivers"]) + 8)
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30
-    ) as client:
+    async with _session(port, len(seed["drivers"]) * 2 + 8) as client:
         start = time.perf_counter()
         deadline = time.monotonic() + seconds
         await asyncio.gather(
@@ -442,7 +486,13 @@ def main() -> None:
                     raise SystemExit("the benchmark server failed to start")
                 time.sleep(0.1)
             seed = json.loads(seed_file.read_text())
+            floor = asyncio.run(http_floor(args.port, args.drivers))
+            sql_before = asyncio.run(sql_so_far(args.port))
+            cpu_before, client_before = cpu_seconds(server.pid), time.process_time()
             access_ms, done, elapsed = asyncio.run(load(args.port, seed, args.seconds))
+            server_cpu = cpu_seconds(server.pid) - cpu_before
+            client_cpu = time.process_time() - client_before
+            sql = asyncio.run(sql_so_far(args.port)) - sql_before
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -459,6 +509,7 @@ def main() -> None:
         else float("nan")
     )
     rate = len(done) / elapsed if elapsed else 0.0
+    per = max(1, len(done))
     rows = [
         ("grants issued per s (in process)", f"{issue_rate:,.0f}"),
         ("grants verified + checked per s (in process)", f"{verify_rate:,.0f}"),
@@ -469,6 +520,13 @@ def main() -> None:
         ("delivery time p50 (s)", f"{statistics.median(done):.2f}" if done else "-"),
         ("access request p50 (ms)", f"{p50:.1f}"),
         ("access request p99 (ms)", f"{p99:.1f}"),
+        # What limits it: the server's CPU per delivery (one process, one GIL), the SQL
+        # statements each delivery costs, and what bare HTTP manages on this machine.
+        ("server CPU per delivery (ms)", f"{1000 * server_cpu / per:.1f}"),
+        ("server CPU busy (% of one core)", f"{100 * server_cpu / elapsed:.0f}"),
+        ("client CPU per delivery (ms)", f"{1000 * client_cpu / per:.1f}"),
+        ("SQL statements per delivery", f"{sql / per:.0f}"),
+        ("HTTP floor: GET /health per s", f"{floor:,.0f}"),
     ]
     width = max(len(r[0]) for r in rows)
     for name, value in rows:
