@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -20,7 +20,12 @@ from trunkdrop.store.engine import READ_ONLY, read_only_session
 bearer = HTTPBearer(auto_error=False)
 
 
-def get_platform(request: Request) -> Platform:
+# Dependencies that neither block nor touch the database are `async def`: FastAPI runs a
+# plain `def` dependency in a worker thread, and each such hop costs more CPU than these
+# functions themselves (a request used to make seven).
+
+
+async def get_platform(request: Request) -> Platform:
     platform: Platform = request.app.state.platform
     return platform
 
@@ -71,14 +76,14 @@ def _wake_workers(request: Request) -> None:
         worker.wake()
 
 
-def get_settings(platform: PlatformDep) -> Settings:
+async def get_settings(platform: PlatformDep) -> Settings:
     return platform.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_now(platform: PlatformDep) -> datetime:
+async def get_now(platform: PlatformDep) -> datetime:
     return platform.now()
 
 
@@ -123,8 +128,8 @@ def current_party_detached(
 DetachedParty = Annotated[Party, Depends(current_party_detached)]
 
 
-def role(*roles: Role) -> Callable[[Party], Party]:
-    def check(party: CurrentParty) -> Party:
+def role(*roles: Role) -> Callable[[Party], Coroutine[Any, Any, Party]]:
+    async def check(party: CurrentParty) -> Party:
         parties.require_role(party, *roles)
         return party
 
