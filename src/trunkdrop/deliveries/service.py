@@ -813,14 +813,10 @@ def stop_to_read(
 def next_stop_to_read(*, session: Session, driver: Party, now: datetime) -> StopRead:
     """The first open stop of the driver's started routes; today's route before one left
     started on an earlier day."""
-    routes = dispatch.list_routes(session=session, party=driver)
-    for route in sorted(routes, key=lambda r: r.service_date, reverse=True):
-        if route.status != "started":
-            continue
-        stop = dispatch.next_open_stop(session=session, route_id=route.id)
-        if stop is not None:
-            return stop_to_read(session=session, stop=stop, next_id=stop.id, now=now)
-    raise NotFound("no open stop on your started routes", code="no_open_stop")
+    stop = dispatch.drivers_next_stop(session=session, driver_id=driver.id)
+    if stop is None:
+        raise NotFound("no open stop on your started routes", code="no_open_stop")
+    return stop_to_read(session=session, stop=stop, next_id=stop.id, now=now)
 
 
 def route_to_read(*, session: Session, route: Route, now: datetime) -> RouteRead:

@@ -147,6 +147,23 @@ def next_open_stop(*, session: Session, route_id: str) -> RouteStop | None:
     ).first()
 
 
+def drivers_next_stop(*, session: Session, driver_id: str) -> RouteStop | None:
+    """The first open stop of the driver's started routes, today's route before one left
+    started on an earlier day. One query: the app asks for it before every stop, and a
+    driver's past routes must not make it slower."""
+    return session.scalars(
+        select(RouteStop)
+        .join(Route, Route.id == RouteStop.route_id)
+        .where(
+            Route.driver_id == driver_id,
+            Route.status == "started",
+            RouteStop.status == "pending",
+        )
+        .order_by(Route.service_date.desc(), Route.created_at, RouteStop.seq)
+        .limit(1)
+    ).first()
+
+
 def pending_stop_for(*, session: Session, delivery_id: str) -> RouteStop | None:
     return session.scalars(
         select(RouteStop).where(RouteStop.delivery_id == delivery_id, RouteStop.status == "pending")
