@@ -8,7 +8,11 @@ small dynamic programme (the search moves one stop's place at a time). After eac
 set-covering model over that route pool, solved with HiGHS, recombines the routes of all
 runs; stops the cover serves twice are dropped where that saves most, which gives plans no
 partition of the pool holds. The next round restarts most workers from the recombined plan
-while one explores afresh, starting on the core the recombination leaves idle.
+while one explores afresh, starting on the core the recombination leaves idle, with one van
+fewer than the best plan so far uses (plans with fewer routes lie in basins a free search
+seldom reaches). A recombination may take up to a cap of a few seconds, since a large pool
+often holds a plan better than any search found but its MIP needs that long; the last one
+runs on every core, each solving the model over its own choice of columns.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import multiprocessing
 import os
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +33,7 @@ from typing import Any
 import highspy
 import numpy as np
 import pyvrp
+from pyvrp.exceptions import PenaltyBoundWarning
 from pyvrp.IteratedLocalSearch import (
     IteratedLocalSearch,
     IteratedLocalSearchCallbacks,
@@ -66,24 +72,33 @@ class SolverSettings:
         routes from other basins; they start while the previous round's recombination
         runs. The others restart from the recombined plan, or, when that found nothing
         better in the last round, from the best plan an explorer found.
-    partition_share, partition_min_seconds: time kept for recombination per round.
+    partition_share, partition_min_seconds: the most time a recombination may take, as a
+        share of its round (at least the minimum); time is planned for it from what the
+        earlier ones took. Not tuned on any instance: the small ones recombine in
+        milliseconds whatever the cap, and 0.3 (3 s of a 10 s round) is what the MIP over
+        a pool of 10-30 thousand routes was seen to need to reach the pool's optimum, where
+        the former 0.08 stopped it with a plan of that pool 1% better left unfound. Only
+        the worker restarting from the recombined plan waits for it.
     setup_reserve_seconds: kept back for starting processes and building the plan.
     num_neighbours, history_length, max_perturbations: PyVRP's granular neighbourhood
         size, late-acceptance history and perturbation size.
     alternative_neighbours: nearest neighbours of each alternative place added to a
         place's neighbourhood (0 keeps PyVRP's own).
+    squeeze_fleet: in the later rounds the explorers get one van fewer than the best plan
+        uses (see `_squeezed_fleet`).
     """
 
     rounds: int = 3
     fresh_rounds: int = 1
     explorers: int = 1
-    partition_share: float = 0.08
+    partition_share: float = 0.3
     partition_min_seconds: float = 1.0
     setup_reserve_seconds: float = 0.4
     num_neighbours: int = 50
     history_length: int = 300
     max_perturbations: int = 25
     alternative_neighbours: int = 15
+    squeeze_fleet: bool = True
 
     def __post_init__(self) -> None:
         if self.rounds < 1:
@@ -205,6 +220,10 @@ def solve_with_log(
                 settings.partition_min_seconds, settings.partition_share * round_seconds
             )
             partition_seconds = min(expected_partition, partition_cap, 0.5 * round_seconds)
+            if rounds_left == 1:
+                partition_seconds = _last_partition_seconds(
+                    settings, expected_partition, round_seconds
+                )
             if search_end is None:
                 search_end = round_started + max(round_seconds - partition_seconds, 0.05)
             if not early and incumbent is not None and search_end - round_started <= 0.1:
@@ -242,7 +261,10 @@ def solve_with_log(
             for outcome in outcomes:
                 _merge_pool(pool, outcome.pool)
                 # Fingerprints may collide in the harvest; the best plan's routes must be in.
-                _merge_pool(pool, model.pool_of(outcome.visits))
+                # Not those of a plan that breaks windows (a squeezed fleet's, say): the
+                # model takes every column for an on-time route.
+                if outcome.feasible:
+                    _merge_pool(pool, model.pool_of(outcome.visits))
                 if outcome.feasible and (search_best is None or outcome.cost < search_best):
                     search_best = outcome.cost
                 candidate = _Incumbent(outcome.cost, outcome.visits, outcome.feasible)
@@ -251,15 +273,24 @@ def solve_with_log(
             assert incumbent is not None
             searched = time.perf_counter()
             time_left = deadline - searched
-            limit = time_left if rounds_left == 1 else min(partition_seconds, time_left)
+            # A recombination may run past its planned time up to the cap: a large pool's
+            # MIP often needs a few seconds to reach the pool's optimum, which is worth more
+            # than the same seconds of search (only the restarting worker waits for it).
+            limit = time_left if rounds_left == 1 else min(partition_cap, time_left)
             if rounds_left > 1:
                 # The next round's fresh starts do not need this round's recombination:
                 # they begin now, on the cores it leaves idle, and end with the others.
                 next_round = round_number + 1
                 next_seconds = (deadline - searched - limit) / (rounds_left - 1)
-                search_end = searched + limit + max(next_seconds - partition_seconds, 0.05)
+                next_partition = min(partition_seconds, 0.5 * next_seconds)
+                if rounds_left == 2:
+                    next_partition = _last_partition_seconds(
+                        settings, expected_partition, next_seconds
+                    )
+                search_end = searched + limit + max(next_seconds - next_partition, 0.05)
                 # Worker 0 is never started early: the recombination needs a process too.
                 first = 0 if next_round < settings.fresh_rounds else workers - explorers
+                squeeze = _squeezed_fleet(model.catalogue, incumbent, settings)
                 for i in range(max(first, 1), workers):
                     early[i] = executor.submit(
                         _search_task,
@@ -267,12 +298,29 @@ def solve_with_log(
                         max(search_end - time.perf_counter(), 0.05),
                         None,
                         settings,
+                        fleet_limit=squeeze if first > 0 else None,
                     )
             partition_cost: int | None = None
             if incumbent.feasible:
-                chosen = executor.submit(
-                    _partition_task, pool, incumbent.visits, max(limit, 0.05)
-                ).result()
+                # The last recombination has every core to itself: each worker solves the
+                # model over its own choice of columns, and the best answer is kept.
+                portfolio = workers if rounds_left == 1 else 1
+                answers = [
+                    executor.submit(
+                        _partition_task,
+                        pool,
+                        incumbent.visits,
+                        max(limit, 0.05),
+                        _portfolio_steps(i),
+                    )
+                    for i in range(portfolio)
+                ]
+                found = [answer.result() for answer in answers]
+                chosen = min(
+                    (answer for answer in found if answer is not None),
+                    key=lambda answer: answer.cost,
+                    default=None,
+                )
                 if chosen is not None:
                     partition_cost = chosen.cost
                     if chosen.cost < incumbent.cost:
@@ -293,6 +341,41 @@ def solve_with_log(
 
     assert incumbent is not None
     return model.plan(incumbent.visits), SolveLog(rounds=tuple(logs))
+
+
+def _last_partition_seconds(
+    settings: SolverSettings, expected: float, round_seconds: float
+) -> float:
+    """Time kept for the last recombination, which cannot spill into a later round and
+    works on the largest pool: the pool at the end is two to three times the size of the
+    first round's, and the MIP's time grows faster than the pool, so three times what an
+    earlier recombination is expected to take, within the usual cap. A pool that an earlier
+    round recombined in a blink keeps little time idle at the end."""
+    cap = max(settings.partition_min_seconds, settings.partition_share * round_seconds)
+    wanted = max(settings.partition_min_seconds, 3.0 * expected)
+    return min(wanted, cap, 0.5 * round_seconds)
+
+
+def _squeezed_fleet(
+    catalogue: _Catalogue, incumbent: _Incumbent, settings: SolverSettings
+) -> int | None:
+    """How many vans a fresh explorer may use, None for as many as it likes.
+
+    Where windows rather than capacity bind, plans fall into basins by their number of
+    routes, and a search with vans to spare seldom closes a route: it would have to pass
+    through plans that break windows, and from a random start it settles in whichever basin
+    it meets first (on instance_35 most seeds end one route and 2% above the best plan
+    known). So the explorers of the later rounds get one van fewer than the best plan so
+    far; PyVRP's penalties then push them towards a plan with one route less, and the
+    on-time routes they meet join the pool either way, still routes from other basins.
+    Only for a single, unlimited van type, where the count is all that matters.
+    """
+    if not settings.squeeze_fleet or not incumbent.feasible:
+        return None
+    if len(catalogue.fleet) != 1 or catalogue.fleet[0] is not None:
+        return None
+    routes = sum(1 for _, _, clients in incumbent.visits if clients)
+    return routes - 1 if routes > 1 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -590,10 +673,16 @@ def _search_task(
     iterations: int | None = None,
     catalogue: _Catalogue | None = None,
     harvest: bool = True,
+    fleet_limit: int | None = None,
 ) -> _SearchOutcome:
     catalogue = catalogue or _WORKER
     assert catalogue is not None
     data = catalogue.data
+    if fleet_limit is not None and data.num_vehicle_types == 1:
+        # Fewer vans than the plans met so far need (see `_squeezed_fleet`); the routes
+        # found cost the same, so the harvest stays valid for the real problem.
+        van = data.vehicle_type(0)
+        data = data.replace(vehicle_types=[van.replace(num_available=fleet_limit)])
     pool = _Harvest(catalogue)
     initial = None
     if start_from is not None:
@@ -625,7 +714,10 @@ def _search_task(
     )
     algorithm = IteratedLocalSearch(data, penalties, search, initial, ils)
     stop = MaxIterations(iterations) if iterations is not None else MaxRuntime(seconds)
-    result = algorithm.run(stop, collect_stats=False)
+    with warnings.catch_warnings():
+        # A squeezed fleet may well be too small; an infeasible answer says so already.
+        warnings.simplefilter("ignore", PenaltyBoundWarning)
+        result = algorithm.run(stop, collect_stats=False)
     best = result.best
     if harvest:
         pool.collect(best)
@@ -667,11 +759,25 @@ def _group_neighbours(
 
 
 def _partition_task(
-    pool: RoutePool, incumbent: Sequence[Visits], seconds: float
+    pool: RoutePool,
+    incumbent: Sequence[Visits],
+    seconds: float,
+    steps: Sequence[float] = (0.0, 0.2, 1.0),
 ) -> _Incumbent | None:
     catalogue = _WORKER
     assert catalogue is not None
-    return _partition(catalogue, pool, incumbent, seconds)
+    return _partition(catalogue, pool, incumbent, seconds, steps)
+
+
+def _portfolio_steps(worker: int) -> tuple[float, ...]:
+    """The reduced-cost steps of the `worker`-th member of a recombination portfolio: the
+    first takes the usual steps, the others other column sets, so that one of them reaches
+    an improvement the others' branch and bound would find too late."""
+    if worker == 0:
+        return _REDUCED_COST_STEPS
+    if worker == 1:
+        return (0.1, 0.4, 1.0)
+    return (1.0,)
 
 
 def _merge_pool(pool: RoutePool, more: RoutePool) -> None:
@@ -682,7 +788,11 @@ def _merge_pool(pool: RoutePool, more: RoutePool) -> None:
 
 
 def _partition(
-    catalogue: _Catalogue, pool: RoutePool, incumbent: Sequence[Visits], seconds: float
+    catalogue: _Catalogue,
+    pool: RoutePool,
+    incumbent: Sequence[Visits],
+    seconds: float,
+    steps: Sequence[float] = (0.0, 0.2, 1.0),
 ) -> _Incumbent | None:
     """Choose pooled routes serving each required stop at least once (optional stops at most
     once, their prize earned) at least total cost, then take repeated stops out where that
@@ -709,7 +819,7 @@ def _partition(
     relaxed = model.relaxation(deadline)
     if relaxed is not None:
         bound, reduced = relaxed
-        for share in _REDUCED_COST_STEPS:
+        for share in steps:
             room = best_cost - 1.0 - bound  # integer costs: improving means 1 cheaper
             if room < -1e-6 or time.perf_counter() >= deadline:
                 break

@@ -15,7 +15,11 @@ from trunkdrop.dispatch.instances import read_instance
 from trunkdrop.dispatch.plan_cli import plan_command
 from trunkdrop.dispatch.problem import Location, Place, Problem, Stop, VehicleType, Window
 from trunkdrop.dispatch.solver import (
+    RoutePool,
     SolverSettings,
+    _merge_pool,
+    _partition,
+    _portfolio_steps,
     _route_cost,
     _search_task,
     _Translation,
@@ -84,6 +88,55 @@ def test_pooled_routes_cost_what_they_claim(vrprdl_dir: Path) -> None:
     for (kind, stops), (cost, clients) in outcome.pool.items():
         assert _route_cost(model.catalogue.roads, kind, clients) == cost
         assert {model.stop_of_client[client] for client in clients} == stops
+
+
+def test_squeezed_search_keeps_its_fleet_and_pools_only_on_time_routes(
+    vrprdl_dir: Path,
+) -> None:
+    """A search allowed fewer vans than a plan needs uses at most that many routes, and every
+    route it pools is on time, even when its own best plan breaks windows."""
+    model = _Translation(read_instance(vrprdl_dir / "instance_10-triangle.vrp"))
+    free = _search_task(3, 0.0, None, SolverSettings(), iterations=200, catalogue=model.catalogue)
+    routes = sum(1 for _, _, clients in free.visits if clients)
+    for limit in (routes - 1, 1):
+        squeezed = _search_task(
+            3,
+            0.0,
+            None,
+            SolverSettings(),
+            iterations=200,
+            catalogue=model.catalogue,
+            fleet_limit=limit,
+        )
+        assert sum(1 for _, _, clients in squeezed.visits if clients) <= limit
+        for (kind, _), (cost, clients) in squeezed.pool.items():
+            assert _route_cost(model.catalogue.roads, kind, clients) == cost
+    assert not squeezed.feasible  # one van cannot serve instance_10 on time
+
+
+@pytest.mark.parametrize("worker", [0, 1, 2])
+def test_every_portfolio_member_recombines_into_a_checked_plan(
+    vrprdl_dir: Path, worker: int
+) -> None:
+    """Whatever its column steps, a recombination of two searches' routes is a plan the
+    checker accepts, costing at most the better search's plan."""
+    problem = read_instance(vrprdl_dir / "instance_10-triangle.vrp")
+    model = _Translation(problem)
+    outcomes = [
+        _search_task(seed, 0.0, None, SolverSettings(), iterations=150, catalogue=model.catalogue)
+        for seed in (1, 2)
+    ]
+    pool: RoutePool = {}
+    for outcome in outcomes:
+        _merge_pool(pool, outcome.pool)
+    best = min(outcomes, key=lambda outcome: outcome.cost)
+    chosen = _partition(model.catalogue, pool, best.visits, 5.0, _portfolio_steps(worker))
+    assert chosen is not None
+    assert chosen.cost <= best.cost
+    plan = model.plan(chosen.visits)
+    report = check_plan(problem, plan)
+    assert report.violations == ()
+    assert report.cost == plan.cost == chosen.cost
 
 
 def test_repeatable_solve_is_repeatable(vrprdl_dir: Path) -> None:

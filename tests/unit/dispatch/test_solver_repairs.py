@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from trunkdrop.dispatch.checker import check_plan
 from trunkdrop.dispatch.problem import Location, Place, Problem, Stop, VehicleType, Window
-from trunkdrop.dispatch.solver import _best_places, _drop_repeats, _route_cost, _Translation
+from trunkdrop.dispatch.solver import (
+    _REDUCED_COST_STEPS,
+    SolverSettings,
+    _best_places,
+    _drop_repeats,
+    _Incumbent,
+    _portfolio_steps,
+    _route_cost,
+    _squeezed_fleet,
+    _Translation,
+)
 
 # Depot 0; stop "a" at 1 or 2, stop "b" at 3 or 4. Going to the nearest place of each stop
 # in turn (1 then 3) costs 7; the joint choice 2 then 4 costs 5.
@@ -101,3 +111,41 @@ def test_doubly_served_stop_is_dropped_where_it_saves_most() -> None:
     report = check_plan(model.problem, plan)
     assert report.violations == ()
     assert report.cost == plan.cost == 8
+
+
+def test_squeezed_fleet_is_one_van_fewer_than_the_best_plan() -> None:
+    """With one unlimited van type, an explorer gets one van fewer than the best plan's
+    routes; none when that plan has a single route, breaks windows or squeezing is off."""
+    catalogue = _Translation(line_problem()).catalogue
+    two_routes = _Incumbent(8, ((0, 2, (0,)), (0, 6, (1, 2)), (0, 0, ())))
+    assert _squeezed_fleet(catalogue, two_routes, SolverSettings()) == 1
+    one_route = _Incumbent(6, ((0, 6, (0, 1, 2)),))
+    assert _squeezed_fleet(catalogue, one_route, SolverSettings()) is None
+    late = _Incumbent(8, two_routes.visits, feasible=False)
+    assert _squeezed_fleet(catalogue, late, SolverSettings()) is None
+    assert _squeezed_fleet(catalogue, two_routes, SolverSettings(squeeze_fleet=False)) is None
+
+
+def test_limited_fleet_is_never_squeezed() -> None:
+    """A van type of limited count is a real limit the search must keep: no squeezing."""
+    problem = line_problem()
+    limited = Problem(
+        name="limited",
+        locations=problem.locations,
+        stops=problem.stops,
+        vehicle_types=(VehicleType(capacity=5, shift_start=0, shift_end=100, count=3),),
+        cost=problem.cost,
+        travel_time=problem.travel_time,
+    )
+    catalogue = _Translation(limited).catalogue
+    incumbent = _Incumbent(8, ((0, 2, (0,)), (0, 6, (1, 2))))
+    assert _squeezed_fleet(catalogue, incumbent, SolverSettings()) is None
+
+
+def test_portfolio_members_take_different_columns() -> None:
+    """The first member of a recombination portfolio takes the usual reduced-cost steps,
+    the others other ones, every member ending with the exact model."""
+    steps = [_portfolio_steps(worker) for worker in range(3)]
+    assert steps[0] == _REDUCED_COST_STEPS
+    assert len(set(steps)) == 3
+    assert all(member[-1] == 1.0 for member in steps)
