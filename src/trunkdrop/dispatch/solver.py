@@ -74,11 +74,12 @@ class SolverSettings:
         better in the last round, from the best plan an explorer found.
     partition_share, partition_min_seconds: the most time a recombination may take, as a
         share of its round (at least the minimum); time is planned for it from what the
-        earlier ones took. Not tuned on any instance: the small ones recombine in
-        milliseconds whatever the cap, and 0.3 (3 s of a 10 s round) is what the MIP over
-        a pool of 10-30 thousand routes was seen to need to reach the pool's optimum, where
-        the former 0.08 stopped it with a plan of that pool 1% better left unfound. Only
-        the worker restarting from the recombined plan waits for it.
+        earlier ones took. Not found by trying values: the small instances recombine in
+        milliseconds whatever the cap, so they cannot set it; 0.3 (3 s of a 10 s round) is
+        what the MIP over a pool of 10-30 thousand routes needed to reach the pool's
+        optimum when one such pool (a benchmark run's, saved and re-solved offline) was
+        timed, where the former 0.08 stopped it with a plan of that pool 1% better left
+        unfound. Only the worker restarting from the recombined plan waits for it.
     setup_reserve_seconds: kept back for starting processes and building the plan.
     num_neighbours, history_length, max_perturbations: PyVRP's granular neighbourhood
         size, late-acceptance history and perturbation size.
