@@ -212,6 +212,10 @@ def solve_with_log(
     search_end: float | None = None
     explorers = min(settings.explorers, workers - 1)
     stalled: tuple[Visits, ...] | None = None
+    # How far a recombination has run past the time it was given: moving a large pool to
+    # its process and building its model are not bounded by the MIP's limit. The last one
+    # is given that much less, so that the solve ends within its budget.
+    overrun = 0.0
     with _worker_pool(workers, model.catalogue) as executor:
         for round_number in range(settings.rounds):
             rounds_left = settings.rounds - round_number
@@ -277,7 +281,7 @@ def solve_with_log(
             # A recombination may run past its planned time up to the cap: a large pool's
             # MIP often needs a few seconds to reach the pool's optimum, which is worth more
             # than the same seconds of search (only the restarting worker waits for it).
-            limit = time_left if rounds_left == 1 else min(partition_cap, time_left)
+            limit = time_left - overrun if rounds_left == 1 else min(partition_cap, time_left)
             if rounds_left > 1:
                 # The next round's fresh starts do not need this round's recombination:
                 # they begin now, on the cores it leaves idle, and end with the others.
@@ -329,6 +333,7 @@ def solve_with_log(
                         # Its routes may have been trimmed or re-placed: new columns.
                         _merge_pool(pool, model.pool_of(incumbent.visits))
             done = time.perf_counter()
+            overrun = max(overrun, (done - searched) - max(limit, 0.05))
             expected_partition = min(max(0.1, 1.5 * (done - searched)), partition_cap)
             logs.append(
                 RoundLog(
