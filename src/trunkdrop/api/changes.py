@@ -8,14 +8,13 @@ never lost.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
-from sqlalchemy import event
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm import Session
 
 from trunkdrop.deliveries.models import Attempt
+from trunkdrop.store import hints
 
-_CHANGED = "trunkdrop.changes.attempts"
 _lock = threading.Lock()
 _followers: dict[str, set[Callable[[], None]]] = {}
 
@@ -39,29 +38,17 @@ def follow(attempt_id: str, callback: Callable[[], None]) -> Callable[[], None]:
     return unfollow
 
 
-@event.listens_for(Session, "after_flush")
-def _collect(session: Session, _flush: UOWTransaction) -> None:
+def _changed(session: Session) -> set[Hashable]:
     if not _followers:
-        return
-    changed = {o.id for o in (*session.new, *session.dirty) if isinstance(o, Attempt)}
-    if changed:
-        session.info.setdefault(_CHANGED, set()).update(changed)
+        return set()
+    return {o.id for o in (*session.new, *session.dirty) if isinstance(o, Attempt)}
 
 
-@event.listens_for(Session, "after_commit")
-def _tell(session: Session) -> None:
-    if session.get_nested_transaction() is not None:
-        return  # a savepoint was released: nobody can read its changes before the commit
-    changed = session.info.pop(_CHANGED, None)
-    if not changed:
-        return
+def _tell(changed: set[Hashable]) -> None:
     with _lock:
-        callbacks = [c for a in changed for c in _followers.get(a, ())]
+        callbacks = [c for a in changed for c in _followers.get(str(a), ())]
     for callback in callbacks:
         callback()
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget(session: Session) -> None:
-    if session.get_nested_transaction() is None:  # a savepoint's rollback keeps the others'
-        session.info.pop(_CHANGED, None)
+hints.after_commit("trunkdrop.changes.attempts", _changed, _tell)

@@ -1376,7 +1376,7 @@ def watch_offline_attempts(
         deposited = (
             "the driver confirmed the deposit"
             if attempt.deposited_at
-            else ("the driver has not confirmed a deposit")
+            else "the driver has not confirmed a deposit"
         )
         incidents.open_incident(
             session=session,

@@ -8,7 +8,7 @@ independently, and stores routes whose stops carry ETAs.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -234,6 +234,26 @@ def _solve_and_check(
     return [(r.vehicle_type, r.locations) for r in plan.routes if r.locations]
 
 
+def _served(
+    *,
+    session: Session,
+    day: DayProblem,
+    vehicle_type: int,
+    locations: tuple[int, ...],
+    service_date: date,
+    settings: Settings,
+) -> Iterator[tuple[Candidate, Delivery, datetime]]:
+    """The deliveries a van's planned locations serve, in order, each switched to the mode
+    and place the plan chose, with the van's arrival there."""
+    midnight = datetime.combine(service_date, time(0), ZoneInfo(settings.timezone))
+    etas = arrival_times(day.problem, vehicle_type, locations)
+    for loc, eta_s in zip(locations, etas, strict=True):
+        candidate = day.candidates[loc]
+        delivery = deliveries.get_delivery(session=session, delivery_id=candidate.delivery_id)
+        delivery.mode, delivery.current_option = candidate.mode, candidate.option_seq
+        yield candidate, delivery, midnight + timedelta(seconds=eta_s)
+
+
 def _store_stops(
     *,
     session: Session,
@@ -245,14 +265,14 @@ def _store_stops(
     settings: Settings,
     now: datetime,
 ) -> None:
-    midnight = datetime.combine(service_date, time(0), ZoneInfo(settings.timezone))
-    for loc, eta_s in zip(
-        locations, arrival_times(day.problem, vehicle_type, locations), strict=True
+    for candidate, delivery, eta in _served(
+        session=session,
+        day=day,
+        vehicle_type=vehicle_type,
+        locations=locations,
+        service_date=service_date,
+        settings=settings,
     ):
-        candidate = day.candidates[loc]
-        delivery = deliveries.get_delivery(session=session, delivery_id=candidate.delivery_id)
-        delivery.mode = candidate.mode
-        delivery.current_option = candidate.option_seq
         stop = dispatch.add_stop(
             session=session,
             route=route,
@@ -260,7 +280,7 @@ def _store_stops(
             mode=candidate.mode,
             option_seq=candidate.option_seq,
         )
-        stop.eta = midnight + timedelta(seconds=eta_s)
+        stop.eta = eta
         if route.status == "planned":
             deliveries.add_timeline(
                 session=session,
@@ -491,11 +511,10 @@ def prepare_replan(
         stops = dispatch.stops_of(session=session, route_id=route.id)
         # Finished stops and stops under way (an attempt exists) stay where they are; the
         # van goes on from the last of them, or from the depot.
-        anchored = [
-            s
-            for s in stops
-            if s.status != "pending" or dispatch.has_attempt(session=session, stop_id=s.id)
-        ]
+        under_way = dispatch.stops_with_attempts(
+            session=session, stop_ids=[s.id for s in stops if s.status == "pending"]
+        )
+        anchored = [s for s in stops if s.status != "pending" or s.id in under_way]
         start = (stop_point(session, anchored[-1]) or depot) if anchored else depot
         van_start = max(now_s, settings.service_day_start_hour * 3600 if not anchored else now_s)
         vans.append(Van(route.driver_id, capacity_l, start, van_start, end_s, route.id))
@@ -554,35 +573,36 @@ def store_replan(
     by_delivery: dict[str, RouteStop] = {}
     for stop_id in draft.movable:
         stop = session.get(RouteStop, stop_id, with_for_update=True)
-        if (
-            stop is None
-            or stop.status != "pending"
-            or dispatch.has_attempt(session=session, stop_id=stop_id)
-        ):
+        if stop is None or stop.status != "pending":
             raise Conflict(
                 "the day changed while it was re-planned; plan again", code="replan_stale"
             )
         by_delivery[stop.delivery_id] = stop
+    # Read after every stop is locked: an attempt starts only on a locked stop.
+    if dispatch.stops_with_attempts(session=session, stop_ids=draft.movable):
+        raise Conflict("the day changed while it was re-planned; plan again", code="replan_stale")
     # Out of the way of (route, seq) first: stops may swap places and vans.
     for n, stop in enumerate(by_delivery.values(), start=1):
         stop.seq = -n
     session.flush()
-    midnight = datetime.combine(draft.service_date, time(0), ZoneInfo(settings.timezone))
     for vehicle_type, locations in solved:
         route_id = draft.day.vans[vehicle_type].route_id or ""
         last = session.scalar(select(func.max(RouteStop.seq)).where(RouteStop.route_id == route_id))
         seq = max(0, last or 0)
-        etas = arrival_times(draft.day.problem, vehicle_type, locations)
-        for loc, eta_s in zip(locations, etas, strict=True):
-            candidate = draft.day.candidates[loc]
-            stop = by_delivery[candidate.delivery_id]
-            delivery = deliveries.get_delivery(session=session, delivery_id=candidate.delivery_id)
-            delivery.mode, delivery.current_option = candidate.mode, candidate.option_seq
+        for candidate, delivery, eta in _served(
+            session=session,
+            day=draft.day,
+            vehicle_type=vehicle_type,
+            locations=locations,
+            service_date=draft.service_date,
+            settings=settings,
+        ):
+            stop = by_delivery[delivery.id]
             seq += 1
             stop.route_id, stop.seq = route_id, seq
             stop.mode, stop.option_seq = candidate.mode, candidate.option_seq
-            stop.eta = midnight + timedelta(seconds=eta_s)
-            session.flush()
+            stop.eta = eta
+    session.flush()
 
 
 def solve_replan(

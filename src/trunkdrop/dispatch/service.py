@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
@@ -188,9 +189,16 @@ def maybe_finish_route(*, session: Session, route_id: str) -> None:
 
 
 def has_attempt(*, session: Session, stop_id: str) -> bool:
+    return bool(stops_with_attempts(session=session, stop_ids=[stop_id]))
+
+
+def stops_with_attempts(*, session: Session, stop_ids: Sequence[str]) -> set[str]:
+    """Those of these stops where an attempt exists (a driver is at it, or was)."""
     from trunkdrop.deliveries.models import Attempt
 
-    return session.scalars(select(Attempt.id).where(Attempt.stop_id == stop_id)).first() is not None
+    if not stop_ids:
+        return set()
+    return set(session.scalars(select(Attempt.stop_id).where(Attempt.stop_id.in_(stop_ids))))
 
 
 def request_replan(*, session: Session, route: Route, reason: str, now: datetime) -> None:

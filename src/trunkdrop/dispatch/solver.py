@@ -764,11 +764,15 @@ def _group_neighbours(
     return widened
 
 
+# Fractions of the reduced-cost room tried in turn; 1.0 is the exact model.
+_REDUCED_COST_STEPS = (0.0, 0.2, 1.0)
+
+
 def _partition_task(
     pool: RoutePool,
     incumbent: Sequence[Visits],
     seconds: float,
-    steps: Sequence[float] = (0.0, 0.2, 1.0),
+    steps: Sequence[float] = _REDUCED_COST_STEPS,
 ) -> _Incumbent | None:
     catalogue = _WORKER
     assert catalogue is not None
@@ -798,7 +802,7 @@ def _partition(
     pool: RoutePool,
     incumbent: Sequence[Visits],
     seconds: float,
-    steps: Sequence[float] = (0.0, 0.2, 1.0),
+    steps: Sequence[float] = _REDUCED_COST_STEPS,
 ) -> _Incumbent | None:
     """Choose pooled routes serving each required stop at least once (optional stops at most
     once, their prize earned) at least total cost, then take repeated stops out where that
@@ -848,10 +852,6 @@ def _partition(
     served = {catalogue.stop_of_client[c] for _, _, clients in visits for c in clients}
     cost = sum(route_cost for _, route_cost, _ in visits) + catalogue.missed_prizes(served)
     return _Incumbent(cost, tuple(visits))
-
-
-# Fractions of the reduced-cost room tried in turn; 1.0 is the exact model.
-_REDUCED_COST_STEPS = (0.0, 0.2, 1.0)
 
 
 class _PartitionModel:

@@ -10,13 +10,13 @@ pass, never longer.
 from __future__ import annotations
 
 import threading
+from collections.abc import Hashable
 
-from sqlalchemy import event
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm import Session
 
+from trunkdrop.store import hints
 from trunkdrop.vehicles.models import VehicleCommand
 
-_QUEUED = "trunkdrop.pending.commands"
 _waiting = threading.Event()
 
 
@@ -28,21 +28,8 @@ def take() -> bool:
     return True
 
 
-@event.listens_for(Session, "after_flush")
-def _collect(session: Session, _flush: UOWTransaction) -> None:
-    if any(isinstance(o, VehicleCommand) for o in session.new):
-        session.info[_QUEUED] = True
+def _queued(session: Session) -> set[Hashable]:
+    return {True} if any(isinstance(o, VehicleCommand) for o in session.new) else set()
 
 
-@event.listens_for(Session, "after_commit")
-def _tell(session: Session) -> None:
-    if session.get_nested_transaction() is not None:
-        return  # a savepoint was released: the command is not visible before the commit
-    if session.info.pop(_QUEUED, False):
-        _waiting.set()
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget(session: Session) -> None:
-    if session.get_nested_transaction() is None:
-        session.info.pop(_QUEUED, None)
+hints.after_commit("trunkdrop.pending.commands", _queued, lambda _: _waiting.set())
