@@ -37,6 +37,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from trunkdrop.access import tokens
+from trunkdrop.deliveries.schemas import AccessRequest, AttemptStart
+from trunkdrop.devices.schemas import ChallengeRequest
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DAY = date(2026, 12, 1)
@@ -274,6 +276,116 @@ def serve(args: argparse.Namespace) -> None:
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 
+# -- (2b) the floor: the same delivery flow against endpoints that do nothing ---------------
+def serve_floor(args: argparse.Namespace) -> None:
+    """Every route the drivers call, answering at once with no database, no grant, no car.
+
+    What the same client, HTTP stack and two cores manage when the platform's own work
+    costs nothing: the ceiling any implementation on FastAPI + uvicorn meets here.
+    Benchmark-only; bodies are still parsed by the product's own request models.
+    """
+    import uvicorn
+    from fastapi import FastAPI, Header
+    from fastapi.responses import StreamingResponse
+
+    app = FastAPI()
+    counter = iter(range(10**9))
+    finished: dict[str, asyncio.Event] = {}
+
+    def caller(authorization: str | None) -> str:
+        if not authorization or not authorization.startswith("Bearer "):
+            raise RuntimeError("no key")
+        return authorization.removeprefix("Bearer ")
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/stops/next")
+    async def next_stop(authorization: str | None = Header(None)) -> dict[str, Any]:
+        caller(authorization)
+        n = next(counter)
+        return {"id": f"stp_{n}", "latitude": CENTRE[0], "longitude": CENTRE[1],
+                "parcel_ref": "PCL-FLOOR"}  # fmt: skip
+
+    @app.post("/v1/stops/{stop_id}/attempts", status_code=201)
+    async def attempt(
+        stop_id: str, body: AttemptStart, authorization: str | None = Header(None)
+    ) -> dict[str, Any]:
+        caller(authorization)
+        attempt_id = f"att_{stop_id}"
+        finished[attempt_id] = asyncio.Event()
+        return {"id": attempt_id, "status": "at_car"}
+
+    @app.post("/v1/attempts/{attempt_id}/challenge", status_code=201)
+    async def challenge(
+        attempt_id: str, body: ChallengeRequest, authorization: str | None = Header(None)
+    ) -> dict[str, Any]:
+        caller(authorization)
+        return {"nonce": tokens.b64u(os.urandom(24)), "expires_at": "later"}
+
+    @app.post("/v1/attempts/{attempt_id}/access", status_code=202)
+    async def access(
+        attempt_id: str, body: AccessRequest, authorization: str | None = Header(None)
+    ) -> dict[str, Any]:
+        caller(authorization)
+        return {"attempt_id": attempt_id, "status": "unlock_requested"}
+
+    @app.get("/v1/attempts/{attempt_id}/events")
+    async def events(
+        attempt_id: str, timeout_s: int = 600, authorization: str | None = Header(None)
+    ) -> StreamingResponse:
+        caller(authorization)
+
+        async def stream() -> AsyncIterator[str]:
+            for status in ("unlock_requested", "unlock_sent", "trunk_open"):
+                yield f"event: attempt\ndata: {json.dumps({'status': status})}\n\n"
+            await finished[attempt_id].wait()
+            del finished[attempt_id]
+            for status in ("deposited", "succeeded"):
+                yield f"event: attempt\ndata: {json.dumps({'status': status})}\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    @app.post("/v1/attempts/{attempt_id}/deposit")
+    async def deposit(attempt_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
+        caller(authorization)
+        return {"id": attempt_id, "status": "deposited"}
+
+    @app.post("/v1/sim/vehicles/{vehicle_id}")
+    async def close(vehicle_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
+        caller(authorization)
+        for event in finished.values():  # one car per stop: the newest waiting attempt's
+            if not event.is_set():
+                event.set()
+                break
+        return {"trunk": "closed"}
+
+    Path(args.seed_file).write_text(json.dumps(floor_seed(args.drivers)))
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+
+
+def floor_seed(drivers: int) -> dict[str, Any]:
+    return {
+        "operator_key": "ops",
+        "vehicles": {"PCL-FLOOR": "veh_floor"},
+        "drivers": [
+            {
+                "key": f"key{d}",
+                "device_id": f"dev{d}",
+                "private_key": tokens.b64u(
+                    Ed25519PrivateKey.generate().private_bytes(
+                        serialization.Encoding.Raw,
+                        serialization.PrivateFormat.Raw,
+                        serialization.NoEncryption(),
+                    )
+                ),
+            }
+            for d in range(drivers)
+        ],
+    }
+
+
 # -- (2) the client side: N drivers ----------------------------------------------------------
 async def drive(
     client: aiohttp.ClientSession,
@@ -429,6 +541,45 @@ def _pg_url(base: str) -> tuple[str, str]:
     return f"{admin}{sep}options=-csearch_path%3D{BENCH_SCHEMA}", admin
 
 
+def start_server(
+    args: argparse.Namespace, seed_file: Path, extra: list[str]
+) -> subprocess.Popen[bytes]:
+    command = [sys.executable, __file__, "--seed-file", str(seed_file), "--port", str(args.port)]
+    command += ["--drivers", str(args.drivers), "--per-driver", str(args.per_driver)]
+    command += ["--worker-interval", str(args.worker_interval), *extra]
+    return subprocess.Popen(command)  # noqa: S603 - our own script, fixed arguments
+
+
+def wait_until_serving(server: subprocess.Popen[bytes], seed_file: Path, port: int) -> None:
+    for _ in range(1200):  # seeding takes a while; at most 2 minutes
+        if seed_file.exists():
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+        if server.poll() is not None:
+            raise SystemExit("the benchmark server failed to start")
+        time.sleep(0.1)
+    raise SystemExit("the benchmark server did not answer within 2 minutes")
+
+
+def floor_rate(args: argparse.Namespace, tmp: str) -> tuple[float, float]:
+    """Deliveries per second and server CPU per delivery (ms) of the no-op floor."""
+    seed_file = Path(tmp) / "floor-seed.json"
+    server = start_server(args, seed_file, ["--serve-floor"])
+    try:
+        wait_until_serving(server, seed_file, args.port)
+        seed = json.loads(seed_file.read_text())
+        cpu_before = cpu_seconds(server.pid)
+        _, done, elapsed = asyncio.run(load(args.port, seed, args.floor_seconds))
+        cpu = cpu_seconds(server.pid) - cpu_before
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    return len(done) / elapsed, 1000 * cpu / max(1, len(done))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--drivers", type=int, default=32)
@@ -439,11 +590,18 @@ def main() -> None:
     parser.add_argument("--worker-interval", type=float, default=0.5)
     parser.add_argument("--database-url", default=os.environ.get("TRUNKDROP_BENCH_DATABASE_URL"))
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--floor-seconds", type=float, default=15.0, help="run the no-op floor this long (0: skip)"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-floor", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--seed-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args)
+        return
+    if args.serve_floor:
+        serve_floor(args)
         return
 
     issue_rate, verify_rate = grants_per_second()
@@ -455,36 +613,9 @@ def main() -> None:
         else:
             url, database = f"sqlite:///{tmp}/bench.db", "sqlite"
         seed_file = Path(tmp) / "seed.json"
-        server = subprocess.Popen(  # noqa: S603 - our own script, fixed arguments
-            [
-                sys.executable,
-                __file__,
-                "--serve",
-                "--seed-file",
-                str(seed_file),
-                "--database-url",
-                url,
-                "--drivers",
-                str(args.drivers),
-                "--per-driver",
-                str(args.per_driver),
-                "--port",
-                str(args.port),
-                "--worker-interval",
-                str(args.worker_interval),
-            ]
-        )
+        server = start_server(args, seed_file, ["--serve", "--database-url", url])
         try:
-            for _ in range(1200):  # seeding takes a while; at most 2 minutes
-                if seed_file.exists():
-                    try:
-                        if httpx.get(f"http://127.0.0.1:{args.port}/health").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                if server.poll() is not None:
-                    raise SystemExit("the benchmark server failed to start")
-                time.sleep(0.1)
+            wait_until_serving(server, seed_file, args.port)
             seed = json.loads(seed_file.read_text())
             floor = asyncio.run(http_floor(args.port, args.drivers))
             sql_before = asyncio.run(sql_so_far(args.port))
@@ -501,6 +632,9 @@ def main() -> None:
 
                 with psycopg.connect(admin, autocommit=True) as conn:
                     conn.execute(f"DROP SCHEMA IF EXISTS {BENCH_SCHEMA} CASCADE")
+        floor_deliveries, floor_cpu = (
+            floor_rate(args, tmp) if args.floor_seconds > 0 else (float("nan"), float("nan"))
+        )
     access_ms.sort()
     p50 = statistics.median(access_ms) if access_ms else float("nan")
     p99 = (
@@ -527,6 +661,9 @@ def main() -> None:
         ("client CPU per delivery (ms)", f"{1000 * client_cpu / per:.1f}"),
         ("SQL statements per delivery", f"{sql / per:.0f}"),
         ("HTTP floor: GET /health per s", f"{floor:,.0f}"),
+        # The same drivers and flow against endpoints that do no work at all.
+        ("floor: no-op deliveries per s (same flow)", f"{floor_deliveries:.1f}"),
+        ("floor: server CPU per no-op delivery (ms)", f"{floor_cpu:.1f}"),
     ]
     width = max(len(r[0]) for r in rows)
     for name, value in rows:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from trunkdrop import __version__
 from trunkdrop.access.views import router as audit_router
 from trunkdrop.api import problems
+from trunkdrop.api.auth import KeyCache
 from trunkdrop.bootstrap import Platform
 from trunkdrop.deliveries.views import router as deliveries_router
 from trunkdrop.devices.views import router as devices_router
@@ -47,6 +48,7 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
         lifespan=lifespan,
     )
     app.state.platform = platform
+    app.state.keys = KeyCache()
     app.state.workers = None
     problems.install(app)
     for router in (
@@ -63,7 +65,7 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
         app.include_router(router, prefix="/v1")
 
     @app.get("/health", tags=["health"])
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         return {"status": "ok"}
 
     return app

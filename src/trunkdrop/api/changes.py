@@ -1,7 +1,9 @@
 """Which attempts a commit changed, told to the event streams that follow them.
 
-A stream then reads its attempt when it changed instead of on a timer. A hint only: a
-stream still re-reads on its own now and then, so a change this misses is shown late,
+A stream is handed the attempt as committed (its `AttemptRead`), so it reads nothing
+from the database while the attempt moves; when the committed state is not all in memory
+it is handed None and reads the attempt itself. A hint only: a stream still re-reads on
+its own now and then, so a change this misses (another process made it) is shown late,
 never lost.
 """
 
@@ -10,17 +12,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable
 
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from trunkdrop.deliveries.models import Attempt
+from trunkdrop.deliveries.schemas import AttemptRead
 from trunkdrop.store import hints
 
+Follower = Callable[[AttemptRead | None], None]
 _lock = threading.Lock()
-_followers: dict[str, set[Callable[[], None]]] = {}
+_followers: dict[str, set[Follower]] = {}
+_FIELDS = tuple(AttemptRead.model_fields)
 
 
-def follow(attempt_id: str, callback: Callable[[], None]) -> Callable[[], None]:
-    """Call `callback` (from any thread) after each commit that changed the attempt.
+def follow(attempt_id: str, callback: Follower) -> Callable[[], None]:
+    """Call `callback` (from any thread) after each commit that changed the attempt, with
+    the attempt as committed (None when it has to be read).
 
     Returns the function that stops following.
     """
@@ -41,14 +48,26 @@ def follow(attempt_id: str, callback: Callable[[], None]) -> Callable[[], None]:
 def _changed(session: Session) -> set[Hashable]:
     if not _followers:
         return set()
-    return {o.id for o in (*session.new, *session.dirty) if isinstance(o, Attempt)}
+    return {o for o in (*session.new, *session.dirty) if isinstance(o, Attempt)}
+
+
+def _committed(attempt: Attempt) -> AttemptRead | None:
+    """The attempt as it was committed, from memory only: a lazy load here would start a
+    new transaction in a session that has just ended its own."""
+    state = inspect(attempt).dict
+    if any(name not in state for name in _FIELDS):
+        return None
+    return AttemptRead.model_validate({name: state[name] for name in _FIELDS})
 
 
 def _tell(changed: set[Hashable]) -> None:
     with _lock:
-        callbacks = [c for a in changed for c in _followers.get(str(a), ())]
-    for callback in callbacks:
-        callback()
+        told = [(a, list(_followers.get(a.id, ()))) for a in changed if isinstance(a, Attempt)]
+    for attempt, callbacks in told:
+        if callbacks:
+            read = _committed(attempt)
+            for callback in callbacks:
+                callback(read)
 
 
 hints.after_commit("trunkdrop.changes.attempts", _changed, _tell)

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from trunkdrop.api.auth import KeyCache
 from trunkdrop.bootstrap import Platform
 from trunkdrop.config import Settings
 from trunkdrop.errors import DomainError, Unauthenticated
 from trunkdrop.parties import service as parties
 from trunkdrop.parties.models import Party, Role
-from trunkdrop.store.engine import READ_ONLY, read_only_session
+from trunkdrop.store.engine import read_only_session
 
 bearer = HTTPBearer(auto_error=False)
 
@@ -33,12 +35,13 @@ async def get_platform(request: Request) -> Platform:
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
-def get_session(platform: PlatformDep, request: Request) -> Iterator[Session]:
+async def get_session(platform: PlatformDep, request: Request) -> AsyncIterator[Session]:
     """One transaction per request: committed when the view returns, rolled back on error.
 
     Refusals that must be remembered (a refused grant is audited) commit too. A GET only
     reads, so it does not queue behind writers for SQLite's write lock (drivers poll
-    their attempt many times a second).
+    their attempt many times a second). Making a session does no I/O, so it is made here
+    on the event loop; the end (commit or rollback, then close) is one hop to a thread.
     """
     reads_only = request.method in ("GET", "HEAD")
     session = (
@@ -46,16 +49,26 @@ def get_session(platform: PlatformDep, request: Request) -> Iterator[Session]:
     )
     try:
         yield session
-        session.commit()
+    except DomainError as e:
+        await run_in_threadpool(_end, session, commit=e.persist)
+        if e.persist and not reads_only:
+            _wake_workers(request)
+        raise
+    except BaseException:
+        await run_in_threadpool(_end, session, commit=False)
+        raise
+    else:
+        await run_in_threadpool(_end, session, commit=True)
         if not reads_only:
             _wake_workers(request)
-    except DomainError as e:
-        if e.persist:
+
+
+def _end(session: Session, *, commit: bool) -> None:
+    try:
+        if commit:
             session.commit()
-            _wake_workers(request)
         else:
             session.rollback()
-        raise
     except BaseException:
         session.rollback()
         raise
@@ -90,42 +103,33 @@ async def get_now(platform: PlatformDep) -> datetime:
 NowDep = Annotated[datetime, Depends(get_now)]
 
 
-def current_party(
-    session: SessionDep,
+async def current_party(
+    platform: PlatformDep,
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Party:
+    """The calling party, detached: its key is checked in a short read-only transaction of
+    its own (or answered from `auth.KeyCache`), so the request's write transaction (on
+    SQLite, the database's one write lock) starts in the view and is not held between
+    thread hops, and a long response (an event stream) holds no transaction at all."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthenticated("send your API key as 'Authorization: Bearer KEY'")
-    # On SQLite the key is looked up in a short read-only transaction of its own: the
-    # request's write transaction (the database's one write lock) then starts in the view
-    # and is not held while the request hops between threads. The party stays loaded.
-    # PostgreSQL has no such lock; there the extra commit would only cost a round trip.
-    split = not session.in_transaction() and session.get_bind().dialect.name == "sqlite"
-    if split:
-        session.connection(execution_options={READ_ONLY: True})
-    party = parties.authenticate(session=session, key=credentials.credentials[:200])
-    if split:
-        session.commit()
+    key = credentials.credentials[:200]
+    cache: KeyCache = request.app.state.keys
+    party = cache.get(key)
+    if party is None:
+        party = await run_in_threadpool(_authenticate, platform, cache, key)
     return party
 
 
-CurrentParty = Annotated[Party, Depends(current_party)]
-
-
-def current_party_detached(
-    platform: PlatformDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Party:
-    """The calling party, read in a transaction of its own that ends at once.
-
-    For long responses (event streams): the request session would hold SQLite's write
-    lock for the whole stream and block every other transaction.
-    """
+def _authenticate(platform: Platform, cache: KeyCache, key: str) -> Party:
     with read_only_session(platform.session_factory) as session:
-        return current_party(session, credentials)
+        return cache.authenticate(session, key)
 
 
-DetachedParty = Annotated[Party, Depends(current_party_detached)]
+CurrentParty = Annotated[Party, Depends(current_party)]
+# Kept for the event streams' signatures: every party is detached now.
+DetachedParty = CurrentParty
 
 
 def role(*roles: Role) -> Callable[[Party], Coroutine[Any, Any, Party]]:

@@ -241,31 +241,42 @@ def _read_attempt(platform: Platform, party: Party, attempt_id: str) -> AttemptR
 async def _attempt_events(
     platform: Platform, party: Party, attempt_id: str, timeout_s: int
 ) -> AsyncIterator[str]:
-    last = None
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
-    changed = asyncio.Event()
+    told: asyncio.Queue[AttemptRead | None] = asyncio.Queue()
 
-    def wake() -> None:  # called from the committing thread
+    def tell(read: AttemptRead | None) -> None:  # called from the committing thread
         with contextlib.suppress(RuntimeError):  # the server has shut its loop down
-            loop.call_soon_threadsafe(changed.set)
+            loop.call_soon_threadsafe(told.put_nowait, read)
 
-    unfollow = changes.follow(attempt_id, wake)
+    unfollow = changes.follow(attempt_id, tell)
     try:
+        last, rank = None, -1
+        current: AttemptRead | None = await run_in_threadpool(
+            _read_attempt, platform, party, attempt_id
+        )
         while loop.time() < deadline:
-            changed.clear()
-            current = await run_in_threadpool(_read_attempt, platform, party, attempt_id)
-            payload = current.model_dump_json()
-            if payload != last:
-                last = payload
-                yield f"event: attempt\ndata: {payload}\n\n"
-            if current.status in (AttemptStatus.succeeded, AttemptStatus.failed):
-                yield f"event: end\ndata: {json.dumps({'status': current.status})}\n\n"
-                return
-            # Read again when a commit changed the attempt. Every writer runs in this
-            # process and tells us (api.changes); the slow re-read only catches a change
-            # made behind the ORM's back, and costs a read per open stream.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), _REREAD_S)
+            if current is None:  # told of a change it could not see: read it
+                current = await run_in_threadpool(_read_attempt, platform, party, attempt_id)
+            # Two commits can tell their hints out of order; an attempt only moves forward,
+            # so an older state told late is skipped (the re-read below shows the newest).
+            if _RANK[current.status] >= rank:
+                rank = _RANK[current.status]
+                payload = current.model_dump_json()
+                if payload != last:
+                    last = payload
+                    yield f"event: attempt\ndata: {payload}\n\n"
+                if current.status in (AttemptStatus.succeeded, AttemptStatus.failed):
+                    yield f"event: end\ndata: {json.dumps({'status': current.status})}\n\n"
+                    return
+            # Every writer runs in this process and hands over what it committed
+            # (api.changes); the slow re-read only catches a change made elsewhere.
+            try:
+                current = await asyncio.wait_for(told.get(), _REREAD_S)
+            except TimeoutError:
+                current = None
     finally:
         unfollow()
+
+
+_RANK: dict[str, int] = {status.value: rank for rank, status in enumerate(AttemptStatus)}

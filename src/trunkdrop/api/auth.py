@@ -1,0 +1,82 @@
+"""Who is calling: API keys checked once, then remembered for a few seconds per process.
+
+Every request authenticates; looking its key up cost a query, a read transaction and a
+thread hop each time (a delivery makes seven requests). A key's answer is kept for
+`TTL_S`: a change to any key or party committed in this process forgets every answer at
+once; one made by another process (the CLI, a second API process) is seen within `TTL_S`.
+A stolen API key alone opens nothing: every access request is also signed by a registered,
+unrevoked handset, and that is checked against the database every time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, make_transient_to_detached
+
+from trunkdrop.parties import service as parties
+from trunkdrop.parties.models import ApiKey, Party
+from trunkdrop.store import hints
+
+TTL_S = 5.0
+_MAX_KEYS = 10_000  # a flood of unknown keys must not grow memory: refusals are not kept
+
+_generation = 0  # bumped by every commit in this process that changed a key or a party
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    party: tuple[str, str, str, str | None, str | None, object]
+    generation: int
+    until: float
+
+
+class KeyCache:
+    """Answers of `parties.authenticate`, per platform (one database)."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, _Known] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Party | None:
+        known = self._known.get(key)
+        if known is None or known.generation != _generation or known.until < time.monotonic():
+            return None
+        # A fresh instance per request: nothing shares an ORM object across threads.
+        party_id, role, name, carrier_id, brand, created_at = known.party
+        party = Party(
+            id=party_id, role=role, name=name, carrier_id=carrier_id, brand=brand,
+            created_at=created_at,
+        )  # fmt: skip
+        make_transient_to_detached(party)
+        return party
+
+    def authenticate(self, session: Session, key: str) -> Party:
+        generation = _generation  # read before the query: a change meanwhile forgets it
+        party = parties.authenticate(session=session, key=key)
+        with self._lock:
+            if len(self._known) >= _MAX_KEYS:
+                self._known.clear()
+            self._known[key] = _Known(
+                (party.id, party.role, party.name, party.carrier_id, party.brand,
+                 party.created_at),
+                generation,
+                time.monotonic() + TTL_S,
+            )  # fmt: skip
+        return party
+
+
+def _changed(session: Session) -> set[Hashable]:
+    touched = (*session.new, *session.dirty, *session.deleted)
+    return {"keys"} if any(isinstance(o, ApiKey | Party) for o in touched) else set()
+
+
+def _forget(_: set[Hashable]) -> None:
+    global _generation
+    _generation += 1
+
+
+hints.after_commit("trunkdrop.auth.keys", _changed, _forget)
