@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -20,6 +22,7 @@ from trunkdrop.parties.models import Party, Role
 from trunkdrop.store.engine import read_only_session
 
 bearer = HTTPBearer(auto_error=False)
+T = TypeVar("T")
 
 
 # Dependencies that neither block nor touch the database are `async def`: FastAPI runs a
@@ -87,6 +90,62 @@ def _wake_workers(request: Request) -> None:
     worker = getattr(request.app.state, "workers", None)
     if worker is not None:
         worker.wake()
+
+
+class UnitOfWork:
+    """The request's transaction in one hop to a thread: open, `work`, commit, close.
+
+    For the driver's hot path (a delivery makes seven requests). With `SessionDep` a
+    request hops three times (view, commit, close) and holds its transaction between the
+    hops; here it holds it only inside one call, so the hot path can run on a few threads
+    of its own (`_DB_THREADS`), where forty contending for one interpreter lock cost more
+    CPU than the requests' work. Same rules as `get_session`: committed before the
+    response is sent, refusals that must be remembered commit too, a GET only reads.
+    """
+
+    def __init__(self, platform: Platform, request: Request) -> None:
+        self._platform, self._request = platform, request
+        self._reads_only = request.method in ("GET", "HEAD")
+
+    async def __call__(self, work: Callable[[Session], T]) -> T:
+        state = self._request.app.state
+        limiter = getattr(state, "db_threads", None)
+        if limiter is None:  # made on the app's own event loop, once
+            limiter = state.db_threads = anyio.CapacityLimiter(_DB_THREADS)
+        return await anyio.to_thread.run_sync(self._run, work, limiter=limiter)
+
+    def _run(self, work: Callable[[Session], T]) -> T:
+        factory = self._platform.session_factory
+        session = read_only_session(factory) if self._reads_only else factory()
+        try:
+            result = work(session)
+            session.commit()
+        except DomainError as e:
+            _end(session, commit=e.persist)
+            if e.persist and not self._reads_only:
+                _wake_workers(self._request)
+            raise
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+        if not self._reads_only:
+            _wake_workers(self._request)
+        return result
+
+
+# SQLite runs one writer at a time and Python one thread at a time: a few threads keep
+# the database busy; more only wait. Each holds its transaction inside one call only,
+# so a bounded pool cannot deadlock.
+_DB_THREADS = 6
+
+
+async def get_unit_of_work(platform: PlatformDep, request: Request) -> UnitOfWork:
+    return UnitOfWork(platform, request)
+
+
+UnitDep = Annotated[UnitOfWork, Depends(get_unit_of_work)]
 
 
 async def get_settings(platform: PlatformDep) -> Settings:

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
 from trunkdrop.api import changes
 from trunkdrop.api.deps import (
@@ -22,6 +23,7 @@ from trunkdrop.api.deps import (
     Retailer,
     SessionDep,
     SettingsDep,
+    UnitDep,
 )
 from trunkdrop.bootstrap import Platform
 from trunkdrop.deliveries import flows, service
@@ -100,18 +102,24 @@ def cancel(delivery_id: Id, session: SessionDep, party: CurrentParty, now: NowDe
 @router.post(
     "/stops/{stop_id}/attempts", response_model=AttemptRead, status_code=status.HTTP_201_CREATED
 )
-def start_attempt(
-    stop_id: Id, attempt_in: AttemptStart, session: SessionDep, driver: Driver, now: NowDep
+async def start_attempt(
+    stop_id: Id, attempt_in: AttemptStart, unit: UnitDep, driver: Driver, now: NowDep
 ) -> AttemptRead:
-    return AttemptRead.model_validate(
-        flows.start_attempt(
-            session=session, driver=driver, stop_id=stop_id, attempt_in=attempt_in, now=now
+    return await unit(
+        lambda session: AttemptRead.model_validate(
+            flows.start_attempt(
+                session=session, driver=driver, stop_id=stop_id, attempt_in=attempt_in, now=now
+            )
         )
     )
 
 
 @router.get("/attempts/{attempt_id}", response_model=AttemptRead)
-def get_attempt(attempt_id: Id, session: SessionDep, party: CurrentParty) -> AttemptRead:
+async def get_attempt(attempt_id: Id, unit: UnitDep, party: CurrentParty) -> AttemptRead:
+    return await unit(lambda session: _attempt_read(session, party, attempt_id))
+
+
+def _attempt_read(session: Session, party: Party, attempt_id: str) -> AttemptRead:
     attempt = flows.get_attempt(session=session, attempt_id=attempt_id)
     flows.check_attempt_access(session=session, party=party, attempt=attempt)
     return AttemptRead.model_validate(attempt)
@@ -122,24 +130,26 @@ def get_attempt(attempt_id: Id, session: SessionDep, party: CurrentParty) -> Att
     response_model=ChallengeRead,
     status_code=status.HTTP_201_CREATED,
 )
-def challenge(
+async def challenge(
     attempt_id: Id,
     body: ChallengeRequest,
-    session: SessionDep,
+    unit: UnitDep,
     settings: SettingsDep,
     driver: Driver,
     now: NowDep,
 ) -> ChallengeRead:
     """A fresh nonce for this handset and attempt: sign (nonce, action, attempt) with the
     handset's key and send the signature with the access request."""
-    return ChallengeRead.model_validate(
-        flows.issue_challenge(
-            session=session,
-            settings=settings,
-            driver=driver,
-            attempt_id=attempt_id,
-            device_id=body.device_id,
-            now=now,
+    return await unit(
+        lambda session: ChallengeRead.model_validate(
+            flows.issue_challenge(
+                session=session,
+                settings=settings,
+                driver=driver,
+                attempt_id=attempt_id,
+                device_id=body.device_id,
+                now=now,
+            )
         )
     )
 
@@ -149,34 +159,38 @@ def challenge(
     response_model=AccessGranted,
     status_code=status.HTTP_202_ACCEPTED,
 )
-def request_access(
+async def request_access(
     attempt_id: Id,
     body: AccessRequest,
-    session: SessionDep,
+    unit: UnitDep,
     platform: PlatformDep,
     driver: Driver,
     now: NowDep,
 ) -> AccessGranted:
     """Ask to open the trunk. Returns at once; poll the attempt or follow its events."""
-    return flows.request_access(
-        session=session,
-        settings=platform.settings,
-        keyring=platform.keyring(session),
-        driver=driver,
-        attempt_id=attempt_id,
-        position=body.position,
-        proof=body.proof(),
-        now=now,
+    return await unit(
+        lambda session: flows.request_access(
+            session=session,
+            settings=platform.settings,
+            keyring=platform.keyring(session),
+            driver=driver,
+            attempt_id=attempt_id,
+            position=body.position,
+            proof=body.proof(),
+            now=now,
+        )
     )
 
 
 @router.post("/attempts/{attempt_id}/deposit", response_model=AttemptRead)
-def confirm_deposit(
-    attempt_id: Id, session: SessionDep, settings: SettingsDep, driver: Driver, now: NowDep
+async def confirm_deposit(
+    attempt_id: Id, unit: UnitDep, settings: SettingsDep, driver: Driver, now: NowDep
 ) -> AttemptRead:
-    return AttemptRead.model_validate(
-        flows.confirm_deposit(
-            session=session, settings=settings, driver=driver, attempt_id=attempt_id, now=now
+    return await unit(
+        lambda session: AttemptRead.model_validate(
+            flows.confirm_deposit(
+                session=session, settings=settings, driver=driver, attempt_id=attempt_id, now=now
+            )
         )
     )
 

@@ -16,6 +16,7 @@ from trunkdrop.api.deps import (
     PlatformDep,
     SessionDep,
     SettingsDep,
+    UnitDep,
 )
 from trunkdrop.deliveries import service as deliveries
 from trunkdrop.dispatch import flows, service
@@ -108,10 +109,12 @@ def close_route(
 
 
 @router.get("/stops/next", response_model=StopRead)
-def next_stop(session: SessionDep, driver: Driver, now: NowDep) -> StopRead:
+async def next_stop(unit: UnitDep, driver: Driver, now: NowDep) -> StopRead:
     """The driver's next stop: the first open stop of their started routes (what the app
     shows at the wheel; it needs no other stop)."""
-    return deliveries.next_stop_to_read(session=session, driver=driver, now=now)
+    return await unit(
+        lambda session: deliveries.next_stop_to_read(session=session, driver=driver, now=now)
+    )
 
 
 @router.get("/stops", response_model=list[StopRead])

@@ -6,12 +6,15 @@ everything the car reports still comes in through the ingest path.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.orm import Session
 
-from trunkdrop.api.deps import NowDep, Operator, PlatformDep, SessionDep
+from trunkdrop.api.deps import NowDep, Operator, PlatformDep, UnitDep
+from trunkdrop.bootstrap import Platform
 from trunkdrop.errors import InvalidInput
 from trunkdrop.schemas import Latitude, Longitude
 from trunkdrop.vehicles import service
@@ -29,13 +32,19 @@ class SimAction(BaseModel):
 
 
 @router.post("/vehicles/{vehicle_id}")
-def act(
+async def act(
     vehicle_id: VehicleId,
     body: SimAction,
-    session: SessionDep,
+    unit: UnitDep,
     platform: PlatformDep,
     _: Operator,
     now: NowDep,
+) -> dict[str, Any]:
+    return await unit(lambda session: _act(session, platform, vehicle_id, body, now))
+
+
+def _act(
+    session: Session, platform: Platform, vehicle_id: str, body: SimAction, now: datetime
 ) -> dict[str, Any]:
     vehicle = service.get_vehicle(session=session, vehicle_id=vehicle_id)
     sim = platform.simulator
