@@ -35,7 +35,7 @@ from trunkdrop.notify import service as notify
 from trunkdrop.parties import service as parties
 from trunkdrop.parties.models import Party, Role
 from trunkdrop.places import service as places
-from trunkdrop.store.base import new_id
+from trunkdrop.store.base import append_rows, new_id
 from trunkdrop.vehicles import service as vehicles
 from trunkdrop.vehicles.models import Vehicle
 
@@ -55,7 +55,11 @@ def to_parcel(parcel_in: ParcelIn) -> domain.Parcel:
 def add_timeline(
     *, session: Session, delivery_id: str, kind: str, text: str, now: datetime
 ) -> None:
-    session.add(TimelineEntry(delivery_id=delivery_id, at=now, kind=kind, text=text[:300]))
+    append_rows(
+        session,
+        TimelineEntry,
+        [{"delivery_id": delivery_id, "at": now, "kind": kind, "text": text[:300]}],
+    )
 
 
 def local_time(moment: datetime, settings: Settings) -> str:

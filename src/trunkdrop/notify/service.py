@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trunkdrop.notify.models import OutboxMessage
+from trunkdrop.store.base import append_rows
 
 
 def emit(
@@ -21,17 +22,18 @@ def emit(
     payload: dict[str, Any],
     delivery_id: str | None = None,
 ) -> None:
-    for recipient in dict.fromkeys(r for r in recipient_ids if r):
-        session.add(
-            OutboxMessage(
-                topic=topic,
-                recipient_id=recipient,
-                delivery_id=delivery_id,
-                payload=payload,
-                created_at=now,
-            )
-        )
-    session.flush()
+    rows = [
+        {
+            "topic": topic,
+            "recipient_id": recipient,
+            "delivery_id": delivery_id,
+            "payload": payload,
+            "created_at": now,
+            "sent_at": None,
+        }
+        for recipient in dict.fromkeys(r for r in recipient_ids if r)
+    ]
+    append_rows(session, OutboxMessage, rows)
 
 
 def messages_for(*, session: Session, recipient_id: str, limit: int = 200) -> list[OutboxMessage]:

@@ -10,9 +10,9 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator
+from sqlalchemy import DateTime, MetaData, TypeDecorator, insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -75,3 +75,15 @@ def reproducible_ids(seed: int) -> Iterator[None]:
         yield
     finally:
         _id_source.reset(token)
+
+
+def append_rows(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    """Insert rows of an append-only table (timeline, outbox) at once, in the session's
+    transaction, past the ORM's unit of work: nothing reads them back as objects in the
+    same transaction, and the unit of work's bookkeeping cost more than the inserts."""
+    if not rows:
+        return
+    if session.new:  # a row may name an object still pending (a delivery booked just now)
+        session.flush()
+    table = model.metadata.tables[model.__tablename__]
+    session.connection().execute(insert(table), rows)
