@@ -107,16 +107,19 @@ class UnitOfWork:
         self._platform, self._request = platform, request
         self._reads_only = request.method in ("GET", "HEAD")
 
-    async def __call__(self, work: Callable[[Session], T]) -> T:
+    async def __call__(self, work: Callable[[Session], T], *, reads_only: bool = False) -> T:
+        """Run `work` in the request's transaction; `reads_only` for a write verb whose
+        work only reads (it then takes no write lock)."""
         state = self._request.app.state
         limiter = getattr(state, "db_threads", None)
         if limiter is None:  # made on the app's own event loop, once
             limiter = state.db_threads = anyio.CapacityLimiter(_DB_THREADS)
-        return await anyio.to_thread.run_sync(self._run, work, limiter=limiter)
+        reads_only = reads_only or self._reads_only
+        return await anyio.to_thread.run_sync(self._run, work, reads_only, limiter=limiter)
 
-    def _run(self, work: Callable[[Session], T]) -> T:
+    def _run(self, work: Callable[[Session], T], reads_only: bool) -> T:
         factory = self._platform.session_factory
-        session = read_only_session(factory) if self._reads_only else factory()
+        session = read_only_session(factory) if reads_only else factory()
         try:
             result = work(session)
             session.commit()
@@ -130,6 +133,8 @@ class UnitOfWork:
             raise
         finally:
             session.close()
+        # A write verb wakes the workers also when its transaction only read: it may have
+        # moved the world outside (a simulated car's lid shut) that they report on.
         if not self._reads_only:
             _wake_workers(self._request)
         return result
