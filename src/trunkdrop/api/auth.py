@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -37,13 +37,17 @@ class _Known:
 class KeyCache:
     """Answers of `parties.authenticate`, per platform (one database)."""
 
-    def __init__(self) -> None:
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._known: dict[str, _Known] = {}
         self._lock = threading.Lock()
+        self._monotonic = monotonic
+
+    def __len__(self) -> int:
+        return len(self._known)
 
     def get(self, key: str) -> Party | None:
         known = self._known.get(key)
-        if known is None or known.generation != _generation or known.until < time.monotonic():
+        if known is None or known.generation != _generation or known.until < self._monotonic():
             return None
         # A fresh instance per request: nothing shares an ORM object across threads.
         party_id, role, name, carrier_id, brand, created_at = known.party
@@ -64,7 +68,7 @@ class KeyCache:
                 (party.id, party.role, party.name, party.carrier_id, party.brand,
                  party.created_at),
                 generation,
-                time.monotonic() + TTL_S,
+                self._monotonic() + TTL_S,
             )  # fmt: skip
         return party
 

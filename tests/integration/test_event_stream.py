@@ -1,0 +1,97 @@
+"""An attempt's event stream shows what each commit handed it, in the attempt's order,
+and reads the attempt itself only when it was not handed a state."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from sqlalchemy import update
+
+from tests.support import World
+from trunkdrop.api import changes
+from trunkdrop.deliveries import views
+from trunkdrop.deliveries.flows import get_attempt
+from trunkdrop.deliveries.models import Attempt
+from trunkdrop.deliveries.schemas import AttemptRead
+from trunkdrop.parties import service as parties
+
+
+def _statuses(events: list[str]) -> list[str]:
+    found = []
+    for event in events:
+        data = json.loads(event.split("data: ", 1)[1])
+        found.append(("end:" if event.startswith("event: end") else "") + data["status"])
+    return found
+
+
+def _stream(world: World, attempt: dict[str, Any], script: Any) -> list[str]:
+    """Follow the attempt; after each event the stream yields, run the script's next step."""
+    with world.platform.uow() as session:
+        driver = parties.get_party(session=session, party_id=world.ids["driver"])
+
+    async def follow() -> list[str]:
+        events: list[str] = []
+        stream = views._attempt_events(world.platform, driver, attempt["id"], timeout_s=30)
+        steps = iter(script)
+        async for event in stream:
+            events.append(event)
+            step = next(steps, None)
+            if step is not None:
+                step()
+        return events
+
+    return asyncio.run(follow())
+
+
+def _tell(attempt_id: str, read: AttemptRead | None) -> None:
+    for follower in list(changes._followers[attempt_id]):
+        follower(read)
+
+
+def test_a_stream_shows_the_states_it_is_handed_and_skips_older_ones(world: World) -> None:
+    """States handed over by commits are shown without reading them (the database still
+    says 'started'); an older state told after a newer one is not shown."""
+    _, _, attempt = world.ready_at_car()
+    start = AttemptRead.model_validate(attempt)
+
+    def told(status: str) -> AttemptRead:
+        return start.model_copy(update={"status": status})
+
+    def after_started() -> None:
+        _tell(attempt["id"], told("trunk_open"))
+
+    def after_trunk_open() -> None:
+        _tell(attempt["id"], told("unlocking"))  # late: the attempt is past it
+        _tell(attempt["id"], told("succeeded"))
+
+    events = _stream(world, attempt, [after_started, after_trunk_open])
+    assert _statuses(events) == ["started", "trunk_open", "succeeded", "end:succeeded"]
+
+
+def test_a_stream_told_of_a_change_it_cannot_see_reads_the_attempt(world: World) -> None:
+    """Handed None (the committed state was not all in memory), the stream reads the
+    attempt and shows what the database holds."""
+    _, _, attempt = world.ready_at_car()
+
+    def fail_behind_the_stream() -> None:
+        with world.platform.engine.begin() as connection:
+            connection.execute(
+                update(Attempt).where(Attempt.id == attempt["id"]).values(status="failed")
+            )
+        _tell(attempt["id"], None)
+
+    events = _stream(world, attempt, [fail_behind_the_stream])
+    assert _statuses(events) == ["started", "failed", "end:failed"]
+
+
+def test_an_attempt_with_expired_fields_is_handed_over_as_none(world: World) -> None:
+    """The committed state is taken from memory only: with a field expired (it would need a
+    query after the commit), followers are told None instead."""
+    _, _, attempt = world.ready_at_car()
+    with world.platform.uow() as session:
+        loaded = get_attempt(session=session, attempt_id=attempt["id"])
+        assert changes._committed(loaded) == AttemptRead.model_validate(attempt)
+        session.expire(loaded, ["status"])
+        assert changes._committed(loaded) is None
