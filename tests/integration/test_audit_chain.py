@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
 from trunkdrop.access import audit
 from trunkdrop.access.models import AuditEntry
@@ -87,3 +88,41 @@ def test_inserted_entry_is_detected(platform: Platform) -> None:
     report = _verify(platform)
     assert not report.ok
     assert any("entry 6" in p for p in report.problems)
+
+
+def _note(session: Session, subject: str) -> None:
+    audit.append(session=session, actor="tester", action="test.event", subject=subject, now=NOW)
+
+
+def _subjects(platform: Platform) -> list[str]:
+    with platform.uow() as s:
+        return list(s.scalars(select(AuditEntry.subject).order_by(AuditEntry.seq)))
+
+
+def test_a_rolled_back_savepoint_takes_only_its_own_entries(platform: Platform) -> None:
+    """Entries recorded before a savepoint, and in an earlier savepoint that was released,
+    are written; those of the savepoint rolled back are not; the chain holds."""
+    with platform.uow() as s:
+        _note(s, "before")
+        with s.begin_nested():
+            _note(s, "released")
+        try:
+            with s.begin_nested():
+                _note(s, "rolled back")
+                raise RuntimeError("refused")
+        except RuntimeError:
+            pass
+        _note(s, "after")
+    assert _subjects(platform) == ["before", "released", "after"]
+    assert _verify(platform).ok
+
+
+def test_the_chain_is_written_at_the_outermost_commit_only(platform: Platform) -> None:
+    """Releasing a savepoint writes nothing to the chain (its head would then be locked
+    before the transaction's other rows); the outermost commit writes it."""
+    with platform.uow() as s:
+        _note(s, "first")
+        with s.begin_nested():
+            _note(s, "inner")
+        assert s.scalar(select(func.count()).select_from(AuditEntry)) == 0
+    assert _subjects(platform) == ["first", "inner"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -45,8 +46,8 @@ def _stream(world: World, attempt: dict[str, Any], script: Any) -> list[str]:
     return asyncio.run(follow())
 
 
-def _tell(attempt_id: str, read: AttemptRead | None) -> None:
-    for follower in list(changes._followers[attempt_id]):
+def _tell(world: World, attempt_id: str, read: AttemptRead | None) -> None:
+    for follower in list(changes._followers[(world.platform.engine, attempt_id)]):
         follower(read)
 
 
@@ -60,11 +61,11 @@ def test_a_stream_shows_the_states_it_is_handed_and_skips_older_ones(world: Worl
         return start.model_copy(update={"status": status})
 
     def after_started() -> None:
-        _tell(attempt["id"], told("trunk_open"))
+        _tell(world, attempt["id"], told("trunk_open"))
 
     def after_trunk_open() -> None:
-        _tell(attempt["id"], told("unlocking"))  # late: the attempt is past it
-        _tell(attempt["id"], told("succeeded"))
+        _tell(world, attempt["id"], told("unlocking"))  # late: the attempt is past it
+        _tell(world, attempt["id"], told("succeeded"))
 
     events = _stream(world, attempt, [after_started, after_trunk_open])
     assert _statuses(events) == ["started", "trunk_open", "succeeded", "end:succeeded"]
@@ -80,7 +81,7 @@ def test_a_stream_told_of_a_change_it_cannot_see_reads_the_attempt(world: World)
             connection.execute(
                 update(Attempt).where(Attempt.id == attempt["id"]).values(status="failed")
             )
-        _tell(attempt["id"], None)
+        _tell(world, attempt["id"], None)
 
     events = _stream(world, attempt, [fail_behind_the_stream])
     assert _statuses(events) == ["started", "failed", "end:failed"]
@@ -92,6 +93,23 @@ def test_an_attempt_with_expired_fields_is_handed_over_as_none(world: World) -> 
     _, _, attempt = world.ready_at_car()
     with world.platform.uow() as session:
         loaded = get_attempt(session=session, attempt_id=attempt["id"])
-        assert changes._committed(loaded) == AttemptRead.model_validate(attempt)
+        handed = changes._committed(loaded)
+        assert handed == AttemptRead.model_validate(attempt)
+        assert handed is not None and handed.started_at.utcoffset() == timedelta(0)
         session.expire(loaded, ["status"])
         assert changes._committed(loaded) is None
+
+
+def test_two_states_of_one_step_are_settled_by_the_database(world: World) -> None:
+    """Handed another state of the step it shows (which of the two is newer cannot be told
+    from them), the stream reads the attempt and shows what the database holds."""
+    _, _, attempt = world.ready_at_car()
+    start = AttemptRead.model_validate(attempt)
+
+    def after_started() -> None:
+        _tell(world, attempt["id"], start.model_copy(update={"failure_detail": "stale"}))
+        _tell(world, attempt["id"], start.model_copy(update={"status": "succeeded"}))
+
+    events = _stream(world, attempt, [after_started])
+    assert _statuses(events) == ["started", "succeeded", "end:succeeded"]
+    assert "stale" not in "".join(events)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from trunkdrop.access.models import AuditEntry, AuditHead
 
@@ -64,7 +64,10 @@ def append(
         "at": now.astimezone(UTC),
         "data": json.loads(json.dumps(data or {}, default=str)),
     }
-    session.info.setdefault(_PENDING, []).append(record)
+    # Each entry remembers the savepoint it was recorded in (None: outside any), so that a
+    # savepoint rolled back takes its own entries with it, and only those.
+    pending = session.info.setdefault(_PENDING, [])
+    pending.append((session.get_nested_transaction(), record))
 
 
 _PENDING = "trunkdrop.audit.pending"
@@ -72,7 +75,18 @@ _PENDING = "trunkdrop.audit.pending"
 
 @event.listens_for(Session, "before_commit")
 def _write_pending(session: Session) -> None:
-    pending = session.info.pop(_PENDING, None)
+    # SQLAlchemy also calls this when a savepoint is released: its entries then belong to
+    # the transaction around it. The chain is written once, at the outermost commit, so
+    # that the head's lock is the transaction's last.
+    released = session.get_nested_transaction()
+    if released is not None:
+        outer = released.parent if released.parent is not None and released.parent.nested else None
+        session.info[_PENDING] = [
+            (outer if at is released else at, record)
+            for at, record in session.info.get(_PENDING, ())
+        ]
+        return
+    pending = [record for _, record in session.info.pop(_PENDING, ())]
     if not pending:
         return
     # The use case's own writes first, so the head is still the last lock taken.
@@ -101,9 +115,16 @@ _ENTRIES = AuditEntry.metadata.tables[AuditEntry.__tablename__]
 _READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, previous: SessionTransaction) -> None:
+    """A rolled-back savepoint takes its own entries with it, and only those (a refused
+    grant's savepoint must not take the entries recorded before it); the outermost
+    rollback takes all."""
+    if not previous.nested:
+        session.info.pop(_PENDING, None)
+        return
+    kept = [(at, record) for at, record in session.info.get(_PENDING, ()) if at is not previous]
+    session.info[_PENDING] = kept
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ unrevoked handset, and that is checked against the database every time.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -46,7 +47,7 @@ class KeyCache:
         return len(self._known)
 
     def get(self, key: str) -> Party | None:
-        known = self._known.get(key)
+        known = self._known.get(_digest(key))
         if known is None or known.generation != _generation or known.until < self._monotonic():
             return None
         # A fresh instance per request: nothing shares an ORM object across threads.
@@ -64,13 +65,18 @@ class KeyCache:
         with self._lock:
             if len(self._known) >= _MAX_KEYS:
                 self._known.clear()
-            self._known[key] = _Known(
+            self._known[_digest(key)] = _Known(
                 (party.id, party.role, party.name, party.carrier_id, party.brand,
                  party.created_at),
                 generation,
                 self._monotonic() + TTL_S,
             )  # fmt: skip
         return party
+
+
+def _digest(key: str) -> str:
+    # Remembered by digest: the keys themselves stay out of this process's long-lived memory.
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _changed(session: Session) -> set[Hashable]:

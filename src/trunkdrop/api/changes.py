@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable
+from datetime import UTC, datetime
 
-from sqlalchemy import inspect
+from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session
 
 from trunkdrop.deliveries.models import Attempt
@@ -21,26 +22,29 @@ from trunkdrop.store import hints
 
 Follower = Callable[[AttemptRead | None], None]
 _lock = threading.Lock()
-_followers: dict[str, set[Follower]] = {}
+# Keyed by the database (the engine) too: two platforms in one process (tests, tools)
+# may hold attempts with the same id.
+_followers: dict[tuple[Engine, str], set[Follower]] = {}
 _FIELDS = tuple(AttemptRead.model_fields)
 
 
-def follow(attempt_id: str, callback: Follower) -> Callable[[], None]:
+def follow(engine: Engine, attempt_id: str, callback: Follower) -> Callable[[], None]:
     """Call `callback` (from any thread) after each commit that changed the attempt, with
     the attempt as committed (None when it has to be read).
 
     Returns the function that stops following.
     """
+    key = (engine, attempt_id)
     with _lock:
-        _followers.setdefault(attempt_id, set()).add(callback)
+        _followers.setdefault(key, set()).add(callback)
 
     def unfollow() -> None:
         with _lock:
-            callbacks = _followers.get(attempt_id)
+            callbacks = _followers.get(key)
             if callbacks is not None:
                 callbacks.discard(callback)
                 if not callbacks:
-                    del _followers[attempt_id]
+                    del _followers[key]
 
     return unfollow
 
@@ -48,7 +52,8 @@ def follow(attempt_id: str, callback: Follower) -> Callable[[], None]:
 def _changed(session: Session) -> set[Hashable]:
     if not _followers:
         return set()
-    return {o for o in (*session.new, *session.dirty) if isinstance(o, Attempt)}
+    bind = session.get_bind()
+    return {(bind, o) for o in (*session.new, *session.dirty) if isinstance(o, Attempt)}
 
 
 def _committed(attempt: Attempt) -> AttemptRead | None:
@@ -57,12 +62,18 @@ def _committed(attempt: Attempt) -> AttemptRead | None:
     state = inspect(attempt).dict
     if any(name not in state for name in _FIELDS):
         return None
-    return AttemptRead.model_validate({name: state[name] for name in _FIELDS})
+    # In UTC, as the database hands them back: the same state then reads the same.
+    return AttemptRead.model_validate({name: _utc(state[name]) for name in _FIELDS})
+
+
+def _utc(value: object) -> object:
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
 def _tell(changed: set[Hashable]) -> None:
+    pairs: list[tuple[Engine, Attempt]] = [p for p in changed if isinstance(p, tuple)]
     with _lock:
-        told = [(a, list(_followers.get(a.id, ()))) for a in changed if isinstance(a, Attempt)]
+        told = [(a, list(_followers.get((bind, a.id), ()))) for bind, a in pairs]
     for attempt, callbacks in told:
         if callbacks:
             read = _committed(attempt)

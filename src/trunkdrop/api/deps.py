@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
@@ -9,7 +10,6 @@ from typing import Annotated, Any, TypeVar
 import anyio
 import anyio.to_thread
 from fastapi import Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -53,17 +53,26 @@ async def get_session(platform: PlatformDep, request: Request) -> AsyncIterator[
     try:
         yield session
     except DomainError as e:
-        await run_in_threadpool(_end, session, commit=e.persist)
+        await _end_in_thread(session, commit=e.persist)
         if e.persist and not reads_only:
             _wake_workers(request)
         raise
     except BaseException:
-        await run_in_threadpool(_end, session, commit=False)
+        await _end_in_thread(session, commit=False)
         raise
     else:
-        await run_in_threadpool(_end, session, commit=True)
+        await _end_in_thread(session, commit=True)
         if not reads_only:
             _wake_workers(request)
+
+
+async def _end_in_thread(session: Session, *, commit: bool) -> None:
+    # A thread of its own, never one of the shared pool: the transaction (on SQLite, the
+    # write lock) is still held here, and the pool's threads may all be requests waiting
+    # for that lock (as FastAPI does for the exit of a sync dependency).
+    await anyio.to_thread.run_sync(
+        functools.partial(_end, session, commit=commit), limiter=anyio.CapacityLimiter(1)
+    )
 
 
 def _end(session: Session, *, commit: bool) -> None:
@@ -110,11 +119,10 @@ class UnitOfWork:
     async def __call__(self, work: Callable[[Session], T], *, reads_only: bool = False) -> T:
         """Run `work` in the request's transaction; `reads_only` for a write verb whose
         work only reads (it then takes no write lock)."""
-        state = self._request.app.state
-        limiter = getattr(state, "db_threads", None)
-        if limiter is None:  # made on the app's own event loop, once
-            limiter = state.db_threads = anyio.CapacityLimiter(_DB_THREADS)
         reads_only = reads_only or self._reads_only
+        # Reads and writes on pools of their own: on SQLite a write waits for the write
+        # lock holding its thread, and reads (which need no lock) must not queue behind it.
+        limiter = _threads(self._request, reads_only=reads_only)
         return await anyio.to_thread.run_sync(self._run, work, reads_only, limiter=limiter)
 
     def _run(self, work: Callable[[Session], T], reads_only: bool) -> T:
@@ -142,8 +150,18 @@ class UnitOfWork:
 
 # SQLite runs one writer at a time and Python one thread at a time: a few threads keep
 # the database busy; more only wait. Each holds its transaction inside one call only,
-# so a bounded pool cannot deadlock.
+# so a bounded pool cannot deadlock. (Per pool: reads and writes each have one.)
 _DB_THREADS = 6
+
+
+def _threads(request: Request, *, reads_only: bool) -> anyio.CapacityLimiter:
+    name = "db_read_threads" if reads_only else "db_write_threads"
+    state = request.app.state
+    limiter: anyio.CapacityLimiter | None = getattr(state, name, None)
+    if limiter is None:  # made on the app's own event loop, once
+        limiter = anyio.CapacityLimiter(_DB_THREADS)
+        setattr(state, name, limiter)
+    return limiter
 
 
 async def get_unit_of_work(platform: PlatformDep, request: Request) -> UnitOfWork:
@@ -182,7 +200,9 @@ async def current_party(
     cache: KeyCache = request.app.state.keys
     party = cache.get(key)
     if party is None:
-        party = await run_in_threadpool(_authenticate, platform, cache, key)
+        party = await anyio.to_thread.run_sync(
+            _authenticate, platform, cache, key, limiter=_threads(request, reads_only=True)
+        )
     return party
 
 

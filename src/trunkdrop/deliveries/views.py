@@ -263,20 +263,24 @@ async def _attempt_events(
         with contextlib.suppress(RuntimeError):  # the server has shut its loop down
             loop.call_soon_threadsafe(told.put_nowait, read)
 
-    unfollow = changes.follow(attempt_id, tell)
+    unfollow = changes.follow(platform.engine, attempt_id, tell)
     try:
         last, rank = None, -1
-        current: AttemptRead | None = await run_in_threadpool(
-            _read_attempt, platform, party, attempt_id
-        )
+        current: AttemptRead | None = None
         while loop.time() < deadline:
-            if current is None:  # told of a change it could not see: read it
+            read = current is None
+            if read:  # first, or told of a change it could not see: read it
                 current = await run_in_threadpool(_read_attempt, platform, party, attempt_id)
+            assert current is not None
             # Two commits can tell their hints out of order; an attempt only moves forward,
-            # so an older state told late is skipped (the re-read below shows the newest).
+            # so an older step told late is skipped. Within one step, which of two states
+            # is newer cannot be told from them: then the database says.
+            payload = current.model_dump_json()
+            if not read and _RANK[current.status] == rank and payload != last:
+                current = await run_in_threadpool(_read_attempt, platform, party, attempt_id)
+                payload = current.model_dump_json()
             if _RANK[current.status] >= rank:
                 rank = _RANK[current.status]
-                payload = current.model_dump_json()
                 if payload != last:
                     last = payload
                     yield f"event: attempt\ndata: {payload}\n\n"
