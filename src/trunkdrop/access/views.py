@@ -6,9 +6,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from trunkdrop.access import audit
-from trunkdrop.api.deps import Operator, SessionDep
+from trunkdrop.api.deps import CommitInView, Operator, SessionDep
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], route_class=CommitInView)
 
 
 class ChainRead(BaseModel):

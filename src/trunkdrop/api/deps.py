@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
@@ -10,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 import anyio
 import anyio.to_thread
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -231,3 +233,43 @@ Driver = Annotated[Party, Depends(role(Role.driver))]
 Carmaker = Annotated[Party, Depends(role(Role.carmaker))]
 Operator = Annotated[Party, Depends(role(Role.operator))]
 CarrierOrDriver = Annotated[Party, Depends(role(Role.carrier, Role.driver, Role.operator))]
+
+
+class CommitInView(APIRoute):
+    """Routes whose sync views end their own transaction, in the view's thread.
+
+    FastAPI validates a sync view's answer on a thread of the shared pool and only then ends
+    the request's dependencies. Committing there (in `get_session`) held the transaction
+    (on SQLite, the write lock) while waiting for a thread, and the pool's threads could
+    all be requests waiting for that lock: nobody moved until the lock's timeout, then
+    503s. Here the view's thread commits (or rolls back) as the view returns, with the same
+    rules as `get_session`, whose own end then finds nothing left to do.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if not inspect.iscoroutinefunction(endpoint):
+            endpoint = _ends_its_transaction(endpoint)
+        super().__init__(path, endpoint, **kwargs)
+
+
+def _ends_its_transaction(view: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(view)  # FastAPI reads the view's parameters through __wrapped__
+    def ending(*args: Any, **kwargs: Any) -> T:
+        session = kwargs.get("session")
+        if not isinstance(session, Session):
+            return view(*args, **kwargs)
+        try:
+            result = view(*args, **kwargs)
+        except DomainError as e:
+            if e.persist:
+                session.commit()
+            else:
+                session.rollback()
+            raise
+        except BaseException:
+            session.rollback()
+            raise
+        session.commit()
+        return result
+
+    return ending

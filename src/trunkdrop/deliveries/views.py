@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from trunkdrop.api import changes
 from trunkdrop.api.deps import (
+    CommitInView,
     CurrentParty,
     DetachedParty,
     Driver,
@@ -43,7 +44,7 @@ from trunkdrop.devices.schemas import ChallengeRead, ChallengeRequest
 from trunkdrop.parties.models import Party
 from trunkdrop.store.engine import read_only_session
 
-router = APIRouter(tags=["deliveries"])
+router = APIRouter(tags=["deliveries"], route_class=CommitInView)
 Id = Annotated[str, Path(max_length=32)]
 DeliveryState = Literal[
     "booked", "out_for_delivery", "delivered", "returned_to_sender", "cancelled"

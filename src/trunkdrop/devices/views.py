@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from trunkdrop.api.deps import CarrierOrDriver, Driver, NowDep, SessionDep
+from trunkdrop.api.deps import CarrierOrDriver, CommitInView, Driver, NowDep, SessionDep
 from trunkdrop.devices import service
 from trunkdrop.devices.schemas import DeviceRead, DeviceRegister
 
-router = APIRouter(tags=["devices"])
+router = APIRouter(tags=["devices"], route_class=CommitInView)
 Id = Annotated[str, Path(max_length=32)]
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, status
 from trunkdrop.api.deps import (
     Carrier,
     CarrierOrDriver,
+    CommitInView,
     CurrentParty,
     Driver,
     NowDep,
@@ -30,7 +31,7 @@ from trunkdrop.dispatch.schemas import (
     StopRead,
 )
 
-router = APIRouter(tags=["dispatch"])
+router = APIRouter(tags=["dispatch"], route_class=CommitInView)
 RouteId = Annotated[str, Path(max_length=32)]
 
 

@@ -6,11 +6,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from trunkdrop.api.deps import Operator, SessionDep
+from trunkdrop.api.deps import CommitInView, Operator, SessionDep
 from trunkdrop.incidents import service
 from trunkdrop.incidents.schemas import IncidentRead
 
-router = APIRouter(tags=["incidents"])
+router = APIRouter(tags=["incidents"], route_class=CommitInView)
 
 
 @router.get("/incidents", response_model=list[IncidentRead])

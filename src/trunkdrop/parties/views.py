@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from trunkdrop.api.deps import CurrentParty
+from trunkdrop.api.deps import CommitInView, CurrentParty
 from trunkdrop.parties.schemas import PartyRead
 
-router = APIRouter(tags=["parties"])
+router = APIRouter(tags=["parties"], route_class=CommitInView)
 
 
 @router.get("/me", response_model=PartyRead)

@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from trunkdrop.api.deps import Customer, NowDep, SessionDep
+from trunkdrop.api.deps import CommitInView, Customer, NowDep, SessionDep
 from trunkdrop.places import service
 from trunkdrop.places.schemas import PlaceCreate, PlaceRead
 
-router = APIRouter(tags=["places"])
+router = APIRouter(tags=["places"], route_class=CommitInView)
 
 
 @router.post("/places", response_model=PlaceRead, status_code=status.HTTP_201_CREATED)

@@ -13,13 +13,13 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
-from trunkdrop.api.deps import NowDep, Operator, PlatformDep, UnitDep
+from trunkdrop.api.deps import CommitInView, NowDep, Operator, PlatformDep, UnitDep
 from trunkdrop.bootstrap import Platform
 from trunkdrop.errors import InvalidInput
 from trunkdrop.schemas import Latitude, Longitude
 from trunkdrop.vehicles import service
 
-router = APIRouter(prefix="/sim", tags=["simulator"])
+router = APIRouter(prefix="/sim", tags=["simulator"], route_class=CommitInView)
 VehicleId = Annotated[str, Path(max_length=32)]
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from trunkdrop.api.deps import (
     Carmaker,
+    CommitInView,
     CurrentParty,
     Customer,
     NowDep,
@@ -27,7 +28,7 @@ from trunkdrop.vehicles.schemas import (
     VehicleRead,
 )
 
-router = APIRouter(tags=["vehicles"])
+router = APIRouter(tags=["vehicles"], route_class=CommitInView)
 VehicleId = Annotated[str, Path(max_length=32)]
 
 
