@@ -100,16 +100,39 @@ def test_an_attempt_with_expired_fields_is_handed_over_as_none(world: World) -> 
         assert changes._committed(loaded) is None
 
 
-def test_two_states_of_one_step_are_settled_by_the_database(world: World) -> None:
-    """Handed another state of the step it shows (which of the two is newer cannot be told
-    from them), the stream reads the attempt and shows what the database holds."""
+def test_within_a_step_the_state_with_more_facts_is_the_newer(world: World) -> None:
+    """Within one step an attempt only gains facts: a state with more is shown, one with
+    fewer told after it is skipped as older."""
     _, _, attempt = world.ready_at_car()
     start = AttemptRead.model_validate(attempt)
+    later = start.model_copy(update={"access_requested_at": start.started_at})
 
     def after_started() -> None:
-        _tell(world, attempt["id"], start.model_copy(update={"failure_detail": "stale"}))
+        _tell(world, attempt["id"], later)
+
+    def after_later() -> None:
+        _tell(world, attempt["id"], start)  # told late: fewer facts
+        _tell(world, attempt["id"], later.model_copy(update={"status": "succeeded"}))
+
+    events = _stream(world, attempt, [after_started, after_later])
+    assert _statuses(events) == ["started", "started", "succeeded", "end:succeeded"]
+    assert '"access_requested_at":null' not in "".join(events[1:])
+
+
+def test_two_states_of_one_step_with_the_same_facts_are_settled_by_a_read(
+    world: World,
+) -> None:
+    """Handed a state of the same step with the same facts but other values (which is
+    newer cannot be told from them), the stream reads the attempt: the database's state
+    is the one it already shows, so nothing new is sent."""
+    _, _, attempt = world.ready_at_car()
+    start = AttemptRead.model_validate(attempt)
+    odd = start.model_copy(update={"started_at": start.started_at + timedelta(seconds=7)})
+
+    def after_started() -> None:
+        _tell(world, attempt["id"], odd)
         _tell(world, attempt["id"], start.model_copy(update={"status": "succeeded"}))
 
     events = _stream(world, attempt, [after_started])
     assert _statuses(events) == ["started", "succeeded", "end:succeeded"]
-    assert "stale" not in "".join(events)
+    assert odd.started_at.isoformat().replace("+00:00", "Z") not in "".join(events)

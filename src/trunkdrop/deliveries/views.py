@@ -266,22 +266,28 @@ async def _attempt_events(
 
     unfollow = changes.follow(platform.engine, attempt_id, tell)
     try:
-        last, rank = None, -1
+        last, rank, shown = None, -1, frozenset[str]()
         current: AttemptRead | None = None
         while loop.time() < deadline:
+            older = False
             read = current is None
             if read:  # first, or told of a change it could not see: read it
                 current = await run_in_threadpool(_read_attempt, platform, party, attempt_id)
             assert current is not None
             # Two commits can tell their hints out of order; an attempt only moves forward,
-            # so an older step told late is skipped. Within one step, which of two states
-            # is newer cannot be told from them: then the database says.
+            # so an older step told late is skipped.
             payload = current.model_dump_json()
             if not read and _RANK[current.status] == rank and payload != last:
-                current = await run_in_threadpool(_read_attempt, platform, party, attempt_id)
-                payload = current.model_dump_json()
-            if _RANK[current.status] >= rank:
-                rank = _RANK[current.status]
+                # Within a step an attempt only gains facts (a time, a reason, once set,
+                # stays): more of them is newer, fewer is older; otherwise, read.
+                gained = _facts(current)
+                if gained < shown:
+                    older = True
+                elif not gained > shown:
+                    current = await run_in_threadpool(_read_attempt, platform, party, attempt_id)
+                    payload = current.model_dump_json()
+            if _RANK[current.status] >= rank and not older:
+                rank, shown = _RANK[current.status], _facts(current)
                 if payload != last:
                     last = payload
                     yield f"event: attempt\ndata: {payload}\n\n"
@@ -299,3 +305,8 @@ async def _attempt_events(
 
 
 _RANK: dict[str, int] = {status.value: rank for rank, status in enumerate(AttemptStatus)}
+
+
+def _facts(read: AttemptRead) -> frozenset[str]:
+    """The fields an attempt has set; set once, they stay."""
+    return frozenset(name for name, value in read if value is not None)
