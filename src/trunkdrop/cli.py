@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -24,7 +24,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
 
@@ -111,6 +111,32 @@ def keys_create(
         engine.dispose()
     typer.echo(f"created {role} {name!r} with id {party_id}")
     typer.echo(key)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    party: Annotated[str, typer.Option(help="the party id whose API keys are revoked")],
+) -> None:
+    """Revoke every API key of a party (a leaked key, a driver who left). Running API
+    processes refuse them within seconds."""
+    from trunkdrop.parties import service as parties
+    from trunkdrop.store.engine import make_engine, make_session_factory
+    from trunkdrop.store.migrate import upgrade
+    from trunkdrop.store.uow import unit_of_work
+
+    settings = _settings()
+    upgrade(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            count = parties.revoke_api_keys(
+                session=session, by=None, party_id=party, now=datetime.now(UTC)
+            )
+    except DomainError as e:
+        _fail(f"--party: {e.detail}")
+    finally:
+        engine.dispose()
+    typer.echo(f"revoked {count} API key(s) of {party}")
 
 
 @keys_app.command("rotate")

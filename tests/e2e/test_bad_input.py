@@ -37,6 +37,7 @@ ROLES: list[tuple[str | None, str, str | None]] = [
     (None, "/v1/audit", "operator"),
     (None, "/v1/sim", "operator"),
     (None, "/v1/me", "anna"),
+    (None, "/v1/parties", "operator"),
     (None, "/v1/brands", "anna"),
     (None, "/health", None),
 ]

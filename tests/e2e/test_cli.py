@@ -97,3 +97,18 @@ def test_demo_delivers_falls_back_and_relocks(tmp_path: Path) -> None:
     assert "delivered, trunk locked at" in result.output
     assert "attempt failed: vehicle moved" in result.output
     assert "lock sent by trunkdrop" in result.output
+
+
+def test_keys_revoke_kills_every_key_of_the_party(env: Path) -> None:
+    """`keys revoke --party` marks the party's keys revoked; an unknown party exits 2 with
+    a message naming the option, no traceback."""
+    created = runner.invoke(app, ["keys", "create", "--role", "retailer", "--name", "Shop"])
+    party_id = created.output.split(" with id ", 1)[1].split()[0]
+    result = runner.invoke(app, ["keys", "revoke", "--party", party_id])
+    assert result.exit_code == 0, result.output
+    assert "revoked 1 API key(s)" in result.output
+    rows = sqlite3.connect(env).execute("select revoked_at from api_keys").fetchall()
+    assert len(rows) == 1 and rows[0][0] is not None
+    unknown = runner.invoke(app, ["keys", "revoke", "--party", "ret_nobody"])
+    assert unknown.exit_code == 2 and "--party" in unknown.output
+    assert "Traceback" not in unknown.output

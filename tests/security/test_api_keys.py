@@ -8,6 +8,7 @@ import secrets
 from sqlalchemy import select, update
 
 from tests.support import World
+from trunkdrop.access.models import AuditEntry
 from trunkdrop.api import auth
 from trunkdrop.parties.models import ApiKey
 
@@ -62,3 +63,31 @@ def test_refused_keys_are_not_remembered(world: World) -> None:
     assert world.get("driver", "/v1/stops").status_code == 200
     assert world.get("driver", "/v1/stops").status_code == 200
     assert len(cache) == 1
+
+
+def test_a_carrier_revokes_its_drivers_api_keys_in_one_call(world: World) -> None:
+    """The carrier revokes its driver's keys: the driver's very next request is refused,
+    and the revocation is in the audit trail."""
+    assert world.get("driver", "/v1/stops").status_code == 200
+    path = f"/v1/parties/{world.ids['driver']}/api-keys/revoke"
+    assert world.ok(world.post("carrier", path)) == {
+        "party_id": world.ids["driver"],
+        "revoked": 1,
+    }
+    assert world.get("driver", "/v1/stops").status_code == 401
+    with world.platform.uow() as session:
+        trail = session.scalars(
+            select(AuditEntry.subject).where(AuditEntry.action == "api_keys.revoked")
+        ).all()
+    assert list(trail) == [world.ids["driver"]]
+
+
+def test_only_the_party_its_carrier_or_an_operator_may_revoke_its_keys(world: World) -> None:
+    """Another carrier and a customer get 404 (other parties' ids are not confirmed) and
+    the driver's key still works; the driver may revoke their own."""
+    path = f"/v1/parties/{world.ids['driver']}/api-keys/revoke"
+    assert world.post("other-carrier", path).status_code == 404
+    assert world.post("anna", path).status_code == 404
+    assert world.get("driver", "/v1/stops").status_code == 200
+    assert world.ok(world.post("driver", path))["revoked"] == 1
+    assert world.get("driver", "/v1/stops").status_code == 401

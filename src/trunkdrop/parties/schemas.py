@@ -13,3 +13,8 @@ class PartyRead(BaseModel):
     name: str
     carrier_id: str | None = None
     brand: str | None = None
+
+
+class KeysRevoked(BaseModel):
+    party_id: str
+    revoked: int

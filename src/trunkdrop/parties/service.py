@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trunkdrop.access import audit
 from trunkdrop.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from trunkdrop.parties.models import ApiKey, Party, Role
 from trunkdrop.store.base import new_id
@@ -84,6 +85,41 @@ def authenticate(*, session: Session, key: str) -> Party:
     if party is None:
         raise Unauthenticated("unknown or revoked API key")
     return party
+
+
+def revoke_api_keys(*, session: Session, by: Party | None, party_id: str, now: datetime) -> int:
+    """Revoke every live key of a party (a driver who left, a leaked key): in one call by the
+    party itself, its carrier (for a driver), an operator, or the command line (`by` None).
+    Returns how many keys died. API processes forget their remembered answer at once when
+    the revocation is theirs, within seconds otherwise (api/auth.py)."""
+    party = session.get(Party, party_id)
+    allowed = by is None or (
+        party is not None
+        and (by.role == Role.operator or by.id == party.id or by.id == party.carrier_id)
+    )
+    if party is None or not allowed:
+        # Not found and not yours look the same: ids of other parties are not confirmed.
+        raise NotFound(f"no party with id {party_id!r} whose keys you may revoke", field="party_id")
+    keys = list(
+        session.scalars(
+            select(ApiKey)
+            .where(ApiKey.party_id == party.id, ApiKey.revoked_at.is_(None))
+            .with_for_update()
+        )
+    )
+    for key in keys:
+        key.revoked_at = now
+    if keys:
+        audit.append(
+            session=session,
+            actor=by.id if by is not None else "cli",
+            action="api_keys.revoked",
+            subject=party.id,
+            now=now,
+            data={"keys": len(keys)},
+        )
+    session.flush()
+    return len(keys)
 
 
 def get_party(*, session: Session, party_id: str, role: str | None = None) -> Party:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from trunkdrop.api.deps import CommitInView, CurrentParty
-from trunkdrop.parties.schemas import PartyRead
+from fastapi import APIRouter, Path
+
+from trunkdrop.api.deps import CommitInView, CurrentParty, NowDep, SessionDep
+from trunkdrop.parties import service
+from trunkdrop.parties.schemas import KeysRevoked, PartyRead
 
 router = APIRouter(tags=["parties"], route_class=CommitInView)
 
@@ -13,3 +16,17 @@ router = APIRouter(tags=["parties"], route_class=CommitInView)
 @router.get("/me", response_model=PartyRead)
 def me(party: CurrentParty) -> PartyRead:
     return PartyRead.model_validate(party)
+
+
+@router.post("/parties/{party_id}/api-keys/revoke", response_model=KeysRevoked)
+def revoke_api_keys(
+    party_id: Annotated[str, Path(max_length=32)],
+    session: SessionDep,
+    party: CurrentParty,
+    now: NowDep,
+) -> KeysRevoked:
+    """Revoke every API key of a party: your own, your driver's (as their carrier), or
+    anyone's (as an operator). A lost handset is revoked on its own
+    (`POST /v1/devices/{id}/revoke`)."""
+    count = service.revoke_api_keys(session=session, by=party, party_id=party_id, now=now)
+    return KeysRevoked(party_id=party_id, revoked=count)
