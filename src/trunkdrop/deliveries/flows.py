@@ -4,12 +4,13 @@ and the background work (sending commands, the relock watchdog)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from trunkdrop.access import audit
 from trunkdrop.access import service as access
@@ -274,7 +275,9 @@ def request_access(
         raise Conflict(
             "access was already requested for this attempt", code="access_already_requested"
         )
-    session.refresh(attempt)
+    # The row now holds what the statement set; say so without reading it back.
+    set_committed_value(attempt, "status", domain.AttemptStatus.unlocking)
+    set_committed_value(attempt, "access_requested_at", now.astimezone(UTC))
     grant, token = access.issue_grant(
         session=session,
         keyring=keyring,

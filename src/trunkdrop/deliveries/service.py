@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -817,10 +817,38 @@ def stop_to_read(
 def next_stop_to_read(*, session: Session, driver: Party, now: datetime) -> StopRead:
     """The first open stop of the driver's started routes; today's route before one left
     started on an earlier day."""
-    stop = dispatch.drivers_next_stop(session=session, driver_id=driver.id)
-    if stop is None:
+    # One query for the stop and all it shows: the app asks before every stop.
+    latest_attempt = (
+        select(Attempt.id)
+        .where(Attempt.stop_id == RouteStop.id)
+        .order_by(Attempt.started_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    found = session.execute(
+        dispatch.drivers_open_stops(driver_id=driver.id)
+        .add_columns(Delivery, DeliveryOption, Vehicle, latest_attempt)
+        .join(Delivery, Delivery.id == RouteStop.delivery_id)
+        .outerjoin(
+            DeliveryOption,
+            and_(
+                DeliveryOption.delivery_id == RouteStop.delivery_id,
+                DeliveryOption.seq == RouteStop.option_seq,
+            ),
+        )
+        .outerjoin(Vehicle, Vehicle.id == Delivery.vehicle_id)
+        .limit(1)
+    ).first()
+    if found is None:
         raise NotFound("no open stop on your started routes", code="no_open_stop")
-    return stop_to_read(session=session, stop=stop, next_id=stop.id, now=now)
+    stop, delivery, option, vehicle, attempt_id = found
+    facts = _StopFacts(
+        deliveries={delivery.id: delivery},
+        options={} if option is None else {(option.delivery_id, option.seq): option},
+        vehicles={} if vehicle is None else {vehicle.id: vehicle},
+        attempts={} if attempt_id is None else {stop.id: attempt_id},
+    )
+    return stop_to_read(session=session, stop=stop, next_id=stop.id, now=now, facts=facts)
 
 
 def route_to_read(*, session: Session, route: Route, now: datetime) -> RouteRead:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from trunkdrop.dispatch.models import ReplanRequest, Route, RouteStop, ServiceArea
@@ -148,11 +148,11 @@ def next_open_stop(*, session: Session, route_id: str) -> RouteStop | None:
     ).first()
 
 
-def drivers_next_stop(*, session: Session, driver_id: str) -> RouteStop | None:
-    """The first open stop of the driver's started routes, today's route before one left
-    started on an earlier day. One query: the app asks for it before every stop, and a
-    driver's past routes must not make it slower."""
-    return session.scalars(
+def drivers_open_stops(*, driver_id: str) -> Select[RouteStop]:
+    """The open stops of the driver's started routes, the next first: today's route before
+    one left started on an earlier day. The app asks before every stop, and a driver's
+    past routes must not make it slower."""
+    return (
         select(RouteStop)
         .join(Route, Route.id == RouteStop.route_id)
         .where(
@@ -161,8 +161,7 @@ def drivers_next_stop(*, session: Session, driver_id: str) -> RouteStop | None:
             RouteStop.status == "pending",
         )
         .order_by(Route.service_date.desc(), Route.created_at, RouteStop.seq)
-        .limit(1)
-    ).first()
+    )
 
 
 def pending_stop_for(*, session: Session, delivery_id: str) -> RouteStop | None:
