@@ -3,7 +3,9 @@ all made through the HTTP API as the parties themselves would."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
@@ -312,16 +314,59 @@ class World:
             },
         )
 
-    def ready_at_car(
+    def at_the_stop(
         self, *, at_hour: int = 10, minute: int = 15
     ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         """Anna's car parked at her office, a delivery booked 10–12, the route started, the
-        driver at the car with an attempt started. Returns (vehicle, delivery, attempt)."""
+        clock at the stop's time. Returns (vehicle, delivery, the driver's next stop)."""
         vehicle = self.link_car()
         office = self.add_place()
         delivery = self.book(vehicle, [(office, 10, 12)])
         self.route(delivery)
         self.park(vehicle, OFFICE)
         self.until(self.at(at_hour, minute))
-        attempt = self.ok(self.start_attempt(self.next_stop()), 201)
+        return vehicle, delivery, self.next_stop()
+
+    def ready_at_car(
+        self, *, at_hour: int = 10, minute: int = 15
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """`at_the_stop`, and the driver at the car with an attempt started.
+        Returns (vehicle, delivery, attempt)."""
+        vehicle, delivery, stop = self.at_the_stop(at_hour=at_hour, minute=minute)
+        attempt = self.ok(self.start_attempt(stop), 201)
         return vehicle, delivery, attempt
+
+
+async def post_raw(app: Any, path: str, auth: bytes, payload: Any, on_start: Any) -> None:
+    """POST through the raw ASGI app (no test client between): `on_start(status)` runs
+    the moment the response starts to leave."""
+    body = json.dumps(payload).encode()
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"authorization", auth)],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}  # pragma: no cover
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            on_start(message["status"])
+
+    await app(scope, receive, send)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
 
 from trunkdrop.config import Settings
 from trunkdrop.errors import DomainError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 app = typer.Typer(
     help="trunkdrop: in-car delivery platform.", no_args_is_help=True, add_completion=False
@@ -75,6 +80,24 @@ def db_upgrade() -> None:
     typer.echo(f"database is up to date: {_redact(settings.resolved_database_url)}")
 
 
+@contextmanager
+def _database(*, migrate: bool = True) -> Iterator[Session]:
+    """One unit of work on the configured database (brought up to date first)."""
+    from trunkdrop.store.engine import make_engine, make_session_factory
+    from trunkdrop.store.migrate import upgrade
+    from trunkdrop.store.uow import unit_of_work
+
+    settings = _settings()
+    if migrate:
+        upgrade(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
 @keys_app.command("create")
 def keys_create(
     role: Annotated[
@@ -90,16 +113,10 @@ def keys_create(
 ) -> None:
     """Create a party and its API key. The key is printed once, alone on the last line."""
     from trunkdrop.parties import service as parties
-    from trunkdrop.store.engine import make_engine, make_session_factory
-    from trunkdrop.store.migrate import upgrade
-    from trunkdrop.store.uow import unit_of_work
 
-    settings = _settings()
-    upgrade(settings.resolved_database_url)
-    engine = make_engine(settings.resolved_database_url)
     now = datetime.now(UTC)
     try:
-        with unit_of_work(make_session_factory(engine)) as session:
+        with _database() as session:
             party = parties.create_party(
                 session=session, role=role, name=name, carrier_id=carrier, brand=brand, now=now
             )
@@ -107,8 +124,6 @@ def keys_create(
             party_id = party.id
     except DomainError as e:
         _fail(f"--{e.field or 'role'}: {e.detail}")
-    finally:
-        engine.dispose()
     typer.echo(f"created {role} {name!r} with id {party_id}")
     typer.echo(key)
 
@@ -120,22 +135,14 @@ def keys_revoke(
     """Revoke every API key of a party (a leaked key, a driver who left). Running API
     processes refuse them within seconds."""
     from trunkdrop.parties import service as parties
-    from trunkdrop.store.engine import make_engine, make_session_factory
-    from trunkdrop.store.migrate import upgrade
-    from trunkdrop.store.uow import unit_of_work
 
-    settings = _settings()
-    upgrade(settings.resolved_database_url)
-    engine = make_engine(settings.resolved_database_url)
     try:
-        with unit_of_work(make_session_factory(engine)) as session:
+        with _database() as session:
             count = parties.revoke_api_keys(
                 session=session, by=None, party_id=party, now=datetime.now(UTC)
             )
     except DomainError as e:
         _fail(f"--party: {e.detail}")
-    finally:
-        engine.dispose()
     typer.echo(f"revoked {count} API key(s) of {party}")
 
 
@@ -143,23 +150,12 @@ def keys_revoke(
 def keys_rotate() -> None:
     """Make a new grant-signing key; older keys still verify the grants they signed."""
     from trunkdrop.access import service as access
-    from trunkdrop.store.engine import make_engine, make_session_factory
-    from trunkdrop.store.migrate import upgrade
-    from trunkdrop.store.uow import unit_of_work
 
-    settings = _settings()
-    upgrade(settings.resolved_database_url)
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        with unit_of_work(make_session_factory(engine)) as session:
-            row = access.rotate_signing_key(
-                session=session,
-                passphrase=settings.key_passphrase.get_secret_value(),
-                now=datetime.now(UTC),
-            )
-            kid = row.kid
-    finally:
-        engine.dispose()
+    passphrase = _settings().key_passphrase.get_secret_value()
+    with _database() as session:
+        kid = access.rotate_signing_key(
+            session=session, passphrase=passphrase, now=datetime.now(UTC)
+        ).kid
     typer.echo(f"new signing key {kid} is now current")
 
 
@@ -167,16 +163,9 @@ def keys_rotate() -> None:
 def audit_verify() -> None:
     """Check the hash chain of the audit trail; name every altered, missing or inserted entry."""
     from trunkdrop.access import audit
-    from trunkdrop.store.engine import make_engine, make_session_factory
-    from trunkdrop.store.uow import unit_of_work
 
-    settings = _settings()
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        with unit_of_work(make_session_factory(engine)) as session:
-            report = audit.verify(session=session)
-    finally:
-        engine.dispose()
+    with _database(migrate=False) as session:
+        report = audit.verify(session=session)
     for problem in report.problems:
         typer.echo(f"BROKEN: {problem}")
     typer.echo(f"{report.entries} entries; chain {'intact' if report.ok else 'broken'}")

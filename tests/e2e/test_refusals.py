@@ -240,12 +240,7 @@ def test_owner_blocking_after_the_unlock_was_sent_relocks_at_once(world: World) 
 
 def test_scanned_parcel_must_be_the_booked_one(world: World) -> None:
     """Scanning another parcel: 409 parcel_mismatch naming the field, and no attempt is created."""
-    vehicle = world.link_car()
-    delivery = world.book(vehicle, [(world.add_place(), 10, 12)])
-    world.route(delivery)
-    world.park(vehicle, OFFICE)
-    world.until(world.at(10, 15))
-    stop = world.next_stop()
+    _, _, stop = world.at_the_stop()
     wrong = {**stop, "parcel_ref": "PCL-NOT-THIS-ONE"}
     body = refused(world.start_attempt(wrong), 409, "parcel_mismatch")
     assert body["field"] == "scanned_parcel_ref"

@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session
 from trunkdrop.api.auth import KeyCache
 from trunkdrop.bootstrap import Platform
 from trunkdrop.config import Settings
-from trunkdrop.errors import DomainError, Unauthenticated
+from trunkdrop.errors import Unauthenticated
 from trunkdrop.parties import service as parties
 from trunkdrop.parties.models import Party, Role
 from trunkdrop.store.engine import read_only_session
+from trunkdrop.store.uow import end_transaction
 
 bearer = HTTPBearer(auto_error=False)
 T = TypeVar("T")
@@ -54,38 +55,28 @@ async def get_session(platform: PlatformDep, request: Request) -> AsyncIterator[
     )
     try:
         yield session
-    except DomainError as e:
-        await _end_in_thread(session, commit=e.persist)
-        if e.persist and not reads_only:
+    except BaseException as e:
+        if await _end_in_thread(session, e) and not reads_only:
             _wake_workers(request)
         raise
-    except BaseException:
-        await _end_in_thread(session, commit=False)
-        raise
     else:
-        await _end_in_thread(session, commit=True)
+        await _end_in_thread(session, None)
         if not reads_only:
             _wake_workers(request)
 
 
-async def _end_in_thread(session: Session, *, commit: bool) -> None:
+async def _end_in_thread(session: Session, error: BaseException | None) -> bool:
     # A thread of its own, never one of the shared pool: the transaction (on SQLite, the
-    # write lock) is still held here, and the pool's threads may all be requests waiting
-    # for that lock (as FastAPI does for the exit of a sync dependency).
-    await anyio.to_thread.run_sync(
-        functools.partial(_end, session, commit=commit), limiter=anyio.CapacityLimiter(1)
+    # write lock) may still be held here, and the pool's threads may all be requests
+    # waiting for that lock (as FastAPI does for the exit of a sync dependency).
+    return await anyio.to_thread.run_sync(
+        functools.partial(_end, session, error), limiter=anyio.CapacityLimiter(1)
     )
 
 
-def _end(session: Session, *, commit: bool) -> None:
+def _end(session: Session, error: BaseException | None) -> bool:
     try:
-        if commit:
-            session.commit()
-        else:
-            session.rollback()
-    except BaseException:
-        session.rollback()
-        raise
+        return end_transaction(session, error)
     finally:
         session.close()
 
@@ -130,24 +121,21 @@ class UnitOfWork:
     def _run(self, work: Callable[[Session], T], reads_only: bool) -> T:
         factory = self._platform.session_factory
         session = read_only_session(factory) if reads_only else factory()
+        committed = False
         try:
             result = work(session)
-            session.commit()
-        except DomainError as e:
-            _end(session, commit=e.persist)
-            if e.persist and not self._reads_only:
-                _wake_workers(self._request)
+        except BaseException as e:
+            committed = end_transaction(session, e)
             raise
-        except BaseException:
-            session.rollback()
-            raise
+        else:
+            committed = end_transaction(session)
+            return result
         finally:
             session.close()
-        # A write verb wakes the workers also when its transaction only read: it may have
-        # moved the world outside (a simulated car's lid shut) that they report on.
-        if not self._reads_only:
-            _wake_workers(self._request)
-        return result
+            # A write verb wakes the workers also when its transaction only read: it may
+            # have moved the world outside (a simulated car's lid shut) that they report on.
+            if committed and not self._reads_only:
+                _wake_workers(self._request)
 
 
 # SQLite runs one writer at a time and Python one thread at a time: a few threads keep
@@ -260,16 +248,10 @@ def _ends_its_transaction(view: Callable[..., T]) -> Callable[..., T]:
             return view(*args, **kwargs)
         try:
             result = view(*args, **kwargs)
-        except DomainError as e:
-            if e.persist:
-                session.commit()
-            else:
-                session.rollback()
+        except BaseException as e:
+            end_transaction(session, e)
             raise
-        except BaseException:
-            session.rollback()
-            raise
-        session.commit()
+        end_transaction(session)
         return result
 
     return ending

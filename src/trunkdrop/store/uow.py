@@ -12,20 +12,27 @@ from trunkdrop.errors import DomainError
 
 @contextmanager
 def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """Commit once when the block ends cleanly, roll back otherwise."""
+    """Commit once when the block ends cleanly, roll back otherwise (see end_transaction)."""
     session = factory()
     try:
         yield session
-        session.commit()
-    except DomainError as e:
-        # Some refusals are facts to keep (an audited refused grant, a failed attempt).
-        if e.persist:
-            session.commit()
-        else:
-            session.rollback()
+    except BaseException as e:
+        end_transaction(session, e)
         raise
-    except BaseException:
-        session.rollback()
-        raise
+    else:
+        end_transaction(session)
     finally:
         session.close()
+
+
+def end_transaction(session: Session, error: BaseException | None = None) -> bool:
+    """Commit when the work went through, or was refused with a fact to keep (an audited
+    refused grant, a failed attempt: `DomainError.persist`); roll back otherwise.
+    True when it committed. Every way a transaction ends (here, the API's) goes through this.
+    """
+    keep = error is None or (isinstance(error, DomainError) and error.persist)
+    if keep:
+        session.commit()
+    else:
+        session.rollback()
+    return keep
