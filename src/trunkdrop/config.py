@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     routing_url: str | None = None
 
     workers_inline: bool = True
+    # Threads per API process for the driver's hot path, one pool for reads and one for
+    # writes. SQLite runs one writer at a time and Python one thread at a time: a few keep
+    # the database busy, more only wait (and contend for the interpreter lock).
+    api_db_threads: int = Field(6, ge=1, le=64)
     worker_interval_s: float = Field(0.5, gt=0, le=60)
     # Re-planning by itself: after a failed stop's fallback, or when a van runs this late.
     auto_replan: bool = True

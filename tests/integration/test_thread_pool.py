@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import anyio.to_thread
+from fastapi.testclient import TestClient
 
 from tests.support import OFFICE, World, post_raw
 from trunkdrop.api.app import create_app
@@ -40,3 +41,22 @@ def test_concurrent_writes_finish_when_they_outnumber_the_shared_pool(world: Wor
 
     asyncio.run(race())
     assert statuses == [201, 201, 201]
+
+
+def test_the_hot_path_runs_on_pools_of_the_configured_size(world: World) -> None:
+    """`api_db_threads` sizes the hot path's two pools (reads, writes) of a new app."""
+    _, _, stop = world.at_the_stop()
+    world.platform.settings.api_db_threads = 3
+    app = create_app(world.platform, run_workers=False)
+    client = TestClient(app)
+    assert client.get("/v1/stops/next", headers=world.auth("driver")).status_code == 200
+    body = {
+        "position": {"latitude": stop["latitude"], "longitude": stop["longitude"]},
+        "scanned_parcel_ref": stop["parcel_ref"],
+    }
+    started = client.post(
+        f"/v1/stops/{stop['id']}/attempts", json=body, headers=world.auth("driver")
+    )
+    assert started.status_code == 201
+    pools = (app.state.db_read_threads, app.state.db_write_threads)
+    assert [pool.total_tokens for pool in pools] == [3, 3]

@@ -100,7 +100,7 @@ class UnitOfWork:
     For the driver's hot path (a delivery makes seven requests). With `SessionDep` a
     request hops three times (view, commit, close) and holds its transaction between the
     hops; here it holds it only inside one call, so the hot path can run on a few threads
-    of its own (`_DB_THREADS`), where forty contending for one interpreter lock cost more
+    of its own (`Settings.api_db_threads`), where forty contending for one interpreter lock cost more
     CPU than the requests' work. Same rules as `get_session`: committed before the
     response is sent, refusals that must be remembered commit too, a GET only reads.
     """
@@ -138,10 +138,7 @@ class UnitOfWork:
                 _wake_workers(self._request)
 
 
-# SQLite runs one writer at a time and Python one thread at a time: a few threads keep
-# the database busy; more only wait. Each holds its transaction inside one call only,
-# so a bounded pool cannot deadlock. (Per pool: reads and writes each have one.)
-_DB_THREADS = 6
+# Each unit holds its transaction inside one call only, so a bounded pool cannot deadlock.
 
 
 def _threads(request: Request, *, reads_only: bool) -> anyio.CapacityLimiter:
@@ -149,7 +146,8 @@ def _threads(request: Request, *, reads_only: bool) -> anyio.CapacityLimiter:
     state = request.app.state
     limiter: anyio.CapacityLimiter | None = getattr(state, name, None)
     if limiter is None:  # made on the app's own event loop, once
-        limiter = anyio.CapacityLimiter(_DB_THREADS)
+        platform: Platform = state.platform
+        limiter = anyio.CapacityLimiter(platform.settings.api_db_threads)
         setattr(state, name, limiter)
     return limiter
 
