@@ -41,7 +41,6 @@ def _settings() -> Settings:
         first = e.errors()[0]
         name = "TRUNKDROP_" + str(first["loc"][0]).upper() if first.get("loc") else "settings"
         _fail(f"{name}: {first['msg']}")
-        raise  # unreachable; _fail exits
 
 
 @app.command()

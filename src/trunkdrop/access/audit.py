@@ -12,6 +12,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from trunkdrop.access.models import AuditEntry, AuditHead
+from trunkdrop.store.base import table_of
 
 GENESIS = "0" * 64
 
@@ -110,8 +111,8 @@ def _write_pending(session: Session) -> None:
     connection.execute(_HEAD.update().where(_HEAD.c.id == 1).values(seq=seq, hash=prev))
 
 
-_HEAD = AuditHead.metadata.tables[AuditHead.__tablename__]
-_ENTRIES = AuditEntry.metadata.tables[AuditEntry.__tablename__]
+_HEAD = table_of(AuditHead)
+_ENTRIES = table_of(AuditEntry)
 _READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
 
 

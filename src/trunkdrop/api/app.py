@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 
 from trunkdrop import __version__
@@ -49,6 +50,9 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
     )
     app.state.platform = platform
     app.state.keys = KeyCache()
+    # The driver's hot path runs on pools of its own (api.deps.UnitOfWork).
+    app.state.db_read_threads = anyio.CapacityLimiter(platform.settings.api_db_threads)
+    app.state.db_write_threads = anyio.CapacityLimiter(platform.settings.api_db_threads)
     app.state.workers = None
     problems.install(app)
     for router in (

@@ -15,7 +15,9 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from trunkdrop.parties import service as parties
@@ -30,9 +32,12 @@ _generation = 0  # bumped by every commit in this process that changed a key or 
 
 @dataclass(frozen=True, slots=True)
 class _Known:
-    party: tuple[str, str, str, str | None, str | None, object]
+    party: dict[str, Any]  # the party's columns
     generation: int
     until: float
+
+
+_COLUMNS = tuple(column.key for column in inspect(Party).column_attrs)
 
 
 class KeyCache:
@@ -51,11 +56,7 @@ class KeyCache:
         if known is None or known.generation != _generation or known.until < self._monotonic():
             return None
         # A fresh instance per request: nothing shares an ORM object across threads.
-        party_id, role, name, carrier_id, brand, created_at = known.party
-        party = Party(
-            id=party_id, role=role, name=name, carrier_id=carrier_id, brand=brand,
-            created_at=created_at,
-        )  # fmt: skip
+        party = Party(**known.party)
         make_transient_to_detached(party)
         return party
 
@@ -66,11 +67,10 @@ class KeyCache:
             if len(self._known) >= _MAX_KEYS:
                 self._known.clear()
             self._known[_digest(key)] = _Known(
-                (party.id, party.role, party.name, party.carrier_id, party.brand,
-                 party.created_at),
+                {name: getattr(party, name) for name in _COLUMNS},
                 generation,
                 self._monotonic() + TTL_S,
-            )  # fmt: skip
+            )
         return party
 
 

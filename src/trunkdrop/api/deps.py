@@ -22,7 +22,7 @@ from trunkdrop.errors import Unauthenticated
 from trunkdrop.parties import service as parties
 from trunkdrop.parties.models import Party, Role
 from trunkdrop.store.engine import read_only_session
-from trunkdrop.store.uow import end_transaction
+from trunkdrop.store.uow import end_transaction, unit_of_work
 
 bearer = HTTPBearer(auto_error=False)
 T = TypeVar("T")
@@ -56,27 +56,27 @@ async def get_session(platform: PlatformDep, request: Request) -> AsyncIterator[
     try:
         yield session
     except BaseException as e:
-        if await _end_in_thread(session, e) and not reads_only:
-            _wake_workers(request)
+        await _end_in_thread(session, e)
         raise
     else:
         await _end_in_thread(session, None)
+    finally:
         if not reads_only:
             _wake_workers(request)
 
 
-async def _end_in_thread(session: Session, error: BaseException | None) -> bool:
+async def _end_in_thread(session: Session, error: BaseException | None) -> None:
     # A thread of its own, never one of the shared pool: the transaction (on SQLite, the
     # write lock) may still be held here, and the pool's threads may all be requests
     # waiting for that lock (as FastAPI does for the exit of a sync dependency).
-    return await anyio.to_thread.run_sync(
+    await anyio.to_thread.run_sync(
         functools.partial(_end, session, error), limiter=anyio.CapacityLimiter(1)
     )
 
 
-def _end(session: Session, error: BaseException | None) -> bool:
+def _end(session: Session, error: BaseException | None) -> None:
     try:
-        return end_transaction(session, error)
+        end_transaction(session, error)
     finally:
         session.close()
 
@@ -88,7 +88,8 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def _wake_workers(request: Request) -> None:
-    """A committed change may have queued a command or a car's report: send it now."""
+    """A write may have queued a command or a car's report: send it now. (After one that
+    changed nothing the workers find nothing to do, at the cost of a glance.)"""
     worker = getattr(request.app.state, "workers", None)
     if worker is not None:
         worker.wake()
@@ -100,8 +101,8 @@ class UnitOfWork:
     For the driver's hot path (a delivery makes seven requests). With `SessionDep` a
     request hops three times (view, commit, close) and holds its transaction between the
     hops; here it holds it only inside one call, so the hot path can run on a few threads
-    of its own (`Settings.api_db_threads`), where forty contending for one interpreter lock cost more
-    CPU than the requests' work. Same rules as `get_session`: committed before the
+    of its own (`Settings.api_db_threads`), where forty contending for one interpreter
+    lock cost more CPU than the requests' work. Same rules as `get_session`: committed before the
     response is sent, refusals that must be remembered commit too, a GET only reads.
     """
 
@@ -115,41 +116,21 @@ class UnitOfWork:
         reads_only = reads_only or self._reads_only
         # Reads and writes on pools of their own: on SQLite a write waits for the write
         # lock holding its thread, and reads (which need no lock) must not queue behind it.
-        limiter = _threads(self._request, reads_only=reads_only)
+        # Each unit holds its transaction inside one call only: a bounded pool cannot
+        # deadlock.
+        state = self._request.app.state
+        limiter = state.db_read_threads if reads_only else state.db_write_threads
         return await anyio.to_thread.run_sync(self._run, work, reads_only, limiter=limiter)
 
     def _run(self, work: Callable[[Session], T], reads_only: bool) -> T:
-        factory = self._platform.session_factory
-        session = read_only_session(factory) if reads_only else factory()
-        committed = False
         try:
-            result = work(session)
-        except BaseException as e:
-            committed = end_transaction(session, e)
-            raise
-        else:
-            committed = end_transaction(session)
-            return result
+            with unit_of_work(self._platform.session_factory, reads_only=reads_only) as session:
+                return work(session)
         finally:
-            session.close()
             # A write verb wakes the workers also when its transaction only read: it may
             # have moved the world outside (a simulated car's lid shut) that they report on.
-            if committed and not self._reads_only:
+            if not self._reads_only:
                 _wake_workers(self._request)
-
-
-# Each unit holds its transaction inside one call only, so a bounded pool cannot deadlock.
-
-
-def _threads(request: Request, *, reads_only: bool) -> anyio.CapacityLimiter:
-    name = "db_read_threads" if reads_only else "db_write_threads"
-    state = request.app.state
-    limiter: anyio.CapacityLimiter | None = getattr(state, name, None)
-    if limiter is None:  # made on the app's own event loop, once
-        platform: Platform = state.platform
-        limiter = anyio.CapacityLimiter(platform.settings.api_db_threads)
-        setattr(state, name, limiter)
-    return limiter
 
 
 async def get_unit_of_work(platform: PlatformDep, request: Request) -> UnitOfWork:
@@ -189,7 +170,7 @@ async def current_party(
     party = cache.get(key)
     if party is None:
         party = await anyio.to_thread.run_sync(
-            _authenticate, platform, cache, key, limiter=_threads(request, reads_only=True)
+            _authenticate, platform, cache, key, limiter=request.app.state.db_read_threads
         )
     return party
 
@@ -200,8 +181,6 @@ def _authenticate(platform: Platform, cache: KeyCache, key: str) -> Party:
 
 
 CurrentParty = Annotated[Party, Depends(current_party)]
-# Kept for the event streams' signatures: every party is detached now.
-DetachedParty = CurrentParty
 
 
 def role(*roles: Role) -> Callable[[Party], Coroutine[Any, Any, Party]]:

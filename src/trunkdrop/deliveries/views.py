@@ -17,7 +17,6 @@ from trunkdrop.api import changes
 from trunkdrop.api.deps import (
     CommitInView,
     CurrentParty,
-    DetachedParty,
     Driver,
     NowDep,
     PlatformDep,
@@ -236,21 +235,25 @@ _REREAD_S = 2.0
 async def follow_attempt(
     attempt_id: Id,
     platform: PlatformDep,
-    party: DetachedParty,
+    party: CurrentParty,
     timeout_s: Annotated[int, Query(ge=1, le=900)] = 600,
 ) -> StreamingResponse:
     """Server-sent events: the attempt each time it changes, until it ends."""
-    await run_in_threadpool(_read_attempt, platform, party, attempt_id)  # 404/403 before streaming
-    return StreamingResponse(
-        _attempt_events(platform, party, attempt_id, timeout_s), media_type="text/event-stream"
-    )
+    events = _attempt_events(platform, party, attempt_id, timeout_s)
+    # The stream's first event is its first read: a 404 or 403 comes before streaming.
+    first = await anext(events)
+    return StreamingResponse(_after(first, events), media_type="text/event-stream")
+
+
+async def _after(first: str, rest: AsyncIterator[str]) -> AsyncIterator[str]:
+    yield first
+    async for event in rest:
+        yield event
 
 
 def _read_attempt(platform: Platform, party: Party, attempt_id: str) -> AttemptRead:
     with read_only_session(platform.session_factory) as session:
-        attempt = flows.get_attempt(session=session, attempt_id=attempt_id)
-        flows.check_attempt_access(session=session, party=party, attempt=attempt)
-        return AttemptRead.model_validate(attempt)
+        return _attempt_read(session, party, attempt_id)
 
 
 async def _attempt_events(
@@ -269,28 +272,15 @@ async def _attempt_events(
         last, rank, shown = None, -1, frozenset[str]()
         current: AttemptRead | None = None
         while loop.time() < deadline:
-            older = False
-            read = current is None
-            if read:  # first, or told of a change it could not see: read it
+            payload = None if current is None else current.model_dump_json()
+            # Read the attempt first, when told of a change it could not see, and when
+            # handed a state the ones shown cannot order (see `_older`).
+            if current is None or (payload != last and _older(current, rank, shown) is None):
                 current = await run_in_threadpool(_read_attempt, platform, party, attempt_id)
-            assert current is not None
-            # Two commits can tell their hints out of order; an attempt only moves forward,
-            # so an older step told late is skipped.
-            payload = current.model_dump_json()
-            if not read and _RANK[current.status] == rank and payload != last:
-                # Within a step an attempt only gains facts (a time, a reason, once set,
-                # stays): more of them is newer, fewer is older; otherwise, read.
-                gained = _facts(current)
-                if gained < shown:
-                    older = True
-                elif not gained > shown:
-                    current = await run_in_threadpool(_read_attempt, platform, party, attempt_id)
-                    payload = current.model_dump_json()
-            if _RANK[current.status] >= rank and not older:
-                rank, shown = _RANK[current.status], _facts(current)
-                if payload != last:
-                    last = payload
-                    yield f"event: attempt\ndata: {payload}\n\n"
+                payload = current.model_dump_json()
+            if payload != last and not _older(current, rank, shown):
+                last, rank, shown = payload, _RANK[current.status], _facts(current)
+                yield f"event: attempt\ndata: {payload}\n\n"
                 if current.status in (AttemptStatus.succeeded, AttemptStatus.failed):
                     yield f"event: end\ndata: {json.dumps({'status': current.status})}\n\n"
                     return
@@ -305,6 +295,21 @@ async def _attempt_events(
 
 
 _RANK: dict[str, int] = {status.value: rank for rank, status in enumerate(AttemptStatus)}
+
+
+def _older(read: AttemptRead, rank: int, shown: frozenset[str]) -> bool | None:
+    """Whether `read` is older than the state last shown (at step `rank`, with the facts
+    `shown`); None when the two alone cannot tell. Commits can hand their states over out
+    of order; an attempt only moves forward, and within a step only gains facts."""
+    step = _RANK[read.status]
+    if step != rank:
+        return step < rank
+    facts = _facts(read)
+    if facts < shown:
+        return True
+    if facts > shown:
+        return False
+    return None
 
 
 def _facts(read: AttemptRead) -> frozenset[str]:

@@ -221,9 +221,7 @@ def solve_with_log(
             rounds_left = settings.rounds - round_number
             round_started = time.perf_counter()
             round_seconds = (deadline - round_started) / rounds_left
-            partition_cap = max(
-                settings.partition_min_seconds, settings.partition_share * round_seconds
-            )
+            partition_cap = _partition_cap(settings, round_seconds)
             partition_seconds = min(expected_partition, partition_cap, 0.5 * round_seconds)
             if rounds_left == 1:
                 partition_seconds = _last_partition_seconds(
@@ -357,9 +355,13 @@ def _last_partition_seconds(
     first round's, and the MIP's time grows faster than the pool, so three times what an
     earlier recombination is expected to take, within the usual cap. A pool that an earlier
     round recombined in a blink keeps little time idle at the end."""
-    cap = max(settings.partition_min_seconds, settings.partition_share * round_seconds)
     wanted = max(settings.partition_min_seconds, 3.0 * expected)
-    return min(wanted, cap, 0.5 * round_seconds)
+    return min(wanted, _partition_cap(settings, round_seconds), 0.5 * round_seconds)
+
+
+def _partition_cap(settings: SolverSettings, round_seconds: float) -> float:
+    """The most time a recombination may take in a round of `round_seconds`."""
+    return max(settings.partition_min_seconds, settings.partition_share * round_seconds)
 
 
 def _squeezed_fleet(

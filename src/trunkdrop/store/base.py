@@ -10,7 +10,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator, insert
+from sqlalchemy import DateTime, MetaData, Table, TypeDecorator, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session
 
@@ -85,5 +85,9 @@ def append_rows(session: Session, model: type[Base], rows: list[dict[str, Any]])
         return
     if session.new:  # a row may name an object still pending (a delivery booked just now)
         session.flush()
-    table = model.metadata.tables[model.__tablename__]
-    session.connection().execute(insert(table), rows)
+    session.connection().execute(insert(table_of(model)), rows)
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table, for statements that go past the ORM."""
+    return model.metadata.tables[model.__tablename__]

@@ -8,12 +8,14 @@ from contextlib import contextmanager
 from sqlalchemy.orm import Session, sessionmaker
 
 from trunkdrop.errors import DomainError
+from trunkdrop.store.engine import read_only_session
 
 
 @contextmanager
-def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """Commit once when the block ends cleanly, roll back otherwise (see end_transaction)."""
-    session = factory()
+def unit_of_work(factory: sessionmaker[Session], *, reads_only: bool = False) -> Iterator[Session]:
+    """Commit once when the block ends cleanly, roll back otherwise (see end_transaction).
+    `reads_only`: a transaction that only reads (see store.engine.READ_ONLY)."""
+    session = read_only_session(factory) if reads_only else factory()
     try:
         yield session
     except BaseException as e:
@@ -25,14 +27,12 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
-def end_transaction(session: Session, error: BaseException | None = None) -> bool:
+def end_transaction(session: Session, error: BaseException | None = None) -> None:
     """Commit when the work went through, or was refused with a fact to keep (an audited
     refused grant, a failed attempt: `DomainError.persist`); roll back otherwise.
-    True when it committed. Every way a transaction ends (here, the API's) goes through this.
+    Every way a transaction ends (here, the API's) goes through this.
     """
-    keep = error is None or (isinstance(error, DomainError) and error.persist)
-    if keep:
+    if error is None or (isinstance(error, DomainError) and error.persist):
         session.commit()
     else:
         session.rollback()
-    return keep
