@@ -109,11 +109,12 @@ class PinnedClock:
         return self._start + timedelta(seconds=time.monotonic() - self._t0)
 
 
-def serve(args: argparse.Namespace) -> None:
-    import uvicorn
-    from sqlalchemy import event
-
-    from trunkdrop.api.app import create_app
+def seeded_platform(
+    *, database_url: str, drivers: int, per_driver: int, worker_interval: float
+) -> tuple[Any, dict[str, Any]]:
+    """A platform on the benchmark's delivery morning, and what the drivers need: each
+    driver a registered handset, an API key and a started route of `per_driver` trunk
+    stops, every car parked at its booked place and answering at once."""
     from trunkdrop.bootstrap import bootstrap
     from trunkdrop.config import Settings
     from trunkdrop.deliveries import service as deliveries
@@ -130,9 +131,9 @@ def serve(args: argparse.Namespace) -> None:
 
     clock = PinnedClock(datetime(2026, 12, 1, 9, 55, tzinfo=BERLIN))
     settings = Settings(
-        database_url=args.database_url,
+        database_url=database_url,
         environment="development",
-        worker_interval_s=args.worker_interval,
+        worker_interval_s=worker_interval,
         workers_inline=True,
     )
     platform = bootstrap(settings, clock=clock)
@@ -157,7 +158,7 @@ def serve(args: argparse.Namespace) -> None:
             ),
         )
     cars: list[tuple[str, str, float, float]] = []
-    for d in range(args.drivers):
+    for d in range(drivers):
         with platform.uow() as s:
             driver = parties.create_party(
                 session=s, role="driver", name=f"driver {d}", carrier_id=carrier.id, now=now()
@@ -173,8 +174,8 @@ def serve(args: argparse.Namespace) -> None:
                 now=now(),
             )
             delivery_ids = []
-            for k in range(args.per_driver):
-                n = d * args.per_driver + k
+            for k in range(per_driver):
+                n = d * per_driver + k
                 lat, lon = CENTRE[0] + (n % 97) * 0.0009, CENTRE[1] + (n // 97) * 0.0009
                 owner = parties.create_party(session=s, role="customer", name=f"c{n}", now=now())
                 car = vehicles.link_vehicle(
@@ -260,6 +261,21 @@ def serve(args: argparse.Namespace) -> None:
     from trunkdrop import workers
 
     workers.run_once(platform)
+    return platform, seed
+
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+    from sqlalchemy import event
+
+    from trunkdrop.api.app import create_app
+
+    platform, seed = seeded_platform(
+        database_url=args.database_url,
+        drivers=args.drivers,
+        per_driver=args.per_driver,
+        worker_interval=args.worker_interval,
+    )
     statements = [0]
 
     def count(*_: object) -> None:
