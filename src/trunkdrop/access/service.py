@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -354,11 +354,22 @@ def end_live_grants(
     return ended
 
 
+# Every grant issued first sweeps its car's ran-out grants, and every access request asks
+# whether the car has a live one: built once.
+_RAN_OUT = select(Grant).where(Grant.status == "live", Grant.expires_at <= bindparam("now"))
+_RAN_OUT_AT_CAR = _RAN_OUT.where(Grant.vehicle_id == bindparam("vehicle_id"))
+_LIVE_AT_CAR = select(Grant).where(
+    Grant.vehicle_id == bindparam("vehicle_id"),
+    Grant.status == "live",
+    Grant.expires_at > bindparam("now"),
+)
+
+
 def expire_grants(*, session: Session, now: datetime, vehicle_id: str | None = None) -> int:
-    query = select(Grant).where(Grant.status == "live", Grant.expires_at <= now)
-    if vehicle_id is not None:
-        query = query.where(Grant.vehicle_id == vehicle_id)
-    expired = list(session.scalars(query))
+    if vehicle_id is None:
+        expired = list(session.scalars(_RAN_OUT, {"now": now}))
+    else:
+        expired = list(session.scalars(_RAN_OUT_AT_CAR, {"now": now, "vehicle_id": vehicle_id}))
     for grant in expired:
         grant.status, grant.ended_at, grant.end_reason = "expired", now, "expired"
         audit.append(
@@ -374,11 +385,7 @@ def expire_grants(*, session: Session, now: datetime, vehicle_id: str | None = N
 
 
 def live_grant_for_vehicle(*, session: Session, vehicle_id: str, now: datetime) -> Grant | None:
-    return session.scalars(
-        select(Grant).where(
-            Grant.vehicle_id == vehicle_id, Grant.status == "live", Grant.expires_at > now
-        )
-    ).first()
+    return session.scalars(_LIVE_AT_CAR, {"vehicle_id": vehicle_id, "now": now}).first()
 
 
 __all__ = [

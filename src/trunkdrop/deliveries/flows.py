@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -45,6 +45,34 @@ ACTIVE = (
     domain.AttemptStatus.unlocking,
     domain.AttemptStatus.trunk_open,
     domain.AttemptStatus.deposited,
+)
+
+
+# Queries the delivery path runs for every delivery, built once (building a statement costs
+# more than SQLite takes to run it); parameters are bound when they run.
+_ATTEMPT_AT_STOP = select(Attempt.id).where(Attempt.stop_id == bindparam("stop_id"))
+_OTHER_ATTEMPT_AT_CAR = select(Attempt.id).where(
+    Attempt.vehicle_id == bindparam("vehicle_id"),
+    Attempt.id != bindparam("attempt_id"),
+    Attempt.status.in_((domain.AttemptStatus.unlocking, domain.AttemptStatus.trunk_open)),
+)
+_UNLOCKING_ATTEMPT_AT_CAR = select(Attempt).where(
+    Attempt.vehicle_id == bindparam("vehicle_id"),
+    Attempt.status == domain.AttemptStatus.unlocking,
+)
+_UNSECURED_ATTEMPT_AT_CAR = (
+    select(Attempt)
+    .where(
+        Attempt.vehicle_id == bindparam("vehicle_id"),
+        Attempt.trunk_opened_at.is_not(None),
+        Attempt.secured_at.is_(None),
+    )
+    .order_by(Attempt.trunk_opened_at.desc())
+)
+_OPEN_LOCK_COMMAND = select(VehicleCommand).where(
+    VehicleCommand.vehicle_id == bindparam("vehicle_id"),
+    VehicleCommand.kind == "lock",
+    VehicleCommand.status.in_(("pending", "sent")),
 )
 
 
@@ -91,7 +119,7 @@ def start_attempt(
     nxt = dispatch.next_open_stop(session=session, route_id=route.id)
     if nxt is None or nxt.id != stop.id:
         raise Conflict("finish the earlier stops of the route first", code="stop_not_open")
-    if session.scalars(select(Attempt.id).where(Attempt.stop_id == stop.id)).first():
+    if session.scalars(_ATTEMPT_AT_STOP, {"stop_id": stop.id}).first():
         raise Conflict("an attempt at this stop already exists", code="attempt_exists")
     delivery = deliveries.get_delivery(session=session, delivery_id=stop.delivery_id)
     if attempt_in.scanned_parcel_ref != delivery.parcel_ref:
@@ -208,13 +236,7 @@ def request_access(
         session=session, vehicle_id=vehicle.id, now=now
     ) is not None or (
         session.scalars(
-            select(Attempt.id).where(
-                Attempt.vehicle_id == vehicle.id,
-                Attempt.id != attempt.id,
-                Attempt.status.in_(
-                    (domain.AttemptStatus.unlocking, domain.AttemptStatus.trunk_open)
-                ),
-            )
+            _OTHER_ATTEMPT_AT_CAR, {"vehicle_id": vehicle.id, "attempt_id": attempt.id}
         ).first()
         is not None
     )
@@ -732,13 +754,7 @@ def _mark_secured(*, session: Session, settings: Settings, attempt: Attempt, now
 def _send_lock(
     *, session: Session, settings: Settings, vehicle: Vehicle, attempt: Attempt, now: datetime
 ) -> VehicleCommand | None:
-    pending = session.scalars(
-        select(VehicleCommand).where(
-            VehicleCommand.vehicle_id == vehicle.id,
-            VehicleCommand.kind == "lock",
-            VehicleCommand.status.in_(("pending", "sent")),
-        )
-    ).first()
+    pending = session.scalars(_OPEN_LOCK_COMMAND, {"vehicle_id": vehicle.id}).first()
     if pending is not None:
         return None
     command = vehicles.create_command(
@@ -781,15 +797,7 @@ def _drop_pending_unlocks(*, session: Session, vehicle_id: str, now: datetime, w
 
 def _unsecured_attempt(session: Session, vehicle_id: str) -> Attempt | None:
     """The attempt (if any) that opened this car's trunk and has not seen it locked since."""
-    return session.scalars(
-        select(Attempt)
-        .where(
-            Attempt.vehicle_id == vehicle_id,
-            Attempt.trunk_opened_at.is_not(None),
-            Attempt.secured_at.is_(None),
-        )
-        .order_by(Attempt.trunk_opened_at.desc())
-    ).first()
+    return session.scalars(_UNSECURED_ATTEMPT_AT_CAR, {"vehicle_id": vehicle_id}).first()
 
 
 # -- the car's reports ---------------------------------------------------------------------
@@ -826,11 +834,7 @@ def ingest_vehicle_event(
             data={"vehicle": vehicle.id, "reason": event_in.detail, "by": "car"},
         )
     elif kind == "trunk_opened":
-        attempt = session.scalars(
-            select(Attempt).where(
-                Attempt.vehicle_id == vehicle.id, Attempt.status == domain.AttemptStatus.unlocking
-            )
-        ).first()
+        attempt = session.scalars(_UNLOCKING_ATTEMPT_AT_CAR, {"vehicle_id": vehicle.id}).first()
         if attempt is not None:
             _transition(attempt, domain.AttemptStatus.trunk_open)
             attempt.trunk_opened_at = event_in.occurred_at

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -817,28 +817,7 @@ def stop_to_read(
 def next_stop_to_read(*, session: Session, driver: Party, now: datetime) -> StopRead:
     """The first open stop of the driver's started routes; today's route before one left
     started on an earlier day."""
-    # One query for the stop and all it shows: the app asks before every stop.
-    latest_attempt = (
-        select(Attempt.id)
-        .where(Attempt.stop_id == RouteStop.id)
-        .order_by(Attempt.started_at.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    found = session.execute(
-        dispatch.drivers_open_stops(driver_id=driver.id)
-        .add_columns(Delivery, DeliveryOption, Vehicle, latest_attempt)
-        .join(Delivery, Delivery.id == RouteStop.delivery_id)
-        .outerjoin(
-            DeliveryOption,
-            and_(
-                DeliveryOption.delivery_id == RouteStop.delivery_id,
-                DeliveryOption.seq == RouteStop.option_seq,
-            ),
-        )
-        .outerjoin(Vehicle, Vehicle.id == Delivery.vehicle_id)
-        .limit(1)
-    ).first()
+    found = session.execute(_NEXT_STOP, {"driver_id": driver.id}).first()
     if found is None:
         raise NotFound("no open stop on your started routes", code="no_open_stop")
     stop, delivery, option, vehicle, attempt_id = found
@@ -849,6 +828,32 @@ def next_stop_to_read(*, session: Session, driver: Party, now: datetime) -> Stop
         attempts={} if attempt_id is None else {stop.id: attempt_id},
     )
     return stop_to_read(session=session, stop=stop, next_id=stop.id, now=now, facts=facts)
+
+
+# One query for the stop and all it shows: the app asks before every stop (built once).
+_NEXT_STOP = (
+    dispatch.drivers_open_stops(driver_id=bindparam("driver_id"))
+    .add_columns(
+        Delivery,
+        DeliveryOption,
+        Vehicle,
+        select(Attempt.id)
+        .where(Attempt.stop_id == RouteStop.id)
+        .order_by(Attempt.started_at.desc())
+        .limit(1)
+        .scalar_subquery(),
+    )
+    .join(Delivery, Delivery.id == RouteStop.delivery_id)
+    .outerjoin(
+        DeliveryOption,
+        and_(
+            DeliveryOption.delivery_id == RouteStop.delivery_id,
+            DeliveryOption.seq == RouteStop.option_seq,
+        ),
+    )
+    .outerjoin(Vehicle, Vehicle.id == Delivery.vehicle_id)
+    .limit(1)
+)
 
 
 def route_to_read(*, session: Session, route: Route, now: datetime) -> RouteRead:

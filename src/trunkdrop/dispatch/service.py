@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import BindParameter, Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from trunkdrop.dispatch.models import ReplanRequest, Route, RouteStop, ServiceArea
@@ -140,15 +140,19 @@ def get_stop(*, session: Session, stop_id: str, for_update: bool = False) -> Rou
 
 def next_open_stop(*, session: Session, route_id: str) -> RouteStop | None:
     """The driver's next stop opens only when every earlier one is finished."""
-    return session.scalars(
-        select(RouteStop)
-        .where(RouteStop.route_id == route_id, RouteStop.status == "pending")
-        .order_by(RouteStop.seq)
-        .limit(1)
-    ).first()
+    return session.scalars(_NEXT_OPEN_STOP, {"route_id": route_id}).first()
 
 
-def drivers_open_stops(*, driver_id: str) -> Select[RouteStop]:
+# Asked at every attempt started and every delivery finished: built once.
+_NEXT_OPEN_STOP = (
+    select(RouteStop)
+    .where(RouteStop.route_id == bindparam("route_id"), RouteStop.status == "pending")
+    .order_by(RouteStop.seq)
+    .limit(1)
+)
+
+
+def drivers_open_stops(*, driver_id: str | BindParameter[str]) -> Select[RouteStop]:
     """The open stops of the driver's started routes, the next first: today's route before
     one left started on an earlier day. The app asks before every stop, and a driver's
     past routes must not make it slower."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from trunkdrop.access import audit
@@ -56,14 +56,18 @@ def open_incident(
     return incident
 
 
+# Every delivery that ends asks this (a trunk reported locked resolves its incident).
+_OPEN_OF_ATTEMPT = select(Incident).where(
+    Incident.attempt_id == bindparam("attempt_id"),
+    Incident.kind == bindparam("kind"),
+    Incident.status == "open",
+)
+
+
 def resolve_open(
     *, session: Session, attempt_id: str, kind: str, resolution: str, now: datetime
 ) -> None:
-    for incident in session.scalars(
-        select(Incident).where(
-            Incident.attempt_id == attempt_id, Incident.kind == kind, Incident.status == "open"
-        )
-    ):
+    for incident in session.scalars(_OPEN_OF_ATTEMPT, {"attempt_id": attempt_id, "kind": kind}):
         incident.status, incident.resolved_at, incident.resolution = "resolved", now, resolution
         audit.append(
             session=session,

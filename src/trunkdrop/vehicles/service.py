@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from trunkdrop.errors import Conflict, Forbidden, InvalidInput, NotFound
 from trunkdrop.parties.models import Party, Role
-from trunkdrop.store.base import new_id
+from trunkdrop.store.base import new_id, table_of
 from trunkdrop.vehicles.models import Vehicle, VehicleCommand, VehicleEvent
 from trunkdrop.vehicles.ports import AdapterError, Capabilities, GrantKeys
 from trunkdrop.vehicles.registry import AdapterRegistry
@@ -177,13 +177,26 @@ def withdraw_consent(*, session: Session, vehicle: Vehicle, now: datetime) -> Ve
     return vehicle
 
 
+# Statements the cars' reports run for every event, built once: building one costs more
+# than running it.
+_LINKED_BY_EXTERNAL_ID = select(Vehicle).where(
+    Vehicle.brand == bindparam("brand"),
+    Vehicle.external_id == bindparam("external_id"),
+    Vehicle.unlinked_at.is_(None),
+)
+# One statement decides "new or seen before", also when two deliveries of the same event
+# race: the unique (brand, event_id) keeps one, the other inserts nothing.
+_NEW_EVENT = {
+    dialect: insert(table_of(VehicleEvent))
+    .on_conflict_do_nothing(index_elements=["brand", "event_id"])
+    .returning(table_of(VehicleEvent).c.id)
+    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+
+
 def find_by_external_id(*, session: Session, brand: str, external_id: str) -> Vehicle:
     vehicle = session.scalars(
-        select(Vehicle).where(
-            Vehicle.brand == brand,
-            Vehicle.external_id == external_id,
-            Vehicle.unlinked_at.is_(None),
-        )
+        _LINKED_BY_EXTERNAL_ID, {"brand": brand, "external_id": external_id}
     ).one_or_none()
     if vehicle is None:
         raise NotFound(f"no linked vehicle {external_id!r} for brand {brand!r}", field="vehicle_id")
@@ -214,19 +227,11 @@ def record_event(
         "received_at": now,
         "data": data,
     }
-    # One statement decides "new or seen before", also when two deliveries of the same
-    # event race: the unique (brand, event_id) keeps one, the other inserts nothing.
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stored = session.execute(
-        insert(VehicleEvent)
-        .values(row)
-        .on_conflict_do_nothing(index_elements=["brand", "event_id"])
-        .returning(VehicleEvent.id)
-    ).first()
+    connection = session.connection()
+    stored = connection.execute(_NEW_EVENT[connection.dialect.name], row).first()
     if stored is None:
         return vehicle, False
-    _fold(vehicle, event_in)
-    session.flush()
+    _fold(vehicle, event_in)  # written by the next query's autoflush or the commit
     return vehicle, True
 
 
@@ -280,19 +285,23 @@ def commands_to_handle(
     """Commands the dispatcher must act on, each with its car: those still to send, and
     sent ones whose time ran out. A sent command within its time waits for the car's
     answer and is not even read (under load, most open commands are such)."""
-    rows = session.execute(
-        select(VehicleCommand, Vehicle)
-        .join(Vehicle, Vehicle.id == VehicleCommand.vehicle_id)
-        .where(
-            or_(
-                VehicleCommand.status == "pending",
-                and_(VehicleCommand.status == "sent", VehicleCommand.expires_at <= now),
-            )
-        )
-        .order_by(VehicleCommand.created_at)
-        .limit(limit)
-    ).all()
+    rows = session.execute(_COMMANDS_TO_HANDLE, {"now": now, "limit": limit}).all()
     return [(command, vehicle) for command, vehicle in rows]
+
+
+# The dispatcher asks after every write: built once.
+_COMMANDS_TO_HANDLE = (
+    select(VehicleCommand, Vehicle)
+    .join(Vehicle, Vehicle.id == VehicleCommand.vehicle_id)
+    .where(
+        or_(
+            VehicleCommand.status == "pending",
+            and_(VehicleCommand.status == "sent", VehicleCommand.expires_at <= bindparam("now")),
+        )
+    )
+    .order_by(VehicleCommand.created_at)
+    .limit(bindparam("limit"))
+)
 
 
 def finish_command(
