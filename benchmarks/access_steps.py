@@ -112,7 +112,7 @@ async def deliver(app: Any, platform: Any, seed: dict[str, Any], count: int, met
 
     async def until(attempt_id: str, status: str) -> None:
         for _ in range(20):
-            meter.run("workers: commands out, reports in", lambda: workers.run_commands(platform))
+            meter.run("workers: commands out, reports in", lambda: workers.run_commands(platform, only_if_queued=True))
             _, read = await meter.step(
                 "GET attempt", call(app, "GET", f"/v1/attempts/{attempt_id}", key)
             )

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import bindparam, select
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from trunkdrop.access import audit
 from trunkdrop.access.models import Grant, GrantRedemption, SigningKey
@@ -23,7 +23,7 @@ from trunkdrop.access.tokens import (
     claim_refusals,
 )
 from trunkdrop.errors import AccessRefused, Conflict, ServiceUnavailable
-from trunkdrop.store.base import new_id
+from trunkdrop.store.base import insert_if_absent, new_id
 
 
 # -- keys ----------------------------------------------------------------------------------
@@ -155,25 +155,30 @@ def issue_grant(
     token = keyring.sign(claims)
     # A grant that ran out but was not yet swept must not block the car's next grant.
     expire_grants(session=session, now=now, vehicle_id=vehicle_id)
-    grant = Grant(
-        id=claims.jti,
-        vehicle_id=vehicle_id,
-        attempt_id=attempt_id,
-        delivery_id=delivery_id,
-        driver_id=driver_id,
-        device_id=device_id,
-        kid=keyring.current_kid or "",
-        scope=TRUNK_UNLOCK,
-        status="live",
-        issued_at=now,
-        not_before=now,
-        expires_at=expires,
-    )
-    try:
-        with session.begin_nested():
-            session.add(grant)
-    except IntegrityError as e:
-        raise Conflict("this car already has a live grant", code="grant_already_live") from e
+    row = {
+        "id": claims.jti,
+        "vehicle_id": vehicle_id,
+        "attempt_id": attempt_id,
+        "delivery_id": delivery_id,
+        "driver_id": driver_id,
+        "device_id": device_id,
+        "kid": keyring.current_kid or "",
+        "scope": TRUNK_UNLOCK,
+        "status": "live",
+        "issued_at": now,
+        "not_before": now,
+        "expires_at": expires,
+        "redeemed_at": None,
+        "ended_at": None,
+        "end_reason": None,
+    }
+    # The database's one-live-grant-per-car index decides, also between racing requests.
+    if not insert_if_absent(session, Grant, row):
+        raise Conflict("this car already has a live grant", code="grant_already_live")
+    # The row is written: the object joins the session as loaded, without reading it back.
+    grant = Grant(**row)
+    make_transient_to_detached(grant)
+    session.add(grant)
     audit.append(
         session=session,
         actor=driver_id,
@@ -231,23 +236,25 @@ def redeem_grant(
                 session, vehicle_id=vehicle_id, code=f"grant_{why}", now=now, grant_id=claims.jti
             )
             raise AccessRefused(f"grant is {why}", code=f"grant_{why}")
-        with session.begin_nested():
-            session.add(
-                GrantRedemption(
-                    grant_id=claims.jti,
-                    vehicle_id=vehicle_id,
-                    command_id=command_id,
-                    redeemed_at=now,
-                )
-            )
-    except IntegrityError as e:
-        _refuse(
-            session, vehicle_id=vehicle_id, code="grant_already_used", now=now, grant_id=claims.jti
+        # The ledger's primary key keeps the first use only: of fifty racing, one inserts.
+        first_use = insert_if_absent(
+            session,
+            GrantRedemption,
+            {
+                "grant_id": claims.jti,
+                "vehicle_id": vehicle_id,
+                "command_id": command_id,
+                "redeemed_at": now,
+            },
         )
-        raise AccessRefused("grant was already used", code="grant_already_used") from e
     except OperationalError as e:
         # If the ledger cannot be read we cannot know the grant is unused: refuse.
         raise ServiceUnavailable("the grant ledger is unavailable; access refused") from e
+    if not first_use:
+        _refuse(
+            session, vehicle_id=vehicle_id, code="grant_already_used", now=now, grant_id=claims.jti
+        )
+        raise AccessRefused("grant was already used", code="grant_already_used")
     grant.status, grant.redeemed_at = "redeemed", now
     grant.ended_at, grant.end_reason = now, "redeemed"
     session.flush()
@@ -271,17 +278,17 @@ def record_car_redemption(
     refused here (the trunk already opened) but reported so that an incident is opened.
     """
     before = grant.status
-    try:
-        with session.begin_nested():
-            session.add(
-                GrantRedemption(
-                    grant_id=grant.id,
-                    vehicle_id=grant.vehicle_id,
-                    command_id=f"car:{event_id}"[:32],
-                    redeemed_at=at,
-                )
-            )
-    except IntegrityError:
+    first_use = insert_if_absent(
+        session,
+        GrantRedemption,
+        {
+            "grant_id": grant.id,
+            "vehicle_id": grant.vehicle_id,
+            "command_id": f"car:{event_id}"[:32],
+            "redeemed_at": at,
+        },
+    )
+    if not first_use:
         audit.append(
             session=session,
             actor="platform",

@@ -10,7 +10,9 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, Table, TypeDecorator, insert
+from sqlalchemy import DateTime, Executable, MetaData, Table, TypeDecorator, insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session
 
@@ -85,7 +87,37 @@ def append_rows(session: Session, model: type[Base], rows: list[dict[str, Any]])
         return
     if session.new:  # a row may name an object still pending (a delivery booked just now)
         session.flush()
-    session.connection().execute(insert(table_of(model)), rows)
+    session.connection().execute(_statement(model, "insert"), rows)
+
+
+def insert_if_absent(session: Session, model: type[Base], row: dict[str, Any]) -> bool:
+    """Insert a row unless the table already holds one with the same key (primary or
+    unique): True when this call inserted it. One statement decides, also when two
+    transactions race for the same key: the database keeps one and the other inserts
+    nothing, with no error to recover from (no savepoint needed)."""
+    if session.new:
+        session.flush()
+    connection = session.connection()
+    kind = "insert_if_absent_pg" if connection.dialect.name == "postgresql" else "insert_if_absent"
+    return connection.execute(_statement(model, kind), row).first() is not None
+
+
+# Statements past the ORM, built once per table (building one costs more than running it).
+_STATEMENTS: dict[tuple[str, str], Executable] = {}
+
+
+def _statement(model: type[Base], kind: str) -> Executable:
+    key = (model.__tablename__, kind)
+    found = _STATEMENTS.get(key)
+    if found is None:
+        table = table_of(model)
+        if kind == "insert":
+            found = insert(table)
+        else:
+            make = pg_insert if kind == "insert_if_absent_pg" else sqlite_insert
+            found = make(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
+        _STATEMENTS[key] = found
+    return found
 
 
 def table_of(model: type[Base]) -> Table:

@@ -8,14 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from trunkdrop.errors import Conflict, Forbidden, InvalidInput, NotFound
 from trunkdrop.parties.models import Party, Role
-from trunkdrop.store.base import new_id, table_of
+from trunkdrop.store.base import insert_if_absent, new_id
 from trunkdrop.vehicles.models import Vehicle, VehicleCommand, VehicleEvent
 from trunkdrop.vehicles.ports import AdapterError, Capabilities, GrantKeys
 from trunkdrop.vehicles.registry import AdapterRegistry
@@ -184,14 +182,6 @@ _LINKED_BY_EXTERNAL_ID = select(Vehicle).where(
     Vehicle.external_id == bindparam("external_id"),
     Vehicle.unlinked_at.is_(None),
 )
-# One statement decides "new or seen before", also when two deliveries of the same event
-# race: the unique (brand, event_id) keeps one, the other inserts nothing.
-_NEW_EVENT = {
-    dialect: insert(table_of(VehicleEvent))
-    .on_conflict_do_nothing(index_elements=["brand", "event_id"])
-    .returning(table_of(VehicleEvent).c.id)
-    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
-}
 
 
 def find_by_external_id(*, session: Session, brand: str, external_id: str) -> Vehicle:
@@ -227,9 +217,9 @@ def record_event(
         "received_at": now,
         "data": data,
     }
-    connection = session.connection()
-    stored = connection.execute(_NEW_EVENT[connection.dialect.name], row).first()
-    if stored is None:
+    # One statement decides "new or seen before", also when two deliveries of the same
+    # event race: the unique (brand, event_id) keeps one, the other inserts nothing.
+    if not insert_if_absent(session, VehicleEvent, row):
         return vehicle, False
     _fold(vehicle, event_in)  # written by the next query's autoflush or the commit
     return vehicle, True
