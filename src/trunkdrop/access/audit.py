@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from trunkdrop.access.models import AuditEntry, AuditHead
@@ -107,13 +107,18 @@ def _write_pending(session: Session) -> None:
         digest = entry_hash(seq=seq, prev=prev, **record)
         rows.append({"seq": seq, "prev_hash": prev, "hash": digest, **record})
         prev = digest
-    connection.execute(_ENTRIES.insert(), rows)
-    connection.execute(_HEAD.update().where(_HEAD.c.id == 1).values(seq=seq, hash=prev))
+    connection.execute(_APPEND, rows)
+    connection.execute(_MOVE_HEAD, {"to_seq": seq, "to_hash": prev})
 
 
+# Run at every commit that audits something: built once.
 _HEAD = table_of(AuditHead)
 _ENTRIES = table_of(AuditEntry)
 _READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+_APPEND = _ENTRIES.insert()
+_MOVE_HEAD = (
+    _HEAD.update().where(_HEAD.c.id == 1).values(seq=bindparam("to_seq"), hash=bindparam("to_hash"))
+)
 
 
 @event.listens_for(Session, "after_soft_rollback")
