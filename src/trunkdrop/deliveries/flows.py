@@ -33,7 +33,7 @@ from trunkdrop.incidents.models import Incident
 from trunkdrop.notify import service as notify
 from trunkdrop.parties.models import Party, Role
 from trunkdrop.schemas import Position
-from trunkdrop.store.base import new_id
+from trunkdrop.store.base import new_id, table_of
 from trunkdrop.vehicles import service as vehicles
 from trunkdrop.vehicles.models import Vehicle, VehicleCommand
 from trunkdrop.vehicles.ports import AdapterError, CommandOrder, GrantKeys, VehicleAsleep
@@ -68,6 +68,14 @@ _UNSECURED_ATTEMPT_AT_CAR = (
         Attempt.secured_at.is_(None),
     )
     .order_by(Attempt.trunk_opened_at.desc())
+)
+_CLAIM_ACCESS = (
+    update(table_of(Attempt))
+    .where(
+        table_of(Attempt).c.id == bindparam("attempt_id"),
+        table_of(Attempt).c.status == domain.AttemptStatus.started,
+    )
+    .values(status=domain.AttemptStatus.unlocking, access_requested_at=bindparam("at"))
 )
 _OPEN_LOCK_COMMAND = select(VehicleCommand).where(
     VehicleCommand.vehicle_id == bindparam("vehicle_id"),
@@ -286,12 +294,7 @@ def request_access(
     # Compare-and-set: of many simultaneous requests for one attempt, one goes on.
     won = cast(
         CursorResult[Any],
-        session.execute(
-            update(Attempt)
-            .where(Attempt.id == attempt.id, Attempt.status == domain.AttemptStatus.started)
-            .values(status=domain.AttemptStatus.unlocking, access_requested_at=now)
-            .execution_options(synchronize_session=False)
-        ),
+        session.connection().execute(_CLAIM_ACCESS, {"attempt_id": attempt.id, "at": now}),
     )
     if won.rowcount != 1:
         raise Conflict(

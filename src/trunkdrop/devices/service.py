@@ -11,7 +11,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,7 +28,7 @@ from trunkdrop.errors import (
     NotFound,
 )
 from trunkdrop.parties.models import Party, Role
-from trunkdrop.store.base import new_id
+from trunkdrop.store.base import new_id, table_of
 
 TRUNK_UNLOCK = tokens.TRUNK_UNLOCK
 
@@ -169,12 +169,7 @@ def check_proof(
     # Burn the nonce on its first presentation, whatever the outcome (compare-and-set).
     burnt = cast(
         CursorResult[Any],
-        session.execute(
-            update(DeviceNonce)
-            .where(DeviceNonce.nonce == nonce.nonce, DeviceNonce.used_at.is_(None))
-            .values(used_at=now)
-            .execution_options(synchronize_session=False)
-        ),
+        session.connection().execute(_BURN_NONCE, {"burnt_nonce": nonce.nonce, "at": now}),
     )
     if burnt.rowcount != 1:
         _refuse(session, driver, attempt_id, "nonce_used", now, device.id)
@@ -195,6 +190,17 @@ def check_proof(
             field="signature",
         )
     return device
+
+
+# Run for every access request: built once.
+_BURN_NONCE = (
+    update(table_of(DeviceNonce))
+    .where(
+        table_of(DeviceNonce).c.nonce == bindparam("burnt_nonce"),
+        table_of(DeviceNonce).c.used_at.is_(None),
+    )
+    .values(used_at=bindparam("at"))
+)
 
 
 def purge_nonces(*, session: Session, now: datetime) -> int:
