@@ -5,8 +5,9 @@ running), with N concurrent simulated drivers, and the p50/p99 latency of the ac
     .venv/bin/python benchmarks/access_path.py [--drivers 32] [--per-driver 8]
         [--database-url postgresql://postgres@127.0.0.1:5432/test]
 
-A delivery is: next stop → start attempt → challenge → signed access request → (unlock sent,
-car opens) → deposit → driver shuts the lid → (lock sent, car locks) → delivered.
+A delivery is: next stop → start attempt (naming the handset, so the challenge comes with
+it) → signed access request → (unlock sent, car opens) → deposit → driver shuts the lid →
+(lock sent, car locks) → delivered.
 The simulated cars answer without latency, so the figure is the platform's, not a car
 maker's. The server runs on a clock pinned to a delivery morning (10:00 Berlin) that moves
 at real speed, so the booked windows are open whenever the benchmark runs. On PostgreSQL
@@ -38,7 +39,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from trunkdrop.access import tokens
 from trunkdrop.deliveries.schemas import AccessRequest, AttemptStart
-from trunkdrop.devices.schemas import ChallengeRequest
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DAY = date(2026, 12, 1)
@@ -331,14 +331,8 @@ def serve_floor(args: argparse.Namespace) -> None:
         caller(authorization)
         attempt_id = f"att_{stop_id}"
         finished[attempt_id] = asyncio.Event()
-        return {"id": attempt_id, "status": "at_car"}
-
-    @app.post("/v1/attempts/{attempt_id}/challenge", status_code=201)
-    async def challenge(
-        attempt_id: str, body: ChallengeRequest, authorization: str | None = Header(None)
-    ) -> dict[str, Any]:
-        caller(authorization)
-        return {"nonce": tokens.b64u(os.urandom(24)), "expires_at": "later"}
+        challenge = {"nonce": tokens.b64u(os.urandom(24)), "expires_at": "later"}
+        return {"id": attempt_id, "status": "at_car", "challenge": challenge}
 
     @app.post("/v1/attempts/{attempt_id}/access", status_code=202)
     async def access(
@@ -441,15 +435,18 @@ async def drive(
             stop = await next_stop.json()
         t0 = time.perf_counter()
         here = {"latitude": stop["latitude"] + 0.0001, "longitude": stop["longitude"]}
+        # The app names its handset: the challenge comes with the attempt.
         _, attempt = await post(
             f"/v1/stops/{stop['id']}/attempts",
-            {"position": here, "scanned_parcel_ref": stop["parcel_ref"]},
+            {
+                "position": here,
+                "scanned_parcel_ref": stop["parcel_ref"],
+                "device_id": driver["device_id"],
+            },
         )
-        _, challenge = await post(
-            f"/v1/attempts/{attempt['id']}/challenge", {"device_id": driver["device_id"]}
-        )
+        challenge = attempt.get("challenge") or {}
         if "nonce" not in challenge:
-            raise RuntimeError(f"no challenge: {challenge}")
+            raise RuntimeError(f"no challenge: {attempt}")
         nonce = challenge["nonce"]
         message = tokens.proof_message(
             nonce=nonce, action=tokens.TRUNK_UNLOCK, attempt_id=attempt["id"]

@@ -112,7 +112,10 @@ async def deliver(app: Any, platform: Any, seed: dict[str, Any], count: int, met
 
     async def until(attempt_id: str, status: str) -> None:
         for _ in range(20):
-            meter.run("workers: commands out, reports in", lambda: workers.run_commands(platform, only_if_queued=True))
+            meter.run(
+                "workers: commands out, reports in",
+                lambda: workers.run_commands(platform, only_if_queued=True),
+            )
             _, read = await meter.step(
                 "GET attempt", call(app, "GET", f"/v1/attempts/{attempt_id}", key)
             )
@@ -126,25 +129,20 @@ async def deliver(app: Any, platform: Any, seed: dict[str, Any], count: int, met
             return done
         here = {"latitude": stop["latitude"] + 0.0001, "longitude": stop["longitude"]}
         _, attempt = await meter.step(
-            "POST attempt",
+            "POST attempt (with challenge)",
             call(
                 app,
                 "POST",
                 f"/v1/stops/{stop['id']}/attempts",
                 key,
-                {"position": here, "scanned_parcel_ref": stop["parcel_ref"]},
+                {
+                    "position": here,
+                    "scanned_parcel_ref": stop["parcel_ref"],
+                    "device_id": driver["device_id"],
+                },
             ),
         )
-        _, challenge = await meter.step(
-            "POST challenge",
-            call(
-                app,
-                "POST",
-                f"/v1/attempts/{attempt['id']}/challenge",
-                key,
-                {"device_id": driver["device_id"]},
-            ),
-        )
+        challenge = attempt["challenge"]
         message = tokens.proof_message(
             nonce=challenge["nonce"], action=tokens.TRUNK_UNLOCK, attempt_id=attempt["id"]
         )

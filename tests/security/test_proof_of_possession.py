@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 from tests.security.common import (
     FAR,
@@ -177,3 +178,46 @@ def test_grant_presented_with_another_device_key_is_refused(world: World) -> Non
     assert ledger_rows(world, grant_id) == 0
     mine = world.handsets["driver"].public_key
     assert redeem(world, vehicle["id"], token, mine, "cmd_mine") == "ok"
+
+
+def _start_naming(world: World, stop: dict[str, Any], device_id: str) -> Any:
+    return world.post(
+        "driver",
+        f"/v1/stops/{stop['id']}/attempts",
+        {
+            "position": {"latitude": NEAR[0], "longitude": NEAR[1]},
+            "scanned_parcel_ref": stop["parcel_ref"],
+            "device_id": device_id,
+        },
+    )
+
+
+def test_challenge_with_the_attempt_signs_one_access(world: World) -> None:
+    """A handset named at the start gets its challenge with the attempt: signed, it opens the
+    trunk once; presented again it is refused (nonce_used) and nothing more is unlocked."""
+    _, _, stop = world.at_the_stop()
+    handset = world.handsets["driver"]
+    started = world.ok(_start_naming(world, stop, handset.id), 201)
+    challenge = started["challenge"]
+    assert challenge["device_id"] == handset.id and challenge["attempt_id"] == started["id"]
+    body = {
+        "position": {"latitude": NEAR[0], "longitude": NEAR[1]},
+        "device_id": handset.id,
+        "nonce": challenge["nonce"],
+        "signature": handset.sign(challenge["nonce"], started["id"]),
+    }
+    world.ok(world.post("driver", f"/v1/attempts/{started['id']}/access", body), 202)
+    again = world.post("driver", f"/v1/attempts/{started['id']}/access", body)
+    assert again.status_code == 409
+    assert unlock_count(world, started["id"]) == 1
+
+
+def test_revoked_handset_named_at_start_starts_nothing(world: World) -> None:
+    """Naming a revoked handset at the start is 403 device_revoked and starts no attempt:
+    the stop is still open, and a start without it then goes through."""
+    _, _, stop = world.at_the_stop()
+    handset = world.handsets["driver"]
+    world.ok(world.post("driver", f"/v1/devices/{handset.id}/revoke"))
+    refused(_start_naming(world, stop, handset.id), 403, "device_revoked")
+    assert world.next_stop()["attempt_id"] is None
+    world.ok(world.start_attempt(stop), 201)

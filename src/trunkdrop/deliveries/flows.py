@@ -171,6 +171,40 @@ def start_attempt(
     return attempt
 
 
+def start_attempt_with_challenge(
+    *,
+    session: Session,
+    settings: Settings,
+    driver: Party,
+    stop_id: str,
+    attempt_in: AttemptStart,
+    now: datetime,
+) -> tuple[Attempt, DeviceNonce | None]:
+    """`start_attempt`, and when the app names its handset, that handset's challenge for
+    the new attempt in the same step. A handset that may not sign (unknown, revoked)
+    refuses the whole step: nothing starts."""
+    if attempt_in.device_id is not None:
+        # Checked before the attempt exists: a refusal is kept (audited), so it must not
+        # be able to keep a half-done step with it.
+        devices.require_usable_device(
+            session=session, driver=driver, device_id=attempt_in.device_id, subject=stop_id, now=now
+        )
+    attempt = start_attempt(
+        session=session, driver=driver, stop_id=stop_id, attempt_in=attempt_in, now=now
+    )
+    if attempt_in.device_id is None:
+        return attempt, None
+    nonce = issue_challenge(
+        session=session,
+        settings=settings,
+        driver=driver,
+        attempt_id=attempt.id,
+        device_id=attempt_in.device_id,
+        now=now,
+    )
+    return attempt, nonce
+
+
 def issue_challenge(
     *,
     session: Session,

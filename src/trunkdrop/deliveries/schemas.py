@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from trunkdrop.devices.schemas import DeviceProof
+from trunkdrop.devices.schemas import ChallengeRead, DeviceProof
 from trunkdrop.schemas import Latitude, Longitude, Position, Timestamp
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -165,6 +165,15 @@ class AttemptStart(BaseModel):
 
     position: Position
     scanned_parcel_ref: str = Field(min_length=1, max_length=64)
+    # The handset that will sign the access request: its challenge then comes with the
+    # attempt, one round trip fewer at the car (POST /challenge still gives a fresh one).
+    device_id: str | None = Field(None, min_length=1, max_length=32)
+
+
+class AttemptStarted(AttemptRead):
+    """The attempt just started, and the named handset's challenge (see `AttemptStart`)."""
+
+    challenge: ChallengeRead | None = None
 
 
 class AccessRequest(BaseModel):

@@ -33,6 +33,7 @@ from trunkdrop.deliveries.schemas import (
     AccessRequest,
     AttemptRead,
     AttemptStart,
+    AttemptStarted,
     CheckoutOptionsRead,
     CheckoutRequest,
     DeliveryCreate,
@@ -100,18 +101,38 @@ def cancel(delivery_id: Id, session: SessionDep, party: CurrentParty, now: NowDe
 
 
 @router.post(
-    "/stops/{stop_id}/attempts", response_model=AttemptRead, status_code=status.HTTP_201_CREATED
+    "/stops/{stop_id}/attempts",
+    response_model=AttemptStarted,
+    status_code=status.HTTP_201_CREATED,
 )
 async def start_attempt(
-    stop_id: Id, attempt_in: AttemptStart, unit: UnitDep, driver: Driver, now: NowDep
-) -> AttemptRead:
-    return await unit(
-        lambda session: AttemptRead.model_validate(
-            flows.start_attempt(
-                session=session, driver=driver, stop_id=stop_id, attempt_in=attempt_in, now=now
-            )
+    stop_id: Id,
+    attempt_in: AttemptStart,
+    unit: UnitDep,
+    settings: SettingsDep,
+    driver: Driver,
+    now: NowDep,
+) -> AttemptStarted:
+    """The driver is at the stop with the parcel in hand. Name the handset (`device_id`)
+    and its challenge for the access request comes with the answer."""
+
+    def started(session: Session) -> AttemptStarted:
+        attempt, nonce = flows.start_attempt_with_challenge(
+            session=session,
+            settings=settings,
+            driver=driver,
+            stop_id=stop_id,
+            attempt_in=attempt_in,
+            now=now,
         )
-    )
+        return AttemptStarted.model_validate(
+            {
+                **AttemptRead.model_validate(attempt).model_dump(),
+                "challenge": None if nonce is None else ChallengeRead.model_validate(nonce),
+            }
+        )
+
+    return await unit(started)
 
 
 @router.get("/attempts/{attempt_id}", response_model=AttemptRead)

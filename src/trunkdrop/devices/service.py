@@ -216,6 +216,13 @@ def purge_nonces(*, session: Session, now: datetime) -> int:
     return int(result.rowcount or 0)
 
 
+def require_usable_device(
+    *, session: Session, driver: Party, device_id: str, subject: str, now: datetime
+) -> Device:
+    """The driver's own, unrevoked device, or a refusal (audited and kept, about `subject`)."""
+    return _usable_device(session, driver, device_id, subject, now)
+
+
 def _usable_device(
     session: Session, driver: Party, device_id: str, attempt_id: str, now: datetime
 ) -> Device:
