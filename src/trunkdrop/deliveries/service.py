@@ -831,8 +831,18 @@ def next_stop_to_read(*, session: Session, driver: Party, now: datetime) -> Stop
 
 
 # One query for the stop and all it shows: the app asks before every stop (built once).
-_NEXT_STOP = (
+# The stop is picked first, on the narrow stop rows alone: joined and with the attempt
+# looked up for every open stop, a day's route of a hundred and more stops cost the database
+# a hundred lookups per ask.
+_NEXT_STOP_ID = (
     dispatch.drivers_open_stops(driver_id=bindparam("driver_id"))
+    .with_only_columns(RouteStop.id)
+    .limit(1)
+    .scalar_subquery()
+)
+_NEXT_STOP = (
+    select(RouteStop)
+    .where(RouteStop.id == _NEXT_STOP_ID)
     .add_columns(
         Delivery,
         DeliveryOption,
@@ -852,7 +862,6 @@ _NEXT_STOP = (
         ),
     )
     .outerjoin(Vehicle, Vehicle.id == Delivery.vehicle_id)
-    .limit(1)
 )
 
 
