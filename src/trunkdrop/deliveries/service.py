@@ -574,12 +574,14 @@ def options_of(*, session: Session, delivery_id: str) -> list[DeliveryOption]:
     )
 
 
+# Every access request reads its booked place and window: built once.
+_OPTION = select(DeliveryOption).where(
+    DeliveryOption.delivery_id == bindparam("delivery_id"), DeliveryOption.seq == bindparam("seq")
+)
+
+
 def option(*, session: Session, delivery_id: str, seq: int) -> DeliveryOption:
-    found = session.scalars(
-        select(DeliveryOption).where(
-            DeliveryOption.delivery_id == delivery_id, DeliveryOption.seq == seq
-        )
-    ).one_or_none()
+    found = session.scalars(_OPTION, {"delivery_id": delivery_id, "seq": seq}).one_or_none()
     if found is None:
         raise NotFound(f"delivery {delivery_id} has no itinerary entry {seq}")
     return found
