@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from trunkdrop.api import changes
 from trunkdrop.api.deps import (
+    AtTheCar,
     CommitInView,
     CurrentParty,
     Driver,
@@ -105,25 +106,18 @@ def cancel(delivery_id: Id, session: SessionDep, party: CurrentParty, now: NowDe
     response_model=AttemptStarted,
     status_code=status.HTTP_201_CREATED,
 )
-async def start_attempt(
-    stop_id: Id,
-    attempt_in: AttemptStart,
-    unit: UnitDep,
-    settings: SettingsDep,
-    driver: Driver,
-    now: NowDep,
-) -> AttemptStarted:
+async def start_attempt(stop_id: Id, attempt_in: AttemptStart, call: AtTheCar) -> AttemptStarted:
     """The driver is at the stop with the parcel in hand. Name the handset (`device_id`)
     and its challenge for the access request comes with the answer."""
 
     def started(session: Session) -> AttemptStarted:
         attempt, nonce = flows.start_attempt_with_challenge(
             session=session,
-            settings=settings,
-            driver=driver,
+            settings=call.settings,
+            driver=call.driver,
             stop_id=stop_id,
             attempt_in=attempt_in,
-            now=now,
+            now=call.now,
         )
         return AttemptStarted.model_validate(
             {
@@ -132,7 +126,7 @@ async def start_attempt(
             }
         )
 
-    return await unit(started)
+    return await call.unit(started)
 
 
 @router.get("/attempts/{attempt_id}", response_model=AttemptRead)
@@ -151,25 +145,18 @@ def _attempt_read(session: Session, party: Party, attempt_id: str) -> AttemptRea
     response_model=ChallengeRead,
     status_code=status.HTTP_201_CREATED,
 )
-async def challenge(
-    attempt_id: Id,
-    body: ChallengeRequest,
-    unit: UnitDep,
-    settings: SettingsDep,
-    driver: Driver,
-    now: NowDep,
-) -> ChallengeRead:
+async def challenge(attempt_id: Id, body: ChallengeRequest, call: AtTheCar) -> ChallengeRead:
     """A fresh nonce for this handset and attempt: sign (nonce, action, attempt) with the
     handset's key and send the signature with the access request."""
-    return await unit(
+    return await call.unit(
         lambda session: ChallengeRead.model_validate(
             flows.issue_challenge(
                 session=session,
-                settings=settings,
-                driver=driver,
+                settings=call.settings,
+                driver=call.driver,
                 attempt_id=attempt_id,
                 device_id=body.device_id,
-                now=now,
+                now=call.now,
             )
         )
     )
@@ -180,37 +167,32 @@ async def challenge(
     response_model=AccessGranted,
     status_code=status.HTTP_202_ACCEPTED,
 )
-async def request_access(
-    attempt_id: Id,
-    body: AccessRequest,
-    unit: UnitDep,
-    platform: PlatformDep,
-    driver: Driver,
-    now: NowDep,
-) -> AccessGranted:
+async def request_access(attempt_id: Id, body: AccessRequest, call: AtTheCar) -> AccessGranted:
     """Ask to open the trunk. Returns at once; poll the attempt or follow its events."""
-    return await unit(
+    return await call.unit(
         lambda session: flows.request_access(
             session=session,
-            settings=platform.settings,
-            keyring=platform.keyring(session),
-            driver=driver,
+            settings=call.settings,
+            keyring=call.platform.keyring(session),
+            driver=call.driver,
             attempt_id=attempt_id,
             position=body.position,
             proof=body.proof(),
-            now=now,
+            now=call.now,
         )
     )
 
 
 @router.post("/attempts/{attempt_id}/deposit", response_model=AttemptRead)
-async def confirm_deposit(
-    attempt_id: Id, unit: UnitDep, settings: SettingsDep, driver: Driver, now: NowDep
-) -> AttemptRead:
-    return await unit(
+async def confirm_deposit(attempt_id: Id, call: AtTheCar) -> AttemptRead:
+    return await call.unit(
         lambda session: AttemptRead.model_validate(
             flows.confirm_deposit(
-                session=session, settings=settings, driver=driver, attempt_id=attempt_id, now=now
+                session=session,
+                settings=call.settings,
+                driver=call.driver,
+                attempt_id=attempt_id,
+                now=call.now,
             )
         )
     )

@@ -8,16 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 
 from trunkdrop.api.deps import (
+    AtTheCar,
     Carrier,
     CarrierOrDriver,
     CommitInView,
     CurrentParty,
-    Driver,
     NowDep,
     PlatformDep,
     SessionDep,
     SettingsDep,
-    UnitDep,
 )
 from trunkdrop.deliveries import service as deliveries
 from trunkdrop.dispatch import flows, service
@@ -110,11 +109,13 @@ def close_route(
 
 
 @router.get("/stops/next", response_model=StopRead)
-async def next_stop(unit: UnitDep, driver: Driver, now: NowDep) -> StopRead:
+async def next_stop(call: AtTheCar) -> StopRead:
     """The driver's next stop: the first open stop of their started routes (what the app
     shows at the wheel; it needs no other stop)."""
-    return await unit(
-        lambda session: deliveries.next_stop_to_read(session=session, driver=driver, now=now)
+    return await call.unit(
+        lambda session: deliveries.next_stop_to_read(
+            session=session, driver=call.driver, now=call.now
+        )
     )
 
 
