@@ -248,17 +248,22 @@ class World:
         return next(s for s in stops if s["is_next"])
 
     def start_attempt(
-        self, stop: dict[str, Any], driver: str = "driver", at: tuple[float, float] | None = None
+        self,
+        stop: dict[str, Any],
+        driver: str = "driver",
+        at: tuple[float, float] | None = None,
+        device_id: str | None = None,
     ) -> Response:
+        """Start the attempt at `stop`; naming a handset (`device_id`) asks for its
+        challenge with the answer."""
         where = at or (stop["latitude"] + 0.0001, stop["longitude"])
-        return self.post(
-            driver,
-            f"/v1/stops/{stop['id']}/attempts",
-            {
-                "position": {"latitude": where[0], "longitude": where[1]},
-                "scanned_parcel_ref": stop["parcel_ref"],
-            },
-        )
+        body: dict[str, Any] = {
+            "position": {"latitude": where[0], "longitude": where[1]},
+            "scanned_parcel_ref": stop["parcel_ref"],
+        }
+        if device_id is not None:
+            body["device_id"] = device_id
+        return self.post(driver, f"/v1/stops/{stop['id']}/attempts", body)
 
     # -- devices -------------------------------------------------------------------------
     def register_handset(self, driver: str, handset: Handset | None = None) -> Handset:

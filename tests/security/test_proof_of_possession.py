@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
 
 from tests.security.common import (
     FAR,
@@ -180,24 +179,12 @@ def test_grant_presented_with_another_device_key_is_refused(world: World) -> Non
     assert redeem(world, vehicle["id"], token, mine, "cmd_mine") == "ok"
 
 
-def _start_naming(world: World, stop: dict[str, Any], device_id: str) -> Any:
-    return world.post(
-        "driver",
-        f"/v1/stops/{stop['id']}/attempts",
-        {
-            "position": {"latitude": NEAR[0], "longitude": NEAR[1]},
-            "scanned_parcel_ref": stop["parcel_ref"],
-            "device_id": device_id,
-        },
-    )
-
-
 def test_challenge_with_the_attempt_signs_one_access(world: World) -> None:
     """A handset named at the start gets its challenge with the attempt: signed, it opens the
     trunk once; presented again it is refused (nonce_used) and nothing more is unlocked."""
     _, _, stop = world.at_the_stop()
     handset = world.handsets["driver"]
-    started = world.ok(_start_naming(world, stop, handset.id), 201)
+    started = world.ok(world.start_attempt(stop, at=NEAR, device_id=handset.id), 201)
     challenge = started["challenge"]
     assert challenge["device_id"] == handset.id and challenge["attempt_id"] == started["id"]
     body = {
@@ -218,6 +205,6 @@ def test_revoked_handset_named_at_start_starts_nothing(world: World) -> None:
     _, _, stop = world.at_the_stop()
     handset = world.handsets["driver"]
     world.ok(world.post("driver", f"/v1/devices/{handset.id}/revoke"))
-    refused(_start_naming(world, stop, handset.id), 403, "device_revoked")
+    refused(world.start_attempt(stop, at=NEAR, device_id=handset.id), 403, "device_revoked")
     assert world.next_stop()["attempt_id"] is None
     world.ok(world.start_attempt(stop), 201)

@@ -79,8 +79,8 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _changed(session: Session) -> set[Hashable]:
-    touched = (*session.new, *session.dirty, *session.deleted)
+def _changed(flushed: hints.Flushed) -> set[Hashable]:
+    touched = (*flushed.new, *flushed.dirty, *flushed.deleted)
     return {"keys"} if any(isinstance(o, ApiKey | Party) for o in touched) else set()
 
 

@@ -14,7 +14,6 @@ from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, inspect
-from sqlalchemy.orm import Session
 
 from trunkdrop.deliveries.models import Attempt
 from trunkdrop.deliveries.schemas import AttemptRead
@@ -49,11 +48,11 @@ def follow(engine: Engine, attempt_id: str, callback: Follower) -> Callable[[], 
     return unfollow
 
 
-def _changed(session: Session) -> set[Hashable]:
+def _changed(flushed: hints.Flushed) -> set[Hashable]:
     if not _followers:
         return set()
-    bind = session.get_bind()
-    return {(bind, o) for o in (*session.new, *session.dirty) if isinstance(o, Attempt)}
+    bind = flushed.session.get_bind()
+    return {(bind, o) for o in (*flushed.new, *flushed.dirty) if isinstance(o, Attempt)}
 
 
 def _committed(attempt: Attempt) -> AttemptRead | None:

@@ -194,12 +194,13 @@ def start_attempt_with_challenge(
     )
     if attempt_in.device_id is None:
         return attempt, None
-    nonce = issue_challenge(
+    # The attempt is this driver's own, just started: the challenge needs no second look.
+    nonce = devices.issue_challenge(
         session=session,
-        settings=settings,
         driver=driver,
-        attempt_id=attempt.id,
         device_id=attempt_in.device_id,
+        attempt_id=attempt.id,
+        lifetime_s=settings.nonce_lifetime_s,
         now=now,
     )
     return attempt, nonce

@@ -119,12 +119,9 @@ async def start_attempt(stop_id: Id, attempt_in: AttemptStart, call: AtTheCar) -
             attempt_in=attempt_in,
             now=call.now,
         )
-        return AttemptStarted.model_validate(
-            {
-                **AttemptRead.model_validate(attempt).model_dump(),
-                "challenge": None if nonce is None else ChallengeRead.model_validate(nonce),
-            }
-        )
+        started = AttemptStarted.model_validate(attempt)
+        started.challenge = None if nonce is None else ChallengeRead.model_validate(nonce)
+        return started
 
     return await call.unit(started)
 

@@ -116,7 +116,9 @@ def issue_challenge(
     lifetime_s: int,
     now: datetime,
 ) -> DeviceNonce:
-    device = _usable_device(session, driver, device_id, attempt_id, now)
+    device = require_usable_device(
+        session=session, driver=driver, device_id=device_id, subject=attempt_id, now=now
+    )
     row = DeviceNonce(
         nonce=secrets.token_urlsafe(32),
         device_id=device.id,
@@ -150,7 +152,9 @@ def check_proof(
             code="proof_missing",
             field="signature",
         )
-    device = _usable_device(session, driver, proof.device_id, attempt_id, now)
+    device = require_usable_device(
+        session=session, driver=driver, device_id=proof.device_id, subject=attempt_id, now=now
+    )
     nonce = session.get(DeviceNonce, proof.nonce)
     if nonce is None:
         _refuse(session, driver, attempt_id, "nonce_unknown", now, device.id)
@@ -219,21 +223,16 @@ def purge_nonces(*, session: Session, now: datetime) -> int:
 def require_usable_device(
     *, session: Session, driver: Party, device_id: str, subject: str, now: datetime
 ) -> Device:
-    """The driver's own, unrevoked device, or a refusal (audited and kept, about `subject`)."""
-    return _usable_device(session, driver, device_id, subject, now)
-
-
-def _usable_device(
-    session: Session, driver: Party, device_id: str, attempt_id: str, now: datetime
-) -> Device:
+    """The driver's own, unrevoked device, or a refusal (audited and kept, about `subject`:
+    the attempt, or the stop an attempt is about to start at)."""
     device = session.get(Device, device_id)
     if device is None or device.driver_id != driver.id:
-        _refuse(session, driver, attempt_id, "device_unknown", now, device_id[:32])
+        _refuse(session, driver, subject, "device_unknown", now, device_id[:32])
         raise AccessForbidden(
             "no such device is registered to this driver", code="device_unknown", field="device_id"
         )
     if device.revoked_at is not None:
-        _refuse(session, driver, attempt_id, "device_revoked", now, device.id)
+        _refuse(session, driver, subject, "device_revoked", now, device.id)
         raise AccessForbidden("this device was revoked", code="device_revoked", field="device_id")
     return device
 

@@ -10,7 +10,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Executable, MetaData, Table, TypeDecorator, insert
+from sqlalchemy import CursorResult, DateTime, Executable, MetaData, Table, TypeDecorator, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
@@ -83,11 +83,8 @@ def append_rows(session: Session, model: type[Base], rows: list[dict[str, Any]])
     """Insert rows of an append-only table (timeline, outbox) at once, in the session's
     transaction, past the ORM's unit of work: nothing reads them back as objects in the
     same transaction, and the unit of work's bookkeeping cost more than the inserts."""
-    if not rows:
-        return
-    if session.new:  # a row may name an object still pending (a delivery booked just now)
-        session.flush()
-    session.connection().execute(_statement(model, "insert"), rows)
+    if rows:
+        _execute(session, model, "insert", rows)
 
 
 def insert_if_absent(session: Session, model: type[Base], row: dict[str, Any]) -> bool:
@@ -95,29 +92,29 @@ def insert_if_absent(session: Session, model: type[Base], row: dict[str, Any]) -
     unique): True when this call inserted it. One statement decides, also when two
     transactions race for the same key: the database keeps one and the other inserts
     nothing, with no error to recover from (no savepoint needed)."""
-    if session.new:
+    return _execute(session, model, "insert_if_absent", row).first() is not None
+
+
+def _execute(
+    session: Session, model: type[Base], kind: str, params: dict[str, Any] | list[dict[str, Any]]
+) -> CursorResult[Any]:
+    if session.new:  # a row may name an object still pending (a delivery booked just now)
         session.flush()
     connection = session.connection()
-    kind = "insert_if_absent_pg" if connection.dialect.name == "postgresql" else "insert_if_absent"
-    return connection.execute(_statement(model, kind), row).first() is not None
-
-
-# Statements past the ORM, built once per table (building one costs more than running it).
-_STATEMENTS: dict[tuple[str, str], Executable] = {}
-
-
-def _statement(model: type[Base], kind: str) -> Executable:
-    key = (model.__tablename__, kind)
-    found = _STATEMENTS.get(key)
-    if found is None:
+    key = (model.__tablename__, kind, connection.dialect.name)
+    statement = _STATEMENTS.get(key)
+    if statement is None:  # built once per table: building one costs more than running it
         table = table_of(model)
         if kind == "insert":
-            found = insert(table)
+            statement = insert(table)
         else:
-            make = pg_insert if kind == "insert_if_absent_pg" else sqlite_insert
-            found = make(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
-        _STATEMENTS[key] = found
-    return found
+            make = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+            statement = make(table).on_conflict_do_nothing().returning(*table.primary_key)
+        _STATEMENTS[key] = statement
+    return connection.execute(statement, params)
+
+
+_STATEMENTS: dict[tuple[str, str, str], Executable] = {}
 
 
 def table_of(model: type[Base]) -> Table:

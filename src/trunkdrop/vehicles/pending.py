@@ -12,8 +12,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Hashable
 
-from sqlalchemy.orm import Session
-
 from trunkdrop.store import hints
 from trunkdrop.vehicles.models import VehicleCommand
 
@@ -28,8 +26,8 @@ def take() -> bool:
     return True
 
 
-def _queued(session: Session) -> set[Hashable]:
-    return {True} if any(isinstance(o, VehicleCommand) for o in session.new) else set()
+def _queued(flushed: hints.Flushed) -> set[Hashable]:
+    return {True} if any(isinstance(o, VehicleCommand) for o in flushed.new) else set()
 
 
 hints.after_commit("trunkdrop.pending.commands", _queued, lambda _: _waiting.set())
