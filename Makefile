@@ -27,6 +27,7 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(BIN)/python benchmarks/access_path.py
 	$(BIN)/python benchmarks/access_steps.py
+	$(BIN)/python benchmarks/statement_cost.py
 	$(BIN)/python benchmarks/depot_day.py
 	$(BIN)/python benchmarks/vrprdl.py
 

@@ -24,7 +24,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import event
 
-from access_path import seeded_platform
+from access_path import BENCH_SCHEMA, _pg_url, seeded_platform
 from trunkdrop import workers
 from trunkdrop.access import tokens
 from trunkdrop.api.app import create_app
@@ -179,7 +179,9 @@ def main() -> None:
     parser.add_argument("--database-url")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="td-steps-") as tmp:
-        url = args.database_url or f"sqlite:///{tmp}/steps.db"
+        url, admin = f"sqlite:///{tmp}/steps.db", None
+        if args.database_url:  # the benchmark's own schema, dropped at the end
+            url, admin = _pg_url(args.database_url)
         platform, seed = seeded_platform(
             database_url=url,
             drivers=1,
@@ -200,6 +202,11 @@ def main() -> None:
             rounds.append((time.process_time() - cpu) / max(1, delivered))
         done = per_round * args.rounds
         platform.engine.dispose()
+        if admin is not None:
+            import psycopg
+
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f"DROP SCHEMA IF EXISTS {BENCH_SCHEMA} CASCADE")
     total_cpu, total_sql = sum(meter.cpu.values()), sum(meter.sql.values())
     print(f"{'step (per delivery)':<36} {'calls':>6} {'CPU ms':>8} {'SQL':>6}")
     for name in meter.cpu:
