@@ -542,7 +542,7 @@ async def load(
         return access_ms, done, time.perf_counter() - start
 
 
-def _pg_url(base: str) -> tuple[str, str]:
+def bench_pg_url(base: str) -> tuple[str, str]:
     """A URL whose connections use the benchmark's own schema, and the admin URL."""
     import psycopg
 
@@ -552,6 +552,13 @@ def _pg_url(base: str) -> tuple[str, str]:
         conn.execute(f"CREATE SCHEMA {BENCH_SCHEMA}")
     sep = "&" if "?" in admin else "?"
     return f"{admin}{sep}options=-csearch_path%3D{BENCH_SCHEMA}", admin
+
+
+def drop_bench_schema(admin: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {BENCH_SCHEMA} CASCADE")
 
 
 def start_server(
@@ -621,7 +628,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="td-bench-") as tmp:
         admin = None
         if args.database_url and args.database_url.startswith("postgresql"):
-            url, admin = _pg_url(args.database_url)
+            url, admin = bench_pg_url(args.database_url)
             database = "postgresql"
         else:
             url, database = f"sqlite:///{tmp}/bench.db", "sqlite"
@@ -641,10 +648,7 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=10)
             if admin is not None:
-                import psycopg
-
-                with psycopg.connect(admin, autocommit=True) as conn:
-                    conn.execute(f"DROP SCHEMA IF EXISTS {BENCH_SCHEMA} CASCADE")
+                drop_bench_schema(admin)
         floor_deliveries, floor_cpu = (
             floor_rate(args, tmp) if args.floor_seconds > 0 else (float("nan"), float("nan"))
         )

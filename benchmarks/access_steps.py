@@ -24,7 +24,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import event
 
-from access_path import BENCH_SCHEMA, _pg_url, seeded_platform
+from access_path import bench_pg_url, drop_bench_schema, seeded_platform
 from trunkdrop import workers
 from trunkdrop.access import tokens
 from trunkdrop.api.app import create_app
@@ -181,7 +181,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="td-steps-") as tmp:
         url, admin = f"sqlite:///{tmp}/steps.db", None
         if args.database_url:  # the benchmark's own schema, dropped at the end
-            url, admin = _pg_url(args.database_url)
+            url, admin = bench_pg_url(args.database_url)
         platform, seed = seeded_platform(
             database_url=url,
             drivers=1,
@@ -203,10 +203,7 @@ def main() -> None:
         done = per_round * args.rounds
         platform.engine.dispose()
         if admin is not None:
-            import psycopg
-
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f"DROP SCHEMA IF EXISTS {BENCH_SCHEMA} CASCADE")
+            drop_bench_schema(admin)
     total_cpu, total_sql = sum(meter.cpu.values()), sum(meter.sql.values())
     print(f"{'step (per delivery)':<36} {'calls':>6} {'CPU ms':>8} {'SQL':>6}")
     for name in meter.cpu:

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select, update
 
-from access_path import BENCH_SCHEMA, _pg_url, seeded_platform
+from access_path import bench_pg_url, drop_bench_schema, seeded_platform
 from trunkdrop.vehicles.models import Vehicle
 
 
@@ -114,17 +114,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="td-cost-") as tmp:
         url, admin = f"sqlite:///{tmp}/cost.db", None
         if args.database_url:  # the benchmark's own schema, dropped at the end
-            url, admin = _pg_url(args.database_url)
+            url, admin = bench_pg_url(args.database_url)
         platform, _ = seeded_platform(database_url=url, drivers=1, per_driver=20, worker_interval=1)
         try:
             costs = measure(platform, args.repeat)
         finally:
             platform.engine.dispose()
             if admin is not None:
-                import psycopg
-
-                with psycopg.connect(admin, autocommit=True) as conn:
-                    conn.execute(f"DROP SCHEMA IF EXISTS {BENCH_SCHEMA} CASCADE")
+                drop_bench_schema(admin)
     layers = ["DB-API driver", "SQLAlchemy Core", "SQLAlchemy ORM"]
     print(f"{'CPU per statement (us)':<28}" + "".join(f"{layer:>18}" for layer in layers))
     for operation, by_layer in costs.items():
