@@ -173,6 +173,7 @@ def seeded_platform(
                 device_in=DeviceRegister(public_key=tokens.b64u(public)),
                 now=now(),
             )
+            devices.approve_device(session=s, party=carrier, device_id=device.id, now=now())
             delivery_ids = []
             for k in range(per_driver):
                 n = d * per_driver + k

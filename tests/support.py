@@ -266,13 +266,18 @@ class World:
         return self.post(driver, f"/v1/stops/{stop['id']}/attempts", body)
 
     # -- devices -------------------------------------------------------------------------
-    def register_handset(self, driver: str, handset: Handset | None = None) -> Handset:
+    def register_handset(
+        self, driver: str, handset: Handset | None = None, *, approve: bool = True
+    ) -> Handset:
+        """Register a handset as `driver`; its carrier approves it unless `approve` is False."""
         handset = handset or Handset()
         read = self.ok(
             self.post(driver, "/v1/devices", {"public_key": handset.public_key, "label": "phone"}),
             201,
         )
         handset.id = read["id"]
+        if approve:
+            self.ok(self.post("carrier", f"/v1/devices/{handset.id}/approve"))
         return handset
 
     def challenge(

@@ -235,6 +235,8 @@ def _run(d: Demo) -> dict[str, int]:
                 label="Jonas's phone",
             ),
         ).id
+        # The carrier vouches for the phone at the depot: only then may it sign.
+        devices.approve_device(session=s, party=carrier, device_id=device_id, now=now())
         shop_id, carrier_id, driver_id = shop.id, carrier.id, driver.id
     d.out(
         f"trunkdrop demo — {DEMO_DAY.isoformat()}, Munich; {len(customers)} customers, simulated cars\n"

@@ -29,6 +29,7 @@ ROLES: list[tuple[str | None, str, str | None]] = [
     (None, "/v1/deliveries", "shop"),
     (None, "/v1/stops", "driver"),
     (None, "/v1/attempts", "driver"),
+    ("POST", "/v1/devices/{device_id}/approve", "carrier"),
     (None, "/v1/devices", "driver"),
     (None, "/v1/service-areas", "carrier"),
     (None, "/v1/routes", "carrier"),

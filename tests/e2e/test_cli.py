@@ -61,12 +61,15 @@ def test_db_upgrade_creates_the_schema(env: Path) -> None:
 
 
 def test_audit_verify_exits_nonzero_on_a_tampered_trail(env: Path) -> None:
-    """`audit verify` passes on an intact trail and fails naming the altered entry."""
+    """`audit verify` passes on an intact trail printing its head, and fails naming the altered
+    entry."""
     assert runner.invoke(app, ["keys", "rotate"]).exit_code == 0
     assert runner.invoke(app, ["keys", "rotate"]).exit_code == 0
     ok = runner.invoke(app, ["audit", "verify"])
     assert ok.exit_code == 0 and "intact" in ok.output
     conn = sqlite3.connect(env)
+    (head,) = conn.execute("select hash from audit_head").fetchone()
+    assert f"head sha256 {head}" in ok.output  # to keep outside the database
     conn.execute("update audit_entries set actor = 'mallory' where seq = 1")
     conn.commit()
     broken = runner.invoke(app, ["audit", "verify"])

@@ -8,7 +8,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from trunkdrop.access import audit
-from trunkdrop.access.models import AuditEntry
+from trunkdrop.access.models import AuditEntry, AuditHead
 from trunkdrop.bootstrap import Platform
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -126,3 +126,15 @@ def test_the_chain_is_written_at_the_outermost_commit_only(platform: Platform) -
             _note(s, "inner")
         assert s.scalar(select(func.count()).select_from(AuditEntry)) == 0
     assert _subjects(platform) == ["first", "inner"]
+
+
+def test_cut_tail_with_the_head_removed_is_named(platform: Platform) -> None:
+    """Deleting the last entries and the chain's head row is detected: a chain with entries
+    and no head is reported."""
+    _write(platform)
+    with platform.uow() as s:
+        s.execute(delete(AuditEntry).where(AuditEntry.seq > 2))
+        s.execute(delete(AuditHead))
+    report = _verify(platform)
+    assert not report.ok
+    assert any("head is missing" in p for p in report.problems)

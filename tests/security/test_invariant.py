@@ -71,6 +71,7 @@ class GrantMachine(RuleBasedStateMachine):
                 device_in=DeviceRegister(public_key=self.handset.public_key),
                 now=now,
             ).id
+            devices.approve_device(session=s, party=carrier, device_id=self.handset.id, now=now)
             car = vehicles.link_vehicle(
                 session=s,
                 registry=self.p.registry,

@@ -1,13 +1,18 @@
 """One use, for real: the ledger's primary key refuses a second redemption, under
-concurrency and across a restart."""
+concurrency and across a restart; two dispatchers send one unlock once."""
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-from tests.security.common import issue_grant, ledger_rows, redeem
+import pytest
+
+from tests.security.common import NEAR, issue_grant, ledger_rows, redeem
 from tests.support import World
 from trunkdrop.bootstrap import bootstrap
+from trunkdrop.deliveries import flows
 
 
 def test_replayed_grant_is_refused_as_already_used(world: World) -> None:
@@ -46,3 +51,49 @@ def test_used_grant_stays_used_after_a_restart(world: World) -> None:
         assert ledger_rows(world, grant_id) == 1
     finally:
         world.platform.close()
+
+
+def test_two_dispatchers_send_one_unlock(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two dispatchers (two API processes) look for work at the same moment while an unlock
+    waits: the car is sent it once. The first claims the command until it commits; the
+    second skips it (PostgreSQL) or waits for the first (SQLite's one writer)."""
+    _, _, attempt = world.ready_at_car()
+    granted = world.ok(world.request_access(attempt["id"], NEAR), 202)
+    platform = world.platform
+    first_read, second_done = threading.Event(), threading.Event()
+    commands_to_handle = flows.vehicles.commands_to_handle
+
+    def first_holds_its_read(**kwargs: Any) -> Any:
+        rows = commands_to_handle(**kwargs)
+        if not first_read.is_set():
+            first_read.set()
+            second_done.wait(1.5)  # on SQLite the second cannot read before this commits
+        return rows
+
+    monkeypatch.setattr(flows.vehicles, "commands_to_handle", first_holds_its_read)
+    sent: list[str] = []
+    submit = platform.simulator.submit
+
+    def counted(brand: str, order: Any, now: Any) -> None:
+        sent.append(order.command_id)
+        submit(brand, order, now)
+
+    monkeypatch.setattr(platform.simulator, "submit", counted)
+
+    def dispatch() -> None:
+        with platform.uow() as s:
+            flows.dispatch_commands(
+                session=s,
+                settings=platform.settings,
+                registry=platform.registry,
+                now=world.clock.now(),
+                done=flows.WorkDone(),
+            )
+
+    first = threading.Thread(target=dispatch)
+    first.start()
+    assert first_read.wait(10)
+    dispatch()
+    second_done.set()
+    first.join(20)
+    assert sent.count(granted["command_id"]) == 1

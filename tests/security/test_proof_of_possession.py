@@ -1,5 +1,6 @@
-"""Proof of possession: every access request is signed by the driver's registered handset
-over a fresh server nonce, the action and the attempt; grants carry the handset's key."""
+"""Proof of possession: every access request is signed by the driver's registered handset,
+approved by the driver's carrier, over a fresh server nonce, the action and the attempt;
+grants carry the handset's key."""
 
 from __future__ import annotations
 
@@ -208,3 +209,41 @@ def test_revoked_handset_named_at_start_starts_nothing(world: World) -> None:
     refused(world.start_attempt(stop, at=NEAR, device_id=handset.id), 403, "device_revoked")
     assert world.next_stop()["attempt_id"] is None
     world.ok(world.start_attempt(stop), 201)
+
+
+def test_new_handset_signs_only_after_its_carrier_approves(world: World) -> None:
+    """A handset registered with the driver's API key is refused (403 device_not_approved,
+    audited, no attempt started) until the driver's carrier approves it; the driver cannot
+    approve their own, nor can another carrier."""
+    _, _, stop = world.at_the_stop()
+    fresh = world.register_handset("driver", approve=False)
+    listed = {d["id"]: d for d in world.ok(world.get("carrier", "/v1/devices"))}
+    assert listed[fresh.id]["approved_at"] is None
+    refused(world.start_attempt(stop, at=NEAR, device_id=fresh.id), 403, "device_not_approved")
+    assert world.next_stop()["attempt_id"] is None
+    assert "device_not_approved" in refusal_reasons(world)
+    refused(world.post("driver", f"/v1/devices/{fresh.id}/approve"), 403, "forbidden")
+    refused(world.post("other-carrier", f"/v1/devices/{fresh.id}/approve"), 403, "forbidden")
+    approved = world.ok(world.post("carrier", f"/v1/devices/{fresh.id}/approve"))
+    assert approved["approved_by"] == world.ids["carrier"]
+    started = world.ok(world.start_attempt(stop, at=NEAR, device_id=fresh.id), 201)
+    nonce = started["challenge"]["nonce"]
+    response = access_with(
+        world, started["id"], nonce=nonce, signature=fresh.sign(nonce, started["id"]),
+        device_id=fresh.id,
+    )  # fmt: skip
+    world.ok(response, 202)
+
+
+def test_thief_with_the_api_key_cannot_enrol_a_handset(world: World) -> None:
+    """A stolen phone carries the driver's API key: after the carrier revokes the phone, the
+    thief registers a key pair of their own and is refused (403 device_not_approved) with no
+    unlock queued; a revoked handset cannot be approved back either (409)."""
+    _, _, attempt = world.ready_at_car()
+    stolen = world.handsets["driver"]
+    world.ok(world.post("carrier", f"/v1/devices/{stolen.id}/revoke"))
+    mine = world.register_handset("driver", Handset(), approve=False)
+    asked = world.post("driver", f"/v1/attempts/{attempt['id']}/challenge", {"device_id": mine.id})
+    refused(asked, 403, "device_not_approved")
+    refused(world.post("carrier", f"/v1/devices/{stolen.id}/approve"), 409, "device_revoked")
+    assert unlock_count(world, attempt["id"]) == 0

@@ -1,12 +1,14 @@
-"""Revocation fails closed: block, consent withdrawn, a failed attempt or the car leaving its
-geofence kill the live grant at once; an unreadable ledger refuses access."""
+"""Revocation fails closed: block, consent withdrawn, a failed attempt, the car leaving its
+geofence or the handset revoked kill the live grant at once (and a revoked handset's queued
+unlock); an unreadable ledger refuses access."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, update
 from sqlalchemy.exc import OperationalError
 
 from tests.security.common import (
@@ -20,6 +22,11 @@ from tests.security.common import (
     unlock_count,
 )
 from tests.support import HOME, World
+from trunkdrop.deliveries import flows
+from trunkdrop.devices.models import Device
+from trunkdrop.parties.models import Party
+from trunkdrop.schemas import Position
+from trunkdrop.vehicles.models import VehicleCommand
 
 
 def _live_offline_grant(world: World) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -98,3 +105,107 @@ def test_unreadable_ledger_refuses_access_with_503(world: World, table: str) -> 
     assert trunk_open(world, vehicle) is False
     assert world.ok(world.get("driver", f"/v1/attempts/{attempt['id']}"))["status"] == "started"
     world.ok(world.request_access(attempt["id"], NEAR), 202)
+
+
+def test_revoked_handset_stops_the_unlock_it_queued(world: World) -> None:
+    """Revoking a handset right after it asked for an online car's unlock: the unlock is
+    dropped, the attempt fails with device_revoked, and the trunk stays shut. (An online
+    car's grant is spent at issue, so ending live grants alone would not stop it.)"""
+    vehicle, _, attempt = world.ready_at_car()
+    granted = world.ok(world.request_access(attempt["id"], NEAR), 202)
+    world.ok(world.post("carrier", f"/v1/devices/{world.handsets['driver'].id}/revoke"))
+    world.tick(12)
+    with world.platform.uow() as s:
+        command = s.get(VehicleCommand, granted["command_id"])
+        assert command is not None
+        assert command.status == "dropped"
+    read = world.ok(world.get("driver", f"/v1/attempts/{attempt['id']}"))
+    assert (read["status"], read["failure_reason"]) == ("failed", "device_revoked")
+    assert trunk_open(world, vehicle) is False
+
+
+def test_dispatcher_does_not_send_an_unlock_for_a_revoked_handset(world: World) -> None:
+    """Should a handset be revoked past the flows (a direct change to its row), the
+    dispatcher still checks it before the unlock leaves, and drops the unlock."""
+    vehicle, _, attempt = world.ready_at_car()
+    granted = world.ok(world.request_access(attempt["id"], NEAR), 202)
+    with world.platform.uow() as s:
+        s.execute(
+            update(Device)
+            .where(Device.id == world.handsets["driver"].id)
+            .values(revoked_at=world.clock.now())
+        )
+    world.tick(12)
+    with world.platform.uow() as s:
+        command = s.get(VehicleCommand, granted["command_id"])
+        assert command is not None
+        assert (command.status, command.detail) == ("dropped", "grant no longer valid")
+    assert trunk_open(world, vehicle) is False
+
+
+def test_revocation_racing_an_access_request_kills_its_grant(world: World) -> None:
+    """A handset revoked while its access request is between the proof check and its commit:
+    the revocation waits for the request and then kills the grant it issued, so the car
+    refuses it (without the row lock, PostgreSQL let the grant live)."""
+    vehicle, _, attempt = offline_car_ready(world)
+    handset, platform = world.handsets["driver"], world.platform
+    proof = world.proof(attempt["id"])
+    checked, go = threading.Event(), threading.Event()
+    check_proof = flows.devices.check_proof
+
+    def pausing_check(**kwargs: Any) -> Any:
+        device = check_proof(**kwargs)
+        checked.set()
+        go.wait(20)
+        return device
+
+    outcome: dict[str, Any] = {}
+
+    def ask() -> None:
+        with platform.uow() as s:
+            driver = s.get(Party, world.ids["driver"])
+            assert driver is not None
+            outcome["granted"] = flows.request_access(
+                session=s,
+                settings=platform.settings,
+                keyring=platform.keyring(s),
+                driver=driver,
+                attempt_id=attempt["id"],
+                position=Position(latitude=NEAR[0], longitude=NEAR[1]),
+                proof=proof,
+                now=world.clock.now(),
+            )
+
+    def revoke() -> None:
+        with platform.uow() as s:
+            carrier = s.get(Party, world.ids["carrier"])
+            assert carrier is not None
+            flows.revoke_device(
+                session=s,
+                settings=platform.settings,
+                party=carrier,
+                device_id=handset.id,
+                now=world.clock.now(),
+            )
+
+    flows.devices.check_proof = pausing_check  # type: ignore[assignment]
+    try:
+        asking = threading.Thread(target=ask)
+        asking.start()
+        assert checked.wait(20)
+        revoking = threading.Thread(target=revoke)
+        revoking.start()
+        revoking.join(1.0)
+        assert revoking.is_alive(), "the revocation did not wait for the request in flight"
+        go.set()
+        asking.join(20)
+        revoking.join(20)
+    finally:
+        flows.devices.check_proof = check_proof  # type: ignore[assignment]
+        go.set()
+    grant_id = outcome["granted"].grant_id
+    assert grant_status(world, grant_id) == "revoked"
+    world.tick(2)  # the revocation reaches the car
+    token = outcome["granted"].grant_token
+    assert present(world, vehicle, token, handset, attempt["id"]) != "opened"
+    assert trunk_open(world, vehicle) is False

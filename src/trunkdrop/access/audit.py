@@ -138,6 +138,8 @@ class ChainReport:
     entries: int
     ok: bool
     problems: list[str]
+    # The last entry's hash: kept outside the database, it shows a later full rewrite.
+    head: str = GENESIS
 
 
 def verify(*, session: Session) -> ChainReport:
@@ -163,6 +165,9 @@ def verify(*, session: Session) -> ChainReport:
             problems.append(f"entry {entry.seq} was altered")
         prev, expected_seq = entry.hash, entry.seq + 1
     head = session.get(AuditHead, 1)
-    if head is not None and (head.seq != expected_seq - 1 or head.hash != prev):
+    if head is None and count:
+        # Entries were appended, so the head was written: its removal hides a cut tail.
+        problems.append(f"the chain's head is missing (the chain ends at {expected_seq - 1})")
+    elif head is not None and (head.seq != expected_seq - 1 or head.hash != prev):
         problems.append(f"the chain ends at {expected_seq - 1} but its head says {head.seq}")
-    return ChainReport(entries=count, ok=not problems, problems=problems)
+    return ChainReport(entries=count, ok=not problems, problems=problems, head=prev)

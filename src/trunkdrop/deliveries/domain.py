@@ -95,6 +95,7 @@ class Reason(enum.StrEnum):
     parcel_damaged = "parcel_damaged"
     driver_not_at_vehicle = "driver_not_at_vehicle"
     command_expired = "command_expired"
+    device_revoked = "device_revoked"
     nobody_home = "nobody_home"
     address_not_found = "address_not_found"
     not_reached = "not_reached"

@@ -22,7 +22,7 @@ from trunkdrop.deliveries import service as deliveries
 from trunkdrop.deliveries.models import Attempt, Delivery
 from trunkdrop.deliveries.schemas import AccessGranted, AttemptRead, AttemptStart
 from trunkdrop.devices import service as devices
-from trunkdrop.devices.models import DeviceNonce
+from trunkdrop.devices.models import Device, DeviceNonce
 from trunkdrop.devices.schemas import DeviceProof
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.models import Route, RouteStop
@@ -1173,6 +1173,38 @@ def _kill_access(
     session.flush()
 
 
+def revoke_device(
+    *, session: Session, settings: Settings, party: Party, device_id: str, now: datetime
+) -> Device:
+    """A lost or stolen handset, in one call: the device, every live grant bound to it, and
+    every attempt it unlocked that has not opened a trunk yet (its unlock still waiting to
+    be sent) die at once. An online car's grant is spent when it is issued, so killing
+    live grants alone would let the queued unlock go out for the revoked handset."""
+    device = devices.revoke_device(session=session, party=party, device_id=device_id, now=now)
+    for attempt in session.scalars(_UNLOCKING_FOR_DEVICE, {"device_id": device.id}):
+        fail_attempt(
+            session=session,
+            settings=settings,
+            attempt=attempt,
+            reason=domain.Reason.device_revoked,
+            detail="the driver's handset was revoked",
+            now=now,
+        )
+    session.flush()
+    return device
+
+
+# The attempts a handset's grants are unlocking (built once).
+_UNLOCKING_FOR_DEVICE = (
+    select(Attempt)
+    .join(Grant, Grant.id == Attempt.grant_id)
+    .where(
+        Grant.device_id == bindparam("device_id"),
+        Attempt.status == domain.AttemptStatus.unlocking,
+    )
+)
+
+
 # -- background work -----------------------------------------------------------------------
 @dataclass
 class WorkDone:
@@ -1311,14 +1343,16 @@ def provision_rotated_keys(
 
 
 def _unlock_still_allowed(session: Session, command: VehicleCommand) -> bool:
+    """Checked again just before the unlock leaves for the car: its grant spent for it, its
+    attempt still waiting for it, and the handset that asked not revoked since."""
     grant = session.get(Grant, command.grant_id) if command.grant_id else None
     attempt = session.get(Attempt, command.attempt_id) if command.attempt_id else None
-    return (
-        grant is not None
-        and grant.status == "redeemed"
-        and attempt is not None
-        and attempt.status == domain.AttemptStatus.unlocking
-    )
+    if grant is None or grant.status != "redeemed":
+        return False
+    if attempt is None or attempt.status != domain.AttemptStatus.unlocking:
+        return False
+    device = session.get(Device, grant.device_id) if grant.device_id else None
+    return device is not None and device.revoked_at is None
 
 
 def _expire_command(

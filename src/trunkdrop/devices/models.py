@@ -21,6 +21,10 @@ class Device(Base):
     public_key: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+    # A handset registered with the driver's API key signs only once the driver's carrier
+    # (or an operator) has approved it: whoever holds the key alone cannot enrol a phone.
+    approved_at: Mapped[datetime | None] = mapped_column(default=None)
+    approved_by: Mapped[str | None] = mapped_column(String(32), default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_by: Mapped[str | None] = mapped_column(String(32), default=None)
 

@@ -35,6 +35,8 @@ class DeviceRead(BaseModel):
     label: str
     public_key: str
     created_at: datetime
+    approved_at: datetime | None = None
+    approved_by: str | None = None
     revoked_at: datetime | None = None
 
 

@@ -36,6 +36,10 @@ TRUNK_UNLOCK = tokens.TRUNK_UNLOCK
 def register_device(
     *, session: Session, driver: Party, device_in: DeviceRegister, now: datetime
 ) -> Device:
+    """The driver's app registers its handset's public key. The handset cannot sign until
+    the driver's carrier (or an operator) approves it (`approve_device`): a driver's API
+    key travels with the app, so a thief holding a stolen phone's key could otherwise enrol
+    a handset of their own right after the stolen one is revoked."""
     try:
         tokens.device_public_key(device_in.public_key)
     except ValueError as e:
@@ -79,8 +83,14 @@ def list_devices(*, session: Session, party: Party) -> list[Device]:
     return list(session.scalars(query))
 
 
-def get_device(*, session: Session, party: Party, device_id: str) -> Device:
-    device = session.get(Device, device_id)
+def get_device(
+    *, session: Session, party: Party, device_id: str, for_update: bool = False
+) -> Device:
+    device = (
+        session.get(Device, device_id, with_for_update=True)
+        if for_update
+        else session.get(Device, device_id)
+    )
     if device is None:
         raise NotFound(f"no device with id {device_id!r}", field="device_id")
     if party.role == Role.operator or device.driver_id == party.id:
@@ -92,10 +102,31 @@ def get_device(*, session: Session, party: Party, device_id: str) -> Device:
     raise Forbidden("this device is another driver's")
 
 
+def approve_device(*, session: Session, party: Party, device_id: str, now: datetime) -> Device:
+    """The driver's carrier (or an operator) vouches for a registered handset; from then on
+    it may sign access requests. A revoked handset stays revoked."""
+    if party.role not in (Role.carrier, Role.operator):
+        raise Forbidden("a handset is approved by the driver's carrier or an operator")
+    device = get_device(session=session, party=party, device_id=device_id, for_update=True)
+    if device.revoked_at is not None:
+        raise Conflict("this device was revoked; register a new one", code="device_revoked")
+    if device.approved_at is None:
+        device.approved_at, device.approved_by = now, party.id
+        audit.append(
+            session=session, actor=party.id, action="device.approved", subject=device.id, now=now
+        )
+        session.flush()
+    return device
+
+
 def revoke_device(*, session: Session, party: Party, device_id: str, now: datetime) -> Device:
     """A lost handset, in one call by the driver or their carrier: the device and any live
-    grant bound to it die at once."""
-    device = get_device(session=session, party=party, device_id=device_id)
+    grant bound to it die at once (`flows.revoke_device` also ends what it is unlocking).
+
+    The row is locked first: an access request checking this handset's proof holds it
+    shared until it commits, so the revocation waits for that request and then sees (and
+    kills) the grant it issued, or the request waits and sees the handset revoked."""
+    device = get_device(session=session, party=party, device_id=device_id, for_update=True)
     if device.revoked_at is None:
         device.revoked_at, device.revoked_by = now, party.id
         audit.append(
@@ -153,7 +184,12 @@ def check_proof(
             field="signature",
         )
     device = require_usable_device(
-        session=session, driver=driver, device_id=proof.device_id, subject=attempt_id, now=now
+        session=session,
+        driver=driver,
+        device_id=proof.device_id,
+        subject=attempt_id,
+        now=now,
+        hold=True,
     )
     nonce = session.get(DeviceNonce, proof.nonce)
     if nonce is None:
@@ -221,11 +257,25 @@ def purge_nonces(*, session: Session, now: datetime) -> int:
 
 
 def require_usable_device(
-    *, session: Session, driver: Party, device_id: str, subject: str, now: datetime
+    *,
+    session: Session,
+    driver: Party,
+    device_id: str,
+    subject: str,
+    now: datetime,
+    hold: bool = False,
 ) -> Device:
     """The driver's own, unrevoked device, or a refusal (audited and kept, about `subject`:
-    the attempt, or the stop an attempt is about to start at)."""
-    device = session.get(Device, device_id)
+    the attempt, or the stop an attempt is about to start at).
+
+    With `hold`, the row is locked shared until the transaction ends (PostgreSQL; SQLite's
+    one writer serialises anyway), so that a revocation cannot slip between this check
+    and the grant the request goes on to issue."""
+    device = (
+        session.get(Device, device_id, with_for_update={"read": True})
+        if hold
+        else session.get(Device, device_id)
+    )
     if device is None or device.driver_id != driver.id:
         _refuse(session, driver, subject, "device_unknown", now, device_id[:32])
         raise AccessForbidden(
@@ -234,6 +284,13 @@ def require_usable_device(
     if device.revoked_at is not None:
         _refuse(session, driver, subject, "device_revoked", now, device.id)
         raise AccessForbidden("this device was revoked", code="device_revoked", field="device_id")
+    if device.approved_at is None:
+        _refuse(session, driver, subject, "device_not_approved", now, device.id)
+        raise AccessForbidden(
+            "this device waits for the carrier's approval",
+            code="device_not_approved",
+            field="device_id",
+        )
     return device
 
 

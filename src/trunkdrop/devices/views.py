@@ -1,4 +1,4 @@
-"""Driver: register a handset. Driver or carrier: revoke a lost handset."""
+"""Driver: register a handset. Carrier: approve it. Driver or carrier: revoke a lost handset."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from trunkdrop.api.deps import CarrierOrDriver, CommitInView, Driver, NowDep, SessionDep
+from trunkdrop.api.deps import (
+    CarrierOrDriver,
+    CommitInView,
+    Driver,
+    NowDep,
+    SessionDep,
+    SettingsDep,
+)
+from trunkdrop.deliveries import flows
 from trunkdrop.devices import service
 from trunkdrop.devices.schemas import DeviceRead, DeviceRegister
 
@@ -18,7 +26,8 @@ Id = Annotated[str, Path(max_length=32)]
 def register_device(
     device_in: DeviceRegister, session: SessionDep, driver: Driver, now: NowDep
 ) -> DeviceRead:
-    """Register this handset's Ed25519 public key; grants will be bound to it."""
+    """Register this handset's Ed25519 public key; grants will be bound to it once the
+    driver's carrier has approved it (`POST /v1/devices/{id}/approve`)."""
     return DeviceRead.model_validate(
         service.register_device(session=session, driver=driver, device_in=device_in, now=now)
     )
@@ -31,11 +40,25 @@ def list_devices(session: SessionDep, party: CarrierOrDriver) -> list[DeviceRead
     ]
 
 
-@router.post("/devices/{device_id}/revoke", response_model=DeviceRead)
-def revoke_device(
+@router.post("/devices/{device_id}/approve", response_model=DeviceRead)
+def approve_device(
     device_id: Id, session: SessionDep, party: CarrierOrDriver, now: NowDep
 ) -> DeviceRead:
-    """A lost handset: revoked at once, with every live grant bound to it."""
+    """The driver's carrier (or an operator) approves a registered handset: it may sign from
+    now on. A driver cannot approve their own."""
     return DeviceRead.model_validate(
-        service.revoke_device(session=session, party=party, device_id=device_id, now=now)
+        service.approve_device(session=session, party=party, device_id=device_id, now=now)
+    )
+
+
+@router.post("/devices/{device_id}/revoke", response_model=DeviceRead)
+def revoke_device(
+    device_id: Id, session: SessionDep, settings: SettingsDep, party: CarrierOrDriver, now: NowDep
+) -> DeviceRead:
+    """A lost handset: revoked at once, with every live grant bound to it and every unlock
+    it asked for that has not opened a trunk yet."""
+    return DeviceRead.model_validate(
+        flows.revoke_device(
+            session=session, settings=settings, party=party, device_id=device_id, now=now
+        )
     )

@@ -346,6 +346,12 @@ class DayRun:
                     now=self.clock.now(),
                     device_in=DeviceRegister(public_key=b64u(public), label="handset"),
                 ).id
+                devices.approve_device(
+                    session=s,
+                    party=_party(s, self.carrier),
+                    device_id=d.device_id,
+                    now=self.clock.now(),
+                )
         with self.p.uow() as s:
             carrier = _party(s, self.carrier)
             for d in drivers:

@@ -291,6 +291,9 @@ _COMMANDS_TO_HANDLE = (
     )
     .order_by(VehicleCommand.created_at)
     .limit(bindparam("limit"))
+    # Several API processes each run a dispatcher (PostgreSQL): each takes the commands no
+    # other holds, so one unlock is never sent twice. SQLite's one writer serialises them.
+    .with_for_update(skip_locked=True, of=VehicleCommand)
 )
 
 
