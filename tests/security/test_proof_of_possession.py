@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import json
 
+from sqlalchemy import update
+
 from tests.security.common import (
     FAR,
     NEAR,
@@ -23,6 +25,8 @@ from tests.security.common import (
     unlock_count,
 )
 from tests.support import Handset, World
+from trunkdrop.access.tokens import b64u
+from trunkdrop.devices.models import Device
 
 
 def test_access_without_device_signature_is_refused(world: World) -> None:
@@ -246,4 +250,23 @@ def test_thief_with_the_api_key_cannot_enrol_a_handset(world: World) -> None:
     asked = world.post("driver", f"/v1/attempts/{attempt['id']}/challenge", {"device_id": mine.id})
     refused(asked, 403, "device_not_approved")
     refused(world.post("carrier", f"/v1/devices/{stolen.id}/approve"), 409, "device_revoked")
+    assert unlock_count(world, attempt["id"]) == 0
+
+
+def test_weak_device_key_is_refused_at_registration_and_at_every_check(world: World) -> None:
+    """The identity point as a device key (any constant "signs" for it) is refused at
+    registration (422); one already stored is refused at the access request (403
+    proof_invalid) however it is "signed"."""
+    identity = b64u(b"\x01" + bytes(31))
+    forged = b64u(b"\x01" + bytes(63))  # R = identity, S = 0
+    refused(world.post("driver", "/v1/devices", {"public_key": identity}), 422, "invalid_input")
+    _, _, attempt = world.ready_at_car()
+    with world.platform.uow() as s:
+        s.execute(
+            update(Device)
+            .where(Device.id == world.handsets["driver"].id)
+            .values(public_key=identity)
+        )
+    nonce = world.challenge(attempt["id"])
+    refused(access_with(world, attempt["id"], nonce=nonce, signature=forged), 403, "proof_invalid")
     assert unlock_count(world, attempt["id"]) == 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 import json
 from dataclasses import asdict, dataclass
@@ -249,11 +250,78 @@ def proof_message(*, nonce: str, action: str, attempt_id: str) -> bytes:
 
 
 def device_public_key(text: str) -> Ed25519PublicKey:
-    """A device key as sent by the handset: 32 raw Ed25519 bytes, base64url."""
+    """A device key as sent by the handset: 32 raw Ed25519 bytes, base64url, spelled one way
+    only, and a point a key pair can have (see `strong_ed25519_point`)."""
     raw = unb64u(text)
     if len(raw) != 32:
         raise ValueError("an Ed25519 public key is 32 bytes")
+    if b64u(raw) != text:
+        # The last character's spare bits are ignored by the decoder: without this, one key
+        # could be registered twice under two spellings.
+        raise ValueError("not canonical base64url")
+    if not strong_ed25519_point(raw):
+        raise ValueError("not a usable Ed25519 public key")
     return Ed25519PublicKey.from_public_bytes(raw)
+
+
+# Ed25519 (RFC 8032): the field, the curve constant, the order of the base point's group.
+_P = 2**255 - 19
+_D = -121665 * pow(121666, _P - 2, _P) % _P
+_L = 2**252 + 27742317777372353535851937790883648493
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+_Point = tuple[int, int, int, int]  # extended coordinates (X, Y, Z, T)
+
+
+def _add(a: _Point, b: _Point) -> _Point:
+    x1, y1, z1, t1 = a
+    x2, y2, z2, t2 = b
+    aa, bb = (y1 - x1) * (y2 - x2) % _P, (y1 + x1) * (y2 + x2) % _P
+    cc, dd = 2 * t1 * t2 * _D % _P, 2 * z1 * z2 % _P
+    e, f, g, h = bb - aa, dd - cc, dd + cc, bb + aa
+    return (e * f % _P, g * h % _P, f * g % _P, e * h % _P)
+
+
+@functools.lru_cache(maxsize=4096)
+def strong_ed25519_point(raw: bytes) -> bool:
+    """Whether 32 bytes encode a point of the prime-order group canonically, as every public
+    key made from a private one does.
+
+    A small-order point (the identity, for one) verifies a constant "signature" for every
+    message: a device registered with one would sign without a private key, and its grants
+    would open an offline car for whoever copied the token. OpenSSL's verify does not refuse
+    such keys, so they are refused here, at registration and before every check.
+    """
+    if len(raw) != 32:
+        return False
+    y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+    sign = raw[31] >> 7
+    if y >= _P:
+        return False  # non-canonical encoding
+    x2 = (y * y - 1) * pow(_D * y * y + 1, _P - 2, _P) % _P
+    if x2 == 0:
+        if sign:
+            return False
+        x = 0
+    else:
+        x = pow(x2, (_P + 3) // 8, _P)
+        if (x * x - x2) % _P:
+            x = x * _SQRT_M1 % _P
+        if (x * x - x2) % _P:
+            return False  # not on the curve
+        if x & 1 != sign:
+            x = _P - x
+    if x == 0 and y == 1:
+        return False  # the identity: in every subgroup, and the worst key of all
+    point: _Point = (x, y, 1, x * y % _P)
+    # [L]P is the identity exactly when P lies in the prime-order group (no torsion part).
+    acc: _Point = (0, 1, 1, 0)
+    scalar = _L
+    while scalar:
+        if scalar & 1:
+            acc = _add(acc, point)
+        point = _add(point, point)
+        scalar >>= 1
+    return acc[0] % _P == 0 and (acc[1] - acc[2]) % _P == 0
 
 
 def signature_valid(*, public_key: str, message: bytes, signature: str) -> bool:
