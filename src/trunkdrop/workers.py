@@ -127,6 +127,7 @@ def run_once(platform: Platform, now: datetime | None = None) -> flows.WorkDone:
             registry=platform.registry,
             keyring=platform.keyrings.refresh_if_rotated(session, now=now),
             issuer=platform.settings.grant_issuer,
+            longest_grant_s=platform.settings.grant_lifetime_s,
             now=now,
             done=done,
         )

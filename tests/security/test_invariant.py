@@ -88,7 +88,9 @@ class GrantMachine(RuleBasedStateMachine):
                     trunk_volume_l=400,
                 ),
                 grant_issuer=self.settings.grant_issuer,
-                grant_public_keys=self.p.keyring(s).public_keys(),
+                grant_public_keys=self.p.keyring(s).public_keys(
+                    now=now, longest_grant_s=self.settings.grant_lifetime_s
+                ),
             )
             self.vehicle_id = car.id
         self.grants: list[ModelGrant] = []

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.security.common import (
@@ -19,7 +21,7 @@ from tests.security.common import (
     present,
     trunk_open,
 )
-from tests.support import HOME, Handset, World
+from tests.support import HOME, OFFICE, Handset, World
 from trunkdrop.access.models import AuditEntry
 from trunkdrop.incidents.models import Incident
 
@@ -292,3 +294,50 @@ def test_offline_deposit_the_car_never_confirms_opens_one_incident(world: World)
         kinds = s.scalars(select(Incident.kind).where(Incident.attempt_id == attempt["id"])).all()
     assert kinds == ["offline_report_missing"]
     assert world.ok(world.get("driver", f"/v1/attempts/{attempt['id']}"))["status"] == "unlocking"
+
+
+def test_retired_key_signs_nothing_after_rotation(world: World) -> None:
+    """A key rotated out (believed leaked) verifies no grant it signs after retiring: the
+    platform refuses it at once (key_retired); once its last real grant has expired the
+    workers give cars the smaller key set and the car refuses it too."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from trunkdrop.access.models import SigningKey
+    from trunkdrop.access.tokens import GrantClaims, GrantInvalid, Keyring, SigningMaterial
+
+    vehicle, _, _ = offline_car_ready(world)
+    platform = world.platform
+    passphrase = platform.settings.key_passphrase.get_secret_value()
+    with platform.uow() as s:
+        old = s.scalars(select(SigningKey)).one()
+        old_kid, old_pem = old.kid, old.private_key_encrypted
+    _rotate(world)
+    world.tick(2)
+    leaked = serialization.load_pem_private_key(old_pem, password=passphrase.encode())
+    assert isinstance(leaked, Ed25519PrivateKey)
+    thief, thief_ring = Handset(), Keyring(signer=SigningMaterial(old_kid, leaked), public_keys={})
+
+    def minted() -> str:
+        now = world.clock.now()
+        return thief_ring.sign(
+            GrantClaims(
+                iss=platform.settings.grant_issuer, sub=vehicle["id"], aud="trunkdrop:vehicle",
+                scope="trunk:unlock", jti=f"gr_m{now.timestamp():.0f}", iat=now, nbf=now,
+                exp=now + timedelta(minutes=5), attempt="att_x", delivery="dlv_x", driver="drv_x",
+                geo_lat=OFFICE[0], geo_lon=OFFICE[1], geo_radius_m=300, device="dev_x",
+                cnf=thief.public_key,
+            )
+        )  # fmt: skip
+
+    with platform.uow() as s:
+        ring = platform.keyrings.refresh_if_rotated(s, now=world.clock.now())
+    with pytest.raises(GrantInvalid) as refused_now:
+        ring.verify(minted(), vehicle_id=vehicle["id"])
+    assert refused_now.value.code == "key_retired"
+    world.tick(platform.settings.grant_lifetime_s + 4)  # the old key's last grant expired
+    car = platform.simulator.car(vehicle["brand"], vehicle["external_id"])
+    assert car.grant_keys is not None and old_kid not in car.grant_keys.public_keys
+    token = minted()
+    assert present(world, vehicle, token, thief, "att_x") != "opened"
+    assert trunk_open(world, vehicle) is False

@@ -58,7 +58,8 @@ def test_grant_for_another_car_is_refused(world: World) -> None:
 def _platform_public_key(world: World) -> bytes:
     with world.platform.uow() as s:
         ring = world.platform.keyring(s)
-        return next(iter(ring.public_keys().values()))
+        keys = ring.public_keys(now=world.clock.now(), longest_grant_s=600)
+        return next(iter(keys.values()))
 
 
 @pytest.mark.parametrize("kind", ["jwt_none", "jwt_hs256_public_key", "v4_local", "v3_public"])

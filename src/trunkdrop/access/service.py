@@ -70,7 +70,8 @@ def load_keyring(*, session: Session, passphrase: str) -> Keyring:
         )
         assert isinstance(private, Ed25519PrivateKey)
         signer = SigningMaterial(kid=current.kid, private_key=private)
-    return Keyring(signer=signer, public_keys=public)
+    retired = {r.kid: r.retired_at for r in rows if r.retired_at is not None}
+    return Keyring(signer=signer, public_keys=public, retired=retired)
 
 
 class KeyringCache:

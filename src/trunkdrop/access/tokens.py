@@ -12,7 +12,7 @@ import functools
 import hmac
 import json
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pyseto
@@ -116,11 +116,22 @@ class SigningMaterial:
 
 
 class Keyring:
-    """Public keys by id for verifying, and the one current private key for signing."""
+    """Public keys by id for verifying, and the one current private key for signing.
 
-    def __init__(self, *, signer: SigningMaterial | None, public_keys: dict[str, Ed25519PublicKey]):
+    A retired key (`retired`: key id -> when it stopped signing) verifies only grants it
+    signed before then, and is handed to cars only until its last such grant has expired
+    (`public_keys`): a retired key is often a leaked one."""
+
+    def __init__(
+        self,
+        *,
+        signer: SigningMaterial | None,
+        public_keys: dict[str, Ed25519PublicKey],
+        retired: dict[str, datetime] | None = None,
+    ):
         self._signer = signer
         self._public = dict(public_keys)
+        self._retired = dict(retired or {})
         self._paseto_public = {kid: _paseto_public(pk) for kid, pk in public_keys.items()}
         self._paseto_signer = _paseto_private(signer.private_key) if signer else None
 
@@ -131,11 +142,17 @@ class Keyring:
     def knows(self, kid: str) -> bool:
         return kid in self._public
 
-    def public_keys(self) -> dict[str, bytes]:
-        """The raw Ed25519 public keys by id: what a car that verifies grants itself holds."""
+    def public_keys(self, *, now: datetime, longest_grant_s: int) -> dict[str, bytes]:
+        """The raw Ed25519 public keys by id: what a car that verifies grants itself holds.
+
+        A retired key stays in the set while a grant it signed may still be live
+        (`longest_grant_s` after it retired), then leaves it: the workers give cars the
+        smaller set, and from then on the car refuses anything that key signs."""
         return {
             kid: pk.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
             for kid, pk in self._public.items()
+            if kid not in self._retired
+            or now < self._retired[kid] + timedelta(seconds=longest_grant_s)
         }
 
     def sign(self, claims: GrantClaims) -> str:
@@ -175,7 +192,11 @@ class Keyring:
             ) from e
         if not isinstance(raw, dict):
             raise GrantInvalid("claims_malformed", "grant claims are not an object")
-        return GrantClaims.from_json(raw)
+        claims = GrantClaims.from_json(raw)
+        retired = self._retired.get(kid)
+        if retired is not None and claims.iat >= retired:
+            raise GrantInvalid("key_retired", "grant was signed with a key after it was retired")
+        return claims
 
 
 def claim_refusals(

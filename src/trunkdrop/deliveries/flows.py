@@ -1309,6 +1309,7 @@ def provision_rotated_keys(
     registry: AdapterRegistry,
     keyring: Keyring,
     issuer: str,
+    longest_grant_s: int,
     now: datetime,
     done: WorkDone,
 ) -> None:
@@ -1318,7 +1319,7 @@ def provision_rotated_keys(
     refuses them (fails closed) until it holds the new set. A car out of reach is tried
     again on the next tick.
     """
-    public = keyring.public_keys()
+    public = keyring.public_keys(now=now, longest_grant_s=longest_grant_s)
     digest = vehicles.keys_digest(public)
     for vehicle in vehicles.cars_missing_keys(session=session, digest=digest):
         try:

@@ -71,7 +71,9 @@ def link_vehicle(
         vehicle_in=vehicle_in,
         now=now,
         grant_issuer=platform.settings.grant_issuer,
-        grant_public_keys=platform.keyring(session).public_keys(),
+        grant_public_keys=platform.keyring(session).public_keys(
+            now=now, longest_grant_s=platform.settings.grant_lifetime_s
+        ),
     )
     return service.to_read(vehicle)
 
