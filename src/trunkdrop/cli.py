@@ -151,10 +151,13 @@ def keys_rotate() -> None:
     from trunkdrop.access import service as access
 
     passphrase = _settings().key_passphrase.get_secret_value()
-    with _database() as session:
-        kid = access.rotate_signing_key(
-            session=session, passphrase=passphrase, now=datetime.now(UTC)
-        ).kid
+    try:
+        with _database() as session:
+            kid = access.rotate_signing_key(
+                session=session, passphrase=passphrase, now=datetime.now(UTC)
+            ).kid
+    except DomainError as e:
+        _fail(e.detail)
     typer.echo(f"new signing key {kid} is now current")
 
 

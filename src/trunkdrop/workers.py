@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -117,30 +118,70 @@ def run_commands(
 
 
 def run_once(platform: Platform, now: datetime | None = None) -> flows.WorkDone:
+    """Every worker step once. Each runs on its own: one that fails (a keyring that cannot
+    be loaded, a car maker's outage) is logged and must not stop the others, least of all
+    the watchdog that relocks an open trunk."""
     now = now or platform.now()
-    done = run_commands(platform, now)
-    with platform.uow() as session:
-        flows.push_revocations(session=session, registry=platform.registry, now=now, done=done)
-    with platform.uow() as session:
-        flows.provision_rotated_keys(
-            session=session,
-            registry=platform.registry,
-            keyring=platform.keyrings.refresh_if_rotated(session, now=now),
-            issuer=platform.settings.grant_issuer,
-            longest_grant_s=platform.settings.grant_lifetime_s,
-            now=now,
-            done=done,
-        )
-    with platform.uow() as session:
-        flows.run_watchdog(session=session, settings=platform.settings, now=now, done=done)
-    with platform.uow() as session:
-        flows.watch_offline_attempts(
-            session=session, settings=platform.settings, now=now, done=done
-        )
-    with platform.uow() as session:
-        flows.sweep(session=session, settings=platform.settings, now=now, done=done)
-    pump_simulator(platform, now)
+    done = flows.WorkDone()
+    failed: list[str] = []
+
+    def step(name: str, work: Callable[[], object]) -> None:
+        try:
+            work()
+        except Exception:
+            log.exception("worker step %s failed", name)
+            failed.append(name)
+
+    step("commands", lambda: run_commands(platform, now, done))
+
+    def push_revocations() -> None:
+        with platform.uow() as session:
+            flows.push_revocations(session=session, registry=platform.registry, now=now, done=done)
+
+    def provision_keys() -> None:
+        with platform.uow() as session:
+            flows.provision_rotated_keys(
+                session=session,
+                registry=platform.registry,
+                keyring=platform.keyrings.refresh_if_rotated(session, now=now),
+                issuer=platform.settings.grant_issuer,
+                longest_grant_s=platform.settings.grant_lifetime_s,
+                now=now,
+                done=done,
+            )
+
+    def watchdog() -> None:
+        with platform.uow() as session:
+            flows.run_watchdog(session=session, settings=platform.settings, now=now, done=done)
+
+    def offline_attempts() -> None:
+        with platform.uow() as session:
+            flows.watch_offline_attempts(
+                session=session, settings=platform.settings, now=now, done=done
+            )
+
+    def sweep() -> None:
+        with platform.uow() as session:
+            flows.sweep(session=session, settings=platform.settings, now=now, done=done)
+
+    step("revocations", push_revocations)
+    step("keys", provision_keys)
+    step("watchdog", watchdog)
+    step("offline attempts", offline_attempts)
+    step("sweep", sweep)
+    step("reports", lambda: pump_simulator(platform, now))
+    if failed:
+        # The thread's own handler logs it too; the steps that could run have run.
+        raise WorkerStepsFailed(failed)
     return done
+
+
+class WorkerStepsFailed(RuntimeError):
+    """Some steps of a worker pass failed (each was logged); the others ran."""
+
+    def __init__(self, steps: list[str]) -> None:
+        super().__init__(f"worker steps failed: {', '.join(steps)}")
+        self.steps = steps
 
 
 def run_replans(platform: Platform, now: datetime | None = None) -> int:
@@ -273,6 +314,8 @@ class WorkerThread(threading.Thread):
                     # A car that answers at once has reported already: take it in now,
                     # not a tick later (a lock it asks for is then sent on the next pass).
                     self._wake.set()
+            except WorkerStepsFailed:
+                pass  # each failed step was logged where it failed; the others ran
             except Exception:  # a worker must survive one bad tick; the error is logged
                 log.exception("worker tick failed")
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support import HOME, OFFICE, World
+from trunkdrop import workers
 
 
 def test_trunk_delivery_is_done_only_when_the_car_reports_closed_and_locked(world: World) -> None:
@@ -65,6 +68,32 @@ def test_trunk_left_open_is_relocked_by_the_watchdog_with_an_incident(world: Wor
     read = world.ok(world.get("anna", f"/v1/deliveries/{delivery['id']}"))
     assert read["status"] == "delivered"
     assert "relock" in [t["kind"] for t in read["timeline"]]
+
+
+def test_a_failing_worker_step_does_not_stop_the_watchdog(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker step that fails on every pass (here the keyring cannot be loaded) is logged
+    and the others still run: a trunk left open is relocked with an incident all the same."""
+    _vehicle, _, attempt = world.ready_at_car()
+    world.ok(world.request_access(attempt["id"], (OFFICE[0] + 0.0001, OFFICE[1])), 202)
+    world.tick(20)
+    world.ok(world.post("driver", f"/v1/attempts/{attempt['id']}/deposit"))
+
+    def unreadable(*_: object, **__: object) -> None:
+        raise ValueError("Bad decrypt. Incorrect password?")
+
+    monkeypatch.setattr(world.platform.keyrings, "refresh_if_rotated", unreadable)
+    failed = []
+    for _ in range(6 * 60 // 5):
+        try:
+            workers.run_once(world.platform, world.clock.advance(5))
+        except workers.WorkerStepsFailed as e:
+            failed.append(e.steps)
+    assert failed and all(steps == ["keys"] for steps in failed)
+    incidents = world.ok(world.get("operator", "/v1/incidents"))
+    assert [i["kind"] for i in incidents] == ["trunk_not_locked"]
+    assert incidents[0]["status"] == "resolved"
 
 
 def test_offline_car_unlock_expires_and_falls_back_to_home_address(world: World) -> None:

@@ -9,7 +9,9 @@ from cryptography.hazmat.primitives import serialization
 from tests.security.common import FAR, NEAR, access_with, refusal_reasons
 from tests.support import Handset, World
 from trunkdrop.access import audit
+from trunkdrop.access import service as access
 from trunkdrop.access.models import SigningKey
+from trunkdrop.errors import Conflict
 
 
 def test_private_keys_are_stored_encrypted(world: World) -> None:
@@ -56,3 +58,17 @@ def test_every_refusal_is_audited_and_the_chain_holds(world: World) -> None:
         assert code in reasons, (code, reasons)
     with world.platform.uow() as s:
         assert audit.verify(session=s).ok
+
+
+def test_rotation_with_another_passphrase_is_refused(world: World) -> None:
+    """Rotating with a passphrase that does not open the current key (a shell without the
+    service's setting) is refused (409 key_passphrase_mismatch) and changes nothing: the
+    service could not have decrypted the new key."""
+    with world.platform.uow() as s:
+        current = world.platform.keyring(s).current_kid
+    with pytest.raises(Conflict) as refused, world.platform.uow() as s:
+        access.rotate_signing_key(session=s, passphrase="a-typo", now=world.clock.now())
+    assert refused.value.code == "key_passphrase_mismatch"
+    with world.platform.uow() as s:
+        rows = list(s.query(SigningKey))
+    assert [(r.kid, r.retired_at) for r in rows] == [(current, None)]

@@ -48,8 +48,23 @@ def create_signing_key(*, session: Session, passphrase: str, now: datetime) -> S
 
 
 def rotate_signing_key(*, session: Session, passphrase: str, now: datetime) -> SigningKey:
-    """Make a new current key. Old keys stop signing but still verify the grants they signed."""
+    """Make a new current key. Old keys stop signing but still verify the grants they signed.
+
+    The passphrase must open the current key: the service decrypts the new key with its
+    own passphrase, so a key encrypted with another (a shell without the service's
+    setting) would leave every process unable to sign, and its workers failing each tick.
+    """
     for older in session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))):
+        try:
+            serialization.load_pem_private_key(
+                older.private_key_encrypted, password=passphrase.encode()
+            )
+        except (TypeError, ValueError) as e:
+            raise Conflict(
+                "this passphrase does not open the current signing key; rotate with the "
+                "service's TRUNKDROP_KEY_PASSPHRASE",
+                code="key_passphrase_mismatch",
+            ) from e
         older.retired_at = now
     session.flush()
     return create_signing_key(session=session, passphrase=passphrase, now=now)
