@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from trunkdrop.access import audit
 from trunkdrop.access.models import AuditEntry, AuditHead
 from trunkdrop.bootstrap import Platform
+from trunkdrop.store.engine import read_only_session
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -138,3 +139,22 @@ def test_cut_tail_with_the_head_removed_is_named(platform: Platform) -> None:
     report = _verify(platform)
     assert not report.ok
     assert any("head is missing" in p for p in report.problems)
+
+
+def test_entries_appended_during_the_walk_are_not_a_break(platform: Platform) -> None:
+    """An append that commits (entries and head) while the chain is walked is a later state,
+    not a broken chain: the walk stops at the head it read first."""
+    _write(platform, 3)
+    with read_only_session(platform.session_factory) as s:
+        original = s.scalars
+
+        def appending_scalars(statement: object, *args: object, **kwargs: object) -> object:
+            result = original(statement, *args, **kwargs)  # type: ignore[arg-type]
+            _write(platform, 2)  # another process appends while this one walks
+            return result
+
+        s.scalars = appending_scalars  # type: ignore[method-assign]
+        report = audit.verify(session=s)
+    assert report.ok, report.problems
+    assert report.entries == 3
+    assert _verify(platform).entries == 5

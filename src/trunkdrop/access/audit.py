@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import bindparam, event, func, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from trunkdrop.access.models import AuditEntry, AuditHead
@@ -143,10 +143,20 @@ class ChainReport:
 
 
 def verify(*, session: Session) -> ChainReport:
-    """Walk the chain; name every altered, missing or inserted entry."""
+    """Walk the chain; name every altered, missing or inserted entry.
+
+    The head is read first and the walk stops at it: on a busy database, entries appended
+    (with their head) while the chain is walked belong to a later state, not to a broken
+    one. Entries past the head are then checked against the head as it is at the end.
+    """
     problems: list[str] = []
+    connection = session.connection()
+    head = connection.execute(_HEAD_NOW).first()
+    entries = select(AuditEntry).order_by(AuditEntry.seq)
+    if head is not None:
+        entries = entries.where(AuditEntry.seq <= head.seq)
     prev, expected_seq, count = GENESIS, 1, 0
-    for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.seq)).yield_per(1000):
+    for entry in session.scalars(entries).yield_per(1000):
         count += 1
         if entry.seq != expected_seq:
             problems.append(f"entry {expected_seq} is missing (next present is {entry.seq})")
@@ -164,10 +174,19 @@ def verify(*, session: Session) -> ChainReport:
         if recomputed != entry.hash:
             problems.append(f"entry {entry.seq} was altered")
         prev, expected_seq = entry.hash, entry.seq + 1
-    head = session.get(AuditHead, 1)
-    if head is None and count:
-        # Entries were appended, so the head was written: its removal hides a cut tail.
-        problems.append(f"the chain's head is missing (the chain ends at {expected_seq - 1})")
-    elif head is not None and (head.seq != expected_seq - 1 or head.hash != prev):
+    if head is None:
+        if count:
+            # Entries were appended, so the head was written: its removal hides a cut tail.
+            problems.append(f"the chain's head is missing (the chain ends at {expected_seq - 1})")
+    elif head.seq != expected_seq - 1 or head.hash != prev:
         problems.append(f"the chain ends at {expected_seq - 1} but its head says {head.seq}")
+    else:
+        last = connection.execute(_LAST_SEQ).scalar()
+        later = connection.execute(_HEAD_NOW).first()
+        if last is not None and last > (later.seq if later is not None else head.seq):
+            problems.append(f"entry {last} lies past the chain's head ({head.seq})")
     return ChainReport(entries=count, ok=not problems, problems=problems, head=prev)
+
+
+_HEAD_NOW = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)
+_LAST_SEQ = select(func.max(_ENTRIES.c.seq))
