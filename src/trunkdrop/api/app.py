@@ -55,6 +55,7 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
     app.state.db_write_threads = anyio.CapacityLimiter(platform.settings.api_db_threads)
     app.state.workers = None
     problems.install(app)
+    app.add_middleware(problems.RefuseNulInPath)
     # A request is matched against the routers in this order, one route after another:
     # the driver's hot path (seven requests a delivery) first. No two routers share a path.
     for router in (

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trunkdrop.errors import DomainError
@@ -81,6 +81,19 @@ def install(app: FastAPI) -> None:
             503, "unavailable", "Service unavailable", "the database is unavailable; try again"
         )
 
+    @app.exception_handler(DataError)
+    async def unstorable(_: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value of the request (PostgreSQL: a NUL character in a
+        # text, a number out of range): the caller's input, not our failure.
+        log.info("value refused by the database: %s", type(exc.orig).__name__)
+        return problem(
+            422,
+            "invalid_input",
+            "Invalid input",
+            "a value in the request cannot be stored (a NUL character, or a number out of range)",
+            field="body",
+        )
+
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
@@ -90,3 +103,21 @@ def install(app: FastAPI) -> None:
             "Internal error",
             "something went wrong on our side; it has been logged",
         )
+
+
+class RefuseNulInPath:
+    """A NUL character in the path (`%00`) is refused before routing (422): ids are looked
+    up as given, and PostgreSQL refuses a NUL in any text it is asked to compare."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and "\x00" in scope["path"]:
+            response = problem(
+                422, "invalid_input", "Invalid input", "path: NUL characters are not allowed",
+                field="path",
+            )  # fmt: skip
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
