@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import event, select, update
 from sqlalchemy.exc import OperationalError
 
 from tests.security.common import (
@@ -22,8 +22,11 @@ from tests.security.common import (
     unlock_count,
 )
 from tests.support import HOME, World
+from trunkdrop.access.models import AuditEntry
 from trunkdrop.deliveries import flows
 from trunkdrop.devices.models import Device
+from trunkdrop.dispatch.models import RouteStop
+from trunkdrop.incidents.models import Incident
 from trunkdrop.parties.models import Party
 from trunkdrop.schemas import Position
 from trunkdrop.vehicles.models import VehicleCommand
@@ -209,3 +212,114 @@ def test_revocation_racing_an_access_request_kills_its_grant(world: World) -> No
     token = outcome["granted"].grant_token
     assert present(world, vehicle, token, handset, attempt["id"]) != "opened"
     assert trunk_open(world, vehicle) is False
+
+
+def _race_the_dispatcher(world: World) -> tuple[list[BaseException], bool]:
+    """A dispatcher claims the waiting unlock and pauses; meanwhile the carrier revokes the
+    handset. Returns the errors of both and whether the revocation waited for the
+    dispatcher."""
+    platform, errors = world.platform, []
+    claimed, go = threading.Event(), threading.Event()
+    commands_to_handle = flows.vehicles.commands_to_handle
+
+    def pausing(**kwargs: Any) -> Any:
+        rows = commands_to_handle(**kwargs)
+        claimed.set()
+        go.wait(20)
+        return rows
+
+    def dispatch() -> None:
+        try:
+            with platform.uow() as s:
+                flows.dispatch_commands(
+                    session=s,
+                    settings=platform.settings,
+                    registry=platform.registry,
+                    now=world.clock.now(),
+                    done=flows.WorkDone(),
+                )
+        except Exception as e:
+            errors.append(e)
+
+    def revoke() -> None:
+        try:
+            with platform.uow() as s:
+                carrier = s.get(Party, world.ids["carrier"])
+                assert carrier is not None
+                flows.revoke_device(
+                    session=s,
+                    settings=platform.settings,
+                    party=carrier,
+                    device_id=world.handsets["driver"].id,
+                    now=world.clock.now(),
+                )
+        except Exception as e:
+            errors.append(e)
+
+    flows.vehicles.commands_to_handle = pausing  # type: ignore[assignment]
+    try:
+        dispatching = threading.Thread(target=dispatch)
+        dispatching.start()
+        assert claimed.wait(20)
+        revoking = threading.Thread(target=revoke)
+        revoking.start()
+        revoking.join(1.0)
+        waited = revoking.is_alive()
+        go.set()
+        dispatching.join(30)
+        revoking.join(30)
+    finally:
+        flows.vehicles.commands_to_handle = commands_to_handle  # type: ignore[assignment]
+        go.set()
+    return errors, waited
+
+
+def test_revocation_while_the_dispatcher_holds_the_unlock(world: World, database_url: str) -> None:
+    """A handset revoked while a dispatcher holds its unlock: both finish, the revocation
+    having waited. The unlock is either dropped unsent (PostgreSQL: the dispatcher sees
+    the handset held and leaves it) or sent first (SQLite's one writer), and then the
+    record says so and the opening is relocked as unexpected; it is never marked dropped
+    after it left."""
+    vehicle, _, attempt = world.ready_at_car()
+    granted = world.ok(world.request_access(attempt["id"], NEAR), 202)
+    errors, waited = _race_the_dispatcher(world)
+    assert errors == [] and waited
+    world.tick(12)
+    with world.platform.uow() as s:
+        command = s.get(VehicleCommand, granted["command_id"])
+        assert command is not None
+        status, sent_at = command.status, command.sent_at
+        incidents = list(s.scalars(select(Incident.kind)))
+    if database_url.startswith("postgresql"):
+        assert (status, sent_at) == ("dropped", None)
+    if status == "dropped":
+        assert sent_at is None
+        assert trunk_open(world, vehicle) is False
+    else:
+        assert status == "executed" and sent_at is not None
+        assert "unexpected_trunk_open" in incidents
+    read = world.ok(world.get("driver", f"/v1/attempts/{attempt['id']}"))
+    assert (read["status"], read["failure_reason"]) == ("failed", "device_revoked")
+
+
+def test_revocation_racing_an_expiring_unlock_ends_the_attempt_once(world: World) -> None:
+    """A handset revoked while a dispatcher expires its unsent unlock: no deadlock, both
+    finish, the attempt fails once (one reason, one fallback stop)."""
+    _, delivery, attempt = world.ready_at_car()
+    world.ok(world.request_access(attempt["id"], NEAR), 202)
+    world.clock.advance(31)  # the unlock was never sent and has run out
+    errors, _ = _race_the_dispatcher(world)
+    assert errors == []
+    read = world.ok(world.get("driver", f"/v1/attempts/{attempt['id']}"))
+    assert read["status"] == "failed"
+    with world.platform.uow() as s:
+        stops = list(s.scalars(select(RouteStop).where(RouteStop.delivery_id == delivery["id"])))
+        failures = list(
+            s.scalars(
+                select(AuditEntry).where(
+                    AuditEntry.action == "attempt.failed", AuditEntry.subject == attempt["id"]
+                )
+            )
+        )
+    assert len(failures) == 1
+    assert len(stops) == 2, [(st.mode, st.status) for st in stops]

@@ -194,7 +194,9 @@ class Keyring:
             raise GrantInvalid("claims_malformed", "grant claims are not an object")
         claims = GrantClaims.from_json(raw)
         retired = self._retired.get(kid)
-        if retired is not None and claims.iat >= retired:
+        # A forger can date a token back (iat ≤ retirement) but its lifetime then ends
+        # within one grant lifetime of the retirement: refused as expired after that.
+        if retired is not None and claims.iat > retired:
             raise GrantInvalid("key_retired", "grant was signed with a key after it was retired")
         return claims
 

@@ -524,18 +524,28 @@ def fail_attempt(
     detail: str,
     now: datetime,
 ) -> None:
-    """End the attempt with a reason, kill its grant, and let the fallback policy decide."""
+    """End the attempt with a reason, kill its grant, and let the fallback policy decide.
+
+    Rows are locked in one order everywhere (PostgreSQL): the car's pending unlocks, then
+    the attempt, then its grants; the dispatcher takes an unlock and then its attempt. The
+    attempt is read again under its lock, since another transaction (a dispatcher expiring
+    the unlock, the car's report) may have ended it since it was read."""
     if attempt.status in (domain.AttemptStatus.failed, domain.AttemptStatus.succeeded):
         return
+    if attempt.vehicle_id is not None:
+        _drop_pending_unlocks(
+            session=session, vehicle_id=attempt.vehicle_id, now=now, why=f"attempt failed: {reason}"
+        )
+    status = session.execute(_ATTEMPT_STATUS_LOCKED, {"attempt_id": attempt.id}).scalar_one()
+    if status != attempt.status:
+        session.refresh(attempt)
+        if attempt.status in (domain.AttemptStatus.failed, domain.AttemptStatus.succeeded):
+            return
     _transition(attempt, domain.AttemptStatus.failed)
     attempt.failure_reason, attempt.failure_detail, attempt.ended_at = reason, detail[:300], now
     access.end_live_grants(
         session=session, now=now, reason=f"attempt_failed:{reason}", attempt_id=attempt.id
     )
-    if attempt.vehicle_id is not None:
-        _drop_pending_unlocks(
-            session=session, vehicle_id=attempt.vehicle_id, now=now, why=f"attempt failed: {reason}"
-        )
     audit.append(
         session=session,
         actor="platform",
@@ -565,6 +575,11 @@ def fail_attempt(
         reason=reason,
         now=now,
     )
+
+
+_ATTEMPT_STATUS_LOCKED = (
+    select(Attempt.status).where(Attempt.id == bindparam("attempt_id")).with_for_update()
+)
 
 
 def reroute_if_car_away(
@@ -815,12 +830,17 @@ def _send_lock(
 
 
 def _drop_pending_unlocks(*, session: Session, vehicle_id: str, now: datetime, why: str) -> None:
+    # Locked: an unlock a dispatcher holds is waited for, and skipped if it was sent
+    # meanwhile (PostgreSQL reads the row again after the wait), never marked dropped
+    # after it left for the car.
     for command in session.scalars(
-        select(VehicleCommand).where(
+        select(VehicleCommand)
+        .where(
             VehicleCommand.vehicle_id == vehicle_id,
             VehicleCommand.kind == "unlock_trunk",
             VehicleCommand.status == "pending",
         )
+        .with_for_update()
     ):
         vehicles.finish_command(command=command, status="dropped", now=now, detail=why)
         audit.append(
@@ -1153,8 +1173,9 @@ def withdraw_consent(
 def _kill_access(
     *, session: Session, settings: Settings, vehicle: Vehicle, reason: str, now: datetime
 ) -> None:
-    """Withdrawal kills live grants at once and ends any attempt that has not opened the trunk."""
-    access.end_live_grants(session=session, now=now, reason=reason, vehicle_id=vehicle.id)
+    """Withdrawal kills live grants at once and ends any attempt that has not opened the trunk.
+
+    In the lock order of `fail_attempt`: pending unlocks, attempts, then grants."""
     _drop_pending_unlocks(session=session, vehicle_id=vehicle.id, now=now, why=reason)
     for attempt in session.scalars(
         select(Attempt).where(
@@ -1170,6 +1191,7 @@ def _kill_access(
             detail="the owner withdrew access",
             now=now,
         )
+    access.end_live_grants(session=session, now=now, reason=reason, vehicle_id=vehicle.id)
     session.flush()
 
 
@@ -1241,11 +1263,15 @@ def dispatch_commands(
             continue
         if command.status != "pending":
             continue
-        if command.kind == "unlock_trunk" and not _unlock_still_allowed(session, command):
-            vehicles.finish_command(
-                command=command, status="dropped", now=now, detail="grant no longer valid"
-            )
-            continue
+        if command.kind == "unlock_trunk":
+            verdict = _unlock_verdict(session, command)
+            if verdict == "wait":
+                continue  # its handset is being revoked: that transaction decides
+            if verdict == "drop":
+                vehicles.finish_command(
+                    command=command, status="dropped", now=now, detail="grant no longer valid"
+                )
+                continue
         adapter = registry.get(vehicle.brand)
         order = CommandOrder(
             command_id=command.id,
@@ -1343,17 +1369,31 @@ def provision_rotated_keys(
     session.flush()
 
 
-def _unlock_still_allowed(session: Session, command: VehicleCommand) -> bool:
-    """Checked again just before the unlock leaves for the car: its grant spent for it, its
-    attempt still waiting for it, and the handset that asked not revoked since."""
+def _unlock_verdict(session: Session, command: VehicleCommand) -> str:
+    """Checked again just before the unlock leaves for the car: "send" when its grant is
+    spent for it, its attempt still waits for it and the handset that asked is not revoked;
+    "drop" otherwise; "wait" while a revocation holds the handset (PostgreSQL), which then
+    drops the unlock itself. The handset is read shared without waiting: the revocation
+    holds it and waits for this unlock, so waiting here would deadlock."""
     grant = session.get(Grant, command.grant_id) if command.grant_id else None
     attempt = session.get(Attempt, command.attempt_id) if command.attempt_id else None
     if grant is None or grant.status != "redeemed":
-        return False
+        return "drop"
     if attempt is None or attempt.status != domain.AttemptStatus.unlocking:
-        return False
-    device = session.get(Device, grant.device_id) if grant.device_id else None
-    return device is not None and device.revoked_at is None
+        return "drop"
+    if grant.device_id is None:
+        return "drop"
+    device = session.scalars(_HANDSET_UNLESS_HELD, {"device_id": grant.device_id}).first()
+    if device is None:
+        return "wait"
+    return "send" if device.revoked_at is None else "drop"
+
+
+_HANDSET_UNLESS_HELD = (
+    select(Device)
+    .where(Device.id == bindparam("device_id"))
+    .with_for_update(read=True, skip_locked=True)
+)
 
 
 def _expire_command(

@@ -35,6 +35,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("devices", schema=None) as batch_op:
-        batch_op.drop_column("approved_by")
-        batch_op.drop_column("approved_at")
+    # Dropped in place (SQLite 3.35+ and PostgreSQL): a batch rebuild of `devices` would
+    # drop the table under its foreign keys (device_nonces) and fail once nonces exist.
+    op.drop_column("devices", "approved_by")
+    op.drop_column("devices", "approved_at")
