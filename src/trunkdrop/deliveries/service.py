@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -491,14 +491,28 @@ def check_delivery_access(*, session: Session, party: Party, delivery: Delivery)
     if party.role == Role.driver:
         allowed = (
             session.scalars(
-                select(RouteStop.id)
-                .join(Route, Route.id == RouteStop.route_id)
-                .where(RouteStop.delivery_id == delivery.id, Route.driver_id == party.id)
+                _DRIVERS_DELIVERIES.where(Delivery.id == delivery.id), {"driver_id": party.id}
             ).first()
             is not None
         )
     if not allowed:
         raise Forbidden("this delivery belongs to another party")
+
+
+# What a driver may see: the deliveries they still have to visit (a pending stop on one of
+# their routes) and those they attempted themselves; not one taken off their route.
+_DRIVERS_DELIVERIES = select(Delivery.id).where(
+    or_(
+        Delivery.id.in_(
+            select(RouteStop.delivery_id)
+            .join(Route, Route.id == RouteStop.route_id)
+            .where(Route.driver_id == bindparam("driver_id"), RouteStop.status == "pending")
+        ),
+        Delivery.id.in_(
+            select(Attempt.delivery_id).where(Attempt.driver_id == bindparam("driver_id"))
+        ),
+    )
+)
 
 
 def cancel(*, session: Session, party: Party, delivery: Delivery, now: datetime) -> Delivery:
@@ -553,12 +567,11 @@ def list_deliveries(
         query = query.where(column == party.id)
     elif party.role == Role.driver:
         query = query.where(
-            Delivery.id.in_(
-                select(RouteStop.delivery_id)
-                .join(Route, Route.id == RouteStop.route_id)
-                .where(Route.driver_id == party.id)
-            )
+            Delivery.id.in_(_DRIVERS_DELIVERIES.params(driver_id=party.id).scalar_subquery())
         )
+    elif party.role != Role.operator:
+        # An allow-list: a role this does not name (a car maker) sees no delivery.
+        raise Forbidden("deliveries are listed for their customer, shop, carrier and driver")
     if status is not None:
         query = query.where(Delivery.status == status)
     return list(session.scalars(query))
@@ -765,14 +778,22 @@ def stop_to_read(
         if where is None:
             raise NotFound(f"delivery {delivery.id} has no itinerary entry {stop.option_seq}")
         car = facts.vehicles[delivery.vehicle_id]
-        in_window = where.window_start <= now < where.window_end
+        # The car's position is shared only while this stop is still to be made, for the
+        # place the delivery is going to, within its window, with the owner's consent.
+        shared = (
+            stop.status == "pending"
+            and delivery.status == "out_for_delivery"
+            and delivery.current_option == stop.option_seq
+            and where.window_start <= now < where.window_end
+            and vehicles.location_consented(car)
+        )
         brief = VehicleBrief(
             plate=car.plate,
             make=car.make,
             model=car.model,
             colour=car.colour,
-            latitude=car.latitude if in_window else None,
-            longitude=car.longitude if in_window else None,
+            latitude=car.latitude if shared else None,
+            longitude=car.longitude if shared else None,
         )
         return StopRead(
             id=stop.id,

@@ -205,9 +205,10 @@ def record_event(
     vehicle = find_by_external_id(session=session, brand=brand, external_id=event_in.vehicle_id)
     if event_in.type == "position" and (event_in.latitude is None or event_in.longitude is None):
         raise InvalidInput("a position event needs latitude and longitude", field="latitude")
-    data: dict[str, Any] = event_in.model_dump(
-        mode="json", exclude={"event_id", "vehicle_id", "type", "occurred_at"}, exclude_none=True
-    )
+    unseen = {"event_id", "vehicle_id", "type", "occurred_at"}
+    if not location_consented(vehicle):
+        unseen |= {"latitude", "longitude"}  # not even kept in the event log
+    data: dict[str, Any] = event_in.model_dump(mode="json", exclude=unseen, exclude_none=True)
     row = {
         "brand": brand,
         "event_id": event_in.event_id,
@@ -225,13 +226,20 @@ def record_event(
     return vehicle, True
 
 
+def location_consented(vehicle: Vehicle) -> bool:
+    """The owner lets the platform know where the car is (during delivery windows)."""
+    return vehicle.consent_withdrawn_at is None and "location_during_windows" in (
+        vehicle.consent_scopes or []
+    )
+
+
 def _newer(at: datetime, last: datetime | None) -> bool:
     return last is None or at >= last
 
 
 def _fold(vehicle: Vehicle, ev: VehicleEventIn) -> None:
     at = ev.occurred_at
-    if ev.type == "position" and _newer(at, vehicle.position_at):
+    if ev.type == "position" and _newer(at, vehicle.position_at) and location_consented(vehicle):
         vehicle.latitude, vehicle.longitude, vehicle.position_at = ev.latitude, ev.longitude, at
     elif ev.type in ("trunk_opened", "trunk_closed") and _newer(at, vehicle.trunk_state_at):
         vehicle.trunk_state = "open" if ev.type == "trunk_opened" else "closed"

@@ -53,6 +53,9 @@ def _act(
     sim = platform.simulator
     if not vehicle.brand.startswith("sim-"):
         raise InvalidInput("this car is not simulated", field="vehicle_id")
+    # The simulated cars live in this process's memory: after a restart a linked car is
+    # simulated afresh (parked, locked), not a 500.
+    sim.ensure_car(vehicle.brand, vehicle.external_id)
     if body.action == "park":
         if body.latitude is None or body.longitude is None:
             raise InvalidInput("park needs latitude and longitude", field="latitude")

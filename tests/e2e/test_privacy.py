@@ -1,0 +1,124 @@
+"""Who sees what: deliveries only by the parties in them, a car's position only while a stop
+still goes to it, in its window, with the owner's consent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from tests.support import HOME, OFFICE, World
+from trunkdrop.api.app import create_app
+from trunkdrop.bootstrap import bootstrap
+from trunkdrop.clock import ManualClock
+from trunkdrop.config import Settings
+from trunkdrop.vehicles.models import VehicleEvent
+
+
+def position(car: dict[str, Any], event_id: str, where: tuple[float, float], at: datetime) -> Any:
+    return {
+        "event_id": event_id,
+        "vehicle_id": car["external_id"],
+        "type": "position",
+        "occurred_at": at.isoformat(),
+        "latitude": where[0],
+        "longitude": where[1],
+    }
+
+
+def test_a_car_maker_lists_no_deliveries(world: World) -> None:
+    """A car maker's key gets 403 on the list of deliveries (it named no role there and used
+    to see every delivery, addresses included)."""
+    world.ready_at_car()
+    response = world.get("aurora-cloud", "/v1/deliveries")
+    assert response.status_code == 403, response.text
+
+
+def test_no_car_position_once_the_delivery_is_done(world: World) -> None:
+    """After the trunk delivery is done, the car's next position (the owner driving home,
+    still inside the window) is not shown on the driver's stops."""
+    vehicle, delivery, attempt = world.ready_at_car()
+    world.ok(world.request_access(attempt["id"], (OFFICE[0] + 0.0001, OFFICE[1])), 202)
+    world.tick(20)
+    world.ok(world.post("driver", f"/v1/attempts/{attempt['id']}/deposit"))
+    world.platform.simulator.close_trunk(
+        vehicle["brand"], vehicle["external_id"], world.clock.now()
+    )
+    world.tick(30)
+    assert world.ok(world.get("anna", f"/v1/deliveries/{delivery['id']}"))["status"] == "delivered"
+    world.clock.set(world.at(10, 40))
+    event = position(vehicle, "e1", HOME, world.clock.now())
+    world.ok(world.post("aurora-cloud", "/v1/vehicle-events", event), 202)
+    [stop] = world.ok(world.get("driver", "/v1/stops"))
+    assert stop["status"] == "done" and stop["vehicle"]["latitude"] is None
+
+
+def test_no_car_position_for_a_cancelled_stop(world: World) -> None:
+    """A cancelled delivery's stop shows the carrier no position, even inside its window."""
+    vehicle = world.link_car()
+    delivery = world.book(vehicle, [(world.add_place(), 10, 12)])
+    world.route(delivery, start=False)
+    world.ok(world.post("shop", f"/v1/deliveries/{delivery['id']}/cancel"))
+    world.park(vehicle, OFFICE)
+    world.until(world.at(10, 30))
+    event = position(vehicle, "e1", HOME, world.clock.now())
+    world.ok(world.post("aurora-cloud", "/v1/vehicle-events", event), 202)
+    [stop] = world.ok(world.get("carrier", "/v1/stops"))
+    assert stop["vehicle"]["latitude"] is None
+
+
+def test_a_driver_taken_off_a_delivery_no_longer_sees_it(world: World) -> None:
+    """The carrier closes the driver's route and gives the delivery to another driver: the
+    first no longer reads the delivery (403) nor the car's position."""
+    vehicle = world.link_car()
+    delivery = world.book(vehicle, [(world.add_place(), 10, 12)])
+    first = world.route(delivery)
+    world.park(vehicle, OFFICE)
+    world.until(world.at(10, 5))
+    world.ok(world.post("carrier", f"/v1/routes/{first['id']}/close"))
+    world.route(delivery, driver="driver2")
+    world.ok(world.start_attempt(world.next_stop("driver2"), driver="driver2"), 201)
+    world.clock.set(world.at(10, 20))
+    event = position(vehicle, "e1", (OFFICE[0] + 0.001, OFFICE[1]), world.clock.now())
+    world.ok(world.post("aurora-cloud", "/v1/vehicle-events", event), 202)
+    assert world.get("driver", f"/v1/deliveries/{delivery['id']}").status_code == 403
+    assert all(s["vehicle"]["latitude"] is None for s in world.ok(world.get("driver", "/v1/stops")))
+    assert (
+        world.ok(world.get("driver2", f"/v1/deliveries/{delivery['id']}"))["id"] == delivery["id"]
+    )
+
+
+def test_no_position_kept_or_shown_after_consent_is_withdrawn(world: World) -> None:
+    """After the owner withdraws consent, a position the car maker still reports is neither
+    kept (not even in the event log) nor shown to the driver."""
+    vehicle, _, _ = world.at_the_stop()
+    world.ok(world.delete("anna", f"/v1/vehicles/{vehicle['id']}/consent"))
+    world.clock.set(world.at(10, 40))
+    event = position(vehicle, "e1", HOME, world.clock.now())
+    world.ok(world.post("aurora-cloud", "/v1/vehicle-events", event), 202)
+    assert world.ok(world.get("anna", f"/v1/vehicles/{vehicle['id']}"))["latitude"] is None
+    assert all(s["vehicle"]["latitude"] is None for s in world.ok(world.get("driver", "/v1/stops")))
+    with world.platform.uow() as s:
+        data = s.scalars(select(VehicleEvent.data).where(VehicleEvent.event_id == "e1")).one()
+    assert "latitude" not in data and "longitude" not in data
+
+
+def test_simulator_controls_after_a_restart_are_not_a_500(
+    world: World, settings: Settings, clock: ManualClock
+) -> None:
+    """The simulated cars live in memory: after a restart the operator's controls simulate a
+    linked car afresh instead of failing with a 500."""
+    vehicle = world.link_car()
+    restarted = bootstrap(settings, clock=clock, migrate=False)
+    try:
+        with TestClient(create_app(restarted, run_workers=False)) as client:
+            response = client.post(
+                f"/v1/sim/vehicles/{vehicle['id']}",
+                headers=world.auth("operator"),
+                json={"action": "close_trunk"},
+            )
+    finally:
+        restarted.close()
+    assert response.status_code == 200, response.text
