@@ -3,6 +3,9 @@ the grants, tokens and refusals those tests look at."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from httpx import Response
@@ -11,6 +14,8 @@ from sqlalchemy import func, select
 from tests.support import OFFICE, Handset, World
 from trunkdrop.access import service as access
 from trunkdrop.access.models import AuditEntry, Grant, GrantRedemption
+from trunkdrop.deliveries import flows
+from trunkdrop.parties.models import Party
 from trunkdrop.vehicles.models import VehicleCommand
 
 NEAR = (OFFICE[0] + 0.0001, OFFICE[1])  # ~11 m from the parked car
@@ -184,3 +189,52 @@ def redeem(world: World, vehicle_id: str, token: str, device_key: str, command_i
     except DomainError as e:
         return e.code
     return "ok"
+
+
+def dispatch_once(world: World) -> None:
+    """One dispatcher pass in a transaction of its own (as one API process's worker)."""
+    platform = world.platform
+    with platform.uow() as s:
+        flows.dispatch_commands(
+            session=s,
+            settings=platform.settings,
+            registry=platform.registry,
+            now=world.clock.now(),
+            done=flows.WorkDone(),
+        )
+
+
+def revoke_handset(world: World, driver: str = "driver", by: str = "carrier") -> None:
+    """The carrier revokes the driver's handset through the flow, in its own transaction."""
+    platform = world.platform
+    with platform.uow() as s:
+        party = s.get(Party, world.ids[by])
+        assert party is not None
+        flows.revoke_device(
+            session=s,
+            settings=platform.settings,
+            party=party,
+            device_id=world.handsets[driver].id,
+            now=world.clock.now(),
+        )
+
+
+@contextmanager
+def paused_after(owner: Any, name: str) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """`owner.name` pauses once it has returned, inside its caller's transaction, until `go`
+    is set; `reached` tells that a call got there. Restored (and released) on exit."""
+    original = getattr(owner, name)
+    reached, go = threading.Event(), threading.Event()
+
+    def pausing(*args: Any, **kwargs: Any) -> Any:
+        out = original(*args, **kwargs)
+        reached.set()
+        go.wait(20)
+        return out
+
+    setattr(owner, name, pausing)
+    try:
+        yield reached, go
+    finally:
+        setattr(owner, name, original)
+        go.set()

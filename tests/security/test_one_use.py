@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.security.common import NEAR, issue_grant, ledger_rows, redeem
+from tests.security.common import NEAR, dispatch_once, issue_grant, ledger_rows, redeem
 from tests.support import World
 from trunkdrop.bootstrap import bootstrap
 from trunkdrop.deliveries import flows
@@ -80,20 +80,10 @@ def test_two_dispatchers_send_one_unlock(world: World, monkeypatch: pytest.Monke
 
     monkeypatch.setattr(platform.simulator, "submit", counted)
 
-    def dispatch() -> None:
-        with platform.uow() as s:
-            flows.dispatch_commands(
-                session=s,
-                settings=platform.settings,
-                registry=platform.registry,
-                now=world.clock.now(),
-                done=flows.WorkDone(),
-            )
-
-    first = threading.Thread(target=dispatch)
+    first = threading.Thread(target=dispatch_once, args=(world,))
     first.start()
     assert first_read.wait(10)
-    dispatch()
+    dispatch_once(world)
     second_done.set()
     first.join(20)
     assert sent.count(granted["command_id"]) == 1

@@ -13,11 +13,14 @@ from sqlalchemy.exc import OperationalError
 
 from tests.security.common import (
     NEAR,
+    dispatch_once,
     grant_status,
     offline_car_ready,
     offline_grant,
+    paused_after,
     present,
     refused,
+    revoke_handset,
     trunk_open,
     unlock_count,
 )
@@ -153,15 +156,6 @@ def test_revocation_racing_an_access_request_kills_its_grant(world: World) -> No
     vehicle, _, attempt = offline_car_ready(world)
     handset, platform = world.handsets["driver"], world.platform
     proof = world.proof(attempt["id"])
-    checked, go = threading.Event(), threading.Event()
-    check_proof = flows.devices.check_proof
-
-    def pausing_check(**kwargs: Any) -> Any:
-        device = check_proof(**kwargs)
-        checked.set()
-        go.wait(20)
-        return device
-
     outcome: dict[str, Any] = {}
 
     def ask() -> None:
@@ -179,38 +173,21 @@ def test_revocation_racing_an_access_request_kills_its_grant(world: World) -> No
                 now=world.clock.now(),
             )
 
-    def revoke() -> None:
-        with platform.uow() as s:
-            carrier = s.get(Party, world.ids["carrier"])
-            assert carrier is not None
-            flows.revoke_device(
-                session=s,
-                settings=platform.settings,
-                party=carrier,
-                device_id=handset.id,
-                now=world.clock.now(),
-            )
-
-    flows.devices.check_proof = pausing_check  # type: ignore[assignment]
-    try:
+    with paused_after(flows.devices, "check_proof") as (checked, go):
         asking = threading.Thread(target=ask)
         asking.start()
         assert checked.wait(20)
-        revoking = threading.Thread(target=revoke)
+        revoking = threading.Thread(target=revoke_handset, args=(world,))
         revoking.start()
         revoking.join(1.0)
         assert revoking.is_alive(), "the revocation did not wait for the request in flight"
         go.set()
         asking.join(20)
         revoking.join(20)
-    finally:
-        flows.devices.check_proof = check_proof  # type: ignore[assignment]
-        go.set()
-    grant_id = outcome["granted"].grant_id
-    assert grant_status(world, grant_id) == "revoked"
+    granted = outcome["granted"]
+    assert grant_status(world, granted.grant_id) == "revoked"
     world.tick(2)  # the revocation reaches the car
-    token = outcome["granted"].grant_token
-    assert present(world, vehicle, token, handset, attempt["id"]) != "opened"
+    assert present(world, vehicle, granted.grant_token, handset, attempt["id"]) != "opened"
     assert trunk_open(world, vehicle) is False
 
 
@@ -218,59 +195,25 @@ def _race_the_dispatcher(world: World) -> tuple[list[BaseException], bool]:
     """A dispatcher claims the waiting unlock and pauses; meanwhile the carrier revokes the
     handset. Returns the errors of both and whether the revocation waited for the
     dispatcher."""
-    platform, errors = world.platform, []
-    claimed, go = threading.Event(), threading.Event()
-    commands_to_handle = flows.vehicles.commands_to_handle
+    errors: list[BaseException] = []
 
-    def pausing(**kwargs: Any) -> Any:
-        rows = commands_to_handle(**kwargs)
-        claimed.set()
-        go.wait(20)
-        return rows
-
-    def dispatch() -> None:
+    def run(work: Any) -> None:
         try:
-            with platform.uow() as s:
-                flows.dispatch_commands(
-                    session=s,
-                    settings=platform.settings,
-                    registry=platform.registry,
-                    now=world.clock.now(),
-                    done=flows.WorkDone(),
-                )
+            work(world)
         except Exception as e:
             errors.append(e)
 
-    def revoke() -> None:
-        try:
-            with platform.uow() as s:
-                carrier = s.get(Party, world.ids["carrier"])
-                assert carrier is not None
-                flows.revoke_device(
-                    session=s,
-                    settings=platform.settings,
-                    party=carrier,
-                    device_id=world.handsets["driver"].id,
-                    now=world.clock.now(),
-                )
-        except Exception as e:
-            errors.append(e)
-
-    flows.vehicles.commands_to_handle = pausing  # type: ignore[assignment]
-    try:
-        dispatching = threading.Thread(target=dispatch)
+    with paused_after(flows.vehicles, "commands_to_handle") as (claimed, go):
+        dispatching = threading.Thread(target=run, args=(dispatch_once,))
         dispatching.start()
         assert claimed.wait(20)
-        revoking = threading.Thread(target=revoke)
+        revoking = threading.Thread(target=run, args=(revoke_handset,))
         revoking.start()
         revoking.join(1.0)
         waited = revoking.is_alive()
         go.set()
         dispatching.join(30)
         revoking.join(30)
-    finally:
-        flows.vehicles.commands_to_handle = commands_to_handle  # type: ignore[assignment]
-        go.set()
     return errors, waited
 
 
