@@ -337,6 +337,17 @@ class World:
         self.until(self.at(at_hour, minute))
         return vehicle, delivery, self.next_stop()
 
+    def deliver_into_trunk(self, vehicle: dict[str, Any], attempt: dict[str, Any]) -> None:
+        """The whole trunk delivery from the car: access, unlock, deposit, the lid shut, the
+        car locked and reported."""
+        self.ok(self.request_access(attempt["id"], (OFFICE[0] + 0.0001, OFFICE[1])), 202)
+        self.tick(20)
+        self.ok(self.post("driver", f"/v1/attempts/{attempt['id']}/deposit"))
+        self.platform.simulator.close_trunk(
+            vehicle["brand"], vehicle["external_id"], self.clock.now()
+        )
+        self.tick(30)
+
     def ready_at_car(
         self, *, at_hour: int = 10, minute: int = 15
     ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:

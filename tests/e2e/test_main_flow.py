@@ -120,13 +120,7 @@ def test_offline_car_unlock_expires_and_falls_back_to_home_address(world: World)
 def test_attempt_event_stream_reports_the_attempt_until_it_ends(world: World) -> None:
     """The server-sent event stream sends the attempt and an end event once it has succeeded."""
     vehicle, _, attempt = world.ready_at_car()
-    world.ok(world.request_access(attempt["id"], (OFFICE[0] + 0.0001, OFFICE[1])), 202)
-    world.tick(20)
-    world.ok(world.post("driver", f"/v1/attempts/{attempt['id']}/deposit"))
-    world.platform.simulator.close_trunk(
-        vehicle["brand"], vehicle["external_id"], world.clock.now()
-    )
-    world.tick(30)
+    world.deliver_into_trunk(vehicle, attempt)
     with world.client.stream(
         "GET", f"/v1/attempts/{attempt['id']}/events", headers=world.auth("driver")
     ) as stream:

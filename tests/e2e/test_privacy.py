@@ -40,13 +40,7 @@ def test_no_car_position_once_the_delivery_is_done(world: World) -> None:
     """After the trunk delivery is done, the car's next position (the owner driving home,
     still inside the window) is not shown on the driver's stops."""
     vehicle, delivery, attempt = world.ready_at_car()
-    world.ok(world.request_access(attempt["id"], (OFFICE[0] + 0.0001, OFFICE[1])), 202)
-    world.tick(20)
-    world.ok(world.post("driver", f"/v1/attempts/{attempt['id']}/deposit"))
-    world.platform.simulator.close_trunk(
-        vehicle["brand"], vehicle["external_id"], world.clock.now()
-    )
-    world.tick(30)
+    world.deliver_into_trunk(vehicle, attempt)
     assert world.ok(world.get("anna", f"/v1/deliveries/{delivery['id']}"))["status"] == "delivered"
     world.clock.set(world.at(10, 40))
     event = position(vehicle, "e1", HOME, world.clock.now())
