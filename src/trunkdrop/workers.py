@@ -172,16 +172,16 @@ def run_once(platform: Platform, now: datetime | None = None) -> flows.WorkDone:
     step("reports", lambda: pump_simulator(platform, now))
     if failed:
         # The thread's own handler logs it too; the steps that could run have run.
-        raise WorkerStepsFailed(failed)
+        raise WorkerStepsFailed(failed, done)
     return done
 
 
 class WorkerStepsFailed(RuntimeError):
     """Some steps of a worker pass failed (each was logged); the others ran."""
 
-    def __init__(self, steps: list[str]) -> None:
+    def __init__(self, steps: list[str], done: flows.WorkDone) -> None:
         super().__init__(f"worker steps failed: {', '.join(steps)}")
-        self.steps = steps
+        self.steps, self.done = steps, done
 
 
 def run_replans(platform: Platform, now: datetime | None = None) -> int:
@@ -314,8 +314,10 @@ class WorkerThread(threading.Thread):
                     # A car that answers at once has reported already: take it in now,
                     # not a tick later (a lock it asks for is then sent on the next pass).
                     self._wake.set()
-            except WorkerStepsFailed:
-                pass  # each failed step was logged where it failed; the others ran
+            except WorkerStepsFailed as e:
+                # Each failed step was logged where it failed; the others ran.
+                if e.done.sent:
+                    self._wake.set()
             except Exception:  # a worker must survive one bad tick; the error is logged
                 log.exception("worker tick failed")
 

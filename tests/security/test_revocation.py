@@ -29,6 +29,7 @@ from trunkdrop.access.models import AuditEntry
 from trunkdrop.deliveries import flows
 from trunkdrop.devices.models import Device
 from trunkdrop.dispatch.models import RouteStop
+from trunkdrop.errors import Conflict
 from trunkdrop.incidents.models import Incident
 from trunkdrop.parties.models import Party
 from trunkdrop.schemas import Position
@@ -257,12 +258,125 @@ def test_revocation_racing_an_expiring_unlock_ends_the_attempt_once(world: World
     assert read["status"] == "failed"
     with world.platform.uow() as s:
         stops = list(s.scalars(select(RouteStop).where(RouteStop.delivery_id == delivery["id"])))
-        failures = list(
-            s.scalars(
-                select(AuditEntry).where(
-                    AuditEntry.action == "attempt.failed", AuditEntry.subject == attempt["id"]
+    assert _failures_audited(world, attempt["id"]) == 1
+    assert len(stops) == 2, [(st.mode, st.status) for st in stops]
+
+
+def _both(world: World, first: Any, pause: tuple[Any, str], second: Any) -> list[Exception]:
+    """`first` runs until `pause` returns and waits there, holding its rows; `second` starts
+    and gets 1.5 s to queue behind them; then both finish. Their errors."""
+    errors: list[Exception] = []
+
+    def run(work: Any) -> None:
+        try:
+            work()
+        except Exception as e:
+            errors.append(e)
+
+    with paused_after(*pause) as (reached, go):
+        one = threading.Thread(target=run, args=(first,))
+        one.start()
+        assert reached.wait(20)
+        two = threading.Thread(target=run, args=(second,))
+        two.start()
+        two.join(1.5)
+        go.set()
+        one.join(30)
+        two.join(30)
+    return errors
+
+
+def _driver_gives_up(world: World, attempt_id: str) -> None:
+    platform = world.platform
+    with platform.uow() as s:
+        driver = s.get(Party, world.ids["driver"])
+        assert driver is not None
+        flows.report_failure(
+            session=s,
+            settings=platform.settings,
+            driver=driver,
+            attempt_id=attempt_id,
+            reason="trunk_not_opened",
+            detail="the trunk did not open",
+            now=world.clock.now(),
+        )
+
+
+def _owner_blocks(world: World, vehicle_id: str) -> None:
+    platform = world.platform
+    with platform.uow() as s:
+        owner = s.get(Party, world.ids["anna"])
+        assert owner is not None
+        flows.set_access_blocked(
+            session=s,
+            settings=platform.settings,
+            owner=owner,
+            vehicle_id=vehicle_id,
+            blocked=True,
+            now=world.clock.now(),
+        )
+
+
+def test_driver_giving_up_as_the_unlock_runs_out_does_not_deadlock(world: World) -> None:
+    """The driver reports failure just as the dispatcher expires the unsent unlock (both at
+    about 30 s): no deadlock; the attempt fails once, by whichever came first (the other is
+    told it already failed: 409)."""
+    _, _, attempt = world.ready_at_car()
+    world.ok(world.request_access(attempt["id"], NEAR), 202)
+    world.clock.advance(31)
+    errors = _both(
+        world,
+        lambda: dispatch_once(world),
+        (flows.vehicles, "commands_to_handle"),
+        lambda: _driver_gives_up(world, attempt["id"]),
+    )
+    assert all(isinstance(e, Conflict) and e.code == "illegal_transition" for e in errors), errors
+    assert world.ok(world.get("driver", f"/v1/attempts/{attempt['id']}"))["status"] == "failed"
+    assert _failures_audited(world, attempt["id"]) == 1
+
+
+def test_revoking_a_handset_while_the_driver_gives_up_does_not_deadlock(world: World) -> None:
+    """The carrier revokes the handset while the driver's failure report holds the attempt:
+    no deadlock; the handset is revoked and the attempt fails once."""
+    _, _, attempt = world.ready_at_car()
+    world.ok(world.request_access(attempt["id"], NEAR), 202)
+    errors = _both(
+        world,
+        lambda: _driver_gives_up(world, attempt["id"]),
+        (flows, "_own_attempt"),
+        lambda: revoke_handset(world),
+    )
+    assert errors == []
+    assert _failures_audited(world, attempt["id"]) == 1
+    refused(world.request_access(attempt["id"], NEAR), 403, "device_revoked")
+
+
+def test_revoking_a_handset_while_the_owner_blocks_does_not_deadlock(world: World) -> None:
+    """At a car that checks grants itself, the carrier revokes the handset while the owner
+    blocks access: no deadlock, the handset stays revoked, the grant is dead."""
+    vehicle, _, attempt = offline_car_ready(world)
+    granted = offline_grant(world, attempt["id"])
+    errors = _both(
+        world,
+        lambda: revoke_handset(world),
+        (flows.devices, "revoke_device"),
+        lambda: _owner_blocks(world, vehicle["id"]),
+    )
+    assert errors == []
+    with world.platform.uow() as s:
+        device = s.get(Device, world.handsets["driver"].id)
+        assert device is not None and device.revoked_at is not None
+    assert grant_status(world, granted["grant_id"]) == "revoked"
+
+
+def _failures_audited(world: World, attempt_id: str) -> int:
+    with world.platform.uow() as s:
+        return len(
+            list(
+                s.scalars(
+                    select(AuditEntry).where(
+                        AuditEntry.action == "attempt.failed", AuditEntry.subject == attempt_id
+                    )
                 )
             )
         )
-    assert len(failures) == 1
-    assert len(stops) == 2, [(st.mode, st.status) for st in stops]

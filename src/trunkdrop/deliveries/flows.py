@@ -523,24 +523,29 @@ def fail_attempt(
     reason: str,
     detail: str,
     now: datetime,
+    only_if: tuple[domain.AttemptStatus, ...] | None = None,
 ) -> None:
     """End the attempt with a reason, kill its grant, and let the fallback policy decide.
 
-    Rows are locked in one order everywhere (PostgreSQL): the car's pending unlocks, then
-    the attempt, then its grants; the dispatcher takes an unlock and then its attempt. The
-    attempt is read again under its lock, since another transaction (a dispatcher expiring
-    the unlock, the car's report) may have ended it since it was read."""
+    Rows are locked in one order (PostgreSQL): the attempt, then the car's pending unlocks,
+    then the grants; the dispatcher, which claims unlocks first, never waits for an
+    attempt (it leaves one that is held). The attempt is read again under its lock: another
+    transaction (the car's report, a dispatcher) may have moved it since it was read, and a
+    caller that decided on a status (`only_if`: an unlock that ran out, a revoked handset's
+    unlock) does nothing once the attempt has left it (the trunk opened meanwhile)."""
     if attempt.status in (domain.AttemptStatus.failed, domain.AttemptStatus.succeeded):
+        return
+    status = session.execute(_ATTEMPT_STATUS_LOCKED, {"attempt_id": attempt.id}).scalar_one()
+    if status != attempt.status:
+        session.refresh(attempt)
+    if attempt.status in (domain.AttemptStatus.failed, domain.AttemptStatus.succeeded):
+        return
+    if only_if is not None and attempt.status not in only_if:
         return
     if attempt.vehicle_id is not None:
         _drop_pending_unlocks(
             session=session, vehicle_id=attempt.vehicle_id, now=now, why=f"attempt failed: {reason}"
         )
-    status = session.execute(_ATTEMPT_STATUS_LOCKED, {"attempt_id": attempt.id}).scalar_one()
-    if status != attempt.status:
-        session.refresh(attempt)
-        if attempt.status in (domain.AttemptStatus.failed, domain.AttemptStatus.succeeded):
-            return
     _transition(attempt, domain.AttemptStatus.failed)
     attempt.failure_reason, attempt.failure_detail, attempt.ended_at = reason, detail[:300], now
     access.end_live_grants(
@@ -1175,13 +1180,11 @@ def _kill_access(
 ) -> None:
     """Withdrawal kills live grants at once and ends any attempt that has not opened the trunk.
 
-    In the lock order of `fail_attempt`: pending unlocks, attempts, then grants."""
-    _drop_pending_unlocks(session=session, vehicle_id=vehicle.id, now=now, why=reason)
+    In the lock order of `fail_attempt`: attempts, then the car's pending unlocks, then
+    grants."""
+    not_open = (domain.AttemptStatus.started, domain.AttemptStatus.unlocking)
     for attempt in session.scalars(
-        select(Attempt).where(
-            Attempt.vehicle_id == vehicle.id,
-            Attempt.status.in_((domain.AttemptStatus.started, domain.AttemptStatus.unlocking)),
-        )
+        select(Attempt).where(Attempt.vehicle_id == vehicle.id, Attempt.status.in_(not_open))
     ):
         fail_attempt(
             session=session,
@@ -1190,7 +1193,9 @@ def _kill_access(
             reason=reason,
             detail="the owner withdrew access",
             now=now,
+            only_if=not_open,
         )
+    _drop_pending_unlocks(session=session, vehicle_id=vehicle.id, now=now, why=reason)
     access.end_live_grants(session=session, now=now, reason=reason, vehicle_id=vehicle.id)
     session.flush()
 
@@ -1203,6 +1208,7 @@ def revoke_device(
     be sent) die at once. An online car's grant is spent when it is issued, so killing
     live grants alone would let the queued unlock go out for the revoked handset."""
     device = devices.revoke_device(session=session, party=party, device_id=device_id, now=now)
+    # In the lock order of `fail_attempt`: attempts, their unlocks, then the grants.
     for attempt in session.scalars(_UNLOCKING_FOR_DEVICE, {"device_id": device.id}):
         fail_attempt(
             session=session,
@@ -1211,7 +1217,9 @@ def revoke_device(
             reason=domain.Reason.device_revoked,
             detail="the driver's handset was revoked",
             now=now,
+            only_if=(domain.AttemptStatus.unlocking,),
         )
+    access.end_live_grants(session=session, now=now, reason="device_revoked", device_id=device.id)
     session.flush()
     return device
 
@@ -1256,10 +1264,10 @@ def dispatch_commands(
     """Send pending commands to the cars; expire those that ran out of time."""
     for command, vehicle in vehicles.commands_to_handle(session=session, now=now):
         if now >= command.expires_at:
-            _expire_command(
+            if _expire_command(
                 session=session, settings=settings, command=command, vehicle=vehicle, now=now
-            )
-            done.expired += 1
+            ):
+                done.expired += 1
             continue
         if command.status != "pending":
             continue
@@ -1372,14 +1380,17 @@ def provision_rotated_keys(
 def _unlock_verdict(session: Session, command: VehicleCommand) -> str:
     """Checked again just before the unlock leaves for the car: "send" when its grant is
     spent for it, its attempt still waits for it and the handset that asked is not revoked;
-    "drop" otherwise; "wait" while a revocation holds the handset (PostgreSQL), which then
-    drops the unlock itself. The handset is read shared without waiting: the revocation
-    holds it and waits for this unlock, so waiting here would deadlock."""
+    "drop" otherwise; "wait" while another transaction holds the attempt or the handset
+    (PostgreSQL: a revocation, the owner, the driver failing it), which may be about to
+    drop this unlock. Both are read shared without waiting: the dispatcher holds the
+    unlock, and whoever holds them may wait for it, so waiting here could deadlock."""
     grant = session.get(Grant, command.grant_id) if command.grant_id else None
-    attempt = session.get(Attempt, command.attempt_id) if command.attempt_id else None
-    if grant is None or grant.status != "redeemed":
+    if grant is None or grant.status != "redeemed" or command.attempt_id is None:
         return "drop"
-    if attempt is None or attempt.status != domain.AttemptStatus.unlocking:
+    attempt = session.scalars(_ATTEMPT_UNLESS_HELD, {"attempt_id": command.attempt_id}).first()
+    if attempt is None:
+        return "wait"
+    if attempt.status != domain.AttemptStatus.unlocking:
         return "drop"
     if grant.device_id is None:
         return "drop"
@@ -1389,6 +1400,12 @@ def _unlock_verdict(session: Session, command: VehicleCommand) -> str:
     return "send" if device.revoked_at is None else "drop"
 
 
+_ATTEMPT_UNLESS_HELD = (
+    select(Attempt)
+    .where(Attempt.id == bindparam("attempt_id"))
+    .with_for_update(skip_locked=True)
+    .execution_options(populate_existing=True)
+)
 _HANDSET_UNLESS_HELD = (
     select(Device)
     .where(Device.id == bindparam("device_id"))
@@ -1403,7 +1420,15 @@ def _expire_command(
     command: VehicleCommand,
     vehicle: Vehicle,
     now: datetime,
-) -> None:
+) -> bool:
+    attempt = None
+    if command.kind == "unlock_trunk" and command.attempt_id is not None:
+        # The dispatcher holds this unlock; it must not then wait for the attempt, which a
+        # revocation, the owner or the driver may hold while waiting for the unlock: it
+        # leaves a held attempt to the next pass.
+        attempt = session.scalars(_ATTEMPT_UNLESS_HELD, {"attempt_id": command.attempt_id}).first()
+        if attempt is None:
+            return False
     vehicles.finish_command(command=command, status="expired", now=now, detail=command.detail)
     audit.append(
         session=session,
@@ -1413,11 +1438,8 @@ def _expire_command(
         now=now,
         data={"kind": command.kind, "vehicle": vehicle.id},
     )
-    if command.kind != "unlock_trunk" or command.attempt_id is None:
-        return
-    attempt = session.get(Attempt, command.attempt_id)
     if attempt is None or attempt.status != domain.AttemptStatus.unlocking:
-        return
+        return True
     reason = domain.Reason.vehicle_offline if not vehicle.online else domain.Reason.command_expired
     incidents.open_incident(
         session=session,
@@ -1436,7 +1458,9 @@ def _expire_command(
         reason=reason,
         detail="the car did not confirm the unlock in time",
         now=now,
+        only_if=(domain.AttemptStatus.unlocking,),
     )
+    return True
 
 
 def watch_late_vans(*, session: Session, settings: Settings, now: datetime) -> None:

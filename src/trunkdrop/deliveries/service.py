@@ -782,7 +782,8 @@ def stop_to_read(
         # place the delivery is going to, within its window, with the owner's consent.
         shared = (
             stop.status == "pending"
-            and delivery.status == "out_for_delivery"
+            # Not yet ended (a delivery re-planned onto a started route is still "booked").
+            and delivery.status in ("booked", "out_for_delivery")
             and delivery.current_option == stop.option_seq
             and where.window_start <= now < where.window_end
             and vehicles.location_consented(car)

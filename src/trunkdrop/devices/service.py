@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from trunkdrop.access import audit, tokens
-from trunkdrop.access import service as access
 from trunkdrop.devices.models import Device, DeviceNonce
 from trunkdrop.devices.schemas import DeviceProof, DeviceRegister
 from trunkdrop.errors import (
@@ -120,8 +119,8 @@ def approve_device(*, session: Session, party: Party, device_id: str, now: datet
 
 
 def revoke_device(*, session: Session, party: Party, device_id: str, now: datetime) -> Device:
-    """A lost handset, in one call by the driver or their carrier: the device and any live
-    grant bound to it die at once (`flows.revoke_device` also ends what it is unlocking).
+    """Mark a handset revoked, for the driver or their carrier. Use `flows.revoke_device`,
+    which also ends what the handset is unlocking and its live grants.
 
     The row is locked first: an access request checking this handset's proof holds it
     shared until it commits, so the revocation waits for that request and then sees (and
@@ -132,7 +131,6 @@ def revoke_device(*, session: Session, party: Party, device_id: str, now: dateti
         audit.append(
             session=session, actor=party.id, action="device.revoked", subject=device.id, now=now
         )
-    access.end_live_grants(session=session, now=now, reason="device_revoked", device_id=device.id)
     session.flush()
     return device
 
