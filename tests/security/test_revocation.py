@@ -5,6 +5,7 @@ unlock); an unreadable ledger refuses access."""
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -24,7 +25,8 @@ from tests.security.common import (
     trunk_open,
     unlock_count,
 )
-from tests.support import HOME, World
+from tests.support import HOME, OFFICE, World
+from trunkdrop.access import service as access
 from trunkdrop.access.models import AuditEntry
 from trunkdrop.deliveries import flows
 from trunkdrop.devices.models import Device
@@ -380,3 +382,79 @@ def _failures_audited(world: World, attempt_id: str) -> int:
                 )
             )
         )
+
+
+def test_an_attempt_failing_keeps_another_attempts_unlock_at_the_same_car(world: World) -> None:
+    """Two drivers at one car (two parcels): the second gives up while the first's unlock
+    still waits to be sent; the first's unlock stays and goes out, its attempt is not
+    stranded in `unlocking`."""
+    vehicle = world.link_car()
+    office = world.add_place()
+    first = world.book(vehicle, [(office, 10, 12)])
+    second = world.book(vehicle, [(office, 10, 12)])
+    world.route(first, driver="driver")
+    world.route(second, driver="driver2")
+    world.park(vehicle, OFFICE)
+    world.until(world.at(10, 15))
+    mine = world.ok(world.start_attempt(world.next_stop("driver"), driver="driver"), 201)
+    theirs = world.ok(world.start_attempt(world.next_stop("driver2"), driver="driver2"), 201)
+    granted = world.ok(world.request_access(mine["id"], NEAR), 202)
+    world.ok(world.post("driver2", f"/v1/attempts/{theirs['id']}/fail", {"reason": "trunk_full"}))
+    world.tick(12)
+    with world.platform.uow() as s:
+        command = s.get(VehicleCommand, granted["command_id"])
+        assert command is not None and command.status == "executed"
+    assert world.ok(world.get("driver", f"/v1/attempts/{mine['id']}"))["status"] == "trunk_open"
+
+
+def test_sweep_racing_an_access_request_does_not_deadlock(world: World) -> None:
+    """The sweep (ran-out grants, then spent nonces) while an access request holds the nonce
+    it burnt and goes on to the car's ran-out grants: no deadlock; the request is granted."""
+    vehicle, _, attempt = world.ready_at_car()
+    platform, handset = world.platform, world.handsets["driver"]
+    with platform.uow() as s:  # a grant at this car that ran out and is not swept yet
+        access.issue_grant(
+            session=s,
+            keyring=platform.keyring(s),
+            issuer=platform.settings.grant_issuer,
+            vehicle_id=vehicle["id"],
+            attempt_id="att_elsewhere",
+            delivery_id="dlv_elsewhere",
+            driver_id=world.ids["driver"],
+            device_id=handset.id,
+            device_key=handset.public_key,
+            place_lat=OFFICE[0],
+            place_lon=OFFICE[1],
+            radius_m=300,
+            window_end=world.at(12),
+            lifetime_s=1,
+            now=world.clock.now(),
+        )
+    proof = world.proof(attempt["id"])
+    asked_at = world.clock.now() + timedelta(seconds=59.5)  # the nonce is still good
+    swept_at = world.clock.now() + timedelta(seconds=61)  # and spent for the sweep
+    granted: list[Any] = []
+
+    def ask() -> None:
+        with platform.uow() as s:
+            driver = s.get(Party, world.ids["driver"])
+            assert driver is not None
+            granted.append(
+                flows.request_access(
+                    session=s,
+                    settings=platform.settings,
+                    keyring=platform.keyring(s),
+                    driver=driver,
+                    attempt_id=attempt["id"],
+                    position=Position(latitude=NEAR[0], longitude=NEAR[1]),
+                    proof=proof,
+                    now=asked_at,
+                )
+            )
+
+    def sweep() -> None:
+        with platform.uow() as s:
+            flows.sweep(session=s, settings=platform.settings, now=swept_at, done=flows.WorkDone())
+
+    errors = _both(world, ask, (flows.devices, "check_proof"), sweep)
+    assert errors == [] and len(granted) == 1

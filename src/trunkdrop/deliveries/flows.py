@@ -543,8 +543,14 @@ def fail_attempt(
     if only_if is not None and attempt.status not in only_if:
         return
     if attempt.vehicle_id is not None:
+        # Its own unlocks only: another attempt at the same car (another driver's parcel)
+        # keeps its own, or it would wait in `unlocking` for an unlock nobody sends.
         _drop_pending_unlocks(
-            session=session, vehicle_id=attempt.vehicle_id, now=now, why=f"attempt failed: {reason}"
+            session=session,
+            vehicle_id=attempt.vehicle_id,
+            attempt_id=attempt.id,
+            now=now,
+            why=f"attempt failed: {reason}",
         )
     _transition(attempt, domain.AttemptStatus.failed)
     attempt.failure_reason, attempt.failure_detail, attempt.ended_at = reason, detail[:300], now
@@ -834,19 +840,22 @@ def _send_lock(
     return command
 
 
-def _drop_pending_unlocks(*, session: Session, vehicle_id: str, now: datetime, why: str) -> None:
-    # Locked: an unlock a dispatcher holds is waited for, and skipped if it was sent
-    # meanwhile (PostgreSQL reads the row again after the wait), never marked dropped
-    # after it left for the car.
-    for command in session.scalars(
-        select(VehicleCommand)
-        .where(
-            VehicleCommand.vehicle_id == vehicle_id,
-            VehicleCommand.kind == "unlock_trunk",
-            VehicleCommand.status == "pending",
-        )
-        .with_for_update()
-    ):
+def _drop_pending_unlocks(
+    *, session: Session, vehicle_id: str, now: datetime, why: str, attempt_id: str | None = None
+) -> None:
+    """The car's unlocks not sent yet (only `attempt_id`'s, when given) are dropped.
+
+    Locked: an unlock a dispatcher holds is waited for, and skipped if it was sent
+    meanwhile (PostgreSQL reads the row again after the wait), never marked dropped after
+    it left for the car."""
+    query = select(VehicleCommand).where(
+        VehicleCommand.vehicle_id == vehicle_id,
+        VehicleCommand.kind == "unlock_trunk",
+        VehicleCommand.status == "pending",
+    )
+    if attempt_id is not None:
+        query = query.where(VehicleCommand.attempt_id == attempt_id)
+    for command in session.scalars(query.with_for_update()):
         vehicles.finish_command(command=command, status="dropped", now=now, detail=why)
         audit.append(
             session=session,

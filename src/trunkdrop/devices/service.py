@@ -243,11 +243,18 @@ _BURN_NONCE = (
 
 def purge_nonces(*, session: Session, now: datetime) -> int:
     """Forget challenges that can no longer be used."""
+    # Only nonces no transaction holds: an access request holds the one it burnt (and
+    # then the car's grants, which the sweep holds by now): waiting for it could deadlock.
+    spent = (
+        select(DeviceNonce.nonce)
+        .where(DeviceNonce.expires_at <= now)
+        .with_for_update(skip_locked=True)
+    )
     result = cast(
         CursorResult[Any],
         session.execute(
             delete(DeviceNonce)
-            .where(DeviceNonce.expires_at <= now)
+            .where(DeviceNonce.nonce.in_(spent))
             .execution_options(synchronize_session=False)
         ),
     )
