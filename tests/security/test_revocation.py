@@ -13,6 +13,7 @@ from sqlalchemy import event, select, update
 from sqlalchemy.exc import OperationalError
 
 from tests.security.common import (
+    FAR,
     NEAR,
     dispatch_once,
     grant_status,
@@ -458,3 +459,59 @@ def test_sweep_racing_an_access_request_does_not_deadlock(world: World) -> None:
 
     errors = _both(world, ask, (flows.devices, "check_proof"), sweep)
     assert errors == [] and len(granted) == 1
+
+
+def test_a_car_driving_off_ends_every_attempt_at_it(world: World) -> None:
+    """Two drivers at one car, one of them with its unlock queued: the car reports it has
+    driven 1.1 km away and both attempts fail (vehicle_moved); the queued unlock is dropped
+    and the trunk stays shut."""
+    vehicle = world.link_car()
+    office = world.add_place()
+    first = world.book(vehicle, [(office, 10, 12)])
+    second = world.book(vehicle, [(office, 10, 12)])
+    world.route(first, driver="driver")
+    world.route(second, driver="driver2")
+    world.park(vehicle, OFFICE)
+    world.until(world.at(10, 15))
+    theirs = world.ok(world.start_attempt(world.next_stop("driver2"), driver="driver2"), 201)
+    mine = world.ok(world.start_attempt(world.next_stop("driver"), driver="driver"), 201)
+    granted = world.ok(world.request_access(mine["id"], NEAR), 202)
+    event = {
+        "event_id": "moved-1",
+        "vehicle_id": vehicle["external_id"],
+        "type": "position",
+        "occurred_at": world.clock.now().isoformat(),
+        "latitude": FAR[0],
+        "longitude": FAR[1],
+    }
+    world.ok(world.post("aurora-cloud", "/v1/vehicle-events", event), 202)
+    world.tick(20)
+    for driver, attempt in (("driver", mine), ("driver2", theirs)):
+        read = world.ok(world.get(driver, f"/v1/attempts/{attempt['id']}"))
+        assert (read["status"], read["failure_reason"]) == ("failed", "vehicle_moved")
+    with world.platform.uow() as s:
+        command = s.get(VehicleCommand, granted["command_id"])
+        assert command is not None and command.status == "dropped"
+    assert trunk_open(world, vehicle) is False
+
+
+def test_revoking_a_handset_leaves_an_offline_delivery_to_the_cars_report(world: World) -> None:
+    """At a car that checks grants itself and is out of reach, the trunk opened and the
+    parcel went in before the handset was revoked: the attempt is not failed, and the car's
+    report, once it is back, settles the delivery as delivered."""
+    vehicle, delivery, attempt = offline_car_ready(world)
+    platform, handset = world.platform, world.handsets["driver"]
+    platform.simulator.go_offline(vehicle["brand"], vehicle["external_id"], world.clock.now())
+    world.tick(2)
+    granted = offline_grant(world, attempt["id"])
+    assert present(world, vehicle, granted["grant_token"], handset, attempt["id"]) == "opened"
+    world.ok(world.post("driver", f"/v1/attempts/{attempt['id']}/deposit"))
+    platform.simulator.close_trunk(vehicle["brand"], vehicle["external_id"], world.clock.now())
+    world.tick(4)
+    world.ok(world.post("carrier", f"/v1/devices/{handset.id}/revoke"))
+    assert world.ok(world.get("driver", f"/v1/attempts/{attempt['id']}"))["status"] != "failed"
+    world.clock.advance(20 * 60)
+    platform.simulator.come_online(vehicle["brand"], vehicle["external_id"], world.clock.now())
+    world.tick(4)
+    read = world.ok(world.get("shop", f"/v1/deliveries/{delivery['id']}"))
+    assert (read["status"], read["outcome"]) == ("delivered", "delivered_trunk")

@@ -1102,33 +1102,30 @@ def _on_command_result(
 
 
 def _on_position(*, session: Session, settings: Settings, vehicle: Vehicle, now: datetime) -> None:
-    """A car that leaves its booked place while a driver is at it ends the attempt."""
-    attempt = session.scalars(
-        select(Attempt).where(
-            Attempt.vehicle_id == vehicle.id,
-            Attempt.status.in_((domain.AttemptStatus.started, domain.AttemptStatus.unlocking)),
-        )
-    ).first()
-    if (
-        attempt is None
-        or attempt.option_seq is None
-        or vehicle.latitude is None
-        or vehicle.longitude is None
-    ):
+    """A car that leaves its booked place while drivers are at it ends their attempts (each,
+    with its own unlock: two parcels may wait at one car)."""
+    if vehicle.latitude is None or vehicle.longitude is None:
         return
-    booked = deliveries.option(
-        session=session, delivery_id=attempt.delivery_id, seq=attempt.option_seq
-    )
-    away = distance_m(vehicle.latitude, vehicle.longitude, booked.latitude, booked.longitude)
-    if away > settings.vehicle_radius_m:
-        fail_attempt(
-            session=session,
-            settings=settings,
-            attempt=attempt,
-            reason=domain.Reason.vehicle_moved,
-            detail=f"the car moved {away} m from the booked place",
-            now=now,
+    not_open = (domain.AttemptStatus.started, domain.AttemptStatus.unlocking)
+    for attempt in session.scalars(
+        select(Attempt).where(Attempt.vehicle_id == vehicle.id, Attempt.status.in_(not_open))
+    ).all():
+        if attempt.option_seq is None:
+            continue
+        booked = deliveries.option(
+            session=session, delivery_id=attempt.delivery_id, seq=attempt.option_seq
         )
+        away = distance_m(vehicle.latitude, vehicle.longitude, booked.latitude, booked.longitude)
+        if away > settings.vehicle_radius_m:
+            fail_attempt(
+                session=session,
+                settings=settings,
+                attempt=attempt,
+                reason=domain.Reason.vehicle_moved,
+                detail=f"the car moved {away} m from the booked place",
+                now=now,
+                only_if=not_open,
+            )
 
 
 # -- the owner's switches ------------------------------------------------------------------
@@ -1233,13 +1230,16 @@ def revoke_device(
     return device
 
 
-# The attempts a handset's grants are unlocking (built once).
+# The attempts a handset's grants are unlocking through the platform (built once). An
+# offline car's attempt has no unlock command: the car may have opened already and not
+# reported yet, so it is left to the pushed revocation and the car's reports.
 _UNLOCKING_FOR_DEVICE = (
     select(Attempt)
     .join(Grant, Grant.id == Attempt.grant_id)
     .where(
         Grant.device_id == bindparam("device_id"),
         Attempt.status == domain.AttemptStatus.unlocking,
+        Attempt.unlock_command_id.is_not(None),
     )
 )
 
