@@ -341,3 +341,61 @@ def test_retired_key_signs_nothing_after_rotation(world: World) -> None:
     token = minted()
     assert present(world, vehicle, token, thief, "att_x") != "opened"
     assert trunk_open(world, vehicle) is False
+
+
+def _offline_delivery_done(world: World) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """At a car out of reach: the handset opens it, the parcel goes in, the lid is shut;
+    the car has reported nothing yet. Returns (vehicle, delivery, attempt)."""
+    vehicle, delivery, attempt = offline_car_ready(world)
+    platform = world.platform
+    platform.simulator.go_offline(vehicle["brand"], vehicle["external_id"], world.clock.now())
+    world.tick(2)
+    granted = offline_grant(world, attempt["id"])
+    handset = world.handsets["driver"]
+    assert present(world, vehicle, granted["grant_token"], handset, attempt["id"]) == "opened"
+    world.ok(world.post("driver", f"/v1/attempts/{attempt['id']}/deposit"))
+    platform.simulator.close_trunk(vehicle["brand"], vehicle["external_id"], world.clock.now())
+    return vehicle, delivery, attempt
+
+
+def test_a_grant_used_before_its_revocation_raises_no_incident(world: World) -> None:
+    """The handset is revoked after it opened the offline car: once the car reports, the
+    delivery is delivered and no revoked_grant_used_offline incident is raised (the use
+    came first)."""
+    vehicle, delivery, _ = _offline_delivery_done(world)
+    world.tick(4)
+    world.ok(world.post("carrier", f"/v1/devices/{world.handsets['driver'].id}/revoke"))
+    world.clock.advance(20 * 60)
+    _online(world, vehicle)
+    read = world.ok(world.get("shop", f"/v1/deliveries/{delivery['id']}"))
+    assert (read["status"], read["outcome"]) == ("delivered", "delivered_trunk")
+    with world.platform.uow() as s:
+        assert "revoked_grant_used_offline" not in list(s.scalars(select(Incident.kind)))
+
+
+def test_a_position_before_the_cars_trunk_reports_keeps_the_delivery(world: World) -> None:
+    """The owner drives off after the parcel went in, and the car's position arrives before
+    its saved-up trunk reports: the deposited attempt is not failed as vehicle_moved; the
+    reports then settle the delivery as delivered."""
+    vehicle, delivery, attempt = _offline_delivery_done(world)
+    world.clock.advance(600)
+    world.add_party("carmaker", "dagny-cloud", brand=vehicle["brand"])
+    world.ok(
+        world.post(
+            "dagny-cloud",
+            "/v1/vehicle-events",
+            {
+                "event_id": "drove-off",
+                "vehicle_id": vehicle["external_id"],
+                "type": "position",
+                "occurred_at": world.clock.now().isoformat(),
+                "latitude": HOME[0],
+                "longitude": HOME[1],
+            },
+        ),
+        202,
+    )
+    assert world.ok(world.get("driver", f"/v1/attempts/{attempt['id']}"))["status"] != "failed"
+    _online(world, vehicle)
+    read = world.ok(world.get("shop", f"/v1/deliveries/{delivery['id']}"))
+    assert (read["status"], read["outcome"]) == ("delivered", "delivered_trunk")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CursorResult, bindparam, or_, select, update
+from sqlalchemy import CursorResult, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -54,7 +54,16 @@ _ATTEMPT_AT_STOP = select(Attempt.id).where(Attempt.stop_id == bindparam("stop_i
 _OTHER_ATTEMPT_AT_CAR = select(Attempt.id).where(
     Attempt.vehicle_id == bindparam("vehicle_id"),
     Attempt.id != bindparam("attempt_id"),
-    Attempt.status.in_((domain.AttemptStatus.unlocking, domain.AttemptStatus.trunk_open)),
+    or_(
+        Attempt.status.in_((domain.AttemptStatus.unlocking, domain.AttemptStatus.trunk_open)),
+        # An attempt that ended while its unlock was on its way to the car: until the car
+        # answers or the unlock runs out, an opening could be that unlock, not this one's.
+        Attempt.unlock_command_id.in_(
+            select(VehicleCommand.id).where(
+                VehicleCommand.status == "sent", VehicleCommand.expires_at > bindparam("now")
+            )
+        ),
+    ),
 )
 _UNLOCKING_ATTEMPT_AT_CAR = select(Attempt).where(
     Attempt.vehicle_id == bindparam("vehicle_id"),
@@ -279,7 +288,8 @@ def request_access(
         session=session, vehicle_id=vehicle.id, now=now
     ) is not None or (
         session.scalars(
-            _OTHER_ATTEMPT_AT_CAR, {"vehicle_id": vehicle.id, "attempt_id": attempt.id}
+            _OTHER_ATTEMPT_AT_CAR,
+            {"vehicle_id": vehicle.id, "attempt_id": attempt.id, "now": now},
         ).first()
         is not None
     )
@@ -935,9 +945,10 @@ def ingest_vehicle_event(
                 session=session, settings=settings, vehicle=vehicle, attempt=attempt, now=now
             )
     elif kind == "locked":
-        attempt = _unsecured_attempt(session, vehicle.id)
-        if attempt is not None and _secured_since(vehicle, attempt):
-            _mark_secured(session=session, settings=settings, attempt=attempt, now=now)
+        # Every attempt the lock secures (two parcels may have gone into one trunk).
+        for attempt in session.scalars(_UNSECURED_ATTEMPT_AT_CAR, {"vehicle_id": vehicle.id}).all():
+            if _secured_since(vehicle, attempt):
+                _mark_secured(session=session, settings=settings, attempt=attempt, now=now)
     elif kind == "position":
         _on_position(session=session, settings=settings, vehicle=vehicle, now=now)
     session.flush()
@@ -974,7 +985,11 @@ def _on_grant_used(
             attempt_id=grant.attempt_id,
             detail=f"{vehicle.plate} reports a second use of grant {grant.id}",
         )
-    elif before == "revoked":
+    elif (
+        before == "revoked"
+        and grant.ended_at is not None
+        and event_in.occurred_at >= grant.ended_at
+    ):  # used before it was revoked, the car reporting late: a delivery, not an incident
         incidents.open_incident(
             session=session,
             kind="revoked_grant_used_offline",
@@ -1005,12 +1020,22 @@ def _on_unexpected_open(
     for the car when its attempt ended (owner blocked, car moved). Lock it again at once."""
     attempt = session.scalars(
         select(Attempt)
+        .outerjoin(VehicleCommand, VehicleCommand.id == Attempt.unlock_command_id)
+        .outerjoin(Grant, Grant.id == Attempt.grant_id)
         .where(
             Attempt.vehicle_id == vehicle.id,
-            # An unlock that had left, or a grant the car may check itself.
-            or_(Attempt.unlock_command_id.is_not(None), Attempt.grant_id.is_not(None)),
             Attempt.trunk_opened_at.is_(None),
             Attempt.status == domain.AttemptStatus.failed,
+            or_(
+                # An unlock that had left for the car, and could still arrive (the car
+                # refuses one past its expiry)...
+                and_(
+                    VehicleCommand.status.in_(("sent", "executed")),
+                    VehicleCommand.expires_at >= at,
+                ),
+                # ...or a grant a car that checks grants itself may honour until it expires.
+                and_(Attempt.unlock_command_id.is_(None), Grant.expires_at > at),
+            ),
         )
         .order_by(Attempt.access_requested_at.desc())
     ).first()
@@ -1110,8 +1135,8 @@ def _on_position(*, session: Session, settings: Settings, vehicle: Vehicle, now:
     for attempt in session.scalars(
         select(Attempt).where(Attempt.vehicle_id == vehicle.id, Attempt.status.in_(not_open))
     ).all():
-        if attempt.option_seq is None:
-            continue
+        if attempt.option_seq is None or attempt.deposited_at is not None:
+            continue  # the parcel is in (an offline car): the car's own reports settle it
         booked = deliveries.option(
             session=session, delivery_id=attempt.delivery_id, seq=attempt.option_seq
         )
