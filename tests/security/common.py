@@ -142,7 +142,7 @@ def trunk_open(world: World, vehicle: dict[str, Any]) -> bool:
 
 
 def issue_grant(
-    world: World, vehicle_id: str, attempt_id: str, delivery_id: str
+    world: World, vehicle_id: str, attempt_id: str, delivery_id: str, *, lifetime_s: int = 600
 ) -> tuple[str, str]:
     """A live grant straight from the access service, bound to the driver's handset."""
     p = world.platform
@@ -162,10 +162,26 @@ def issue_grant(
             place_lon=OFFICE[1],
             radius_m=300,
             window_end=world.at(12),
-            lifetime_s=600,
+            lifetime_s=lifetime_s,
             now=world.clock.now(),
         )
         return grant.id, token
+
+
+def two_drivers_at_one_car(world: World) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Anna's car booked for two parcels on two drivers' routes, both drivers at it with an
+    attempt started. Returns (vehicle, the first driver's attempt, the second's)."""
+    vehicle = world.link_car()
+    office = world.add_place()
+    first = world.book(vehicle, [(office, 10, 12)])
+    second = world.book(vehicle, [(office, 10, 12)])
+    world.route(first, driver="driver")
+    world.route(second, driver="driver2")
+    world.park(vehicle, OFFICE)
+    world.until(world.at(10, 15))
+    mine = world.ok(world.start_attempt(world.next_stop("driver"), driver="driver"), 201)
+    theirs = world.ok(world.start_attempt(world.next_stop("driver2"), driver="driver2"), 201)
+    return vehicle, mine, theirs
 
 
 def redeem(world: World, vehicle_id: str, token: str, device_key: str, command_id: str) -> str:

@@ -17,6 +17,7 @@ from tests.security.common import (
     NEAR,
     dispatch_once,
     grant_status,
+    issue_grant,
     offline_car_ready,
     offline_grant,
     paused_after,
@@ -24,10 +25,10 @@ from tests.security.common import (
     refused,
     revoke_handset,
     trunk_open,
+    two_drivers_at_one_car,
     unlock_count,
 )
-from tests.support import HOME, OFFICE, World
-from trunkdrop.access import service as access
+from tests.support import HOME, World
 from trunkdrop.access.models import AuditEntry
 from trunkdrop.deliveries import flows
 from trunkdrop.devices.models import Device
@@ -389,16 +390,7 @@ def test_an_attempt_failing_keeps_another_attempts_unlock_at_the_same_car(world:
     """Two drivers at one car (two parcels): the second gives up while the first's unlock
     still waits to be sent; the first's unlock stays and goes out, its attempt is not
     stranded in `unlocking`."""
-    vehicle = world.link_car()
-    office = world.add_place()
-    first = world.book(vehicle, [(office, 10, 12)])
-    second = world.book(vehicle, [(office, 10, 12)])
-    world.route(first, driver="driver")
-    world.route(second, driver="driver2")
-    world.park(vehicle, OFFICE)
-    world.until(world.at(10, 15))
-    mine = world.ok(world.start_attempt(world.next_stop("driver"), driver="driver"), 201)
-    theirs = world.ok(world.start_attempt(world.next_stop("driver2"), driver="driver2"), 201)
+    _, mine, theirs = two_drivers_at_one_car(world)
     granted = world.ok(world.request_access(mine["id"], NEAR), 202)
     world.ok(world.post("driver2", f"/v1/attempts/{theirs['id']}/fail", {"reason": "trunk_full"}))
     world.tick(12)
@@ -412,25 +404,9 @@ def test_sweep_racing_an_access_request_does_not_deadlock(world: World) -> None:
     """The sweep (ran-out grants, then spent nonces) while an access request holds the nonce
     it burnt and goes on to the car's ran-out grants: no deadlock; the request is granted."""
     vehicle, _, attempt = world.ready_at_car()
-    platform, handset = world.platform, world.handsets["driver"]
-    with platform.uow() as s:  # a grant at this car that ran out and is not swept yet
-        access.issue_grant(
-            session=s,
-            keyring=platform.keyring(s),
-            issuer=platform.settings.grant_issuer,
-            vehicle_id=vehicle["id"],
-            attempt_id="att_elsewhere",
-            delivery_id="dlv_elsewhere",
-            driver_id=world.ids["driver"],
-            device_id=handset.id,
-            device_key=handset.public_key,
-            place_lat=OFFICE[0],
-            place_lon=OFFICE[1],
-            radius_m=300,
-            window_end=world.at(12),
-            lifetime_s=1,
-            now=world.clock.now(),
-        )
+    platform = world.platform
+    # A grant at this car that ran out and is not swept yet.
+    issue_grant(world, vehicle["id"], "att_elsewhere", "dlv_elsewhere", lifetime_s=1)
     proof = world.proof(attempt["id"])
     asked_at = world.clock.now() + timedelta(seconds=59.5)  # the nonce is still good
     swept_at = world.clock.now() + timedelta(seconds=61)  # and spent for the sweep
@@ -465,16 +441,7 @@ def test_a_car_driving_off_ends_every_attempt_at_it(world: World) -> None:
     """Two drivers at one car, one of them with its unlock queued: the car reports it has
     driven 1.1 km away and both attempts fail (vehicle_moved); the queued unlock is dropped
     and the trunk stays shut."""
-    vehicle = world.link_car()
-    office = world.add_place()
-    first = world.book(vehicle, [(office, 10, 12)])
-    second = world.book(vehicle, [(office, 10, 12)])
-    world.route(first, driver="driver")
-    world.route(second, driver="driver2")
-    world.park(vehicle, OFFICE)
-    world.until(world.at(10, 15))
-    theirs = world.ok(world.start_attempt(world.next_stop("driver2"), driver="driver2"), 201)
-    mine = world.ok(world.start_attempt(world.next_stop("driver"), driver="driver"), 201)
+    vehicle, mine, theirs = two_drivers_at_one_car(world)
     granted = world.ok(world.request_access(mine["id"], NEAR), 202)
     event = {
         "event_id": "moved-1",

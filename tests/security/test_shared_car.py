@@ -9,26 +9,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from tests.security.common import NEAR
-from tests.support import OFFICE, World
+from tests.security.common import NEAR, two_drivers_at_one_car
+from tests.support import World
 from trunkdrop.incidents.models import Incident
 
 _events = itertools.count()
-
-
-def _two_at_one_car(world: World) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Anna's car booked for two parcels on two drivers' routes; both drivers at it."""
-    vehicle = world.link_car()
-    office = world.add_place()
-    first = world.book(vehicle, [(office, 10, 12)])
-    second = world.book(vehicle, [(office, 10, 12)])
-    world.route(first, driver="driver")
-    world.route(second, driver="driver2")
-    world.park(vehicle, OFFICE)
-    world.until(world.at(10, 15))
-    mine = world.ok(world.start_attempt(world.next_stop("driver"), driver="driver"), 201)
-    theirs = world.ok(world.start_attempt(world.next_stop("driver2"), driver="driver2"), 201)
-    return vehicle, mine, theirs
 
 
 def _status(world: World, driver: str, attempt: dict[str, Any]) -> str:
@@ -44,7 +29,7 @@ def test_an_unlock_in_flight_for_a_failed_attempt_keeps_the_car_busy(world: Worl
     """Driver A gives up after A's unlock left for the car: driver B's access request is
     refused as busy (409) while that unlock may still open the trunk, so A's opening is
     never credited to B."""
-    _, mine, theirs = _two_at_one_car(world)
+    _, mine, theirs = two_drivers_at_one_car(world)
     world.ok(world.request_access(mine["id"], NEAR), 202)
     world.tick(2)  # A's unlock is on its way (the car answers after seconds)
     world.ok(world.post("driver", f"/v1/attempts/{mine['id']}/fail", {"reason": "trunk_full"}))
@@ -56,7 +41,7 @@ def test_an_unlock_in_flight_for_a_failed_attempt_keeps_the_car_busy(world: Worl
 def test_a_lock_secures_every_parcel_in_the_trunk(world: World) -> None:
     """A deposits with the trunk still open, B opens it again and deposits, the car locks:
     both attempts succeed and the watchdog raises no incident."""
-    vehicle, mine, theirs = _two_at_one_car(world)
+    vehicle, mine, theirs = two_drivers_at_one_car(world)
     world.ok(world.request_access(mine["id"], NEAR), 202)
     world.tick(20)
     world.ok(world.post("driver", f"/v1/attempts/{mine['id']}/deposit"))
@@ -76,7 +61,7 @@ def test_a_lock_secures_every_parcel_in_the_trunk(world: World) -> None:
 def test_the_owner_opening_later_is_not_taken_for_a_dropped_unlock(world: World) -> None:
     """A gives up before its unlock was sent (it is dropped); an hour later the owner opens
     the trunk: no incident, no lock sent."""
-    vehicle, mine, _ = _two_at_one_car(world)
+    vehicle, mine, _ = two_drivers_at_one_car(world)
     world.ok(world.request_access(mine["id"], NEAR), 202)
     world.ok(world.post("driver", f"/v1/attempts/{mine['id']}/fail", {"reason": "trunk_full"}))
     world.tick(4)
