@@ -132,46 +132,54 @@ def run_once(platform: Platform, now: datetime | None = None) -> flows.WorkDone:
             log.exception("worker step %s failed", name)
             failed.append(name)
 
+    def in_transaction(work: Callable[[Session], object]) -> Callable[[], object]:
+        def run() -> None:
+            with platform.uow() as session:
+                work(session)
+
+        return run
+
+    settings, registry = platform.settings, platform.registry
     step("commands", lambda: run_commands(platform, now, done))
-
-    def push_revocations() -> None:
-        with platform.uow() as session:
-            flows.push_revocations(session=session, registry=platform.registry, now=now, done=done)
-
-    def provision_keys() -> None:
-        with platform.uow() as session:
-            flows.provision_rotated_keys(
-                session=session,
-                registry=platform.registry,
-                keyring=platform.keyrings.refresh_if_rotated(session, now=now),
-                issuer=platform.settings.grant_issuer,
-                longest_grant_s=platform.settings.grant_lifetime_s,
+    step(
+        "revocations",
+        in_transaction(
+            lambda s: flows.push_revocations(session=s, registry=registry, now=now, done=done)
+        ),
+    )
+    step(
+        "keys",
+        in_transaction(
+            lambda s: flows.provision_rotated_keys(
+                session=s,
+                registry=registry,
+                keyring=platform.keyrings.refresh_if_rotated(s, now=now),
+                issuer=settings.grant_issuer,
+                longest_grant_s=settings.grant_lifetime_s,
                 now=now,
                 done=done,
             )
-
-    def watchdog() -> None:
-        with platform.uow() as session:
-            flows.run_watchdog(session=session, settings=platform.settings, now=now, done=done)
-
-    def offline_attempts() -> None:
-        with platform.uow() as session:
-            flows.watch_offline_attempts(
-                session=session, settings=platform.settings, now=now, done=done
-            )
-
-    def sweep() -> None:
-        with platform.uow() as session:
-            flows.sweep(session=session, settings=platform.settings, now=now, done=done)
-
-    step("revocations", push_revocations)
-    step("keys", provision_keys)
-    step("watchdog", watchdog)
-    step("offline attempts", offline_attempts)
-    step("sweep", sweep)
+        ),
+    )
+    step(
+        "watchdog",
+        in_transaction(
+            lambda s: flows.run_watchdog(session=s, settings=settings, now=now, done=done)
+        ),
+    )
+    step(
+        "offline attempts",
+        in_transaction(
+            lambda s: flows.watch_offline_attempts(session=s, settings=settings, now=now, done=done)
+        ),
+    )
+    step(
+        "sweep",
+        in_transaction(lambda s: flows.sweep(session=s, settings=settings, now=now, done=done)),
+    )
     step("reports", lambda: pump_simulator(platform, now))
     if failed:
-        # The thread's own handler logs it too; the steps that could run have run.
+        # The steps that could run have run; the caller learns which did not.
         raise WorkerStepsFailed(failed, done)
     return done
 
@@ -310,16 +318,15 @@ class WorkerThread(threading.Thread):
                     done = run_once(self._platform)
                 else:
                     done = run_commands(self._platform, only_if_queued=True)
-                if done.sent:
-                    # A car that answers at once has reported already: take it in now,
-                    # not a tick later (a lock it asks for is then sent on the next pass).
-                    self._wake.set()
             except WorkerStepsFailed as e:
-                # Each failed step was logged where it failed; the others ran.
-                if e.done.sent:
-                    self._wake.set()
+                done = e.done  # each failed step was logged where it failed; the others ran
             except Exception:  # a worker must survive one bad tick; the error is logged
                 log.exception("worker tick failed")
+                continue
+            if done.sent:
+                # A car that answers at once has reported already: take it in now, not a
+                # tick later (a lock it asks for is then sent on the next pass).
+                self._wake.set()
 
     def stop(self) -> None:
         self._stopping.set()

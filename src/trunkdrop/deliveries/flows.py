@@ -598,6 +598,8 @@ def fail_attempt(
     )
 
 
+# An attempt whose trunk has not opened: what a car driving off or the owner's withdrawal ends.
+_NOT_OPEN = (domain.AttemptStatus.started, domain.AttemptStatus.unlocking)
 _ATTEMPT_STATUS_LOCKED = (
     select(Attempt.status).where(Attempt.id == bindparam("attempt_id")).with_for_update()
 )
@@ -1131,9 +1133,8 @@ def _on_position(*, session: Session, settings: Settings, vehicle: Vehicle, now:
     with its own unlock: two parcels may wait at one car)."""
     if vehicle.latitude is None or vehicle.longitude is None:
         return
-    not_open = (domain.AttemptStatus.started, domain.AttemptStatus.unlocking)
     for attempt in session.scalars(
-        select(Attempt).where(Attempt.vehicle_id == vehicle.id, Attempt.status.in_(not_open))
+        select(Attempt).where(Attempt.vehicle_id == vehicle.id, Attempt.status.in_(_NOT_OPEN))
     ).all():
         if attempt.option_seq is None or attempt.deposited_at is not None:
             continue  # the parcel is in (an offline car): the car's own reports settle it
@@ -1149,7 +1150,7 @@ def _on_position(*, session: Session, settings: Settings, vehicle: Vehicle, now:
                 reason=domain.Reason.vehicle_moved,
                 detail=f"the car moved {away} m from the booked place",
                 now=now,
-                only_if=not_open,
+                only_if=_NOT_OPEN,
             )
 
 
@@ -1213,9 +1214,8 @@ def _kill_access(
 
     In the lock order of `fail_attempt`: attempts, then the car's pending unlocks, then
     grants."""
-    not_open = (domain.AttemptStatus.started, domain.AttemptStatus.unlocking)
     for attempt in session.scalars(
-        select(Attempt).where(Attempt.vehicle_id == vehicle.id, Attempt.status.in_(not_open))
+        select(Attempt).where(Attempt.vehicle_id == vehicle.id, Attempt.status.in_(_NOT_OPEN))
     ):
         fail_attempt(
             session=session,
@@ -1224,7 +1224,7 @@ def _kill_access(
             reason=reason,
             detail="the owner withdrew access",
             now=now,
-            only_if=not_open,
+            only_if=_NOT_OPEN,
         )
     _drop_pending_unlocks(session=session, vehicle_id=vehicle.id, now=now, why=reason)
     access.end_live_grants(session=session, now=now, reason=reason, vehicle_id=vehicle.id)
@@ -1308,7 +1308,7 @@ def dispatch_commands(
         if command.kind == "unlock_trunk":
             verdict = _unlock_verdict(session, command)
             if verdict == "wait":
-                continue  # its handset is being revoked: that transaction decides
+                continue  # another transaction holds its attempt or handset: it decides
             if verdict == "drop":
                 vehicles.finish_command(
                     command=command, status="dropped", now=now, detail="grant no longer valid"
@@ -1416,8 +1416,8 @@ def _unlock_verdict(session: Session, command: VehicleCommand) -> str:
     spent for it, its attempt still waits for it and the handset that asked is not revoked;
     "drop" otherwise; "wait" while another transaction holds the attempt or the handset
     (PostgreSQL: a revocation, the owner, the driver failing it), which may be about to
-    drop this unlock. Both are read shared without waiting: the dispatcher holds the
-    unlock, and whoever holds them may wait for it, so waiting here could deadlock."""
+    drop this unlock. Both are locked without waiting (SKIP LOCKED): the dispatcher holds
+    the unlock, and whoever holds them may wait for it, so waiting here could deadlock."""
     grant = session.get(Grant, command.grant_id) if command.grant_id else None
     if grant is None or grant.status != "redeemed" or command.attempt_id is None:
         return "drop"

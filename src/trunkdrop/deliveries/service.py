@@ -783,7 +783,8 @@ def stop_to_read(
         shared = (
             stop.status == "pending"
             # Not yet ended (a delivery re-planned onto a started route is still "booked").
-            and delivery.status in ("booked", "out_for_delivery")
+            and delivery.status
+            in (domain.DeliveryStatus.booked, domain.DeliveryStatus.out_for_delivery)
             and delivery.current_option == stop.option_seq
             and where.window_start <= now < where.window_end
             and vehicles.location_consented(car)

@@ -85,11 +85,7 @@ def list_devices(*, session: Session, party: Party) -> list[Device]:
 def get_device(
     *, session: Session, party: Party, device_id: str, for_update: bool = False
 ) -> Device:
-    device = (
-        session.get(Device, device_id, with_for_update=True)
-        if for_update
-        else session.get(Device, device_id)
-    )
+    device = session.get(Device, device_id, with_for_update=True if for_update else None)
     if device is None:
         raise NotFound(f"no device with id {device_id!r}", field="device_id")
     if party.role == Role.operator or device.driver_id == party.id:
@@ -276,11 +272,7 @@ def require_usable_device(
     With `hold`, the row is locked shared until the transaction ends (PostgreSQL; SQLite's
     one writer serialises anyway), so that a revocation cannot slip between this check
     and the grant the request goes on to issue."""
-    device = (
-        session.get(Device, device_id, with_for_update={"read": True})
-        if hold
-        else session.get(Device, device_id)
-    )
+    device = session.get(Device, device_id, with_for_update={"read": True} if hold else None)
     if device is None or device.driver_id != driver.id:
         _refuse(session, driver, subject, "device_unknown", now, device_id[:32])
         raise AccessForbidden(

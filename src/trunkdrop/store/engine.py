@@ -137,9 +137,11 @@ class PlatformSession(Session):
     """A session whose `get` of a row it does not hold yet runs a SELECT built once per
     model: `Session.get` builds its statement anew on every miss, which cost a third of
     the load (a delivery makes some twenty such loads). Everything else, and any `get`
-    with options (a lock, a refresh), is `Session.get` itself."""
+    with options (a lock, a refresh), is `Session.get` itself; an option given as None
+    (`with_for_update=None`) is no option."""
 
     def get(self, entity: Any, ident: Any, **options: Any) -> Any:
+        options = {name: value for name, value in options.items() if value is not None}
         if options or not isinstance(entity, type) or not isinstance(ident, str):
             return super().get(entity, ident, **options)
         mapper: Mapper[Any] = inspect(entity)
