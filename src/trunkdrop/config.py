@@ -26,6 +26,12 @@ class Settings(BaseSettings):
 
     vehicle_radius_m: int = Field(300, ge=10, le=5_000)
     driver_radius_m: int = Field(50, ge=5, le=1_000)
+    # A driver's reported positions must follow a track a van can drive: a jump faster than
+    # this (beyond the slack a GPS fix wanders by) is refused and audited.
+    driver_max_speed_kmh: int = Field(130, ge=20, le=400)
+    driver_track_slack_m: int = Field(200, ge=0, le=10_000)
+    # How far ahead a shop may book (and checkout offers): a day further out is refused.
+    booking_horizon_days: int = Field(60, ge=1, le=366)
     window_slot_minutes: int = Field(120, ge=15, le=720)
     service_day_start_hour: int = Field(8, ge=0, le=23)
     service_day_end_hour: int = Field(21, ge=1, le=24)
@@ -40,6 +46,10 @@ class Settings(BaseSettings):
     # until it moves again, so only a report older than this counts as unknown.
     position_max_age_s: int = Field(43_200, ge=60, le=86_400)
     position_retention_s: int = Field(86_400, ge=0, le=30 * 86_400)
+    # A car's report may claim a time at most this far past its arrival (clocks drift a
+    # little); within it the report counts as made when it arrived, beyond it is refused.
+    # Either way no report can claim to be newer than one that arrives after it.
+    report_max_ahead_s: int = Field(30, ge=0, le=600)
 
     max_weight_g: int = 22_000
     max_length_cm: int = 66

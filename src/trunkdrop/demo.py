@@ -315,14 +315,14 @@ def _run(d: Demo) -> dict[str, int]:
             now=now(),
         )
         route_id = route.id
-    d.until(_at(8, 0))
+    d.until(_at(8, 5))
     by_name = {c.name: c for c in customers}
     # Where the cars stand today. Ben parks 2 km from where he said.
     for c in customers:
         lat, lon, _ = c.office
         if c.name == "Ben":
             lat, lon = lat + 0.018, lon
-        p.simulator.park(*d.sim(c), lat, lon, _at(8, 5))
+        p.simulator.park(*d.sim(c), lat, lon, now())
     d.until(_at(8, 30))
     with p.uow() as s:
         deliveries.start_route(
@@ -349,6 +349,7 @@ def _run(d: Demo) -> dict[str, int]:
                 spot = (delivery.fallback_latitude or 0.0, delivery.fallback_longitude or 0.0)
             attempt = flows.start_attempt(
                 session=s,
+                settings=p.settings,
                 driver=drv,
                 stop_id=stop.id,
                 now=now(),
@@ -421,11 +422,11 @@ def _run(d: Demo) -> dict[str, int]:
     d.tick(6 * 60, step=5)  # the watchdog relocks after 5 minutes
     visit("Dario", _at(12, 30))  # a sleepy brand: the platform wakes the car first
     # Felix's car sits in an underground garage without signal: the unlock expires.
-    p.simulator.go_offline(*d.sim(by_name["Felix"]), _at(13, 0))
+    d.until(_at(13, 0))
+    p.simulator.go_offline(*d.sim(by_name["Felix"]), now())
     visit("Felix", _at(14, 20))
-    p.simulator.park(
-        *d.sim(by_name["Ben"]), by_name["Ben"].home[0], by_name["Ben"].home[1], _at(17, 45)
-    )
+    d.until(_at(17, 45))
+    p.simulator.park(*d.sim(by_name["Ben"]), by_name["Ben"].home[0], by_name["Ben"].home[1], now())
     visit("Ben", _at(18, 10))
     visit("Felix", _at(18, 40))  # the fallback address: handed over at the door
     d.tick(120)

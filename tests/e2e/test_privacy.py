@@ -142,3 +142,68 @@ def test_a_stop_re_planned_onto_a_started_route_shows_its_car(world: World) -> N
     if d2["id"] not in shown:
         pytest.skip("the re-plan kept the stop on its own route this time")
     assert shown[d2["id"]] == nearby[0]
+
+
+def test_a_car_away_from_the_booked_place_is_shown_as_not_there(world: World) -> None:
+    """In the window, a car 5 km from the booked place shows no position (at_place false) to
+    the driver and the carrier; parked at the place, it shows where it stands."""
+    vehicle, _, stop = world.at_the_stop()
+    assert stop["vehicle"]["at_place"] is True
+    assert stop["vehicle"]["latitude"] == pytest.approx(OFFICE[0])
+    world.clock.advance(5)
+    world.park(vehicle, (OFFICE[0] + 0.045, OFFICE[1]))  # ~5 km north
+    for who in ("driver", "carrier"):
+        shown = next(s for s in world.ok(world.get(who, "/v1/stops")) if s["id"] == stop["id"])
+        assert shown["vehicle"]["at_place"] is False
+        assert shown["vehicle"]["latitude"] is None and shown["vehicle"]["longitude"] is None
+
+
+def test_a_driver_sees_only_the_place_of_their_stop(world: World) -> None:
+    """A trunk stop's driver reads the delivery with that stop's place only: not the rest
+    of the itinerary, not the home address; the shop still sees all of it."""
+    vehicle = world.link_car()
+    office = world.add_place()
+    home = world.add_place(label="home", where=HOME)
+    delivery = world.book(vehicle, [(office, 10, 12), (home, 14, 16)])
+    world.route(delivery)
+    read = world.ok(world.get("driver", f"/v1/deliveries/{delivery['id']}"))
+    assert [o["place_id"] for o in read["itinerary"]] == [office["id"]]
+    assert read["fallback_address"] is None
+    listed = next(
+        d for d in world.ok(world.get("driver", "/v1/deliveries")) if d["id"] == delivery["id"]
+    )
+    assert [o["place_id"] for o in listed["itinerary"]] == [office["id"]]
+    shop = world.ok(world.get("shop", f"/v1/deliveries/{delivery['id']}"))
+    assert len(shop["itinerary"]) == 2 and shop["fallback_address"]
+
+
+def test_service_areas_are_shown_by_role(world: World) -> None:
+    """A carrier lists its own areas with depots, not another carrier's; a shop and a
+    customer see every area's coverage without depots; an operator sees all; a car maker
+    none."""
+    world.ok(
+        world.post(
+            "other-carrier",
+            "/v1/service-areas",
+            {
+                "name": "Augsburg",
+                "latitude": 48.37,
+                "longitude": 10.89,
+                "radius_m": 10_000,
+                "depot_latitude": 48.35,
+                "depot_longitude": 10.9,
+            },
+        ),
+        201,
+    )
+    own = world.ok(world.get("carrier", "/v1/service-areas"))
+    assert {a["carrier_id"] for a in own} == {world.ids["carrier"]}
+    assert all(a["depot_latitude"] is not None for a in own)
+    for who in ("shop", "anna"):
+        seen = world.ok(world.get(who, "/v1/service-areas"))
+        assert {a["name"] for a in seen} >= {"Munich", "Augsburg"}
+        assert all(a["depot_latitude"] is None and a["depot_longitude"] is None for a in seen)
+    everything = world.ok(world.get("operator", "/v1/service-areas"))
+    assert len(everything) == len(world.ok(world.get("shop", "/v1/service-areas")))
+    assert all(a["depot_latitude"] is not None for a in everything)
+    assert world.get("aurora-cloud", "/v1/service-areas").status_code == 403

@@ -342,7 +342,7 @@ def event(
         "event_id": event_id,
         "vehicle_id": vehicle["external_id"],
         "type": kind,
-        "occurred_at": "2026-12-01T06:30:00+00:00",
+        "occurred_at": "2026-12-01T05:30:00+00:00",  # before the clock: a report made earlier
         **extra,
     }
 

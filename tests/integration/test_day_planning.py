@@ -202,7 +202,8 @@ def test_a_replan_that_finds_a_stop_started_meanwhile_changes_nothing_and_asks_a
             now=world.clock.now(),
         )
     solved = planning.solve_replan(draft, seconds=0.5)
-    world.ok(world.start_attempt(world.next_stop()), 201)  # the driver goes on meanwhile
+    world.clock.advance(120)  # the driver drives on to the next place meanwhile, and starts
+    world.ok(world.start_attempt(world.next_stop()), 201)
     with pytest.raises(DomainError) as refused, world.platform.uow() as s:
         planning.store_replan(
             session=s,

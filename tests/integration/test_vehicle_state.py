@@ -39,8 +39,8 @@ def test_event_ingest_is_idempotent_on_event_id(world: World) -> None:
 def test_an_older_event_does_not_overwrite_newer_state(world: World) -> None:
     """Clouds reorder: a lock report older than the last unlock report leaves the car unlocked."""
     vehicle = world.link_car()
-    _event(world, vehicle, "ev-new", "unlocked", 5)
-    _event(world, vehicle, "ev-old", "locked", 1)
+    _event(world, vehicle, "ev-new", "unlocked", -1)
+    _event(world, vehicle, "ev-old", "locked", -5)
     assert world.ok(world.get("anna", f"/v1/vehicles/{vehicle['id']}"))["lock_state"] == "unlocked"
 
 

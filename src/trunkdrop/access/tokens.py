@@ -24,6 +24,7 @@ AUDIENCE = "trunkdrop:vehicle"
 TRUNK_UNLOCK = "trunk:unlock"
 TOKEN_PREFIX = "v4.public."  # noqa: S105 - a format prefix, not a secret
 PROOF_CONTEXT = b"trunkdrop-device-proof-v1"
+PROXIMITY_CONTEXT = b"trunkdrop-handset-nearby-v1"
 
 
 class GrantInvalid(Exception):
@@ -269,6 +270,14 @@ def proof_message(*, nonce: str, action: str, attempt_id: str) -> bytes:
     Length-prefixed so that no two different triples give the same bytes.
     """
     parts = [PROOF_CONTEXT, nonce.encode(), action.encode(), attempt_id.encode()]
+    return b"".join(len(p).to_bytes(2, "big") + p for p in parts)
+
+
+def proximity_message(*, nonce: str, vehicle: str) -> bytes:
+    """What a handset signs to prove to a car over the short-range link that it is beside
+    it: the car's own fresh nonce and the car's id at its maker, length-prefixed like
+    `proof_message` under a context of its own (a platform proof is never a car proof)."""
+    parts = [PROXIMITY_CONTEXT, nonce.encode(), vehicle.encode()]
     return b"".join(len(p).to_bytes(2, "big") + p for p in parts)
 
 

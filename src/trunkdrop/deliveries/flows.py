@@ -36,7 +36,13 @@ from trunkdrop.schemas import Position
 from trunkdrop.store.base import new_id, table_of
 from trunkdrop.vehicles import service as vehicles
 from trunkdrop.vehicles.models import Vehicle, VehicleCommand
-from trunkdrop.vehicles.ports import AdapterError, CommandOrder, GrantKeys, VehicleAsleep
+from trunkdrop.vehicles.ports import (
+    HANDSET_NOT_NEAR,
+    AdapterError,
+    CommandOrder,
+    GrantKeys,
+    VehicleAsleep,
+)
 from trunkdrop.vehicles.registry import AdapterRegistry
 from trunkdrop.vehicles.schemas import VehicleEventIn
 
@@ -122,7 +128,13 @@ def _own_attempt(session: Session, driver: Party, attempt_id: str) -> Attempt:
 
 
 def start_attempt(
-    *, session: Session, driver: Party, stop_id: str, attempt_in: AttemptStart, now: datetime
+    *,
+    session: Session,
+    settings: Settings,
+    driver: Party,
+    stop_id: str,
+    attempt_in: AttemptStart,
+    now: datetime,
 ) -> Attempt:
     """The driver is at the stop with the parcel in hand."""
     stop = dispatch.get_stop(session=session, stop_id=stop_id, for_update=True)
@@ -153,6 +165,7 @@ def start_attempt(
             code="parcel_mismatch",
             field="scanned_parcel_ref",
         )
+    _follow_track(session, settings, driver, attempt_in.position, subject=stop.id, now=now)
     attempt = Attempt(
         id=new_id("att"),
         delivery_id=delivery.id,
@@ -180,6 +193,27 @@ def start_attempt(
     return attempt
 
 
+def _follow_track(
+    session: Session,
+    settings: Settings,
+    driver: Party,
+    position: Position,
+    *,
+    subject: str,
+    now: datetime,
+) -> None:
+    devices.follow_track(
+        session=session,
+        driver=driver,
+        latitude=position.latitude,
+        longitude=position.longitude,
+        subject=subject,
+        max_speed_kmh=settings.driver_max_speed_kmh,
+        slack_m=settings.driver_track_slack_m,
+        now=now,
+    )
+
+
 def start_attempt_with_challenge(
     *,
     session: Session,
@@ -199,7 +233,12 @@ def start_attempt_with_challenge(
             session=session, driver=driver, device_id=attempt_in.device_id, subject=stop_id, now=now
         )
     attempt = start_attempt(
-        session=session, driver=driver, stop_id=stop_id, attempt_in=attempt_in, now=now
+        session=session,
+        settings=settings,
+        driver=driver,
+        stop_id=stop_id,
+        attempt_in=attempt_in,
+        now=now,
     )
     if attempt_in.device_id is None:
         return attempt, None
@@ -336,6 +375,9 @@ def request_access(
             code=first.code,
             extra={"reasons": [r.code for r in refusals], "attempt_status": attempt.status},
         )
+    # Only a position that passed the rules above is measured against the track (and moves
+    # it): one refused as too far away says so, and does not count as where the handset was.
+    _follow_track(session, settings, driver, position, subject=attempt.id, now=now)
     # Compare-and-set: of many simultaneous requests for one attempt, one goes on.
     won = cast(
         CursorResult[Any],
@@ -781,6 +823,14 @@ def _finish_delivered(
     session.flush()
 
 
+def _answers_access(attempt: Attempt, opened_at: datetime) -> bool:
+    """An opening the car made after the driver was granted access can answer it; one made
+    before (the owner's own, reported late) cannot, and so cannot start the clock that a
+    later "closed and locked" is measured against."""
+    granted = attempt.access_requested_at
+    return granted is not None and opened_at >= granted
+
+
 def _secured_since(vehicle: Vehicle, attempt: Attempt) -> bool:
     """The car itself reported trunk closed and locked after this attempt opened it."""
     opened = attempt.trunk_opened_at
@@ -889,6 +939,9 @@ def ingest_vehicle_event(
     *, session: Session, settings: Settings, brand: str, event_in: VehicleEventIn, now: datetime
 ) -> bool:
     """Fold a car maker's event into the platform and react to it. False when a duplicate."""
+    event_in = vehicles.bounded_report(
+        event_in, received_at=now, max_ahead_s=settings.report_max_ahead_s
+    )
     vehicle, new = vehicles.record_event(session=session, brand=brand, event_in=event_in, now=now)
     if not new:
         return False
@@ -919,7 +972,7 @@ def ingest_vehicle_event(
         )
     elif kind == "trunk_opened":
         attempt = session.scalars(_UNLOCKING_ATTEMPT_AT_CAR, {"vehicle_id": vehicle.id}).first()
-        if attempt is not None:
+        if attempt is not None and _answers_access(attempt, event_in.occurred_at):
             _transition(attempt, domain.AttemptStatus.trunk_open)
             attempt.trunk_opened_at = event_in.occurred_at
             deliveries.add_timeline(
@@ -1101,11 +1154,11 @@ def _on_command_result(
     if not executed and command.kind == "unlock_trunk" and command.attempt_id:
         attempt = session.get(Attempt, command.attempt_id)
         if attempt is not None and attempt.status == domain.AttemptStatus.unlocking:
-            reason = (
-                domain.Reason.command_expired
-                if event_in.detail == "expired"
-                else domain.Reason.trunk_not_opened
-            )
+            reason = {
+                "expired": domain.Reason.command_expired,
+                # The car did not see the grant's handset beside it: the driver is not there.
+                HANDSET_NOT_NEAR: domain.Reason.driver_not_at_vehicle,
+            }.get(event_in.detail or "", domain.Reason.trunk_not_opened)
             incidents.open_incident(
                 session=session,
                 kind="command_expired"
@@ -1305,8 +1358,9 @@ def dispatch_commands(
             continue
         if command.status != "pending":
             continue
+        handset_key = None
         if command.kind == "unlock_trunk":
-            verdict = _unlock_verdict(session, command)
+            verdict, handset_key = _unlock_verdict(session, command)
             if verdict == "wait":
                 continue  # another transaction holds its attempt or handset: it decides
             if verdict == "drop":
@@ -1320,6 +1374,7 @@ def dispatch_commands(
             vehicle_external_id=vehicle.external_id,
             kind="unlock_trunk" if command.kind == "unlock_trunk" else "lock",
             expires_at=command.expires_at,
+            handset_key=handset_key,
         )
         command.tries += 1
         try:
@@ -1411,27 +1466,28 @@ def provision_rotated_keys(
     session.flush()
 
 
-def _unlock_verdict(session: Session, command: VehicleCommand) -> str:
-    """Checked again just before the unlock leaves for the car: "send" when its grant is
-    spent for it, its attempt still waits for it and the handset that asked is not revoked;
-    "drop" otherwise; "wait" while another transaction holds the attempt or the handset
-    (PostgreSQL: a revocation, the owner, the driver failing it), which may be about to
-    drop this unlock. Both are locked without waiting (SKIP LOCKED): the dispatcher holds
-    the unlock, and whoever holds them may wait for it, so waiting here could deadlock."""
+def _unlock_verdict(session: Session, command: VehicleCommand) -> tuple[str, str | None]:
+    """Checked again just before the unlock leaves for the car: "send" (with the handset's
+    public key, for a car that must see it beside it) when its grant is spent for it, its
+    attempt still waits for it and the handset that asked is not revoked; "drop" otherwise;
+    "wait" while another transaction holds the attempt or the handset (PostgreSQL: a
+    revocation, the owner, the driver failing it), which may be about to drop this unlock.
+    Both are locked without waiting (SKIP LOCKED): the dispatcher holds the unlock, and
+    whoever holds them may wait for it, so waiting here could deadlock."""
     grant = session.get(Grant, command.grant_id) if command.grant_id else None
     if grant is None or grant.status != "redeemed" or command.attempt_id is None:
-        return "drop"
+        return "drop", None
     attempt = session.scalars(_ATTEMPT_UNLESS_HELD, {"attempt_id": command.attempt_id}).first()
     if attempt is None:
-        return "wait"
+        return "wait", None
     if attempt.status != domain.AttemptStatus.unlocking:
-        return "drop"
+        return "drop", None
     if grant.device_id is None:
-        return "drop"
+        return "drop", None
     device = session.scalars(_HANDSET_UNLESS_HELD, {"device_id": grant.device_id}).first()
     if device is None:
-        return "wait"
-    return "send" if device.revoked_at is None else "drop"
+        return "wait", None
+    return ("send", device.public_key) if device.revoked_at is None else ("drop", None)
 
 
 _ATTEMPT_UNLESS_HELD = (

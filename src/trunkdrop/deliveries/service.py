@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, bindparam, or_, select
@@ -31,6 +31,7 @@ from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.models import Route, RouteStop
 from trunkdrop.dispatch.schemas import RouteRead, StopRead, VehicleBrief
 from trunkdrop.errors import Conflict, Forbidden, InvalidInput, NotFound
+from trunkdrop.geo import distance_m
 from trunkdrop.notify import service as notify
 from trunkdrop.parties import service as parties
 from trunkdrop.parties.models import Party, Role
@@ -71,6 +72,7 @@ def checkout_options(
     *, session: Session, settings: Settings, request: CheckoutRequest, now: datetime
 ) -> CheckoutOptionsRead:
     """The place/window pairs a shop may offer for this parcel, or exactly why there are none."""
+    bookable_day(request.date, field="date", settings=settings, now=now)
     customer = parties.get_party(session=session, party_id=request.customer_id, role=Role.customer)
     reasons: list[RuleRead] = [
         RuleRead(code=v.code, message=v.message, field=v.field)
@@ -245,6 +247,7 @@ def book(
         delivery_in,
         day=windows[0].start.astimezone(ZoneInfo(settings.timezone)).date(),
         settings=settings,
+        now=now,
     )
     delivery = Delivery(
         id=new_id("dlv"),
@@ -312,6 +315,7 @@ def _book_home(
         raise InvalidInput("a delivery without a car needs its day", field="service_date")
     if delivery_in.service_date < now.astimezone(ZoneInfo(settings.timezone)).date():
         raise InvalidInput("the day is already over", field="service_date", code="window_in_past")
+    bookable_day(delivery_in.service_date, field="service_date", settings=settings, now=now)
     areas = dispatch.list_service_areas(session=session)
     inside = dispatch.areas_covering(areas, address.latitude, address.longitude)
     if not inside:
@@ -320,7 +324,9 @@ def _book_home(
             code="place_outside_service_area",
             field="fallback_address",
         )
-    door = _checked_door_window(delivery_in, day=delivery_in.service_date, settings=settings)
+    door = _checked_door_window(
+        delivery_in, day=delivery_in.service_date, settings=settings, now=now
+    )
     delivery = Delivery(
         id=new_id("dlv"),
         retailer_id=retailer.id,
@@ -385,7 +391,7 @@ def _announce_booking(*, session: Session, delivery: Delivery, text: str, now: d
 
 
 def _checked_door_window(
-    delivery_in: DeliveryCreate, *, day: date, settings: Settings
+    delivery_in: DeliveryCreate, *, day: date, settings: Settings, now: datetime
 ) -> tuple[datetime | None, datetime | None]:
     window = delivery_in.door_window
     if window is None:
@@ -396,6 +402,9 @@ def _checked_door_window(
         raise InvalidInput(
             "the window ends before it starts", field="door_window.end", code="window_inverted"
         )
+    bookable_day(
+        window.end.astimezone(UTC).date(), field="door_window.end", settings=settings, now=now
+    )
     if (window.end - window.start).total_seconds() < 30 * 60:
         raise InvalidInput(
             "a window must be at least 30 minutes long",
@@ -415,6 +424,19 @@ def _checked_door_window(
             code="window_outside_service_hours",
         )
     return window.start, window.end
+
+
+def bookable_day(day: date, *, field: str, settings: Settings, now: datetime) -> None:
+    """Bookings (and the checkout that offers them) reach only `booking_horizon_days` ahead:
+    a far-off day is refused before any local-time arithmetic could overflow on it."""
+    last = now.astimezone(UTC).date() + timedelta(days=settings.booking_horizon_days)
+    if day > last:
+        raise InvalidInput(
+            f"bookings are taken up to {settings.booking_horizon_days} days ahead "
+            f"(until {last.isoformat()})",
+            field=field,
+            code="beyond_booking_horizon",
+        )
 
 
 def _checked_windows(
@@ -442,6 +464,9 @@ def _checked_windows(
             raise InvalidInput(
                 "the window is already over", field=f"{field}.window_end", code="window_in_past"
             )
+        bookable_day(
+            start.astimezone(UTC).date(), field=f"{field}.window_start", settings=settings, now=now
+        )
         local_day = start.astimezone(zone).date()
         day = day or local_day
         if local_day != day:
@@ -600,7 +625,28 @@ def option(*, session: Session, delivery_id: str, seq: int) -> DeliveryOption:
     return found
 
 
-def to_read(*, session: Session, delivery: Delivery) -> DeliveryRead:
+def _drivers_stops(session: Session, driver_id: str, delivery_id: str) -> list[RouteStop]:
+    return list(
+        session.scalars(
+            select(RouteStop)
+            .join(Route, Route.id == RouteStop.route_id)
+            .where(Route.driver_id == driver_id, RouteStop.delivery_id == delivery_id)
+        )
+    )
+
+
+def to_read(*, session: Session, delivery: Delivery, viewer: Party | None = None) -> DeliveryRead:
+    """The delivery as `viewer` may see it. A driver sees the places of their own stops
+    only: not the rest of the customer's itinerary (where the car stands all day), and the
+    home address only for a stop at the door."""
+    itinerary = options_of(session=session, delivery_id=delivery.id)
+    fallback_address = delivery.fallback_address
+    if viewer is not None and viewer.role == Role.driver:
+        stops = _drivers_stops(session, viewer.id, delivery.id)
+        seqs = {stop.option_seq for stop in stops if stop.mode == "trunk"}
+        itinerary = [o for o in itinerary if o.seq in seqs]
+        if not any(stop.mode == "home" for stop in stops):
+            fallback_address = None
     attempts = session.scalars(
         select(Attempt)
         .where(Attempt.delivery_id == delivery.id)
@@ -625,11 +671,8 @@ def to_read(*, session: Session, delivery: Delivery) -> DeliveryRead:
         service_date=delivery.service_date,
         parcel_ref=delivery.parcel_ref,
         current_option=delivery.current_option,
-        itinerary=[
-            ItineraryEntryRead.model_validate(o)
-            for o in options_of(session=session, delivery_id=delivery.id)
-        ],
-        fallback_address=delivery.fallback_address,
+        itinerary=[ItineraryEntryRead.model_validate(o) for o in itinerary],
+        fallback_address=fallback_address,
         created_at=delivery.created_at,
         ended_at=delivery.ended_at,
         attempts=[AttemptRead.model_validate(a) for a in attempts],
@@ -762,9 +805,23 @@ def _stop_facts(session: Session, stops: list[RouteStop]) -> _StopFacts:
     )
 
 
+def _at_booked_place(
+    car: Vehicle, where: DeliveryOption, *, settings: Settings, now: datetime
+) -> bool | None:
+    """The car's last fresh report puts it within the radius of the booked place (None: it
+    has not reported where it is, or not lately)."""
+    if car.latitude is None or car.longitude is None or car.position_at is None:
+        return None
+    if (now - car.position_at).total_seconds() > settings.position_max_age_s:
+        return None
+    away = distance_m(car.latitude, car.longitude, where.latitude, where.longitude)
+    return away <= settings.vehicle_radius_m
+
+
 def stop_to_read(
     *,
     session: Session,
+    settings: Settings,
     stop: RouteStop,
     next_id: str | None,
     now: datetime,
@@ -778,9 +835,9 @@ def stop_to_read(
         if where is None:
             raise NotFound(f"delivery {delivery.id} has no itinerary entry {stop.option_seq}")
         car = facts.vehicles[delivery.vehicle_id]
-        # The car's position is shared only while this stop is still to be made, for the
-        # place the delivery is going to, within its window, with the owner's consent.
-        shared = (
+        # Where the car stands is told only while this stop is still to be made, for the
+        # place the delivery is going to, within its window, with the owner's consent...
+        asked = (
             stop.status == "pending"
             # Not yet ended (a delivery re-planned onto a started route is still "booked").
             and delivery.status
@@ -789,13 +846,17 @@ def stop_to_read(
             and where.window_start <= now < where.window_end
             and vehicles.location_consented(car)
         )
+        # ...and its position only while it stands at that place: a car 5 km away is "not
+        # there", never where it is (that is the owner's day, not the carrier's business).
+        at_place = _at_booked_place(car, where, settings=settings, now=now) if asked else None
         brief = VehicleBrief(
             plate=car.plate,
             make=car.make,
             model=car.model,
             colour=car.colour,
-            latitude=car.latitude if shared else None,
-            longitude=car.longitude if shared else None,
+            latitude=car.latitude if at_place else None,
+            longitude=car.longitude if at_place else None,
+            at_place=at_place,
         )
         return StopRead(
             id=stop.id,
@@ -839,7 +900,9 @@ def stop_to_read(
     )
 
 
-def next_stop_to_read(*, session: Session, driver: Party, now: datetime) -> StopRead:
+def next_stop_to_read(
+    *, session: Session, settings: Settings, driver: Party, now: datetime
+) -> StopRead:
     """The first open stop of the driver's started routes; today's route before one left
     started on an earlier day."""
     found = session.execute(_NEXT_STOP, {"driver_id": driver.id}).first()
@@ -852,7 +915,9 @@ def next_stop_to_read(*, session: Session, driver: Party, now: datetime) -> Stop
         vehicles={} if vehicle is None else {vehicle.id: vehicle},
         attempts={} if attempt_id is None else {stop.id: attempt_id},
     )
-    return stop_to_read(session=session, stop=stop, next_id=stop.id, now=now, facts=facts)
+    return stop_to_read(
+        session=session, settings=settings, stop=stop, next_id=stop.id, now=now, facts=facts
+    )
 
 
 # One query for the stop and all it shows: the app asks before every stop (built once).
@@ -890,7 +955,9 @@ _NEXT_STOP = (
 )
 
 
-def route_to_read(*, session: Session, route: Route, now: datetime) -> RouteRead:
+def route_to_read(
+    *, session: Session, settings: Settings, route: Route, now: datetime
+) -> RouteRead:
     stops = dispatch.stops_of(session=session, route_id=route.id)
     # The next stop is the first pending one (stops_of is in route order).
     nxt = next((s for s in stops if s.status == "pending"), None)
@@ -903,7 +970,9 @@ def route_to_read(*, session: Session, route: Route, now: datetime) -> RouteRead
         service_date=route.service_date,
         status=route.status,
         stops=[
-            stop_to_read(session=session, stop=s, next_id=next_id, now=now, facts=facts)
+            stop_to_read(
+                session=session, settings=settings, stop=s, next_id=next_id, now=now, facts=facts
+            )
             for s in stops
         ],
     )

@@ -81,7 +81,7 @@ def list_deliveries(
     status: Annotated[DeliveryState | None, Query()] = None,
 ) -> list[DeliveryRead]:
     return [
-        service.to_read(session=session, delivery=d)
+        service.to_read(session=session, delivery=d, viewer=party)
         for d in service.list_deliveries(session=session, party=party, status=status)
     ]
 
@@ -90,7 +90,7 @@ def list_deliveries(
 def get_delivery(delivery_id: Id, session: SessionDep, party: CurrentParty) -> DeliveryRead:
     delivery = service.get_delivery(session=session, delivery_id=delivery_id)
     service.check_delivery_access(session=session, party=party, delivery=delivery)
-    return service.to_read(session=session, delivery=delivery)
+    return service.to_read(session=session, delivery=delivery, viewer=party)
 
 
 @router.post("/deliveries/{delivery_id}/cancel", response_model=DeliveryRead)

@@ -41,3 +41,15 @@ class DeviceNonce(Base):
     issued_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
     used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class DriverFix(Base):
+    """Where a driver's handset last said it was, and when: the track a new position must
+    follow plausibly. One row per driver, overwritten (no history of the driver's day)."""
+
+    __tablename__ = "driver_fixes"
+
+    driver_id: Mapped[str] = mapped_column(ForeignKey("parties.id"), primary_key=True)
+    latitude: Mapped[float]
+    longitude: Mapped[float]
+    at: Mapped[datetime]

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from trunkdrop.access import audit, tokens
-from trunkdrop.devices.models import Device, DeviceNonce
+from trunkdrop.devices.models import Device, DeviceNonce, DriverFix
 from trunkdrop.devices.schemas import DeviceProof, DeviceRegister
 from trunkdrop.errors import (
     AccessForbidden,
@@ -26,10 +26,58 @@ from trunkdrop.errors import (
     InvalidInput,
     NotFound,
 )
+from trunkdrop.geo import distance_m, implausible_move
 from trunkdrop.parties.models import Party, Role
-from trunkdrop.store.base import new_id, table_of
+from trunkdrop.store.base import insert_if_absent, new_id, table_of
 
 TRUNK_UNLOCK = tokens.TRUNK_UNLOCK
+
+
+def follow_track(
+    *,
+    session: Session,
+    driver: Party,
+    latitude: float,
+    longitude: float,
+    subject: str,
+    max_speed_kmh: int,
+    slack_m: int,
+    now: datetime,
+) -> None:
+    """Take a position the driver's handset reports (at an attempt's start, at the access
+    request) as the track's next fix, or refuse it (audited) when the handset could not have
+    got there from its last fix by van. A refused fix does not move the track: trying again
+    from the same spot meets the same last fix."""
+    fix = session.get(DriverFix, driver.id)
+    if fix is not None and fix.at <= now:
+        metres = distance_m(fix.latitude, fix.longitude, latitude, longitude)
+        seconds = (now - fix.at).total_seconds()
+        if implausible_move(
+            metres=metres, seconds=seconds, max_speed_mps=max_speed_kmh / 3.6, slack_m=slack_m
+        ):
+            # The distance and time, not the positions: the audit trail outlives the day.
+            audit.append(
+                session=session,
+                actor=driver.id,
+                action="driver.position_refused",
+                subject=subject,
+                now=now,
+                data={"metres": metres, "seconds": round(seconds)},
+            )
+            raise AccessRefused(
+                f"this position is {metres} m from the last one the handset reported "
+                f"{round(seconds)} s ago: faster than a van drives",
+                code="implausible_track",
+                field="position",
+            )
+    if fix is None:
+        insert_if_absent(
+            session,
+            DriverFix,
+            {"driver_id": driver.id, "latitude": latitude, "longitude": longitude, "at": now},
+        )
+    elif now >= fix.at:
+        fix.latitude, fix.longitude, fix.at = latitude, longitude, now
 
 
 def register_device(

@@ -32,8 +32,9 @@ class ServiceAreaRead(BaseModel):
     latitude: float
     longitude: float
     radius_m: int
-    depot_latitude: float
-    depot_longitude: float
+    # Only to the carrier itself, its drivers and operators.
+    depot_latitude: float | None
+    depot_longitude: float | None
 
 
 class RouteCreate(BaseModel):
@@ -49,9 +50,13 @@ class VehicleBrief(BaseModel):
     make: str
     model: str
     colour: str
-    # Only inside the window: the car's position is the owner's personal data.
+    # Only inside the window, and only while the car stands at the booked place: the car's
+    # position is the owner's personal data.
     latitude: float | None = None
     longitude: float | None = None
+    # Inside the window: whether the car reported standing at the booked place (None
+    # outside the window, or when it has not reported where it is lately).
+    at_place: bool | None = None
 
 
 class StopRead(BaseModel):

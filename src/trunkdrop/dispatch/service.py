@@ -34,6 +34,21 @@ def list_service_areas(*, session: Session, carrier_id: str | None = None) -> li
     return list(session.scalars(query))
 
 
+def service_areas_seen_by(*, session: Session, party: Party) -> tuple[list[ServiceArea], bool]:
+    """The service areas `party` may list, and whether it may see their depots. A carrier
+    (and its drivers) sees its own; shops and customers see where trunk delivery is
+    offered, without the depots (a carrier's sites are its business); operators see all."""
+    if party.role == Role.operator:
+        return list_service_areas(session=session), True
+    if party.role == Role.carrier:
+        return list_service_areas(session=session, carrier_id=party.id), True
+    if party.role == Role.driver and party.carrier_id is not None:
+        return list_service_areas(session=session, carrier_id=party.carrier_id), True
+    if party.role in (Role.retailer, Role.customer):
+        return list_service_areas(session=session), False
+    raise Forbidden("service areas are listed for carriers, their drivers, shops and customers")
+
+
 def areas_covering(areas: list[ServiceArea], lat: float, lon: float) -> list[ServiceArea]:
     return [a for a in areas if distance_m(a.latitude, a.longitude, lat, lon) <= a.radius_m]
 

@@ -44,13 +44,22 @@ def create_service_area(
 
 
 @router.get("/service-areas", response_model=list[ServiceAreaRead])
-def list_service_areas(session: SessionDep, _: CurrentParty) -> list[ServiceAreaRead]:
-    return [ServiceAreaRead.model_validate(a) for a in service.list_service_areas(session=session)]
+def list_service_areas(session: SessionDep, party: CurrentParty) -> list[ServiceAreaRead]:
+    """A carrier's own areas with depots; shops and customers see coverage only."""
+    areas, depots = service.service_areas_seen_by(session=session, party=party)
+    return [
+        ServiceAreaRead.model_validate(a)
+        if depots
+        else ServiceAreaRead.model_validate(a).model_copy(
+            update={"depot_latitude": None, "depot_longitude": None}
+        )
+        for a in areas
+    ]
 
 
 @router.post("/routes", response_model=RouteRead, status_code=status.HTTP_201_CREATED)
 def create_route(
-    route_in: RouteCreate, session: SessionDep, carrier: Carrier, now: NowDep
+    route_in: RouteCreate, session: SessionDep, settings: SettingsDep, carrier: Carrier, now: NowDep
 ) -> RouteRead:
     route = deliveries.plan_route(
         session=session,
@@ -60,29 +69,34 @@ def create_route(
         delivery_ids=route_in.delivery_ids,
         now=now,
     )
-    return deliveries.route_to_read(session=session, route=route, now=now)
+    return deliveries.route_to_read(session=session, settings=settings, route=route, now=now)
 
 
 @router.get("/routes", response_model=list[RouteRead])
 def list_routes(
     session: SessionDep,
+    settings: SettingsDep,
     party: CarrierOrDriver,
     now: NowDep,
     service_date: Annotated[date | None, Query(alias="date")] = None,
 ) -> list[RouteRead]:
     return [
-        deliveries.route_to_read(session=session, route=r, now=now)
+        deliveries.route_to_read(session=session, settings=settings, route=r, now=now)
         for r in service.list_routes(session=session, party=party, service_date=service_date)
     ]
 
 
 @router.get("/routes/{route_id}", response_model=RouteRead)
 def get_route(
-    route_id: RouteId, session: SessionDep, party: CarrierOrDriver, now: NowDep
+    route_id: RouteId,
+    session: SessionDep,
+    settings: SettingsDep,
+    party: CarrierOrDriver,
+    now: NowDep,
 ) -> RouteRead:
     route = service.get_route(session=session, route_id=route_id)
     service.check_route_access(party, route)
-    return deliveries.route_to_read(session=session, route=route, now=now)
+    return deliveries.route_to_read(session=session, settings=settings, route=route, now=now)
 
 
 @router.post("/routes/{route_id}/start", response_model=RouteRead)
@@ -95,17 +109,21 @@ def start_route(
 ) -> RouteRead:
     route = service.get_route(session=session, route_id=route_id)
     deliveries.start_route(session=session, settings=settings, party=party, route=route, now=now)
-    return deliveries.route_to_read(session=session, route=route, now=now)
+    return deliveries.route_to_read(session=session, settings=settings, route=route, now=now)
 
 
 @router.post("/routes/{route_id}/close", response_model=RouteRead)
 def close_route(
-    route_id: RouteId, session: SessionDep, party: CarrierOrDriver, now: NowDep
+    route_id: RouteId,
+    session: SessionDep,
+    settings: SettingsDep,
+    party: CarrierOrDriver,
+    now: NowDep,
 ) -> RouteRead:
     """End the day: stops not reached are cancelled, their parcels wait for another day."""
     route = service.get_route(session=session, route_id=route_id)
     deliveries.close_route(session=session, party=party, route=route, now=now)
-    return deliveries.route_to_read(session=session, route=route, now=now)
+    return deliveries.route_to_read(session=session, settings=settings, route=route, now=now)
 
 
 @router.get("/stops/next", response_model=StopRead)
@@ -114,7 +132,7 @@ async def next_stop(call: AtTheCar) -> StopRead:
     shows at the wheel; it needs no other stop)."""
     return await call.unit(
         lambda session: deliveries.next_stop_to_read(
-            session=session, driver=call.driver, now=call.now
+            session=session, settings=call.platform.settings, driver=call.driver, now=call.now
         )
     )
 
@@ -122,6 +140,7 @@ async def next_stop(call: AtTheCar) -> StopRead:
 @router.get("/stops", response_model=list[StopRead])
 def list_stops(
     session: SessionDep,
+    settings: SettingsDep,
     party: CarrierOrDriver,
     now: NowDep,
     service_date: Annotated[date | None, Query(alias="date")] = None,
@@ -130,7 +149,9 @@ def list_stops(
     return [
         stop
         for route in service.list_routes(session=session, party=party, service_date=service_date)
-        for stop in deliveries.route_to_read(session=session, route=route, now=now).stops
+        for stop in deliveries.route_to_read(
+            session=session, settings=settings, route=route, now=now
+        ).stops
     ]
 
 
@@ -147,7 +168,10 @@ def plan_day(
         matrix=platform.matrix,
         now=now,
     )
-    return [deliveries.route_to_read(session=session, route=r, now=now) for r in routes]
+    return [
+        deliveries.route_to_read(session=session, settings=platform.settings, route=r, now=now)
+        for r in routes
+    ]
 
 
 @router.post("/plans/replan", response_model=list[RouteRead])
@@ -166,4 +190,7 @@ def replan(
         matrix=platform.matrix,
         now=now,
     )
-    return [deliveries.route_to_read(session=session, route=r, now=now) for r in routes]
+    return [
+        deliveries.route_to_read(session=session, settings=platform.settings, route=r, now=now)
+        for r in routes
+    ]

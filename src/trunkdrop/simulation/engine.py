@@ -560,6 +560,7 @@ class DayRun:
             delivery = deliveries.get_delivery(session=s, delivery_id=stop.delivery_id)
             attempt = flows.start_attempt(
                 session=s,
+                settings=self.p.settings,
                 driver=_party(s, d.party_id),
                 stop_id=stop_id,
                 now=self.clock.now(),

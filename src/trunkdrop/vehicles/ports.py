@@ -13,6 +13,9 @@ from typing import Literal, Protocol
 
 CommandKind = Literal["unlock_trunk", "lock"]
 CONSENT_SCOPES = ("location_during_windows", "trunk_access")
+# The detail a car with `handset_proximity` rejects an unlock with when the grant's handset
+# has not proved itself beside it.
+HANDSET_NOT_NEAR = "handset_not_near"
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,10 @@ class Capabilities:
     power_tailgate: bool = False
     # The car verifies grants itself with the platform's public keys (digital-key style).
     offline_grants: bool = False
+    # The car sees the driver's handset over a short-range link (Bluetooth, UWB): it opens
+    # for an unlock only when the grant's handset answered its own challenge beside it, so
+    # a driver far away who copies the car's coordinates is refused by the car itself.
+    handset_proximity: bool = False
 
     def trunk_delivery_blockers(self) -> list[str]:
         """Why a car with these capabilities cannot take trunk deliveries (empty: it can)."""
@@ -61,6 +68,9 @@ class CommandOrder:
     kind: CommandKind
     expires_at: datetime
     grant_token: str | None = None
+    # The public key of the handset the unlock is for (base64url): a car with
+    # `handset_proximity` opens only when that handset proved itself beside the car.
+    handset_key: str | None = None
 
 
 class AdapterError(Exception):

@@ -50,6 +50,7 @@ class CapabilitiesRead(BaseModel):
     needs_wake: bool = False
     power_tailgate: bool = False
     offline_grants: bool = False
+    handset_proximity: bool = False
 
 
 class VehicleRead(BaseModel):

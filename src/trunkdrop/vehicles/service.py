@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select
@@ -191,6 +191,28 @@ def find_by_external_id(*, session: Session, brand: str, external_id: str) -> Ve
     if vehicle is None:
         raise NotFound(f"no linked vehicle {external_id!r} for brand {brand!r}", field="vehicle_id")
     return vehicle
+
+
+def bounded_report(
+    event_in: VehicleEventIn, *, received_at: datetime, max_ahead_s: int
+) -> VehicleEventIn:
+    """The report with the time it may claim: never after it reached the platform.
+
+    A report dated ahead would win every later comparison, so one report from the future
+    could hide every true report after it (a car seen at its place while it drives away, a
+    trunk "locked" before the unlock opens it). Within `max_ahead_s` (clock drift) it counts
+    as made on arrival; further ahead it is refused."""
+    claimed = event_in.occurred_at
+    if claimed <= received_at:
+        return event_in
+    if claimed - received_at > timedelta(seconds=max_ahead_s):
+        raise InvalidInput(
+            f"occurred_at lies {int((claimed - received_at).total_seconds())} s after the "
+            f"report arrived; a car's clock may be at most {max_ahead_s} s ahead",
+            field="occurred_at",
+            code="report_from_the_future",
+        )
+    return event_in.model_copy(update={"occurred_at": received_at})
 
 
 def record_event(

@@ -1,4 +1,5 @@
-"""Operator controls for the car simulator: park a car, shut its trunk, take it offline.
+"""Operator controls for the car simulator: park a car, shut its trunk, take it offline,
+a handset answering the car over Bluetooth.
 
 These play the physical world (the owner driving off, the driver's hand on the lid);
 everything the car reports still comes in through the ingest path.
@@ -10,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from trunkdrop.api.deps import CommitInView, NowDep, Operator, PlatformDep, UnitDep
@@ -26,9 +27,16 @@ VehicleId = Annotated[str, Path(max_length=32)]
 class SimAction(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["park", "close_trunk", "go_offline", "come_online"]
+    action: Literal[
+        "park", "close_trunk", "go_offline", "come_online", "car_challenge", "handset_nearby"
+    ]
+    # Where the car parks, or where the handset truly is (handset_nearby).
     latitude: Latitude | None = None
     longitude: Longitude | None = None
+    # handset_nearby: the handset's answer to the car's challenge over the short-range link.
+    public_key: str | None = Field(None, max_length=64)
+    nonce: str | None = Field(None, max_length=128)
+    signature: str | None = Field(None, max_length=128)
 
 
 @router.post("/vehicles/{vehicle_id}")
@@ -56,10 +64,29 @@ def _act(
     # The simulated cars live in this process's memory: after a restart a linked car is
     # simulated afresh (parked, locked), not a 500.
     sim.ensure_car(vehicle.brand, vehicle.external_id)
+    where = None
+    if body.latitude is not None and body.longitude is not None:
+        where = (body.latitude, body.longitude)
+    if body.action == "car_challenge":
+        nonce = sim.car_challenge(vehicle.brand, vehicle.external_id, now)
+        return {**sim.car(vehicle.brand, vehicle.external_id).snapshot(), "nonce": nonce}
+    if body.action == "handset_nearby":
+        if where is None:
+            raise InvalidInput("handset_nearby needs latitude and longitude", field="latitude")
+        verdict = sim.handset_nearby(
+            vehicle.brand,
+            vehicle.external_id,
+            public_key=body.public_key or "",
+            nonce=body.nonce or "",
+            signature=body.signature or "",
+            at=where,
+            now=now,
+        )
+        return {**sim.car(vehicle.brand, vehicle.external_id).snapshot(), "handset": verdict}
     if body.action == "park":
-        if body.latitude is None or body.longitude is None:
+        if where is None:
             raise InvalidInput("park needs latitude and longitude", field="latitude")
-        sim.park(vehicle.brand, vehicle.external_id, body.latitude, body.longitude, now)
+        sim.park(vehicle.brand, vehicle.external_id, where[0], where[1], now)
     elif body.action == "close_trunk":
         sim.close_trunk(vehicle.brand, vehicle.external_id, now)
     elif body.action == "go_offline":

@@ -22,6 +22,7 @@ from trunkdrop.access import tokens
 from trunkdrop.geo import distance_m
 from trunkdrop.vehicles.ports import (
     CONSENT_SCOPES,
+    HANDSET_NOT_NEAR,
     AdapterError,
     AdapterMetadata,
     Capabilities,
@@ -34,6 +35,10 @@ from trunkdrop.vehicles.ports import (
 # How long a car's own challenge stays good, and the longest grant it accepts.
 CAR_NONCE_LIFETIME_S = 30
 CAR_MAX_GRANT_LIFETIME_S = 600
+# A handset answers a car's short-range challenge only this close (Bluetooth LE), and the
+# car opens for it only this long after it proved itself there.
+SHORT_RANGE_M = 10
+HANDSET_SEEN_S = 60
 
 SIM_BRANDS: dict[str, AdapterMetadata] = {
     "sim-aurora": AdapterMetadata(
@@ -85,6 +90,21 @@ SIM_BRANDS: dict[str, AdapterMetadata] = {
             typical_latency_s=5,
             rate_limit_per_min=30,
             offline_grants=True,
+            # The grant is presented over the short-range link: the handset is at the car.
+            handset_proximity=True,
+        ),
+    ),
+    "sim-eira": AdapterMetadata(
+        brand="sim-eira",
+        display_name="Eira (simulated, sees the driver's handset over Bluetooth before it opens)",
+        capabilities=Capabilities(
+            trunk_only_unlock=True,
+            lock_state=True,
+            trunk_state=True,
+            live_position=True,
+            typical_latency_s=6,
+            rate_limit_per_min=30,
+            handset_proximity=True,
         ),
     ),
 }
@@ -118,6 +138,8 @@ class SimCar:
     clock_anchor: tuple[datetime, datetime] | None = None
     clock_floor: datetime | None = None  # the car's clock never reads earlier than this
     outbox: list[dict[str, Any]] = field(default_factory=list)
+    # Handsets that proved themselves beside the car (public key -> when).
+    handsets_seen: dict[str, datetime] = field(default_factory=dict)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -331,6 +353,43 @@ class CarSimulator:
             return "grant_revoked", claims.jti
         return "opened", claims.jti
 
+    def handset_nearby(
+        self,
+        brand: str,
+        external_id: str,
+        *,
+        public_key: str,
+        nonce: str,
+        signature: str,
+        at: tuple[float, float],
+        now: datetime,
+    ) -> str:
+        """A handset at `at` (where it truly is) answers the car's challenge over the
+        short-range link. The car hears it only within range, and notes the key that signed
+        its nonce. Returns "seen" or why not."""
+        with self._lock:
+            car = self.car(brand, external_id)
+            if car.latitude is None or car.longitude is None:
+                return "out_of_range"
+            if distance_m(car.latitude, car.longitude, at[0], at[1]) > SHORT_RANGE_M:
+                return "out_of_range"  # the radio does not reach: the car hears nothing
+            asked = car.challenges.pop(nonce, None)
+            if asked is None:
+                return "nonce_unknown"
+            if (self.car_clock(car, now) - asked).total_seconds() > CAR_NONCE_LIFETIME_S:
+                return "nonce_expired"
+            message = tokens.proximity_message(nonce=nonce, vehicle=external_id)
+            if not tokens.signature_valid(
+                public_key=public_key, message=message, signature=signature
+            ):
+                return "proof_invalid"
+            car.handsets_seen[public_key] = now
+            return "seen"
+
+    def _handset_beside(self, car: SimCar, order: CommandOrder, at: datetime) -> bool:
+        seen = car.handsets_seen.get(order.handset_key or "")
+        return seen is not None and (at - seen).total_seconds() <= HANDSET_SEEN_S
+
     # -- the car maker's cloud ------------------------------------------------------------
     def submit(self, brand: str, order: CommandOrder, now: datetime) -> None:
         with self._lock:
@@ -381,6 +440,17 @@ class CarSimulator:
             self._emit(car, "command_rejected", at, command_id=order.command_id, detail="expired")
             return
         if order.kind == "unlock_trunk":
+            if SIM_BRANDS[car.brand].capabilities.handset_proximity and not self._handset_beside(
+                car, order, at
+            ):
+                self._emit(
+                    car,
+                    "command_rejected",
+                    at,
+                    command_id=order.command_id,
+                    detail=HANDSET_NOT_NEAR,
+                )
+                return
             car.trunk_open = True
             self._emit(car, "command_executed", at, command_id=order.command_id)
             self._emit(car, "trunk_opened", at)
