@@ -24,7 +24,7 @@ from trunkdrop.access import audit, tokens
 from trunkdrop.bootstrap import Platform, bootstrap
 from trunkdrop.clock import ManualClock
 from trunkdrop.config import Settings
-from trunkdrop.deliveries import flows
+from trunkdrop.deliveries import attempts
 from trunkdrop.deliveries import service as deliveries
 from trunkdrop.deliveries.models import Attempt, Delivery
 from trunkdrop.deliveries.schemas import AttemptStart, CheckoutRequest, DeliveryCreate, ParcelIn
@@ -347,7 +347,7 @@ def _run(d: Demo) -> dict[str, int]:
                 spot = (target.latitude + 0.0001, target.longitude)
             else:
                 spot = (delivery.fallback_latitude or 0.0, delivery.fallback_longitude or 0.0)
-            attempt = flows.start_attempt(
+            attempt = attempts.start_attempt(
                 session=s,
                 settings=p.settings,
                 driver=drv,
@@ -361,7 +361,7 @@ def _run(d: Demo) -> dict[str, int]:
             attempt_id, mode = attempt.id, stop.mode
         if mode == "home":
             with p.uow() as s:
-                flows.confirm_handover(
+                attempts.confirm_handover(
                     session=s,
                     settings=p.settings,
                     driver=_party(s, driver_id),
@@ -372,7 +372,7 @@ def _run(d: Demo) -> dict[str, int]:
         try:
             with p.uow() as s:
                 # The app asks for a challenge and the handset signs it.
-                nonce = flows.issue_challenge(
+                nonce = attempts.issue_challenge(
                     session=s,
                     settings=p.settings,
                     driver=_party(s, driver_id),
@@ -387,7 +387,7 @@ def _run(d: Demo) -> dict[str, int]:
                 device_id=device_id, nonce=nonce, signature=tokens.b64u(handset.sign(message))
             )
             with p.uow() as s:
-                flows.request_access(
+                attempts.request_access(
                     session=s,
                     settings=p.settings,
                     keyring=p.keyring(s),
@@ -405,7 +405,7 @@ def _run(d: Demo) -> dict[str, int]:
             att = s.get(Attempt, attempt_id)
             if att is None or att.status != "trunk_open":
                 return
-            flows.confirm_deposit(
+            attempts.confirm_deposit(
                 session=s,
                 settings=p.settings,
                 driver=_party(s, driver_id),

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from trunkdrop.access import audit
 from trunkdrop.bootstrap import Platform
-from trunkdrop.deliveries import flows
+from trunkdrop.deliveries import car_link, car_reports, upkeep
 from trunkdrop.dispatch import flows as planning
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.models import ReplanRequest
@@ -83,7 +83,7 @@ def _ingest(
     platform: Platform, session: Session, brand: str, event: VehicleEventIn, now: datetime
 ) -> int:
     return int(
-        flows.ingest_vehicle_event(
+        car_reports.ingest_vehicle_event(
             session=session, settings=platform.settings, brand=brand, event_in=event, now=now
         )
     )
@@ -92,22 +92,22 @@ def _ingest(
 def run_commands(
     platform: Platform,
     now: datetime | None = None,
-    done: flows.WorkDone | None = None,
+    done: upkeep.WorkDone | None = None,
     *,
     only_if_queued: bool = False,
-) -> flows.WorkDone:
+) -> upkeep.WorkDone:
     """The fast path: take the cars' reports in and send the commands that wait.
 
     With `only_if_queued`, commands are looked for only when a commit in this process
     queued one since the last look (vehicles.pending); the full pass looks regardless.
     """
     now = now or platform.now()
-    done = done or flows.WorkDone()
+    done = done or upkeep.WorkDone()
     pump_simulator(platform, now)
     if only_if_queued and not pending.take():
         return done
     with platform.uow() as session:
-        flows.dispatch_commands(
+        car_link.dispatch_commands(
             session=session,
             settings=platform.settings,
             registry=platform.registry,
@@ -117,12 +117,12 @@ def run_commands(
     return done
 
 
-def run_once(platform: Platform, now: datetime | None = None) -> flows.WorkDone:
+def run_once(platform: Platform, now: datetime | None = None) -> upkeep.WorkDone:
     """Every worker step once. Each runs on its own: one that fails (a keyring that cannot
     be loaded, a car maker's outage) is logged and must not stop the others, least of all
     the watchdog that relocks an open trunk."""
     now = now or platform.now()
-    done = flows.WorkDone()
+    done = upkeep.WorkDone()
     failed: list[str] = []
 
     def step(name: str, work: Callable[[], object]) -> None:
@@ -144,13 +144,13 @@ def run_once(platform: Platform, now: datetime | None = None) -> flows.WorkDone:
     step(
         "revocations",
         in_transaction(
-            lambda s: flows.push_revocations(session=s, registry=registry, now=now, done=done)
+            lambda s: car_link.push_revocations(session=s, registry=registry, now=now, done=done)
         ),
     )
     step(
         "keys",
         in_transaction(
-            lambda s: flows.provision_rotated_keys(
+            lambda s: car_link.provision_rotated_keys(
                 session=s,
                 registry=registry,
                 keyring=platform.keyrings.refresh_if_rotated(s, now=now),
@@ -164,18 +164,20 @@ def run_once(platform: Platform, now: datetime | None = None) -> flows.WorkDone:
     step(
         "watchdog",
         in_transaction(
-            lambda s: flows.run_watchdog(session=s, settings=settings, now=now, done=done)
+            lambda s: upkeep.run_watchdog(session=s, settings=settings, now=now, done=done)
         ),
     )
     step(
         "offline attempts",
         in_transaction(
-            lambda s: flows.watch_offline_attempts(session=s, settings=settings, now=now, done=done)
+            lambda s: upkeep.watch_offline_attempts(
+                session=s, settings=settings, now=now, done=done
+            )
         ),
     )
     step(
         "sweep",
-        in_transaction(lambda s: flows.sweep(session=s, settings=settings, now=now, done=done)),
+        in_transaction(lambda s: upkeep.sweep(session=s, settings=settings, now=now, done=done)),
     )
     step("reports", lambda: pump_simulator(platform, now))
     if failed:
@@ -187,7 +189,7 @@ def run_once(platform: Platform, now: datetime | None = None) -> flows.WorkDone:
 class WorkerStepsFailed(RuntimeError):
     """Some steps of a worker pass failed (each was logged); the others ran."""
 
-    def __init__(self, steps: list[str], done: flows.WorkDone) -> None:
+    def __init__(self, steps: list[str], done: upkeep.WorkDone) -> None:
         super().__init__(f"worker steps failed: {', '.join(steps)}")
         self.steps, self.done = steps, done
 
@@ -204,7 +206,7 @@ def run_replans(platform: Platform, now: datetime | None = None) -> int:
     now = now or platform.now()
     settings = platform.settings
     with platform.uow() as session:
-        flows.watch_late_vans(session=session, settings=settings, now=now)
+        upkeep.watch_late_vans(session=session, settings=settings, now=now)
     with platform.uow() as session:
         taken = [
             (r.id, r.route_id)

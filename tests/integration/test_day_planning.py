@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tests.support import HOME, OFFICE, World
 from trunkdrop import workers
-from trunkdrop.deliveries import flows
+from trunkdrop.deliveries import upkeep
 from trunkdrop.dispatch import flows as planning
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.models import ReplanRequest, RouteStop
@@ -231,7 +231,7 @@ def test_a_van_running_late_asks_for_a_replan(world: World) -> None:
         assert s.scalars(select(ReplanRequest)).all() == []
     world.clock.set(eta + timedelta(minutes=16))
     with world.platform.uow() as s:
-        flows.watch_late_vans(session=s, settings=world.platform.settings, now=world.clock.now())
+        upkeep.watch_late_vans(session=s, settings=world.platform.settings, now=world.clock.now())
         assert [r.reason for r in _open_requests(s)] == ["van_late"]
 
 

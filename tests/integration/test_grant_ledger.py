@@ -11,7 +11,7 @@ from tests.support import OFFICE, World
 from trunkdrop.access import service as access
 from trunkdrop.access.models import Grant, GrantRedemption
 from trunkdrop.bootstrap import bootstrap
-from trunkdrop.deliveries import flows
+from trunkdrop.deliveries import attempts
 from trunkdrop.errors import AccessRefused, Conflict
 from trunkdrop.parties.models import Party
 from trunkdrop.schemas import Position
@@ -92,7 +92,7 @@ def test_fifty_concurrent_access_requests_yield_one_unlock_command(world: World)
             with p.uow() as s:
                 driver = s.get(Party, world.ids["driver"])
                 assert driver is not None
-                flows.request_access(
+                attempts.request_access(
                     session=s,
                     settings=p.settings,
                     keyring=p.keyring(s),

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from tests.support import OFFICE, Handset, World
 from trunkdrop.access import service as access
 from trunkdrop.access.models import AuditEntry, Grant, GrantRedemption
-from trunkdrop.deliveries import flows
+from trunkdrop.deliveries import car_link, upkeep, withdrawals
 from trunkdrop.parties.models import Party
 from trunkdrop.vehicles.models import VehicleCommand
 
@@ -211,12 +211,12 @@ def dispatch_once(world: World) -> None:
     """One dispatcher pass in a transaction of its own (as one API process's worker)."""
     platform = world.platform
     with platform.uow() as s:
-        flows.dispatch_commands(
+        car_link.dispatch_commands(
             session=s,
             settings=platform.settings,
             registry=platform.registry,
             now=world.clock.now(),
-            done=flows.WorkDone(),
+            done=upkeep.WorkDone(),
         )
 
 
@@ -226,7 +226,7 @@ def revoke_handset(world: World, driver: str = "driver", by: str = "carrier") ->
     with platform.uow() as s:
         party = s.get(Party, world.ids[by])
         assert party is not None
-        flows.revoke_device(
+        withdrawals.revoke_device(
             session=s,
             settings=platform.settings,
             party=party,

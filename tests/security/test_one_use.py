@@ -12,7 +12,7 @@ import pytest
 from tests.security.common import NEAR, dispatch_once, issue_grant, ledger_rows, redeem
 from tests.support import World
 from trunkdrop.bootstrap import bootstrap
-from trunkdrop.deliveries import flows
+from trunkdrop.deliveries import car_link
 
 
 def test_replayed_grant_is_refused_as_already_used(world: World) -> None:
@@ -61,7 +61,7 @@ def test_two_dispatchers_send_one_unlock(world: World, monkeypatch: pytest.Monke
     granted = world.ok(world.request_access(attempt["id"], NEAR), 202)
     platform = world.platform
     first_read, second_done = threading.Event(), threading.Event()
-    commands_to_handle = flows.vehicles.commands_to_handle
+    commands_to_handle = car_link.vehicles.commands_to_handle
 
     def first_holds_its_read(**kwargs: Any) -> Any:
         rows = commands_to_handle(**kwargs)
@@ -70,7 +70,7 @@ def test_two_dispatchers_send_one_unlock(world: World, monkeypatch: pytest.Monke
             second_done.wait(1.5)  # on SQLite the second cannot read before this commits
         return rows
 
-    monkeypatch.setattr(flows.vehicles, "commands_to_handle", first_holds_its_read)
+    monkeypatch.setattr(car_link.vehicles, "commands_to_handle", first_holds_its_read)
     sent: list[str] = []
     submit = platform.simulator.submit
 

@@ -30,7 +30,7 @@ from tests.security.common import (
 )
 from tests.support import HOME, World
 from trunkdrop.access.models import AuditEntry
-from trunkdrop.deliveries import flows
+from trunkdrop.deliveries import attempts, car_link, upkeep, withdrawals
 from trunkdrop.devices.models import Device
 from trunkdrop.dispatch.models import RouteStop
 from trunkdrop.errors import Conflict
@@ -167,7 +167,7 @@ def test_revocation_racing_an_access_request_kills_its_grant(world: World) -> No
         with platform.uow() as s:
             driver = s.get(Party, world.ids["driver"])
             assert driver is not None
-            outcome["granted"] = flows.request_access(
+            outcome["granted"] = attempts.request_access(
                 session=s,
                 settings=platform.settings,
                 keyring=platform.keyring(s),
@@ -178,7 +178,7 @@ def test_revocation_racing_an_access_request_kills_its_grant(world: World) -> No
                 now=world.clock.now(),
             )
 
-    with paused_after(flows.devices, "check_proof") as (checked, go):
+    with paused_after(attempts.devices, "check_proof") as (checked, go):
         asking = threading.Thread(target=ask)
         asking.start()
         assert checked.wait(20)
@@ -208,7 +208,7 @@ def _race_the_dispatcher(world: World) -> tuple[list[BaseException], bool]:
         except Exception as e:
             errors.append(e)
 
-    with paused_after(flows.vehicles, "commands_to_handle") as (claimed, go):
+    with paused_after(car_link.vehicles, "commands_to_handle") as (claimed, go):
         dispatching = threading.Thread(target=run, args=(dispatch_once,))
         dispatching.start()
         assert claimed.wait(20)
@@ -295,7 +295,7 @@ def _driver_gives_up(world: World, attempt_id: str) -> None:
     with platform.uow() as s:
         driver = s.get(Party, world.ids["driver"])
         assert driver is not None
-        flows.report_failure(
+        attempts.report_failure(
             session=s,
             settings=platform.settings,
             driver=driver,
@@ -311,7 +311,7 @@ def _owner_blocks(world: World, vehicle_id: str) -> None:
     with platform.uow() as s:
         owner = s.get(Party, world.ids["anna"])
         assert owner is not None
-        flows.set_access_blocked(
+        withdrawals.set_access_blocked(
             session=s,
             settings=platform.settings,
             owner=owner,
@@ -331,7 +331,7 @@ def test_driver_giving_up_as_the_unlock_runs_out_does_not_deadlock(world: World)
     errors = _both(
         world,
         lambda: dispatch_once(world),
-        (flows.vehicles, "commands_to_handle"),
+        (car_link.vehicles, "commands_to_handle"),
         lambda: _driver_gives_up(world, attempt["id"]),
     )
     assert all(isinstance(e, Conflict) and e.code == "illegal_transition" for e in errors), errors
@@ -347,7 +347,7 @@ def test_revoking_a_handset_while_the_driver_gives_up_does_not_deadlock(world: W
     errors = _both(
         world,
         lambda: _driver_gives_up(world, attempt["id"]),
-        (flows, "_own_attempt"),
+        (attempts, "_own_attempt"),
         lambda: revoke_handset(world),
     )
     assert errors == []
@@ -363,7 +363,7 @@ def test_revoking_a_handset_while_the_owner_blocks_does_not_deadlock(world: Worl
     errors = _both(
         world,
         lambda: revoke_handset(world),
-        (flows.devices, "revoke_device"),
+        (attempts.devices, "revoke_device"),
         lambda: _owner_blocks(world, vehicle["id"]),
     )
     assert errors == []
@@ -417,7 +417,7 @@ def test_sweep_racing_an_access_request_does_not_deadlock(world: World) -> None:
             driver = s.get(Party, world.ids["driver"])
             assert driver is not None
             granted.append(
-                flows.request_access(
+                attempts.request_access(
                     session=s,
                     settings=platform.settings,
                     keyring=platform.keyring(s),
@@ -431,9 +431,11 @@ def test_sweep_racing_an_access_request_does_not_deadlock(world: World) -> None:
 
     def sweep() -> None:
         with platform.uow() as s:
-            flows.sweep(session=s, settings=platform.settings, now=swept_at, done=flows.WorkDone())
+            upkeep.sweep(
+                session=s, settings=platform.settings, now=swept_at, done=upkeep.WorkDone()
+            )
 
-    errors = _both(world, ask, (flows.devices, "check_proof"), sweep)
+    errors = _both(world, ask, (attempts.devices, "check_proof"), sweep)
     assert errors == [] and len(granted) == 1
 
 

@@ -27,7 +27,7 @@ from trunkdrop.api.deps import (
     UnitDep,
 )
 from trunkdrop.bootstrap import Platform
-from trunkdrop.deliveries import flows, service
+from trunkdrop.deliveries import attempts, service
 from trunkdrop.deliveries.domain import AttemptStatus
 from trunkdrop.deliveries.schemas import (
     AccessGranted,
@@ -111,7 +111,7 @@ async def start_attempt(stop_id: Id, attempt_in: AttemptStart, call: AtTheCar) -
     and its challenge for the access request comes with the answer."""
 
     def started(session: Session) -> AttemptStarted:
-        attempt, nonce = flows.start_attempt_with_challenge(
+        attempt, nonce = attempts.start_attempt_with_challenge(
             session=session,
             settings=call.settings,
             driver=call.driver,
@@ -132,8 +132,8 @@ async def get_attempt(attempt_id: Id, unit: UnitDep, party: CurrentParty) -> Att
 
 
 def _attempt_read(session: Session, party: Party, attempt_id: str) -> AttemptRead:
-    attempt = flows.get_attempt(session=session, attempt_id=attempt_id)
-    flows.check_attempt_access(session=session, party=party, attempt=attempt)
+    attempt = attempts.get_attempt(session=session, attempt_id=attempt_id)
+    attempts.check_attempt_access(session=session, party=party, attempt=attempt)
     return AttemptRead.model_validate(attempt)
 
 
@@ -147,7 +147,7 @@ async def challenge(attempt_id: Id, body: ChallengeRequest, call: AtTheCar) -> C
     handset's key and send the signature with the access request."""
     return await call.unit(
         lambda session: ChallengeRead.model_validate(
-            flows.issue_challenge(
+            attempts.issue_challenge(
                 session=session,
                 settings=call.settings,
                 driver=call.driver,
@@ -167,7 +167,7 @@ async def challenge(attempt_id: Id, body: ChallengeRequest, call: AtTheCar) -> C
 async def request_access(attempt_id: Id, body: AccessRequest, call: AtTheCar) -> AccessGranted:
     """Ask to open the trunk. Returns at once; poll the attempt or follow its events."""
     return await call.unit(
-        lambda session: flows.request_access(
+        lambda session: attempts.request_access(
             session=session,
             settings=call.settings,
             keyring=call.platform.keyring(session),
@@ -184,7 +184,7 @@ async def request_access(attempt_id: Id, body: AccessRequest, call: AtTheCar) ->
 async def confirm_deposit(attempt_id: Id, call: AtTheCar) -> AttemptRead:
     return await call.unit(
         lambda session: AttemptRead.model_validate(
-            flows.confirm_deposit(
+            attempts.confirm_deposit(
                 session=session,
                 settings=call.settings,
                 driver=call.driver,
@@ -200,7 +200,7 @@ def confirm_handover(
     attempt_id: Id, session: SessionDep, settings: SettingsDep, driver: Driver, now: NowDep
 ) -> AttemptRead:
     return AttemptRead.model_validate(
-        flows.confirm_handover(
+        attempts.confirm_handover(
             session=session, settings=settings, driver=driver, attempt_id=attempt_id, now=now
         )
     )
@@ -215,7 +215,7 @@ def report_failure(
     driver: Driver,
     now: NowDep,
 ) -> AttemptRead:
-    attempt = flows.report_failure(
+    attempt = attempts.report_failure(
         session=session,
         settings=settings,
         driver=driver,

@@ -14,7 +14,7 @@ from trunkdrop.api.deps import (
     SessionDep,
     SettingsDep,
 )
-from trunkdrop.deliveries import flows
+from trunkdrop.deliveries import withdrawals
 from trunkdrop.devices import service
 from trunkdrop.devices.schemas import DeviceRead, DeviceRegister
 
@@ -58,7 +58,7 @@ def revoke_device(
     """A lost handset: revoked at once, with every live grant bound to it and every unlock
     it asked for that has not opened a trunk yet."""
     return DeviceRead.model_validate(
-        flows.revoke_device(
+        withdrawals.revoke_device(
             session=session, settings=settings, party=party, device_id=device_id, now=now
         )
     )

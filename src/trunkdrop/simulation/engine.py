@@ -27,7 +27,7 @@ from trunkdrop.access.tokens import TRUNK_UNLOCK, b64u, proof_message
 from trunkdrop.bootstrap import Platform, bootstrap
 from trunkdrop.clock import ManualClock
 from trunkdrop.config import Settings
-from trunkdrop.deliveries import flows
+from trunkdrop.deliveries import attempts
 from trunkdrop.deliveries import service as deliveries
 from trunkdrop.deliveries.models import Attempt
 from trunkdrop.deliveries.schemas import AttemptStart, DeliveryCreate
@@ -511,7 +511,7 @@ class DayRun:
         with self.p.uow() as s:
             stop = dispatch.next_open_stop(session=s, route_id=d.route_id)
             # The app checks the car's own reports first: no trip to a car that is elsewhere.
-            while stop is not None and flows.reroute_if_car_away(
+            while stop is not None and attempts.reroute_if_car_away(
                 session=s, settings=self.p.settings, stop_id=stop.id, now=self.clock.now()
             ):
                 stop = dispatch.next_open_stop(session=s, route_id=d.route_id)
@@ -558,7 +558,7 @@ class DayRun:
         with self.p.uow() as s:
             stop = dispatch.get_stop(session=s, stop_id=stop_id)
             delivery = deliveries.get_delivery(session=s, delivery_id=stop.delivery_id)
-            attempt = flows.start_attempt(
+            attempt = attempts.start_attempt(
                 session=s,
                 settings=self.p.settings,
                 driver=_party(s, d.party_id),
@@ -584,7 +584,7 @@ class DayRun:
             with self.p.uow() as s:
                 driver = _party(s, d.party_id)
                 if somebody_opens(cust, at_s, self.rng, booked_window=window):
-                    flows.confirm_handover(
+                    attempts.confirm_handover(
                         session=s,
                         settings=self.p.settings,
                         driver=driver,
@@ -592,7 +592,7 @@ class DayRun:
                         now=self.clock.now(),
                     )
                 else:
-                    flows.report_failure(
+                    attempts.report_failure(
                         session=s,
                         settings=self.p.settings,
                         driver=driver,
@@ -612,7 +612,7 @@ class DayRun:
         try:
             with self.p.uow() as s:
                 driver = _party(s, d.party_id)
-                nonce = flows.issue_challenge(
+                nonce = attempts.issue_challenge(
                     session=s,
                     settings=self.p.settings,
                     driver=driver,
@@ -626,7 +626,7 @@ class DayRun:
                         proof_message(nonce=nonce, action=TRUNK_UNLOCK, attempt_id=attempt_id)
                     )
                 )
-                flows.request_access(
+                attempts.request_access(
                     session=s,
                     settings=self.p.settings,
                     keyring=self.p.keyring(s),
@@ -670,7 +670,7 @@ class DayRun:
             return
         d = self.record.drivers[i]
         with self.p.uow() as s:
-            flows.confirm_deposit(
+            attempts.confirm_deposit(
                 session=s,
                 settings=self.p.settings,
                 driver=_party(s, d.party_id),

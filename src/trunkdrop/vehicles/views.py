@@ -18,7 +18,7 @@ from trunkdrop.api.deps import (
     SessionDep,
     SettingsDep,
 )
-from trunkdrop.deliveries import flows
+from trunkdrop.deliveries import car_reports, withdrawals
 from trunkdrop.vehicles import service
 from trunkdrop.vehicles.schemas import (
     CapabilitiesRead,
@@ -95,7 +95,7 @@ def block_access(
     vehicle_id: VehicleId, session: SessionDep, settings: SettingsDep, owner: Customer, now: NowDep
 ) -> VehicleRead:
     """Block all trunk access at once: live grants die, attempts at the car fail."""
-    vehicle = flows.set_access_blocked(
+    vehicle = withdrawals.set_access_blocked(
         session=session,
         settings=settings,
         owner=owner,
@@ -110,7 +110,7 @@ def block_access(
 def unblock_access(
     vehicle_id: VehicleId, session: SessionDep, settings: SettingsDep, owner: Customer, now: NowDep
 ) -> VehicleRead:
-    vehicle = flows.set_access_blocked(
+    vehicle = withdrawals.set_access_blocked(
         session=session,
         settings=settings,
         owner=owner,
@@ -125,7 +125,7 @@ def unblock_access(
 def withdraw_consent(
     vehicle_id: VehicleId, session: SessionDep, settings: SettingsDep, owner: Customer, now: NowDep
 ) -> VehicleRead:
-    vehicle = flows.withdraw_consent(
+    vehicle = withdrawals.withdraw_consent(
         session=session, settings=settings, owner=owner, vehicle_id=vehicle_id, now=now
     )
     return service.to_read(vehicle)
@@ -143,7 +143,7 @@ def ingest_event(
 ) -> VehicleEventAck:
     """A car maker's report about one of its cars. Idempotent on event_id."""
     assert carmaker.brand is not None
-    fresh = flows.ingest_vehicle_event(
+    fresh = car_reports.ingest_vehicle_event(
         session=session, settings=settings, brand=carmaker.brand, event_in=event_in, now=now
     )
     return VehicleEventAck(event_id=event_in.event_id, duplicate=not fresh)

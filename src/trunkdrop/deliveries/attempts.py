@@ -1,0 +1,578 @@
+"""The driver at the car or the door: start an attempt, ask for the trunk, confirm the
+deposit or the handover, report a failure; skip a place the car has left."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, bindparam, or_, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from trunkdrop.access import audit
+from trunkdrop.access import service as access
+from trunkdrop.access.tokens import TRUNK_UNLOCK, Keyring
+from trunkdrop.config import Settings
+from trunkdrop.deliveries import domain, outcomes
+from trunkdrop.deliveries import service as deliveries
+from trunkdrop.deliveries.models import Attempt
+from trunkdrop.deliveries.schemas import AccessGranted, AttemptRead, AttemptStart
+from trunkdrop.devices import service as devices
+from trunkdrop.devices.models import DeviceNonce
+from trunkdrop.devices.schemas import DeviceProof
+from trunkdrop.dispatch import service as dispatch
+from trunkdrop.errors import AccessRefused, Conflict, Forbidden, NotFound
+from trunkdrop.geo import distance_m
+from trunkdrop.parties.models import Party, Role
+from trunkdrop.schemas import Position
+from trunkdrop.store.base import new_id, table_of
+from trunkdrop.vehicles import service as vehicles
+from trunkdrop.vehicles.models import Vehicle, VehicleCommand
+
+_ATTEMPT_AT_STOP = select(Attempt.id).where(Attempt.stop_id == bindparam("stop_id"))
+
+_OTHER_ATTEMPT_AT_CAR = select(Attempt.id).where(
+    Attempt.vehicle_id == bindparam("vehicle_id"),
+    Attempt.id != bindparam("attempt_id"),
+    or_(
+        Attempt.status.in_((domain.AttemptStatus.unlocking, domain.AttemptStatus.trunk_open)),
+        # An attempt that ended while its unlock was on its way to the car: until the car
+        # answers or the unlock runs out, an opening could be that unlock, not this one's.
+        Attempt.unlock_command_id.in_(
+            select(VehicleCommand.id).where(
+                VehicleCommand.status == "sent", VehicleCommand.expires_at > bindparam("now")
+            )
+        ),
+    ),
+)
+
+_CLAIM_ACCESS = (
+    update(table_of(Attempt))
+    .where(
+        table_of(Attempt).c.id == bindparam("attempt_id"),
+        table_of(Attempt).c.status == domain.AttemptStatus.started,
+    )
+    .values(status=domain.AttemptStatus.unlocking, access_requested_at=bindparam("at"))
+)
+
+
+def get_attempt(*, session: Session, attempt_id: str) -> Attempt:
+    attempt = session.get(Attempt, attempt_id)
+    if attempt is None:
+        raise NotFound(f"no attempt with id {attempt_id!r}", field="attempt_id")
+    return attempt
+
+
+def check_attempt_access(*, session: Session, party: Party, attempt: Attempt) -> None:
+    if party.role == Role.driver:
+        if attempt.driver_id != party.id:
+            raise Forbidden("this attempt is another driver's")
+        return
+    delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
+    deliveries.check_delivery_access(session=session, party=party, delivery=delivery)
+
+
+def _own_attempt(session: Session, driver: Party, attempt_id: str) -> Attempt:
+    # Lock the attempt first: every change to it then runs one at a time, and row locks
+    # are always taken in the same order (attempt, then what it touches).
+    attempt = session.get(Attempt, attempt_id, with_for_update=True)
+    if attempt is None:
+        raise NotFound(f"no attempt with id {attempt_id!r}", field="attempt_id")
+    if attempt.driver_id != driver.id:
+        raise Forbidden("this attempt is another driver's")
+    return attempt
+
+
+def start_attempt(
+    *,
+    session: Session,
+    settings: Settings,
+    driver: Party,
+    stop_id: str,
+    attempt_in: AttemptStart,
+    now: datetime,
+) -> Attempt:
+    """The driver is at the stop with the parcel in hand."""
+    stop = dispatch.get_stop(session=session, stop_id=stop_id, for_update=True)
+    route = dispatch.get_route(session=session, route_id=stop.route_id)
+    if route.driver_id != driver.id:
+        raise Forbidden("this stop is on another driver's route")
+    if route.status != "started":
+        raise Conflict(f"the route is {route.status}; start it first", code="route_not_started")
+    if stop.status != "pending":
+        raise Conflict(f"this stop is {stop.status}", code="stop_finished")
+    nxt = dispatch.next_open_stop(session=session, route_id=route.id)
+    if nxt is None or nxt.id != stop.id:
+        raise Conflict("finish the earlier stops of the route first", code="stop_not_open")
+    if session.scalars(_ATTEMPT_AT_STOP, {"stop_id": stop.id}).first():
+        raise Conflict("an attempt at this stop already exists", code="attempt_exists")
+    delivery = deliveries.get_delivery(session=session, delivery_id=stop.delivery_id)
+    if attempt_in.scanned_parcel_ref != delivery.parcel_ref:
+        audit.append(
+            session=session,
+            actor=driver.id,
+            action="attempt.refused",
+            subject=stop.id,
+            now=now,
+            data={"reason": "parcel_mismatch"},
+        )
+        raise AccessRefused(
+            "the scanned parcel is not the one booked for this stop",
+            code="parcel_mismatch",
+            field="scanned_parcel_ref",
+        )
+    _follow_track(session, settings, driver, attempt_in.position, subject=stop.id, now=now)
+    attempt = Attempt(
+        id=new_id("att"),
+        delivery_id=delivery.id,
+        stop_id=stop.id,
+        driver_id=driver.id,
+        vehicle_id=delivery.vehicle_id,
+        mode=stop.mode,
+        option_seq=stop.option_seq,
+        status=domain.AttemptStatus.started,
+        started_at=now,
+        driver_latitude=attempt_in.position.latitude,
+        driver_longitude=attempt_in.position.longitude,
+        scanned_parcel_ref=attempt_in.scanned_parcel_ref,
+    )
+    session.add(attempt)
+    session.flush()
+    where = "at the car" if stop.mode == "trunk" else "at the door"
+    deliveries.add_timeline(
+        session=session,
+        delivery_id=delivery.id,
+        kind="attempt_started",
+        text=f"driver arrived {where}",
+        now=now,
+    )
+    return attempt
+
+
+def _follow_track(
+    session: Session,
+    settings: Settings,
+    driver: Party,
+    position: Position,
+    *,
+    subject: str,
+    now: datetime,
+) -> None:
+    devices.follow_track(
+        session=session,
+        driver=driver,
+        latitude=position.latitude,
+        longitude=position.longitude,
+        subject=subject,
+        max_speed_kmh=settings.driver_max_speed_kmh,
+        slack_m=settings.driver_track_slack_m,
+        now=now,
+    )
+
+
+def start_attempt_with_challenge(
+    *,
+    session: Session,
+    settings: Settings,
+    driver: Party,
+    stop_id: str,
+    attempt_in: AttemptStart,
+    now: datetime,
+) -> tuple[Attempt, DeviceNonce | None]:
+    """`start_attempt`, and when the app names its handset, that handset's challenge for
+    the new attempt in the same step. A handset that may not sign (unknown, revoked)
+    refuses the whole step: nothing starts."""
+    if attempt_in.device_id is not None:
+        # Checked before the attempt exists: a refusal is kept (audited), so it must not
+        # be able to keep a half-done step with it.
+        devices.require_usable_device(
+            session=session, driver=driver, device_id=attempt_in.device_id, subject=stop_id, now=now
+        )
+    attempt = start_attempt(
+        session=session,
+        settings=settings,
+        driver=driver,
+        stop_id=stop_id,
+        attempt_in=attempt_in,
+        now=now,
+    )
+    if attempt_in.device_id is None:
+        return attempt, None
+    # The attempt is this driver's own, just started: the challenge needs no second look.
+    nonce = devices.issue_challenge(
+        session=session,
+        driver=driver,
+        device_id=attempt_in.device_id,
+        attempt_id=attempt.id,
+        lifetime_s=settings.nonce_lifetime_s,
+        now=now,
+    )
+    return attempt, nonce
+
+
+def issue_challenge(
+    *,
+    session: Session,
+    settings: Settings,
+    driver: Party,
+    attempt_id: str,
+    device_id: str,
+    now: datetime,
+) -> DeviceNonce:
+    """A fresh nonce for the driver's own device and own attempt."""
+    attempt = get_attempt(session=session, attempt_id=attempt_id)
+    if attempt.driver_id != driver.id:
+        raise Forbidden("this attempt is another driver's")
+    return devices.issue_challenge(
+        session=session,
+        driver=driver,
+        device_id=device_id,
+        attempt_id=attempt.id,
+        lifetime_s=settings.nonce_lifetime_s,
+        now=now,
+    )
+
+
+def request_access(
+    *,
+    session: Session,
+    settings: Settings,
+    keyring: Keyring,
+    driver: Party,
+    attempt_id: str,
+    position: Position,
+    proof: DeviceProof | None,
+    now: datetime,
+) -> AccessGranted:
+    """Check the device's proof and every rule, issue a one-time trunk grant bound to the
+    device, redeem it, and queue the unlock.
+
+    A car that verifies grants itself (offline mode) gets no command: the grant goes to the
+    device, the car checks it, and its report of the use is reconciled later.
+    Returns at once: the car's own report later says whether the trunk opened.
+    """
+    attempt = _own_attempt(session, driver, attempt_id)
+    if attempt.mode != "trunk":
+        raise Conflict("a home delivery has no trunk to open", code="not_a_trunk_stop")
+    if attempt.status == domain.AttemptStatus.failed:
+        # Say why it ended (e.g. the owner blocked access), not "already requested".
+        raise Conflict(
+            f"this attempt has failed: {attempt.failure_reason}",
+            code=attempt.failure_reason or "attempt_failed",
+            extra={"attempt_status": attempt.status},
+        )
+    if attempt.status != domain.AttemptStatus.started:
+        raise Conflict(
+            f"access was already requested for this attempt (it is {attempt.status})",
+            code="access_already_requested",
+        )
+    device = devices.check_proof(
+        session=session,
+        driver=driver,
+        attempt_id=attempt.id,
+        action=TRUNK_UNLOCK,
+        proof=proof,
+        now=now,
+    )
+    delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
+    vehicle = deliveries.vehicle_for(session=session, delivery=delivery)
+    car_verifies = vehicles.capabilities_of(vehicle).offline_grants
+    assert attempt.option_seq is not None
+    booked = deliveries.option(session=session, delivery_id=delivery.id, seq=attempt.option_seq)
+    busy = access.live_grant_for_vehicle(
+        session=session, vehicle_id=vehicle.id, now=now
+    ) is not None or (
+        session.scalars(
+            _OTHER_ATTEMPT_AT_CAR,
+            {"vehicle_id": vehicle.id, "attempt_id": attempt.id, "now": now},
+        ).first()
+        is not None
+    )
+    ctx = domain.AccessContext(
+        now=now,
+        window=domain.TimeWindow(booked.window_start, booked.window_end),
+        place_lat=booked.latitude,
+        place_lon=booked.longitude,
+        vehicle_lat=vehicle.latitude,
+        vehicle_lon=vehicle.longitude,
+        vehicle_position_at=vehicle.position_at,
+        vehicle_online=vehicle.online,
+        vehicle_blockers=tuple(vehicles.trunk_delivery_blockers(vehicle)),
+        driver_lat=position.latitude,
+        driver_lon=position.longitude,
+        vehicle_radius_m=settings.vehicle_radius_m,
+        driver_radius_m=settings.driver_radius_m,
+        position_max_age_s=settings.position_max_age_s,
+        live_grant_on_vehicle=busy,
+        car_verifies_grant=car_verifies,
+    )
+    refusals = domain.access_refusals(ctx)
+    if refusals:
+        first = next((r for r in refusals if r.final), refusals[0])
+        audit.append(
+            session=session,
+            actor=driver.id,
+            action="access.refused",
+            subject=attempt.id,
+            now=now,
+            data={"vehicle": vehicle.id, "reasons": [r.code for r in refusals]},
+        )
+        if first.final:
+            outcomes.fail_attempt(
+                session=session,
+                settings=settings,
+                attempt=attempt,
+                reason=first.code,
+                detail=first.message,
+                now=now,
+            )
+        raise AccessRefused(
+            first.message,
+            code=first.code,
+            extra={"reasons": [r.code for r in refusals], "attempt_status": attempt.status},
+        )
+    # Only a position that passed the rules above is measured against the track (and moves
+    # it): one refused as too far away says so, and does not count as where the handset was.
+    _follow_track(session, settings, driver, position, subject=attempt.id, now=now)
+    # Compare-and-set: of many simultaneous requests for one attempt, one goes on.
+    won = cast(
+        CursorResult[Any],
+        session.connection().execute(_CLAIM_ACCESS, {"attempt_id": attempt.id, "at": now}),
+    )
+    if won.rowcount != 1:
+        raise Conflict(
+            "access was already requested for this attempt", code="access_already_requested"
+        )
+    # The row now holds what the statement set; say so without reading it back.
+    set_committed_value(attempt, "status", domain.AttemptStatus.unlocking)
+    set_committed_value(attempt, "access_requested_at", now.astimezone(UTC))
+    grant, token = access.issue_grant(
+        session=session,
+        keyring=keyring,
+        issuer=settings.grant_issuer,
+        vehicle_id=vehicle.id,
+        attempt_id=attempt.id,
+        delivery_id=delivery.id,
+        driver_id=driver.id,
+        device_id=device.id,
+        device_key=device.public_key,
+        place_lat=booked.latitude,
+        place_lon=booked.longitude,
+        radius_m=settings.vehicle_radius_m,
+        window_end=booked.window_end,
+        lifetime_s=settings.grant_lifetime_s,
+        now=now,
+    )
+    if car_verifies:
+        attempt.grant_id = grant.id
+        deliveries.add_timeline(
+            session=session,
+            delivery_id=delivery.id,
+            kind="access_granted",
+            text="trunk access granted; the car checks the grant itself",
+            now=now,
+        )
+        session.flush()
+        return AccessGranted(
+            attempt=AttemptRead.model_validate(attempt),
+            grant_id=grant.id,
+            grant_expires_at=grant.expires_at,
+            grant_token=token,
+        )
+    command_expires = min(now + timedelta(seconds=settings.command_expiry_s), grant.expires_at)
+    command = vehicles.create_command(
+        session=session,
+        vehicle=vehicle,
+        kind="unlock_trunk",
+        now=now,
+        expires_at=command_expires,
+        attempt_id=attempt.id,
+        grant_id=grant.id,
+    )
+    # The grant is checked (signature, every claim, the one-use ledger) before the unlock exists.
+    access.redeem_grant(
+        session=session,
+        keyring=keyring,
+        issuer=settings.grant_issuer,
+        token=token,
+        vehicle_id=vehicle.id,
+        device_key=device.public_key,
+        command_id=command.id,
+        max_lifetime_s=settings.grant_lifetime_s,
+        now=now,
+    )
+    attempt.grant_id, attempt.unlock_command_id = grant.id, command.id
+    audit.append(
+        session=session,
+        actor="platform",
+        action="command.unlock_trunk",
+        subject=command.id,
+        now=now,
+        data={"vehicle": vehicle.id, "grant": grant.id, "expires_at": command_expires.isoformat()},
+    )
+    deliveries.add_timeline(
+        session=session,
+        delivery_id=delivery.id,
+        kind="access_granted",
+        text="trunk access granted; unlocking",
+        now=now,
+    )
+    session.flush()
+    return AccessGranted(
+        attempt=AttemptRead.model_validate(attempt),
+        grant_id=grant.id,
+        grant_expires_at=grant.expires_at,
+        command_id=command.id,
+        command_expires_at=command_expires,
+    )
+
+
+def confirm_deposit(
+    *, session: Session, settings: Settings, driver: Party, attempt_id: str, now: datetime
+) -> Attempt:
+    attempt = _own_attempt(session, driver, attempt_id)
+    if attempt.mode != "trunk":
+        raise Conflict("use handover for a home delivery", code="not_a_trunk_stop")
+    if (
+        attempt.status == domain.AttemptStatus.unlocking
+        and attempt.unlock_command_id is None
+        and attempt.grant_id is not None
+        and attempt.deposited_at is None
+    ):
+        # A car that checks grants itself opened without the platform: its report comes
+        # when it is back in reach; until then the driver's word is kept, not trusted.
+        attempt.deposited_at = now
+        deliveries.add_timeline(
+            session=session,
+            delivery_id=attempt.delivery_id,
+            kind="deposited",
+            text="driver reports the parcel in the trunk; waiting for the car's own report",
+            now=now,
+        )
+        session.flush()
+        return attempt
+    outcomes.transition(attempt, domain.AttemptStatus.deposited)
+    attempt.deposited_at = now
+    deliveries.add_timeline(
+        session=session,
+        delivery_id=attempt.delivery_id,
+        kind="deposited",
+        text="parcel placed in the trunk",
+        now=now,
+    )
+    vehicle = session.get(Vehicle, attempt.vehicle_id)
+    assert vehicle is not None
+    if outcomes.secured_since(vehicle, attempt):
+        outcomes.mark_secured(session=session, settings=settings, attempt=attempt, now=now)
+    elif vehicle.trunk_state == "closed":
+        outcomes.send_lock(
+            session=session, settings=settings, vehicle=vehicle, attempt=attempt, now=now
+        )
+    session.flush()
+    return attempt
+
+
+def confirm_handover(
+    *, session: Session, settings: Settings, driver: Party, attempt_id: str, now: datetime
+) -> Attempt:
+    attempt = _own_attempt(session, driver, attempt_id)
+    if attempt.mode != "home":
+        raise Conflict(
+            "a trunk delivery is confirmed by the car, not by hand", code="not_a_home_stop"
+        )
+    outcomes.transition(attempt, domain.AttemptStatus.succeeded)
+    attempt.ended_at = now
+    outcomes.finish_delivered(
+        session=session, settings=settings, attempt=attempt, outcome="delivered_home", now=now
+    )
+    return attempt
+
+
+def report_failure(
+    *,
+    session: Session,
+    settings: Settings,
+    driver: Party,
+    attempt_id: str,
+    reason: str,
+    detail: str | None,
+    now: datetime,
+) -> Attempt:
+    attempt = _own_attempt(session, driver, attempt_id)
+    if attempt.status not in (
+        domain.AttemptStatus.started,
+        domain.AttemptStatus.unlocking,
+        domain.AttemptStatus.trunk_open,
+    ):
+        raise Conflict(
+            f"an attempt that is {attempt.status} cannot fail now", code="illegal_transition"
+        )
+    outcomes.fail_attempt(
+        session=session,
+        settings=settings,
+        attempt=attempt,
+        reason=reason,
+        detail=detail or "reported by the driver",
+        now=now,
+    )
+    return attempt
+
+
+def reroute_if_car_away(
+    *, session: Session, settings: Settings, stop_id: str, now: datetime
+) -> bool:
+    """Before a driver sets off to a trunk stop: if its window is over, or the car already
+    reported that it is offline or stands away from the booked place, skip the place without
+    an attempt (no wasted trip) and let the fallback policy pick the next. True when skipped."""
+    stop = dispatch.get_stop(session=session, stop_id=stop_id)
+    if stop.status != "pending" or stop.mode != "trunk" or stop.option_seq is None:
+        return False
+    if dispatch.has_attempt(session=session, stop_id=stop.id):
+        return False
+    delivery = deliveries.get_delivery(session=session, delivery_id=stop.delivery_id)
+    vehicle = deliveries.vehicle_for(session=session, delivery=delivery)
+    booked = deliveries.option(session=session, delivery_id=delivery.id, seq=stop.option_seq)
+    reason = None
+    if now >= booked.window_end:
+        reason = domain.Reason.outside_window
+    elif not vehicle.online:
+        reason = domain.Reason.vehicle_offline
+    elif (
+        vehicle.latitude is not None
+        and vehicle.longitude is not None
+        and vehicle.position_at is not None
+        and distance_m(vehicle.latitude, vehicle.longitude, booked.latitude, booked.longitude)
+        > settings.vehicle_radius_m
+        and booked.window_start <= now < booked.window_end
+    ):
+        reason = domain.Reason.vehicle_moved
+    if reason is None:
+        return False
+    dispatch.finish_stop(stop=stop, status="cancelled")
+    deliveries.add_timeline(
+        session=session,
+        delivery_id=delivery.id,
+        kind="rerouted",
+        now=now,
+        text=f"the car reported it is not at {booked.label} ({reason.replace('_', ' ')}); skipping that place",
+    )
+    audit.append(
+        session=session,
+        actor="platform",
+        action="stop.rerouted",
+        subject=stop.id,
+        now=now,
+        data={"reason": reason},
+    )
+    outcomes.fall_back(
+        session=session,
+        settings=settings,
+        delivery=delivery,
+        stop=stop,
+        mode="trunk",
+        option_seq=stop.option_seq,
+        reason=reason,
+        now=now,
+    )
+    return True

@@ -1,0 +1,242 @@
+"""The link to the cars: commands sent and expired, revocations and grant keys pushed to cars
+that check grants themselves."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from trunkdrop.access import audit
+from trunkdrop.access.models import Grant
+from trunkdrop.access.tokens import Keyring
+from trunkdrop.config import Settings
+from trunkdrop.deliveries import domain, outcomes
+from trunkdrop.deliveries import service as deliveries
+from trunkdrop.deliveries.models import Attempt
+from trunkdrop.deliveries.upkeep import WorkDone
+from trunkdrop.devices.models import Device
+from trunkdrop.incidents import service as incidents
+from trunkdrop.vehicles import service as vehicles
+from trunkdrop.vehicles.models import Vehicle, VehicleCommand
+from trunkdrop.vehicles.ports import (
+    AdapterError,
+    CommandOrder,
+    GrantKeys,
+    VehicleAsleep,
+)
+from trunkdrop.vehicles.registry import AdapterRegistry
+
+
+def dispatch_commands(
+    *,
+    session: Session,
+    settings: Settings,
+    registry: AdapterRegistry,
+    now: datetime,
+    done: WorkDone,
+) -> None:
+    """Send pending commands to the cars; expire those that ran out of time."""
+    for command, vehicle in vehicles.commands_to_handle(session=session, now=now):
+        if now >= command.expires_at:
+            if _expire_command(
+                session=session, settings=settings, command=command, vehicle=vehicle, now=now
+            ):
+                done.expired += 1
+            continue
+        if command.status != "pending":
+            continue
+        handset_key = None
+        if command.kind == "unlock_trunk":
+            verdict, handset_key = _unlock_verdict(session, command)
+            if verdict == "wait":
+                continue  # another transaction holds its attempt or handset: it decides
+            if verdict == "drop":
+                vehicles.finish_command(
+                    command=command, status="dropped", now=now, detail="grant no longer valid"
+                )
+                continue
+        adapter = registry.get(vehicle.brand)
+        order = CommandOrder(
+            command_id=command.id,
+            vehicle_external_id=vehicle.external_id,
+            kind="unlock_trunk" if command.kind == "unlock_trunk" else "lock",
+            expires_at=command.expires_at,
+            handset_key=handset_key,
+        )
+        command.tries += 1
+        try:
+            adapter.send_command(order, now=now)
+        except VehicleAsleep:
+            # Waking is an explicit, bounded step: the command stays pending until it expires.
+            adapter.wake(external_id=vehicle.external_id, now=now)
+            command.detail = "vehicle asleep; wake-up sent"
+            if command.attempt_id is not None and command.tries == 1:
+                attempt = session.get(Attempt, command.attempt_id)
+                if attempt is not None:
+                    deliveries.add_timeline(
+                        session=session,
+                        delivery_id=attempt.delivery_id,
+                        kind="vehicle_waking",
+                        text="the car was asleep; waking it",
+                        now=now,
+                    )
+            continue
+        except AdapterError as e:
+            command.detail = f"{e.code}: {e}"[:200]
+            continue
+        command.status, command.sent_at = "sent", now
+        done.sent += 1
+    session.flush()
+
+
+def push_revocations(
+    *, session: Session, registry: AdapterRegistry, now: datetime, done: WorkDone
+) -> None:
+    """Tell cars that check grants themselves about revoked grants that have not expired yet.
+
+    Repeated every tick (cars keep a deny list, so it is idempotent): a car out of reach
+    hears it when it is back. Until then it may honour the grant: a named residual risk.
+    """
+    for grant, vehicle in session.execute(
+        select(Grant, Vehicle)
+        .join(Vehicle, Vehicle.id == Grant.vehicle_id)
+        .where(Grant.status == "revoked", Grant.expires_at > now)
+    ):
+        if not vehicles.capabilities_of(vehicle).offline_grants:
+            continue
+        try:
+            registry.get(vehicle.brand).revoke_grant(
+                external_id=vehicle.external_id, grant_id=grant.id, now=now
+            )
+        except AdapterError:
+            continue
+        done.revocations_pushed += 1
+
+
+def provision_rotated_keys(
+    *,
+    session: Session,
+    registry: AdapterRegistry,
+    keyring: Keyring,
+    issuer: str,
+    longest_grant_s: int,
+    now: datetime,
+    done: WorkDone,
+) -> None:
+    """Give cars that check grants themselves the platform's current public keys.
+
+    After `keys rotate` new grants are signed with a key such a car has never seen, and it
+    refuses them (fails closed) until it holds the new set. A car out of reach is tried
+    again on the next tick.
+    """
+    public = keyring.public_keys(now=now, longest_grant_s=longest_grant_s)
+    digest = vehicles.keys_digest(public)
+    for vehicle in vehicles.cars_missing_keys(session=session, digest=digest):
+        try:
+            registry.get(vehicle.brand).provision_grant_keys(
+                external_id=vehicle.external_id,
+                keys=GrantKeys(issuer=issuer, vehicle_id=vehicle.id, public_keys=public),
+                now=now,
+            )
+        except AdapterError:
+            continue
+        vehicle.grant_keys_digest = digest
+        audit.append(
+            session=session,
+            actor="platform",
+            action="vehicle.keys_provisioned",
+            subject=vehicle.id,
+            now=now,
+            data={"key_ids": sorted(public)},
+        )
+        done.keys_provisioned += 1
+    session.flush()
+
+
+def _unlock_verdict(session: Session, command: VehicleCommand) -> tuple[str, str | None]:
+    """Checked again just before the unlock leaves for the car: "send" (with the handset's
+    public key, for a car that must see it beside it) when its grant is spent for it, its
+    attempt still waits for it and the handset that asked is not revoked; "drop" otherwise;
+    "wait" while another transaction holds the attempt or the handset (PostgreSQL: a
+    revocation, the owner, the driver failing it), which may be about to drop this unlock.
+    Both are locked without waiting (SKIP LOCKED): the dispatcher holds the unlock, and
+    whoever holds them may wait for it, so waiting here could deadlock."""
+    grant = session.get(Grant, command.grant_id) if command.grant_id else None
+    if grant is None or grant.status != "redeemed" or command.attempt_id is None:
+        return "drop", None
+    attempt = session.scalars(_ATTEMPT_UNLESS_HELD, {"attempt_id": command.attempt_id}).first()
+    if attempt is None:
+        return "wait", None
+    if attempt.status != domain.AttemptStatus.unlocking:
+        return "drop", None
+    if grant.device_id is None:
+        return "drop", None
+    device = session.scalars(_HANDSET_UNLESS_HELD, {"device_id": grant.device_id}).first()
+    if device is None:
+        return "wait", None
+    return ("send", device.public_key) if device.revoked_at is None else ("drop", None)
+
+
+_ATTEMPT_UNLESS_HELD = (
+    select(Attempt)
+    .where(Attempt.id == bindparam("attempt_id"))
+    .with_for_update(skip_locked=True)
+    .execution_options(populate_existing=True)
+)
+_HANDSET_UNLESS_HELD = (
+    select(Device)
+    .where(Device.id == bindparam("device_id"))
+    .with_for_update(read=True, skip_locked=True)
+)
+
+
+def _expire_command(
+    *,
+    session: Session,
+    settings: Settings,
+    command: VehicleCommand,
+    vehicle: Vehicle,
+    now: datetime,
+) -> bool:
+    attempt = None
+    if command.kind == "unlock_trunk" and command.attempt_id is not None:
+        # The dispatcher holds this unlock; it must not then wait for the attempt, which a
+        # revocation, the owner or the driver may hold while waiting for the unlock: it
+        # leaves a held attempt to the next pass.
+        attempt = session.scalars(_ATTEMPT_UNLESS_HELD, {"attempt_id": command.attempt_id}).first()
+        if attempt is None:
+            return False
+    vehicles.finish_command(command=command, status="expired", now=now, detail=command.detail)
+    audit.append(
+        session=session,
+        actor="platform",
+        action="command.expired",
+        subject=command.id,
+        now=now,
+        data={"kind": command.kind, "vehicle": vehicle.id},
+    )
+    if attempt is None or attempt.status != domain.AttemptStatus.unlocking:
+        return True
+    reason = domain.Reason.vehicle_offline if not vehicle.online else domain.Reason.command_expired
+    incidents.open_incident(
+        session=session,
+        kind="command_expired",
+        severity="medium",
+        now=now,
+        vehicle_id=vehicle.id,
+        delivery_id=attempt.delivery_id,
+        attempt_id=attempt.id,
+        detail=f"unlock for {vehicle.plate} not confirmed within {settings.command_expiry_s} s ({command.detail or 'no answer'})",
+    )
+    outcomes.fail_attempt(
+        session=session,
+        settings=settings,
+        attempt=attempt,
+        reason=reason,
+        detail="the car did not confirm the unlock in time",
+        now=now,
+        only_if=(domain.AttemptStatus.unlocking,),
+    )
+    return True

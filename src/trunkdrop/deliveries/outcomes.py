@@ -1,0 +1,331 @@
+"""How an attempt ends: failed (its grant killed, the fallback policy applied), delivered,
+secured by the car's lock; and the lock and unlock commands that go or are dropped with it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from trunkdrop.access import audit
+from trunkdrop.access import service as access
+from trunkdrop.config import Settings
+from trunkdrop.deliveries import domain
+from trunkdrop.deliveries import service as deliveries
+from trunkdrop.deliveries.models import Attempt, Delivery
+from trunkdrop.dispatch import service as dispatch
+from trunkdrop.dispatch.models import Route, RouteStop
+from trunkdrop.errors import Conflict
+from trunkdrop.incidents import service as incidents
+from trunkdrop.notify import service as notify
+from trunkdrop.vehicles import service as vehicles
+from trunkdrop.vehicles.models import Vehicle, VehicleCommand
+
+_OPEN_LOCK_COMMAND = select(VehicleCommand).where(
+    VehicleCommand.vehicle_id == bindparam("vehicle_id"),
+    VehicleCommand.kind == "lock",
+    VehicleCommand.status.in_(("pending", "sent")),
+)
+
+
+def transition(attempt: Attempt, target: domain.AttemptStatus) -> None:
+    try:
+        attempt.status = domain.check_attempt_transition(attempt.status, target)
+    except domain.IllegalTransition as e:
+        raise Conflict(str(e), code="illegal_transition") from e
+
+
+def fail_attempt(
+    *,
+    session: Session,
+    settings: Settings,
+    attempt: Attempt,
+    reason: str,
+    detail: str,
+    now: datetime,
+    only_if: tuple[domain.AttemptStatus, ...] | None = None,
+) -> None:
+    """End the attempt with a reason, kill its grant, and let the fallback policy decide.
+
+    Rows are locked in one order (PostgreSQL): the attempt, then the car's pending unlocks,
+    then the grants; the dispatcher, which claims unlocks first, never waits for an
+    attempt (it leaves one that is held). The attempt is read again under its lock: another
+    transaction (the car's report, a dispatcher) may have moved it since it was read, and a
+    caller that decided on a status (`only_if`: an unlock that ran out, a revoked handset's
+    unlock) does nothing once the attempt has left it (the trunk opened meanwhile)."""
+    if attempt.status in (domain.AttemptStatus.failed, domain.AttemptStatus.succeeded):
+        return
+    status = session.execute(_ATTEMPT_STATUS_LOCKED, {"attempt_id": attempt.id}).scalar_one()
+    if status != attempt.status:
+        session.refresh(attempt)
+    if attempt.status in (domain.AttemptStatus.failed, domain.AttemptStatus.succeeded):
+        return
+    if only_if is not None and attempt.status not in only_if:
+        return
+    if attempt.vehicle_id is not None:
+        # Its own unlocks only: another attempt at the same car (another driver's parcel)
+        # keeps its own, or it would wait in `unlocking` for an unlock nobody sends.
+        drop_pending_unlocks(
+            session=session,
+            vehicle_id=attempt.vehicle_id,
+            attempt_id=attempt.id,
+            now=now,
+            why=f"attempt failed: {reason}",
+        )
+    transition(attempt, domain.AttemptStatus.failed)
+    attempt.failure_reason, attempt.failure_detail, attempt.ended_at = reason, detail[:300], now
+    access.end_live_grants(
+        session=session, now=now, reason=f"attempt_failed:{reason}", attempt_id=attempt.id
+    )
+    audit.append(
+        session=session,
+        actor="platform",
+        action="attempt.failed",
+        subject=attempt.id,
+        now=now,
+        data={"reason": reason},
+    )
+    stop = session.get(RouteStop, attempt.stop_id)
+    assert stop is not None
+    dispatch.finish_stop(stop=stop, status="failed")
+    delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
+    deliveries.add_timeline(
+        session=session,
+        delivery_id=delivery.id,
+        kind="attempt_failed",
+        text=f"attempt failed: {reason.replace('_', ' ')}",
+        now=now,
+    )
+    fall_back(
+        session=session,
+        settings=settings,
+        delivery=delivery,
+        stop=stop,
+        mode=attempt.mode,
+        option_seq=attempt.option_seq,
+        reason=reason,
+        now=now,
+    )
+
+
+# An attempt whose trunk has not opened: what a car driving off or the owner's withdrawal ends.
+NOT_OPEN = (domain.AttemptStatus.started, domain.AttemptStatus.unlocking)
+_ATTEMPT_STATUS_LOCKED = (
+    select(Attempt.status).where(Attempt.id == bindparam("attempt_id")).with_for_update()
+)
+
+
+def fall_back(
+    *,
+    session: Session,
+    settings: Settings,
+    delivery: Delivery,
+    stop: RouteStop,
+    mode: str,
+    option_seq: int | None,
+    reason: str,
+    now: datetime,
+) -> None:
+    """Apply the fallback policy after a visit that did not deliver. Never drops a parcel."""
+    options = [
+        domain.OptionView(o.seq, domain.TimeWindow(o.window_start, o.window_end))
+        for o in deliveries.options_of(session=session, delivery_id=delivery.id)
+    ]
+    decision = domain.decide_fallback(
+        options=options,
+        current_seq=option_seq,
+        mode=mode,
+        reason=reason,
+        now=now,
+        has_fallback_address=delivery.fallback_address is not None,
+    )
+    route = session.get(Route, stop.route_id)
+    assert route is not None
+    recipients = [delivery.retailer_id, delivery.carrier_id, delivery.customer_id]
+    if decision.kind == domain.FallbackKind.next_place:
+        nxt = deliveries.option(
+            session=session, delivery_id=delivery.id, seq=decision.option_seq or 0
+        )
+        delivery.current_option = nxt.seq
+        dispatch.add_stop(
+            session=session, route=route, delivery_id=delivery.id, mode="trunk", option_seq=nxt.seq
+        )
+        text = f"will try the car at {nxt.label}, {deliveries.local_time(nxt.window_start, settings)}–{deliveries.local_time(nxt.window_end, settings)}"
+    elif decision.kind == domain.FallbackKind.home:
+        delivery.mode, delivery.current_option = "home", None
+        dispatch.add_stop(
+            session=session, route=route, delivery_id=delivery.id, mode="home", option_seq=None
+        )
+        text = f"will deliver to the fallback address: {delivery.fallback_address}"
+    else:
+        delivery.status = domain.check_delivery_transition(
+            delivery.status, domain.DeliveryStatus.returned_to_sender
+        )
+        delivery.outcome, delivery.outcome_reason, delivery.ended_at = (
+            "returned_to_sender",
+            reason,
+            now,
+        )
+        text = "going back to the sender"
+        dispatch.maybe_finish_route(session=session, route_id=route.id)
+    if decision.kind != domain.FallbackKind.return_to_sender and settings.auto_replan:
+        # The new stop went to the end of this van's route: the planner puts it where it fits.
+        dispatch.request_replan(session=session, route=route, reason="stop_failed", now=now)
+    deliveries.add_timeline(
+        session=session,
+        delivery_id=delivery.id,
+        kind=f"fallback_{decision.kind}",
+        text=text,
+        now=now,
+    )
+    notify.emit(
+        session=session,
+        topic="delivery.attempt_failed",
+        recipient_ids=recipients,
+        delivery_id=delivery.id,
+        now=now,
+        payload={
+            "delivery_id": delivery.id,
+            "reason": reason,
+            "fallback": decision.kind,
+            "message": text,
+        },
+    )
+    session.flush()
+
+
+def finish_delivered(
+    *, session: Session, settings: Settings, attempt: Attempt, outcome: str, now: datetime
+) -> None:
+    delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
+    delivery.status = domain.check_delivery_transition(
+        delivery.status, domain.DeliveryStatus.delivered
+    )
+    delivery.outcome, delivery.ended_at = outcome, now
+    stop = session.get(RouteStop, attempt.stop_id)
+    assert stop is not None
+    dispatch.finish_stop(stop=stop, status="done")
+    dispatch.maybe_finish_route(session=session, route_id=stop.route_id)
+    if outcome == "delivered_trunk":
+        text = f"delivered, trunk locked at {deliveries.local_time(now, settings)}"
+    else:
+        text = f"delivered to {delivery.fallback_address} at {deliveries.local_time(now, settings)}"
+    deliveries.add_timeline(
+        session=session, delivery_id=delivery.id, kind="delivered", text=text, now=now
+    )
+    notify.emit(
+        session=session,
+        topic="delivery.delivered",
+        recipient_ids=[delivery.retailer_id, delivery.carrier_id, delivery.customer_id],
+        delivery_id=delivery.id,
+        now=now,
+        payload={"delivery_id": delivery.id, "outcome": outcome, "message": text},
+    )
+    audit.append(
+        session=session,
+        actor="platform",
+        action="delivery.delivered",
+        subject=delivery.id,
+        now=now,
+        data={"outcome": outcome},
+    )
+    session.flush()
+
+
+def secured_since(vehicle: Vehicle, attempt: Attempt) -> bool:
+    """The car itself reported trunk closed and locked after this attempt opened it."""
+    opened = attempt.trunk_opened_at
+    return (
+        opened is not None
+        and vehicle.trunk_state == "closed"
+        and vehicle.lock_state == "locked"
+        and vehicle.lock_state_at is not None
+        and vehicle.lock_state_at >= opened
+        and vehicle.trunk_state_at is not None
+        and vehicle.trunk_state_at >= opened
+    )
+
+
+def mark_secured(*, session: Session, settings: Settings, attempt: Attempt, now: datetime) -> None:
+    attempt.secured_at = now
+    incidents.resolve_open(
+        session=session,
+        attempt_id=attempt.id,
+        kind="trunk_not_locked",
+        resolution="car reported trunk closed and locked",
+        now=now,
+    )
+    audit.append(
+        session=session,
+        actor="platform",
+        action="vehicle.secured",
+        subject=attempt.vehicle_id or attempt.id,
+        now=now,
+        data={"attempt": attempt.id},
+    )
+    deliveries.add_timeline(
+        session=session,
+        delivery_id=attempt.delivery_id,
+        kind="locked",
+        text="car reported trunk closed and locked",
+        now=now,
+    )
+    if attempt.status == domain.AttemptStatus.deposited:
+        transition(attempt, domain.AttemptStatus.succeeded)
+        attempt.ended_at = now
+        finish_delivered(
+            session=session, settings=settings, attempt=attempt, outcome="delivered_trunk", now=now
+        )
+
+
+def send_lock(
+    *, session: Session, settings: Settings, vehicle: Vehicle, attempt: Attempt, now: datetime
+) -> VehicleCommand | None:
+    pending = session.scalars(_OPEN_LOCK_COMMAND, {"vehicle_id": vehicle.id}).first()
+    if pending is not None:
+        return None
+    command = vehicles.create_command(
+        session=session,
+        vehicle=vehicle,
+        kind="lock",
+        now=now,
+        expires_at=now + timedelta(seconds=settings.command_expiry_s),
+        attempt_id=attempt.id,
+    )
+    audit.append(
+        session=session,
+        actor="platform",
+        action="command.lock",
+        subject=command.id,
+        now=now,
+        data={"vehicle": vehicle.id, "attempt": attempt.id},
+    )
+    return command
+
+
+def drop_pending_unlocks(
+    *, session: Session, vehicle_id: str, now: datetime, why: str, attempt_id: str | None = None
+) -> None:
+    """The car's unlocks not sent yet (only `attempt_id`'s, when given) are dropped.
+
+    Locked: an unlock a dispatcher holds is waited for, and skipped if it was sent
+    meanwhile (PostgreSQL reads the row again after the wait), never marked dropped after
+    it left for the car."""
+    query = select(VehicleCommand).where(
+        VehicleCommand.vehicle_id == vehicle_id,
+        VehicleCommand.kind == "unlock_trunk",
+        VehicleCommand.status == "pending",
+    )
+    if attempt_id is not None:
+        query = query.where(VehicleCommand.attempt_id == attempt_id)
+    for command in session.scalars(query.with_for_update()):
+        vehicles.finish_command(command=command, status="dropped", now=now, detail=why)
+        audit.append(
+            session=session,
+            actor="platform",
+            action="command.dropped",
+            subject=command.id,
+            now=now,
+            data={"why": why},
+        )

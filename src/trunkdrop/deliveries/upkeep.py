@@ -1,0 +1,207 @@
+"""Background upkeep: the relock watchdog, offline attempts, late vans, and the sweep of
+expired grants, nonces and positions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trunkdrop.access import service as access
+from trunkdrop.access.models import Grant
+from trunkdrop.config import Settings
+from trunkdrop.deliveries import domain, outcomes
+from trunkdrop.deliveries import service as deliveries
+from trunkdrop.deliveries.models import Attempt, Delivery
+from trunkdrop.devices import service as devices
+from trunkdrop.dispatch import service as dispatch
+from trunkdrop.dispatch.models import Route
+from trunkdrop.incidents import service as incidents
+from trunkdrop.incidents.models import Incident
+from trunkdrop.notify import service as notify
+from trunkdrop.vehicles import service as vehicles
+from trunkdrop.vehicles.models import Vehicle
+
+
+@dataclass
+class WorkDone:
+    sent: int = 0
+    expired: int = 0
+    relocks: int = 0
+    grants_expired: int = 0
+    positions_forgotten: int = 0
+    revocations_pushed: int = 0
+    keys_provisioned: int = 0
+    offline_unreported: int = 0
+
+    def total(self) -> int:
+        return (
+            self.sent + self.expired + self.relocks + self.grants_expired + self.positions_forgotten
+        )
+
+
+def watch_late_vans(*, session: Session, settings: Settings, now: datetime) -> None:
+    """A van whose next stop's ETA passed long ago runs late: its route is re-ordered from
+    where it is now (windows later on are missed otherwise). Today's routes only, within the
+    shift, and at most once per `late_van_s` per route (a stop that cannot move keeps the
+    van late; re-planning it again and again would change nothing)."""
+    if not settings.auto_replan:
+        return
+    local = now.astimezone(ZoneInfo(settings.timezone))
+    if local.hour >= settings.shift_end_hour:
+        return
+    late_since = now - timedelta(seconds=settings.late_van_s)
+    for route in session.scalars(
+        select(Route).where(Route.status == "started", Route.service_date == local.date())
+    ):
+        stop = dispatch.next_open_stop(session=session, route_id=route.id)
+        if stop is None or stop.eta is None or stop.eta > late_since:
+            continue
+        if dispatch.has_attempt(session=session, stop_id=stop.id):
+            continue  # the driver is at it
+        last = dispatch.last_replan(session=session, route_id=route.id)
+        if last is not None and last > late_since:
+            continue
+        dispatch.request_replan(session=session, route=route, reason="van_late", now=now)
+
+
+def watch_offline_attempts(
+    *, session: Session, settings: Settings, now: datetime, done: WorkDone
+) -> None:
+    """Attempts at cars that check grants themselves, whose car has not reported opening.
+
+    Such a car tells the platform only when it is back in reach, and the driver's handset may
+    be out of reach too (an underground garage): the platform cannot tell an unopened trunk
+    from a delivery it has not heard of yet. So it fails nothing: once the grant has expired
+    (the car itself refuses it from then on) and a grace period passed, one incident asks
+    the operator to follow up; the car's own reports settle the attempt when they arrive.
+    """
+    grace = timedelta(seconds=settings.relock_after_s)
+    for attempt, grant in session.execute(
+        select(Attempt, Grant)
+        .join(Grant, Grant.id == Attempt.grant_id)
+        .where(
+            Attempt.status == domain.AttemptStatus.unlocking,
+            Attempt.unlock_command_id.is_(None),
+            Attempt.trunk_opened_at.is_(None),
+            Grant.expires_at <= now - grace,
+        )
+    ).all():
+        seen = session.scalars(
+            select(Incident.id).where(
+                Incident.attempt_id == attempt.id, Incident.kind == "offline_report_missing"
+            )
+        ).first()
+        if seen is not None:
+            continue
+        deposited = (
+            "the driver confirmed the deposit"
+            if attempt.deposited_at
+            else "the driver has not confirmed a deposit"
+        )
+        incidents.open_incident(
+            session=session,
+            kind="offline_report_missing",
+            severity="medium",
+            now=now,
+            vehicle_id=grant.vehicle_id,
+            delivery_id=attempt.delivery_id,
+            attempt_id=attempt.id,
+            detail=f"grant expired; the car has not reported opening since ({deposited}); "
+            "it reports when back in reach",
+        )
+        done.offline_unreported += 1
+    session.flush()
+
+
+def run_watchdog(*, session: Session, settings: Settings, now: datetime, done: WorkDone) -> None:
+    """A trunk not closed and locked in time: send lock, retry, open an incident."""
+    limit = now - timedelta(seconds=settings.relock_after_s)
+    for attempt in session.scalars(
+        select(Attempt).where(
+            Attempt.trunk_opened_at.is_not(None),
+            Attempt.secured_at.is_(None),
+            Attempt.trunk_opened_at <= limit,
+        )
+    ):
+        vehicle = session.get(Vehicle, attempt.vehicle_id)
+        assert vehicle is not None
+        if attempt.relock_tries == 0:
+            incidents.open_incident(
+                session=session,
+                kind="trunk_not_locked",
+                severity="high",
+                now=now,
+                vehicle_id=vehicle.id,
+                delivery_id=attempt.delivery_id,
+                attempt_id=attempt.id,
+                detail=f"trunk of {vehicle.plate} not closed and locked {settings.relock_after_s // 60} min after unlock; lock sent",
+            )
+            notify.emit(
+                session=session,
+                topic="vehicle.relock",
+                recipient_ids=[vehicle.owner_id],
+                now=now,
+                delivery_id=attempt.delivery_id,
+                payload={
+                    "vehicle_id": vehicle.id,
+                    "message": "your trunk was not locked after the delivery; we are locking it",
+                },
+            )
+        elif (
+            attempt.last_relock_at is not None
+            and (now - attempt.last_relock_at).total_seconds() < settings.relock_retry_s
+        ):
+            continue
+        elif attempt.relock_tries >= settings.relock_max_tries:
+            if attempt.relock_tries == settings.relock_max_tries:
+                incidents.open_incident(
+                    session=session,
+                    kind="relock_failed",
+                    severity="critical",
+                    now=now,
+                    vehicle_id=vehicle.id,
+                    delivery_id=attempt.delivery_id,
+                    attempt_id=attempt.id,
+                    detail=f"{vehicle.plate} still not locked after {attempt.relock_tries} lock commands",
+                )
+                attempt.relock_tries += 1
+            continue
+        if (
+            outcomes.send_lock(
+                session=session, settings=settings, vehicle=vehicle, attempt=attempt, now=now
+            )
+            is not None
+        ):
+            attempt.relock_tries += 1
+            attempt.last_relock_at = now
+            done.relocks += 1
+            deliveries.add_timeline(
+                session=session,
+                delivery_id=attempt.delivery_id,
+                kind="relock",
+                text="trunk not locked in time; lock sent by trunkdrop",
+                now=now,
+            )
+    session.flush()
+
+
+def sweep(*, session: Session, settings: Settings, now: datetime, done: WorkDone) -> None:
+    """Expire grants that ran out; forget car positions no delivery needs any more."""
+    done.grants_expired += access.expire_grants(session=session, now=now)
+    devices.purge_nonces(session=session, now=now)
+    cutoff = now - timedelta(seconds=settings.position_retention_s)
+    busy = select(Delivery.vehicle_id).where(
+        Delivery.status.in_((domain.DeliveryStatus.booked, domain.DeliveryStatus.out_for_delivery))
+    )
+    for vehicle in session.scalars(
+        select(Vehicle).where(
+            Vehicle.position_at.is_not(None), Vehicle.position_at < cutoff, Vehicle.id.not_in(busy)
+        )
+    ):
+        vehicles.forget_position(vehicle=vehicle)
+        done.positions_forgotten += 1
+    session.flush()

@@ -1,0 +1,137 @@
+"""The owner's and the carrier's switches that end access at once: the car blocked, consent
+withdrawn, a handset revoked."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from trunkdrop.access import audit
+from trunkdrop.access import service as access
+from trunkdrop.access.models import Grant
+from trunkdrop.config import Settings
+from trunkdrop.deliveries import domain, outcomes
+from trunkdrop.deliveries.models import Attempt
+from trunkdrop.devices import service as devices
+from trunkdrop.devices.models import Device
+from trunkdrop.parties.models import Party
+from trunkdrop.vehicles import service as vehicles
+from trunkdrop.vehicles.models import Vehicle
+
+
+def set_access_blocked(
+    *,
+    session: Session,
+    settings: Settings,
+    owner: Party,
+    vehicle_id: str,
+    blocked: bool,
+    now: datetime,
+) -> Vehicle:
+    vehicle = vehicles.get_owned_vehicle(session=session, owner=owner, vehicle_id=vehicle_id)
+    vehicles.set_access_blocked(session=session, vehicle=vehicle, blocked=blocked)
+    audit.append(
+        session=session,
+        actor=owner.id,
+        action="vehicle.access_blocked" if blocked else "vehicle.access_unblocked",
+        subject=vehicle.id,
+        now=now,
+    )
+    if blocked:
+        _kill_access(
+            session=session,
+            settings=settings,
+            vehicle=vehicle,
+            reason=domain.Reason.access_blocked,
+            now=now,
+        )
+    return vehicle
+
+
+def withdraw_consent(
+    *, session: Session, settings: Settings, owner: Party, vehicle_id: str, now: datetime
+) -> Vehicle:
+    vehicle = vehicles.get_owned_vehicle(session=session, owner=owner, vehicle_id=vehicle_id)
+    vehicles.withdraw_consent(session=session, vehicle=vehicle, now=now)
+    vehicles.forget_position(vehicle=vehicle)
+    audit.append(
+        session=session,
+        actor=owner.id,
+        action="vehicle.consent_withdrawn",
+        subject=vehicle.id,
+        now=now,
+    )
+    _kill_access(
+        session=session,
+        settings=settings,
+        vehicle=vehicle,
+        reason=domain.Reason.no_consent,
+        now=now,
+    )
+    return vehicle
+
+
+def _kill_access(
+    *, session: Session, settings: Settings, vehicle: Vehicle, reason: str, now: datetime
+) -> None:
+    """Withdrawal kills live grants at once and ends any attempt that has not opened the trunk.
+
+    In the lock order of `fail_attempt`: attempts, then the car's pending unlocks, then
+    grants."""
+    for attempt in session.scalars(
+        select(Attempt).where(
+            Attempt.vehicle_id == vehicle.id, Attempt.status.in_(outcomes.NOT_OPEN)
+        )
+    ):
+        outcomes.fail_attempt(
+            session=session,
+            settings=settings,
+            attempt=attempt,
+            reason=reason,
+            detail="the owner withdrew access",
+            now=now,
+            only_if=outcomes.NOT_OPEN,
+        )
+    outcomes.drop_pending_unlocks(session=session, vehicle_id=vehicle.id, now=now, why=reason)
+    access.end_live_grants(session=session, now=now, reason=reason, vehicle_id=vehicle.id)
+    session.flush()
+
+
+def revoke_device(
+    *, session: Session, settings: Settings, party: Party, device_id: str, now: datetime
+) -> Device:
+    """A lost or stolen handset, in one call: the device, every live grant bound to it, and
+    every attempt it unlocked that has not opened a trunk yet (its unlock still waiting to
+    be sent) die at once. An online car's grant is spent when it is issued, so killing
+    live grants alone would let the queued unlock go out for the revoked handset."""
+    device = devices.revoke_device(session=session, party=party, device_id=device_id, now=now)
+    # In the lock order of `fail_attempt`: attempts, their unlocks, then the grants.
+    for attempt in session.scalars(_UNLOCKING_FOR_DEVICE, {"device_id": device.id}):
+        outcomes.fail_attempt(
+            session=session,
+            settings=settings,
+            attempt=attempt,
+            reason=domain.Reason.device_revoked,
+            detail="the driver's handset was revoked",
+            now=now,
+            only_if=(domain.AttemptStatus.unlocking,),
+        )
+    access.end_live_grants(session=session, now=now, reason="device_revoked", device_id=device.id)
+    session.flush()
+    return device
+
+
+# The attempts a handset's grants are unlocking through the platform (built once). An
+# offline car's attempt has no unlock command: the car may have opened already and not
+# reported yet, so it is left to the pushed revocation and the car's reports.
+_UNLOCKING_FOR_DEVICE = (
+    select(Attempt)
+    .join(Grant, Grant.id == Attempt.grant_id)
+    .where(
+        Grant.device_id == bindparam("device_id"),
+        Attempt.status == domain.AttemptStatus.unlocking,
+        Attempt.unlock_command_id.is_not(None),
+    )
+)
