@@ -15,13 +15,14 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from trunkdrop.access import audit
 from trunkdrop.bootstrap import Platform
 from trunkdrop.deliveries import car_link, car_reports, upkeep
 from trunkdrop.dispatch import flows as planning
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.models import ReplanRequest
 from trunkdrop.errors import DomainError
+from trunkdrop.events import service as events
+from trunkdrop.events.domain import Event
 from trunkdrop.parties import service as parties
 from trunkdrop.store.engine import read_only_session
 from trunkdrop.vehicles import pending
@@ -233,12 +234,8 @@ def run_replans(platform: Platform, now: datetime | None = None) -> int:
             if answered is not None:
                 answered.outcome = outcome[:200]
             if outcome == "replanned":
-                audit.append(
-                    session=session,
-                    actor="platform",
-                    action="route.replanned",
-                    subject=route_id,
-                    now=now,
+                events.record(
+                    session=session, event=Event(kind="route.replanned", at=now, subject=route_id)
                 )
     return replanned
 

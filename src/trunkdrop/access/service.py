@@ -11,7 +11,6 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from trunkdrop.access import audit
 from trunkdrop.access.models import Grant, GrantRedemption, SigningKey
 from trunkdrop.access.tokens import (
     AUDIENCE,
@@ -23,6 +22,8 @@ from trunkdrop.access.tokens import (
     claim_refusals,
 )
 from trunkdrop.errors import AccessRefused, Conflict, ServiceUnavailable
+from trunkdrop.events import service as events
+from trunkdrop.events.domain import Event
 from trunkdrop.store.base import insert_if_absent, new_id
 
 
@@ -43,7 +44,9 @@ def create_signing_key(*, session: Session, passphrase: str, now: datetime) -> S
     )
     session.add(row)
     session.flush()
-    audit.append(session=session, actor="system", action="key.created", subject=row.kid, now=now)
+    events.record(
+        session=session, event=Event(kind="key.created", at=now, subject=row.kid, actor="system")
+    )
     return row
 
 
@@ -195,18 +198,20 @@ def issue_grant(
     grant = Grant(**row)
     make_transient_to_detached(grant)
     session.add(grant)
-    audit.append(
+    events.record(
         session=session,
-        actor=driver_id,
-        action="grant.issued",
-        subject=grant.id,
-        now=now,
-        data={
-            "vehicle": vehicle_id,
-            "attempt": attempt_id,
-            "device": device_id,
-            "expires_at": expires.isoformat(),
-        },
+        event=Event(
+            kind="grant.issued",
+            at=now,
+            subject=grant.id,
+            actor=driver_id,
+            facts={
+                "vehicle": vehicle_id,
+                "attempt": attempt_id,
+                "device": device_id,
+                "expires_at": expires.isoformat(),
+            },
+        ),
     )
     return grant, token
 
@@ -274,13 +279,14 @@ def redeem_grant(
     grant.status, grant.redeemed_at = "redeemed", now
     grant.ended_at, grant.end_reason = now, "redeemed"
     session.flush()
-    audit.append(
+    events.record(
         session=session,
-        actor="platform",
-        action="grant.redeemed",
-        subject=grant.id,
-        now=now,
-        data={"vehicle": vehicle_id, "command": command_id},
+        event=Event(
+            kind="grant.redeemed",
+            at=now,
+            subject=grant.id,
+            facts={"vehicle": vehicle_id, "command": command_id},
+        ),
     )
     return grant
 
@@ -305,25 +311,27 @@ def record_car_redemption(
         },
     )
     if not first_use:
-        audit.append(
+        events.record(
             session=session,
-            actor="platform",
-            action="grant.reused",
-            subject=grant.id,
-            now=now,
-            data={"vehicle": grant.vehicle_id, "event": event_id, "at": at.isoformat()},
+            event=Event(
+                kind="grant.reused",
+                at=now,
+                subject=grant.id,
+                facts={"vehicle": grant.vehicle_id, "event": event_id, "at": at.isoformat()},
+            ),
         )
         return False, before
     grant.status, grant.redeemed_at = "redeemed", at
     grant.ended_at, grant.end_reason = grant.ended_at or at, "redeemed_by_car"
     session.flush()
-    audit.append(
+    events.record(
         session=session,
-        actor="platform",
-        action="grant.redeemed",
-        subject=grant.id,
-        now=now,
-        data={"vehicle": grant.vehicle_id, "by": "car", "event": event_id, "was": before},
+        event=Event(
+            kind="grant.redeemed",
+            at=now,
+            subject=grant.id,
+            facts={"vehicle": grant.vehicle_id, "by": "car", "event": event_id, "was": before},
+        ),
     )
     return True, before
 
@@ -331,13 +339,14 @@ def record_car_redemption(
 def _refuse(
     session: Session, *, vehicle_id: str, code: str, now: datetime, grant_id: str | None = None
 ) -> None:
-    audit.append(
+    events.record(
         session=session,
-        actor="platform",
-        action="grant.refused",
-        subject=grant_id or vehicle_id,
-        now=now,
-        data={"vehicle": vehicle_id, "reason": code},
+        event=Event(
+            kind="grant.refused",
+            at=now,
+            subject=grant_id or vehicle_id,
+            facts={"vehicle": vehicle_id, "reason": code},
+        ),
     )
 
 
@@ -365,13 +374,14 @@ def end_live_grants(
         grant.status = "revoked"
         grant.ended_at, grant.end_reason = now, reason
         ended.append(grant.id)
-        audit.append(
+        events.record(
             session=session,
-            actor="platform",
-            action="grant.revoked",
-            subject=grant.id,
-            now=now,
-            data={"vehicle": grant.vehicle_id, "reason": reason},
+            event=Event(
+                kind="grant.revoked",
+                at=now,
+                subject=grant.id,
+                facts={"vehicle": grant.vehicle_id, "reason": reason},
+            ),
         )
     session.flush()
     return ended
@@ -395,13 +405,11 @@ def expire_grants(*, session: Session, now: datetime, vehicle_id: str | None = N
         expired = list(session.scalars(_RAN_OUT_AT_CAR, {"now": now, "vehicle_id": vehicle_id}))
     for grant in expired:
         grant.status, grant.ended_at, grant.end_reason = "expired", now, "expired"
-        audit.append(
+        events.record(
             session=session,
-            actor="platform",
-            action="grant.expired",
-            subject=grant.id,
-            now=now,
-            data={"vehicle": grant.vehicle_id},
+            event=Event(
+                kind="grant.expired", at=now, subject=grant.id, facts={"vehicle": grant.vehicle_id}
+            ),
         )
     session.flush()
     return len(expired)

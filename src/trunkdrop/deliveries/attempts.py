@@ -10,7 +10,6 @@ from sqlalchemy import CursorResult, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from trunkdrop.access import audit
 from trunkdrop.access import service as access
 from trunkdrop.access.tokens import TRUNK_UNLOCK, Keyring
 from trunkdrop.config import Settings
@@ -23,6 +22,8 @@ from trunkdrop.devices.models import DeviceNonce
 from trunkdrop.devices.schemas import DeviceProof
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.errors import AccessRefused, Conflict, Forbidden, NotFound
+from trunkdrop.events import service as events
+from trunkdrop.events.domain import Event
 from trunkdrop.geo import distance_m
 from trunkdrop.parties.models import Party, Role
 from trunkdrop.schemas import Position
@@ -109,13 +110,15 @@ def start_attempt(
         raise Conflict("an attempt at this stop already exists", code="attempt_exists")
     delivery = deliveries.get_delivery(session=session, delivery_id=stop.delivery_id)
     if attempt_in.scanned_parcel_ref != delivery.parcel_ref:
-        audit.append(
+        events.record(
             session=session,
-            actor=driver.id,
-            action="attempt.refused",
-            subject=stop.id,
-            now=now,
-            data={"reason": "parcel_mismatch"},
+            event=Event(
+                kind="attempt.refused",
+                at=now,
+                subject=stop.id,
+                actor=driver.id,
+                facts={"reason": "parcel_mismatch"},
+            ),
         )
         raise AccessRefused(
             "the scanned parcel is not the one booked for this stop",
@@ -140,12 +143,15 @@ def start_attempt(
     session.add(attempt)
     session.flush()
     where = "at the car" if stop.mode == "trunk" else "at the door"
-    deliveries.add_timeline(
+    events.record(
         session=session,
-        delivery_id=delivery.id,
-        kind="attempt_started",
-        text=f"driver arrived {where}",
-        now=now,
+        event=Event(
+            kind="attempt.started",
+            at=now,
+            subject=delivery.id,
+            delivery_id=delivery.id,
+            text=f"driver arrived {where}",
+        ),
     )
     return attempt
 
@@ -310,13 +316,15 @@ def request_access(
     refusals = domain.access_refusals(ctx)
     if refusals:
         first = next((r for r in refusals if r.final), refusals[0])
-        audit.append(
+        events.record(
             session=session,
-            actor=driver.id,
-            action="access.refused",
-            subject=attempt.id,
-            now=now,
-            data={"vehicle": vehicle.id, "reasons": [r.code for r in refusals]},
+            event=Event(
+                kind="access.refused",
+                at=now,
+                subject=attempt.id,
+                actor=driver.id,
+                facts={"vehicle": vehicle.id, "reasons": [r.code for r in refusals]},
+            ),
         )
         if first.final:
             outcomes.fail_attempt(
@@ -366,12 +374,15 @@ def request_access(
     )
     if car_verifies:
         attempt.grant_id = grant.id
-        deliveries.add_timeline(
+        events.record(
             session=session,
-            delivery_id=delivery.id,
-            kind="access_granted",
-            text="trunk access granted; the car checks the grant itself",
-            now=now,
+            event=Event(
+                kind="access.granted",
+                at=now,
+                subject=delivery.id,
+                delivery_id=delivery.id,
+                text="trunk access granted; the car checks the grant itself",
+            ),
         )
         session.flush()
         return AccessGranted(
@@ -403,20 +414,28 @@ def request_access(
         now=now,
     )
     attempt.grant_id, attempt.unlock_command_id = grant.id, command.id
-    audit.append(
+    events.record(
         session=session,
-        actor="platform",
-        action="command.unlock_trunk",
-        subject=command.id,
-        now=now,
-        data={"vehicle": vehicle.id, "grant": grant.id, "expires_at": command_expires.isoformat()},
+        event=Event(
+            kind="command.unlock_trunk",
+            at=now,
+            subject=command.id,
+            facts={
+                "vehicle": vehicle.id,
+                "grant": grant.id,
+                "expires_at": command_expires.isoformat(),
+            },
+        ),
     )
-    deliveries.add_timeline(
+    events.record(
         session=session,
-        delivery_id=delivery.id,
-        kind="access_granted",
-        text="trunk access granted; unlocking",
-        now=now,
+        event=Event(
+            kind="access.granted",
+            at=now,
+            subject=delivery.id,
+            delivery_id=delivery.id,
+            text="trunk access granted; unlocking",
+        ),
     )
     session.flush()
     return AccessGranted(
@@ -443,23 +462,29 @@ def confirm_deposit(
         # A car that checks grants itself opened without the platform: its report comes
         # when it is back in reach; until then the driver's word is kept, not trusted.
         attempt.deposited_at = now
-        deliveries.add_timeline(
+        events.record(
             session=session,
-            delivery_id=attempt.delivery_id,
-            kind="deposited",
-            text="driver reports the parcel in the trunk; waiting for the car's own report",
-            now=now,
+            event=Event(
+                kind="attempt.deposited",
+                at=now,
+                subject=attempt.delivery_id,
+                delivery_id=attempt.delivery_id,
+                text="driver reports the parcel in the trunk; waiting for the car's own report",
+            ),
         )
         session.flush()
         return attempt
     outcomes.transition(attempt, domain.AttemptStatus.deposited)
     attempt.deposited_at = now
-    deliveries.add_timeline(
+    events.record(
         session=session,
-        delivery_id=attempt.delivery_id,
-        kind="deposited",
-        text="parcel placed in the trunk",
-        now=now,
+        event=Event(
+            kind="attempt.deposited",
+            at=now,
+            subject=attempt.delivery_id,
+            delivery_id=attempt.delivery_id,
+            text="parcel placed in the trunk",
+        ),
     )
     vehicle = session.get(Vehicle, attempt.vehicle_id)
     assert vehicle is not None
@@ -550,20 +575,16 @@ def reroute_if_car_away(
     if reason is None:
         return False
     dispatch.finish_stop(stop=stop, status="cancelled")
-    deliveries.add_timeline(
+    events.record(
         session=session,
-        delivery_id=delivery.id,
-        kind="rerouted",
-        now=now,
-        text=f"the car reported it is not at {booked.label} ({reason.replace('_', ' ')}); skipping that place",
-    )
-    audit.append(
-        session=session,
-        actor="platform",
-        action="stop.rerouted",
-        subject=stop.id,
-        now=now,
-        data={"reason": reason},
+        event=Event(
+            kind="stop.rerouted",
+            at=now,
+            subject=stop.id,
+            delivery_id=delivery.id,
+            facts={"reason": reason},
+            text=f"the car reported it is not at {booked.label} ({reason.replace('_', ' ')}); skipping that place",
+        ),
     )
     outcomes.fall_back(
         session=session,

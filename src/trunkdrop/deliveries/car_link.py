@@ -8,15 +8,15 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from trunkdrop.access import audit
 from trunkdrop.access.models import Grant
 from trunkdrop.access.tokens import Keyring
 from trunkdrop.config import Settings
 from trunkdrop.deliveries import domain, outcomes
-from trunkdrop.deliveries import service as deliveries
 from trunkdrop.deliveries.models import Attempt
 from trunkdrop.deliveries.upkeep import WorkDone
 from trunkdrop.devices.models import Device
+from trunkdrop.events import service as events
+from trunkdrop.events.domain import Event
 from trunkdrop.incidents import service as incidents
 from trunkdrop.vehicles import service as vehicles
 from trunkdrop.vehicles.models import Vehicle, VehicleCommand
@@ -75,12 +75,15 @@ def dispatch_commands(
             if command.attempt_id is not None and command.tries == 1:
                 attempt = session.get(Attempt, command.attempt_id)
                 if attempt is not None:
-                    deliveries.add_timeline(
+                    events.record(
                         session=session,
-                        delivery_id=attempt.delivery_id,
-                        kind="vehicle_waking",
-                        text="the car was asleep; waking it",
-                        now=now,
+                        event=Event(
+                            kind="vehicle.waking",
+                            at=now,
+                            subject=attempt.delivery_id,
+                            delivery_id=attempt.delivery_id,
+                            text="the car was asleep; waking it",
+                        ),
                     )
             continue
         except AdapterError as e:
@@ -143,13 +146,14 @@ def provision_rotated_keys(
         except AdapterError:
             continue
         vehicle.grant_keys_digest = digest
-        audit.append(
+        events.record(
             session=session,
-            actor="platform",
-            action="vehicle.keys_provisioned",
-            subject=vehicle.id,
-            now=now,
-            data={"key_ids": sorted(public)},
+            event=Event(
+                kind="vehicle.keys_provisioned",
+                at=now,
+                subject=vehicle.id,
+                facts={"key_ids": sorted(public)},
+            ),
         )
         done.keys_provisioned += 1
     session.flush()
@@ -209,13 +213,14 @@ def _expire_command(
         if attempt is None:
             return False
     vehicles.finish_command(command=command, status="expired", now=now, detail=command.detail)
-    audit.append(
+    events.record(
         session=session,
-        actor="platform",
-        action="command.expired",
-        subject=command.id,
-        now=now,
-        data={"kind": command.kind, "vehicle": vehicle.id},
+        event=Event(
+            kind="command.expired",
+            at=now,
+            subject=command.id,
+            facts={"kind": command.kind, "vehicle": vehicle.id},
+        ),
     )
     if attempt is None or attempt.status != domain.AttemptStatus.unlocking:
         return True

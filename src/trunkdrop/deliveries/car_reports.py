@@ -7,16 +7,16 @@ from datetime import datetime
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
-from trunkdrop.access import audit
 from trunkdrop.access import service as access
 from trunkdrop.access.models import Grant
 from trunkdrop.config import Settings
 from trunkdrop.deliveries import domain, outcomes
 from trunkdrop.deliveries import service as deliveries
 from trunkdrop.deliveries.models import Attempt
+from trunkdrop.events import service as events
+from trunkdrop.events.domain import Event
 from trunkdrop.geo import distance_m
 from trunkdrop.incidents import service as incidents
-from trunkdrop.notify import service as notify
 from trunkdrop.vehicles import service as vehicles
 from trunkdrop.vehicles.models import Vehicle, VehicleCommand
 from trunkdrop.vehicles.ports import (
@@ -65,13 +65,15 @@ def ingest_vehicle_event(
         return False
     kind = event_in.type
     if kind in ("locked", "unlocked", "trunk_opened", "trunk_closed"):
-        audit.append(
+        events.record(
             session=session,
-            actor=brand,
-            action=f"vehicle.{kind}",
-            subject=vehicle.id,
-            now=now,
-            data={"event": event_in.event_id},
+            event=Event(
+                kind=f"vehicle.{kind}",
+                at=now,
+                subject=vehicle.id,
+                actor=brand,
+                facts={"event": event_in.event_id},
+            ),
         )
     if kind in ("command_executed", "command_rejected") and event_in.command_id:
         _on_command_result(
@@ -80,25 +82,30 @@ def ingest_vehicle_event(
     elif kind == "grant_used":
         _on_grant_used(session=session, vehicle=vehicle, event_in=event_in, now=now)
     elif kind == "grant_refused":
-        audit.append(
+        events.record(
             session=session,
-            actor=brand,
-            action="grant.refused",
-            subject=(event_in.grant_id or vehicle.id)[:64],
-            now=now,
-            data={"vehicle": vehicle.id, "reason": event_in.detail, "by": "car"},
+            event=Event(
+                kind="grant.refused",
+                at=now,
+                subject=(event_in.grant_id or vehicle.id)[:64],
+                actor=brand,
+                facts={"vehicle": vehicle.id, "reason": event_in.detail, "by": "car"},
+            ),
         )
     elif kind == "trunk_opened":
         attempt = session.scalars(_UNLOCKING_ATTEMPT_AT_CAR, {"vehicle_id": vehicle.id}).first()
         if attempt is not None and _answers_access(attempt, event_in.occurred_at):
             outcomes.transition(attempt, domain.AttemptStatus.trunk_open)
             attempt.trunk_opened_at = event_in.occurred_at
-            deliveries.add_timeline(
+            events.record(
                 session=session,
-                delivery_id=attempt.delivery_id,
-                kind="trunk_open",
-                text="the car reported the trunk open",
-                now=now,
+                event=Event(
+                    kind="attempt.trunk_open",
+                    at=now,
+                    subject=attempt.delivery_id,
+                    delivery_id=attempt.delivery_id,
+                    text="the car reported the trunk open",
+                ),
             )
             if attempt.deposited_at is not None:
                 # An offline car: the driver confirmed before the car's report arrived.
@@ -228,16 +235,17 @@ def _on_unexpected_open(
     outcomes.send_lock(
         session=session, settings=settings, vehicle=vehicle, attempt=attempt, now=now
     )
-    notify.emit(
+    events.record(
         session=session,
-        topic="vehicle.relock",
-        recipient_ids=[vehicle.owner_id],
-        now=now,
-        delivery_id=attempt.delivery_id,
-        payload={
-            "vehicle_id": vehicle.id,
-            "message": "your trunk opened after access was withdrawn; we are locking it",
-        },
+        event=Event(
+            kind="vehicle.relock",
+            at=now,
+            subject=vehicle.id,
+            delivery_id=attempt.delivery_id,
+            facts={"vehicle_id": vehicle.id},
+            text="your trunk opened after access was withdrawn; we are locking it",
+            parties=(vehicle.owner_id,),
+        ),
     )
 
 
@@ -263,13 +271,15 @@ def _on_command_result(
         now=now,
         detail=event_in.detail,
     )
-    audit.append(
+    events.record(
         session=session,
-        actor=vehicle.brand,
-        action=f"command.{'executed' if executed else 'rejected'}",
-        subject=command.id,
-        now=now,
-        data={"kind": command.kind, "detail": event_in.detail},
+        event=Event(
+            kind="command.executed" if executed else "command.rejected",
+            at=now,
+            subject=command.id,
+            actor=vehicle.brand,
+            facts={"kind": command.kind, "detail": event_in.detail},
+        ),
     )
     if not executed and command.kind == "unlock_trunk" and command.attempt_id:
         attempt = session.get(Attempt, command.attempt_id)

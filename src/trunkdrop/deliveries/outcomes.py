@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from trunkdrop.access import audit
 from trunkdrop.access import service as access
 from trunkdrop.config import Settings
 from trunkdrop.deliveries import domain
@@ -17,8 +16,9 @@ from trunkdrop.deliveries.models import Attempt, Delivery
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.models import Route, RouteStop
 from trunkdrop.errors import Conflict
+from trunkdrop.events import service as events
+from trunkdrop.events.domain import Event
 from trunkdrop.incidents import service as incidents
-from trunkdrop.notify import service as notify
 from trunkdrop.vehicles import service as vehicles
 from trunkdrop.vehicles.models import Vehicle, VehicleCommand
 
@@ -78,24 +78,20 @@ def fail_attempt(
     access.end_live_grants(
         session=session, now=now, reason=f"attempt_failed:{reason}", attempt_id=attempt.id
     )
-    audit.append(
-        session=session,
-        actor="platform",
-        action="attempt.failed",
-        subject=attempt.id,
-        now=now,
-        data={"reason": reason},
-    )
     stop = session.get(RouteStop, attempt.stop_id)
     assert stop is not None
     dispatch.finish_stop(stop=stop, status="failed")
     delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
-    deliveries.add_timeline(
+    events.record(
         session=session,
-        delivery_id=delivery.id,
-        kind="attempt_failed",
-        text=f"attempt failed: {reason.replace('_', ' ')}",
-        now=now,
+        event=Event(
+            kind="attempt.failed",
+            at=now,
+            subject=attempt.id,
+            delivery_id=delivery.id,
+            facts={"reason": reason},
+            text=f"attempt failed: {reason.replace('_', ' ')}",
+        ),
     )
     fall_back(
         session=session,
@@ -142,8 +138,8 @@ def fall_back(
     )
     route = session.get(Route, stop.route_id)
     assert route is not None
-    recipients = [delivery.retailer_id, delivery.carrier_id, delivery.customer_id]
     if decision.kind == domain.FallbackKind.next_place:
+        kind = "delivery.next_place"
         nxt = deliveries.option(
             session=session, delivery_id=delivery.id, seq=decision.option_seq or 0
         )
@@ -153,7 +149,7 @@ def fall_back(
         )
         text = f"will try the car at {nxt.label}, {deliveries.local_time(nxt.window_start, settings)}–{deliveries.local_time(nxt.window_end, settings)}"
     elif decision.kind == domain.FallbackKind.home:
-        delivery.mode, delivery.current_option = "home", None
+        kind, delivery.mode, delivery.current_option = "delivery.to_home", "home", None
         dispatch.add_stop(
             session=session, route=route, delivery_id=delivery.id, mode="home", option_seq=None
         )
@@ -167,30 +163,22 @@ def fall_back(
             reason,
             now,
         )
-        text = "going back to the sender"
+        kind, text = "delivery.returned_to_sender", "going back to the sender"
         dispatch.maybe_finish_route(session=session, route_id=route.id)
     if decision.kind != domain.FallbackKind.return_to_sender and settings.auto_replan:
         # The new stop went to the end of this van's route: the planner puts it where it fits.
         dispatch.request_replan(session=session, route=route, reason="stop_failed", now=now)
-    deliveries.add_timeline(
+    events.record(
         session=session,
-        delivery_id=delivery.id,
-        kind=f"fallback_{decision.kind}",
-        text=text,
-        now=now,
-    )
-    notify.emit(
-        session=session,
-        topic="delivery.attempt_failed",
-        recipient_ids=recipients,
-        delivery_id=delivery.id,
-        now=now,
-        payload={
-            "delivery_id": delivery.id,
-            "reason": reason,
-            "fallback": decision.kind,
-            "message": text,
-        },
+        event=Event(
+            kind=kind,
+            at=now,
+            subject=delivery.id,
+            delivery_id=delivery.id,
+            facts={"reason": reason, "fallback": decision.kind},
+            text=text,
+            parties=(delivery.retailer_id, delivery.carrier_id, delivery.customer_id),
+        ),
     )
     session.flush()
 
@@ -211,24 +199,17 @@ def finish_delivered(
         text = f"delivered, trunk locked at {deliveries.local_time(now, settings)}"
     else:
         text = f"delivered to {delivery.fallback_address} at {deliveries.local_time(now, settings)}"
-    deliveries.add_timeline(
-        session=session, delivery_id=delivery.id, kind="delivered", text=text, now=now
-    )
-    notify.emit(
+    events.record(
         session=session,
-        topic="delivery.delivered",
-        recipient_ids=[delivery.retailer_id, delivery.carrier_id, delivery.customer_id],
-        delivery_id=delivery.id,
-        now=now,
-        payload={"delivery_id": delivery.id, "outcome": outcome, "message": text},
-    )
-    audit.append(
-        session=session,
-        actor="platform",
-        action="delivery.delivered",
-        subject=delivery.id,
-        now=now,
-        data={"outcome": outcome},
+        event=Event(
+            kind="delivery.delivered",
+            at=now,
+            subject=delivery.id,
+            delivery_id=delivery.id,
+            facts={"outcome": outcome},
+            text=text,
+            parties=(delivery.retailer_id, delivery.carrier_id, delivery.customer_id),
+        ),
     )
     session.flush()
 
@@ -256,20 +237,16 @@ def mark_secured(*, session: Session, settings: Settings, attempt: Attempt, now:
         resolution="car reported trunk closed and locked",
         now=now,
     )
-    audit.append(
+    events.record(
         session=session,
-        actor="platform",
-        action="vehicle.secured",
-        subject=attempt.vehicle_id or attempt.id,
-        now=now,
-        data={"attempt": attempt.id},
-    )
-    deliveries.add_timeline(
-        session=session,
-        delivery_id=attempt.delivery_id,
-        kind="locked",
-        text="car reported trunk closed and locked",
-        now=now,
+        event=Event(
+            kind="attempt.secured",
+            at=now,
+            subject=attempt.vehicle_id or attempt.id,
+            delivery_id=attempt.delivery_id,
+            facts={"attempt": attempt.id},
+            text="car reported trunk closed and locked",
+        ),
     )
     if attempt.status == domain.AttemptStatus.deposited:
         transition(attempt, domain.AttemptStatus.succeeded)
@@ -293,13 +270,14 @@ def send_lock(
         expires_at=now + timedelta(seconds=settings.command_expiry_s),
         attempt_id=attempt.id,
     )
-    audit.append(
+    events.record(
         session=session,
-        actor="platform",
-        action="command.lock",
-        subject=command.id,
-        now=now,
-        data={"vehicle": vehicle.id, "attempt": attempt.id},
+        event=Event(
+            kind="command.lock",
+            at=now,
+            subject=command.id,
+            facts={"vehicle": vehicle.id, "attempt": attempt.id},
+        ),
     )
     return command
 
@@ -321,11 +299,7 @@ def drop_pending_unlocks(
         query = query.where(VehicleCommand.attempt_id == attempt_id)
     for command in session.scalars(query.with_for_update()):
         vehicles.finish_command(command=command, status="dropped", now=now, detail=why)
-        audit.append(
+        events.record(
             session=session,
-            actor="platform",
-            action="command.dropped",
-            subject=command.id,
-            now=now,
-            data={"why": why},
+            event=Event(kind="command.dropped", at=now, subject=command.id, facts={"why": why}),
         )

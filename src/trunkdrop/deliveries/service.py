@@ -11,7 +11,6 @@ from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from trunkdrop.access import audit
 from trunkdrop.config import Settings
 from trunkdrop.deliveries import domain
 from trunkdrop.deliveries.models import Attempt, Delivery, DeliveryOption, TimelineEntry
@@ -31,12 +30,13 @@ from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.models import Route, RouteStop
 from trunkdrop.dispatch.schemas import RouteRead, StopRead, VehicleBrief
 from trunkdrop.errors import Conflict, Forbidden, InvalidInput, NotFound
+from trunkdrop.events import service as events
+from trunkdrop.events.domain import Event
 from trunkdrop.geo import distance_m
-from trunkdrop.notify import service as notify
 from trunkdrop.parties import service as parties
 from trunkdrop.parties.models import Party, Role
 from trunkdrop.places import service as places
-from trunkdrop.store.base import append_rows, new_id
+from trunkdrop.store.base import new_id
 from trunkdrop.vehicles import service as vehicles
 from trunkdrop.vehicles.models import Vehicle
 
@@ -51,16 +51,6 @@ def item_rules(settings: Settings) -> domain.ItemRules:
 
 def to_parcel(parcel_in: ParcelIn) -> domain.Parcel:
     return domain.Parcel(**parcel_in.model_dump(exclude={"reference"}))
-
-
-def add_timeline(
-    *, session: Session, delivery_id: str, kind: str, text: str, now: datetime
-) -> None:
-    append_rows(
-        session,
-        TimelineEntry,
-        [{"delivery_id": delivery_id, "at": now, "kind": kind, "text": text[:300]}],
-    )
 
 
 def local_time(moment: datetime, settings: Settings) -> str:
@@ -371,21 +361,18 @@ def _insert(session: Session, delivery: Delivery) -> None:
 
 def _announce_booking(*, session: Session, delivery: Delivery, text: str, now: datetime) -> None:
     """The timeline's first line, the parties' message and the audit entry of a booking."""
-    add_timeline(session=session, delivery_id=delivery.id, kind="booked", now=now, text=text)
-    notify.emit(
+    events.record(
         session=session,
-        topic="delivery.booked",
-        recipient_ids=[delivery.retailer_id, delivery.carrier_id, delivery.customer_id],
-        delivery_id=delivery.id,
-        now=now,
-        payload={"delivery_id": delivery.id, "status": "booked"},
-    )
-    audit.append(
-        session=session,
-        actor=delivery.retailer_id,
-        action="delivery.booked",
-        subject=delivery.id,
-        now=now,
+        event=Event(
+            kind="delivery.booked",
+            at=now,
+            subject=delivery.id,
+            actor=delivery.retailer_id,
+            delivery_id=delivery.id,
+            facts={"status": "booked"},
+            text=text,
+            parties=(delivery.retailer_id, delivery.carrier_id, delivery.customer_id),
+        ),
     )
     session.flush()
 
@@ -557,23 +544,18 @@ def cancel(*, session: Session, party: Party, delivery: Delivery, now: datetime)
     stop = dispatch.pending_stop_for(session=session, delivery_id=delivery.id)
     if stop is not None:
         dispatch.finish_stop(stop=stop, status="cancelled")
-    add_timeline(
+    events.record(
         session=session,
-        delivery_id=delivery.id,
-        kind="cancelled",
-        text="cancelled by the shop",
-        now=now,
-    )
-    notify.emit(
-        session=session,
-        topic="delivery.cancelled",
-        recipient_ids=[delivery.retailer_id, delivery.carrier_id, delivery.customer_id],
-        delivery_id=delivery.id,
-        now=now,
-        payload={"delivery_id": delivery.id, "status": "cancelled"},
-    )
-    audit.append(
-        session=session, actor=party.id, action="delivery.cancelled", subject=delivery.id, now=now
+        event=Event(
+            kind="delivery.cancelled",
+            at=now,
+            subject=delivery.id,
+            actor=party.id,
+            delivery_id=delivery.id,
+            facts={"status": "cancelled"},
+            text="cancelled by the shop",
+            parties=(delivery.retailer_id, delivery.carrier_id, delivery.customer_id),
+        ),
     )
     session.flush()
     return delivery
@@ -721,12 +703,15 @@ def plan_route(
             mode=delivery.mode,
             option_seq=delivery.current_option,
         )
-        add_timeline(
+        events.record(
             session=session,
-            delivery_id=delivery.id,
-            kind="planned",
-            text=f"planned for {service_date.isoformat()}",
-            now=now,
+            event=Event(
+                kind="delivery.planned",
+                at=now,
+                subject=delivery.id,
+                delivery_id=delivery.id,
+                text=f"planned for {service_date.isoformat()}",
+            ),
         )
     return route
 
@@ -744,24 +729,17 @@ def start_route(
             delivery.status = domain.check_delivery_transition(
                 delivery.status, domain.DeliveryStatus.out_for_delivery
             )
-            add_timeline(
+            events.record(
                 session=session,
-                delivery_id=delivery.id,
-                kind="out_for_delivery",
-                now=now,
-                text="driver on the way — please don't move the car",
-            )
-            notify.emit(
-                session=session,
-                topic="delivery.out_for_delivery",
-                recipient_ids=[delivery.retailer_id, delivery.customer_id],
-                delivery_id=delivery.id,
-                now=now,
-                payload={
-                    "delivery_id": delivery.id,
-                    "status": delivery.status,
-                    "message": "driver on the way — please don't move the car",
-                },
+                event=Event(
+                    kind="delivery.out_for_delivery",
+                    at=now,
+                    subject=delivery.id,
+                    delivery_id=delivery.id,
+                    facts={"status": delivery.status},
+                    text="driver on the way — please don't move the car",
+                    parties=(delivery.retailer_id, delivery.customer_id),
+                ),
             )
     session.flush()
     return route
@@ -1015,20 +993,17 @@ def close_route(*, session: Session, party: Party, route: Route, now: datetime) 
                 delivery.status, domain.DeliveryStatus.booked
             )
             delivery.outcome_reason = domain.Reason.not_reached
-            add_timeline(
+            events.record(
                 session=session,
-                delivery_id=delivery.id,
-                kind="not_reached",
-                now=now,
-                text="not reached today; the parcel is back at the depot for another day",
-            )
-            notify.emit(
-                session=session,
-                topic="delivery.not_reached",
-                recipient_ids=[delivery.retailer_id, delivery.customer_id],
-                delivery_id=delivery.id,
-                now=now,
-                payload={"delivery_id": delivery.id, "reason": "not_reached"},
+                event=Event(
+                    kind="delivery.not_reached",
+                    at=now,
+                    subject=delivery.id,
+                    delivery_id=delivery.id,
+                    facts={"reason": "not_reached"},
+                    text="not reached today; the parcel is back at the depot for another day",
+                    parties=(delivery.retailer_id, delivery.customer_id),
+                ),
             )
     route.status = "finished"
     session.flush()

@@ -14,14 +14,14 @@ from trunkdrop.access import service as access
 from trunkdrop.access.models import Grant
 from trunkdrop.config import Settings
 from trunkdrop.deliveries import domain, outcomes
-from trunkdrop.deliveries import service as deliveries
 from trunkdrop.deliveries.models import Attempt, Delivery
 from trunkdrop.devices import service as devices
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.models import Route
+from trunkdrop.events import service as events
+from trunkdrop.events.domain import Event
 from trunkdrop.incidents import service as incidents
 from trunkdrop.incidents.models import Incident
-from trunkdrop.notify import service as notify
 from trunkdrop.vehicles import service as vehicles
 from trunkdrop.vehicles.models import Vehicle
 
@@ -140,16 +140,17 @@ def run_watchdog(*, session: Session, settings: Settings, now: datetime, done: W
                 attempt_id=attempt.id,
                 detail=f"trunk of {vehicle.plate} not closed and locked {settings.relock_after_s // 60} min after unlock; lock sent",
             )
-            notify.emit(
+            events.record(
                 session=session,
-                topic="vehicle.relock",
-                recipient_ids=[vehicle.owner_id],
-                now=now,
-                delivery_id=attempt.delivery_id,
-                payload={
-                    "vehicle_id": vehicle.id,
-                    "message": "your trunk was not locked after the delivery; we are locking it",
-                },
+                event=Event(
+                    kind="vehicle.relock",
+                    at=now,
+                    subject=vehicle.id,
+                    delivery_id=attempt.delivery_id,
+                    facts={"vehicle_id": vehicle.id},
+                    text="your trunk was not locked after the delivery; we are locking it",
+                    parties=(vehicle.owner_id,),
+                ),
             )
         elif (
             attempt.last_relock_at is not None
@@ -179,12 +180,15 @@ def run_watchdog(*, session: Session, settings: Settings, now: datetime, done: W
             attempt.relock_tries += 1
             attempt.last_relock_at = now
             done.relocks += 1
-            deliveries.add_timeline(
+            events.record(
                 session=session,
-                delivery_id=attempt.delivery_id,
-                kind="relock",
-                text="trunk not locked in time; lock sent by trunkdrop",
-                now=now,
+                event=Event(
+                    kind="attempt.relock_sent",
+                    at=now,
+                    subject=attempt.delivery_id,
+                    delivery_id=attempt.delivery_id,
+                    text="trunk not locked in time; lock sent by trunkdrop",
+                ),
             )
     session.flush()
 

@@ -8,7 +8,6 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from trunkdrop.access import audit
 from trunkdrop.access import service as access
 from trunkdrop.access.models import Grant
 from trunkdrop.config import Settings
@@ -16,6 +15,8 @@ from trunkdrop.deliveries import domain, outcomes
 from trunkdrop.deliveries.models import Attempt
 from trunkdrop.devices import service as devices
 from trunkdrop.devices.models import Device
+from trunkdrop.events import service as events
+from trunkdrop.events.domain import Event
 from trunkdrop.parties.models import Party
 from trunkdrop.vehicles import service as vehicles
 from trunkdrop.vehicles.models import Vehicle
@@ -32,12 +33,14 @@ def set_access_blocked(
 ) -> Vehicle:
     vehicle = vehicles.get_owned_vehicle(session=session, owner=owner, vehicle_id=vehicle_id)
     vehicles.set_access_blocked(session=session, vehicle=vehicle, blocked=blocked)
-    audit.append(
+    events.record(
         session=session,
-        actor=owner.id,
-        action="vehicle.access_blocked" if blocked else "vehicle.access_unblocked",
-        subject=vehicle.id,
-        now=now,
+        event=Event(
+            kind="vehicle.access_blocked" if blocked else "vehicle.access_unblocked",
+            at=now,
+            subject=vehicle.id,
+            actor=owner.id,
+        ),
     )
     if blocked:
         _kill_access(
@@ -56,12 +59,9 @@ def withdraw_consent(
     vehicle = vehicles.get_owned_vehicle(session=session, owner=owner, vehicle_id=vehicle_id)
     vehicles.withdraw_consent(session=session, vehicle=vehicle, now=now)
     vehicles.forget_position(vehicle=vehicle)
-    audit.append(
+    events.record(
         session=session,
-        actor=owner.id,
-        action="vehicle.consent_withdrawn",
-        subject=vehicle.id,
-        now=now,
+        event=Event(kind="vehicle.consent_withdrawn", at=now, subject=vehicle.id, actor=owner.id),
     )
     _kill_access(
         session=session,

@@ -15,7 +15,7 @@ from sqlalchemy import CursorResult, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from trunkdrop.access import audit, tokens
+from trunkdrop.access import tokens
 from trunkdrop.devices.models import Device, DeviceNonce, DriverFix
 from trunkdrop.devices.schemas import DeviceProof, DeviceRegister
 from trunkdrop.errors import (
@@ -26,6 +26,8 @@ from trunkdrop.errors import (
     InvalidInput,
     NotFound,
 )
+from trunkdrop.events import service as events
+from trunkdrop.events.domain import Event
 from trunkdrop.geo import distance_m, implausible_move
 from trunkdrop.parties.models import Party, Role
 from trunkdrop.store.base import insert_if_absent, new_id, table_of
@@ -56,13 +58,15 @@ def follow_track(
             metres=metres, seconds=seconds, max_speed_mps=max_speed_kmh / 3.6, slack_m=slack_m
         ):
             # The distance and time, not the positions: the audit trail outlives the day.
-            audit.append(
+            events.record(
                 session=session,
-                actor=driver.id,
-                action="driver.position_refused",
-                subject=subject,
-                now=now,
-                data={"metres": metres, "seconds": round(seconds)},
+                event=Event(
+                    kind="driver.position_refused",
+                    at=now,
+                    subject=subject,
+                    actor=driver.id,
+                    facts={"metres": metres, "seconds": round(seconds)},
+                ),
             )
             raise AccessRefused(
                 f"this position is {metres} m from the last one the handset reported "
@@ -107,13 +111,15 @@ def register_device(
         raise Conflict(
             "this public key is already registered", code="device_key_taken", field="public_key"
         ) from e
-    audit.append(
+    events.record(
         session=session,
-        actor=driver.id,
-        action="device.registered",
-        subject=device.id,
-        now=now,
-        data={"label": device.label},
+        event=Event(
+            kind="device.registered",
+            at=now,
+            subject=device.id,
+            actor=driver.id,
+            facts={"label": device.label},
+        ),
     )
     return device
 
@@ -155,8 +161,9 @@ def approve_device(*, session: Session, party: Party, device_id: str, now: datet
         raise Conflict("this device was revoked; register a new one", code="device_revoked")
     if device.approved_at is None:
         device.approved_at, device.approved_by = now, party.id
-        audit.append(
-            session=session, actor=party.id, action="device.approved", subject=device.id, now=now
+        events.record(
+            session=session,
+            event=Event(kind="device.approved", at=now, subject=device.id, actor=party.id),
         )
         session.flush()
     return device
@@ -172,8 +179,9 @@ def revoke_device(*, session: Session, party: Party, device_id: str, now: dateti
     device = get_device(session=session, party=party, device_id=device_id, for_update=True)
     if device.revoked_at is None:
         device.revoked_at, device.revoked_by = now, party.id
-        audit.append(
-            session=session, actor=party.id, action="device.revoked", subject=device.id, now=now
+        events.record(
+            session=session,
+            event=Event(kind="device.revoked", at=now, subject=device.id, actor=party.id),
         )
     session.flush()
     return device
@@ -347,11 +355,13 @@ def _refuse(
     now: datetime,
     device_id: str | None = None,
 ) -> None:
-    audit.append(
+    events.record(
         session=session,
-        actor=driver.id,
-        action="access.refused",
-        subject=attempt_id[:32],
-        now=now,
-        data={"reasons": [code], "device": device_id},
+        event=Event(
+            kind="access.refused",
+            at=now,
+            subject=attempt_id[:32],
+            actor=driver.id,
+            facts={"reasons": [code], "device": device_id},
+        ),
     )

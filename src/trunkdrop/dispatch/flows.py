@@ -35,6 +35,8 @@ from trunkdrop.dispatch.problem import (
 from trunkdrop.dispatch.schemas import PlanCreate
 from trunkdrop.dispatch.solver import solve, solve_repeatable
 from trunkdrop.errors import Conflict, Forbidden, InvalidInput, NotFound
+from trunkdrop.events import service as events
+from trunkdrop.events.domain import Event
 from trunkdrop.parties.models import Party, Role
 
 # Planned time at a stop: parking, walking, the car's unlock and lock (10–40 s each way).
@@ -282,12 +284,15 @@ def _store_stops(
         )
         stop.eta = eta
         if route.status == "planned":
-            deliveries.add_timeline(
+            events.record(
                 session=session,
-                delivery_id=delivery.id,
-                kind="planned",
-                now=now,
-                text=f"planned for {service_date.isoformat()}, around {deliveries.local_time(stop.eta, settings)}",
+                event=Event(
+                    kind="delivery.planned",
+                    at=now,
+                    subject=delivery.id,
+                    delivery_id=delivery.id,
+                    text=f"planned for {service_date.isoformat()}, around {deliveries.local_time(stop.eta, settings)}",
+                ),
             )
     session.flush()
 

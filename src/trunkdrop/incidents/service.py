@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from trunkdrop.access import audit
+from trunkdrop.events import service as events
+from trunkdrop.events.domain import Event
 from trunkdrop.incidents.models import Incident
 from trunkdrop.store.base import new_id
 
@@ -45,13 +46,14 @@ def open_incident(
     )
     session.add(incident)
     session.flush()
-    audit.append(
+    events.record(
         session=session,
-        actor="platform",
-        action="incident.opened",
-        subject=incident.id,
-        now=now,
-        data={"kind": kind, "vehicle": vehicle_id, "attempt": attempt_id, "detail": detail},
+        event=Event(
+            kind="incident.opened",
+            at=now,
+            subject=incident.id,
+            facts={"kind": kind, "vehicle": vehicle_id, "attempt": attempt_id, "detail": detail},
+        ),
     )
     return incident
 
@@ -69,13 +71,14 @@ def resolve_open(
 ) -> None:
     for incident in session.scalars(_OPEN_OF_ATTEMPT, {"attempt_id": attempt_id, "kind": kind}):
         incident.status, incident.resolved_at, incident.resolution = "resolved", now, resolution
-        audit.append(
+        events.record(
             session=session,
-            actor="platform",
-            action="incident.resolved",
-            subject=incident.id,
-            now=now,
-            data={"resolution": resolution},
+            event=Event(
+                kind="incident.resolved",
+                at=now,
+                subject=incident.id,
+                facts={"resolution": resolution},
+            ),
         )
     session.flush()
 

@@ -9,8 +9,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from trunkdrop.access import audit
 from trunkdrop.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from trunkdrop.events import service as events
+from trunkdrop.events.domain import Event
 from trunkdrop.parties.models import ApiKey, Party, Role
 from trunkdrop.store.base import new_id
 
@@ -110,13 +111,15 @@ def revoke_api_keys(*, session: Session, by: Party | None, party_id: str, now: d
     for key in keys:
         key.revoked_at = now
     if keys:
-        audit.append(
+        events.record(
             session=session,
-            actor=by.id if by is not None else "cli",
-            action="api_keys.revoked",
-            subject=party.id,
-            now=now,
-            data={"keys": len(keys)},
+            event=Event(
+                kind="api_keys.revoked",
+                at=now,
+                subject=party.id,
+                actor=by.id if by is not None else "cli",
+                facts={"keys": len(keys)},
+            ),
         )
     session.flush()
     return len(keys)
