@@ -19,8 +19,8 @@ from trunkdrop.api.app import create_app
 from trunkdrop.bootstrap import Platform, bootstrap
 from trunkdrop.clock import ManualClock
 from trunkdrop.config import Settings
-from trunkdrop.store.migrate import upgrade
-from trunkdrop.store.models import metadata
+from trunkdrop.migrate import upgrade
+from trunkdrop.tables import metadata
 
 PG_URL = os.environ.get("TRUNKDROP_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]

@@ -14,11 +14,11 @@ from trunkdrop.access.tokens import Keyring
 from trunkdrop.clock import Clock, SystemClock
 from trunkdrop.config import Settings
 from trunkdrop.dispatch.matrix import GreatCircleMatrix, MatrixProvider, OsrmMatrix
+from trunkdrop.migrate import upgrade
 from trunkdrop.store.engine import make_engine, make_session_factory
-from trunkdrop.store.migrate import upgrade
 from trunkdrop.store.uow import unit_of_work
+from trunkdrop.vehicles.adapters.simulator import SIM_BRANDS, CarSimulator, SimulatorAdapter
 from trunkdrop.vehicles.registry import AdapterRegistry
-from trunkdrop.vehicles.simulator import SIM_BRANDS, CarSimulator, SimulatorAdapter
 
 
 @dataclass

@@ -72,7 +72,7 @@ def demo(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Bring the database schema up to date (Alembic)."""
-    from trunkdrop.store.migrate import upgrade
+    from trunkdrop.migrate import upgrade
 
     settings = _settings()
     upgrade(settings.resolved_database_url)
@@ -82,8 +82,8 @@ def db_upgrade() -> None:
 @contextmanager
 def _database(*, migrate: bool = True) -> Iterator[Session]:
     """One unit of work on the configured database (brought up to date first)."""
+    from trunkdrop.migrate import upgrade
     from trunkdrop.store.engine import make_engine, make_session_factory
-    from trunkdrop.store.migrate import upgrade
     from trunkdrop.store.uow import unit_of_work
 
     settings = _settings()

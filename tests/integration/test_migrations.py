@@ -9,7 +9,7 @@ from pathlib import Path
 from alembic import command
 from sqlalchemy import create_engine, text
 
-from trunkdrop.store.migrate import alembic_config, upgrade
+from trunkdrop.migrate import alembic_config, upgrade
 
 AT = datetime(2026, 11, 1, 8, 0)
 

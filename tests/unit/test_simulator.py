@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from trunkdrop.vehicles.adapters.simulator import SIM_BRANDS, CarSimulator, SimulatorAdapter
 from trunkdrop.vehicles.ports import CommandOrder, VehicleAsleep
-from trunkdrop.vehicles.simulator import SIM_BRANDS, CarSimulator, SimulatorAdapter
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 

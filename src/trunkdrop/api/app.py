@@ -19,7 +19,7 @@ from trunkdrop.dispatch.views import router as dispatch_router
 from trunkdrop.incidents.views import router as incidents_router
 from trunkdrop.parties.views import router as parties_router
 from trunkdrop.places.views import router as places_router
-from trunkdrop.vehicles.sim_views import router as sim_router
+from trunkdrop.vehicles.adapters.simulator.views import router as sim_router
 from trunkdrop.vehicles.views import router as vehicles_router
 from trunkdrop.workers import PlannerThread, WorkerThread
 

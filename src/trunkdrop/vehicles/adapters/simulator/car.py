@@ -1,9 +1,8 @@
-"""The car simulator: the reference vehicle adapter and the cars behind it.
+"""The simulated cars and their maker's cloud.
 
-It plays a car maker's cloud and its cars. Commands take the brand's latency to
-reach a car; a command that arrives after its expiry is dropped by the car, never
-executed. Cars report what happens as events, which the platform ingests through
-the same service as a car maker's webhook.
+Commands take the brand's latency to reach a car; a command that arrives after its expiry is
+dropped by the car, never executed. Cars report what happens as events, which the platform
+ingests through the same service as a car maker's webhook.
 """
 
 from __future__ import annotations
@@ -20,16 +19,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from trunkdrop.access import tokens
 from trunkdrop.geo import distance_m
+from trunkdrop.vehicles.adapters.simulator.brands import SIM_BRANDS
 from trunkdrop.vehicles.ports import (
-    CONSENT_SCOPES,
     HANDSET_NOT_NEAR,
-    AdapterError,
-    AdapterMetadata,
-    Capabilities,
     CommandOrder,
     GrantKeys,
     VehicleAsleep,
-    VehicleConfirmation,
 )
 
 # How long a car's own challenge stays good, and the longest grant it accepts.
@@ -39,75 +34,6 @@ CAR_MAX_GRANT_LIFETIME_S = 600
 # car opens for it only this long after it proved itself there.
 SHORT_RANGE_M = 10
 HANDSET_SEEN_S = 60
-
-SIM_BRANDS: dict[str, AdapterMetadata] = {
-    "sim-aurora": AdapterMetadata(
-        brand="sim-aurora",
-        display_name="Aurora (simulated, trunk-only unlock, live position)",
-        capabilities=Capabilities(
-            trunk_only_unlock=True,
-            lock_state=True,
-            trunk_state=True,
-            live_position=True,
-            typical_latency_s=8,
-            rate_limit_per_min=30,
-            power_tailgate=True,
-        ),
-    ),
-    "sim-cirrus": AdapterMetadata(
-        brand="sim-cirrus",
-        display_name="Cirrus (simulated, sleeps when parked, position at trip end)",
-        capabilities=Capabilities(
-            trunk_only_unlock=True,
-            lock_state=True,
-            trunk_state=True,
-            live_position=False,
-            typical_latency_s=20,
-            rate_limit_per_min=10,
-            needs_wake=True,
-        ),
-    ),
-    "sim-borealis": AdapterMetadata(
-        brand="sim-borealis",
-        display_name="Borealis (simulated, can unlock only the whole car)",
-        capabilities=Capabilities(
-            trunk_only_unlock=False,
-            lock_state=True,
-            trunk_state=False,
-            live_position=True,
-            typical_latency_s=15,
-            rate_limit_per_min=10,
-        ),
-    ),
-    "sim-dagny": AdapterMetadata(
-        brand="sim-dagny",
-        display_name="Dagny (simulated, checks grants itself like a digital key, works offline)",
-        capabilities=Capabilities(
-            trunk_only_unlock=True,
-            lock_state=True,
-            trunk_state=True,
-            live_position=True,
-            typical_latency_s=5,
-            rate_limit_per_min=30,
-            offline_grants=True,
-            # The grant is presented over the short-range link: the handset is at the car.
-            handset_proximity=True,
-        ),
-    ),
-    "sim-eira": AdapterMetadata(
-        brand="sim-eira",
-        display_name="Eira (simulated, sees the driver's handset over Bluetooth before it opens)",
-        capabilities=Capabilities(
-            trunk_only_unlock=True,
-            lock_state=True,
-            trunk_state=True,
-            live_position=True,
-            typical_latency_s=6,
-            rate_limit_per_min=30,
-            handset_proximity=True,
-        ),
-    ),
-}
 
 
 @dataclass
@@ -487,45 +413,3 @@ class CarSimulator:
             car.outbox.append(event)  # reported when the car is back in reach
             return
         self._events.append((car.brand, event))
-
-
-class SimulatorAdapter:
-    """The reference adapter: one simulated brand, backed by the shared CarSimulator."""
-
-    def __init__(self, brand: str, simulator: CarSimulator) -> None:
-        if brand not in SIM_BRANDS:
-            raise ValueError(f"unknown simulated brand {brand!r}")
-        self._meta = SIM_BRANDS[brand]
-        self._sim = simulator
-
-    @property
-    def metadata(self) -> AdapterMetadata:
-        return self._meta
-
-    def confirm_vehicle(self, *, external_id: str, now: datetime) -> VehicleConfirmation:
-        self._sim.ensure_car(self._meta.brand, external_id)
-        return VehicleConfirmation(
-            external_id=external_id,
-            consent_scopes=CONSENT_SCOPES,
-            capabilities=self._meta.capabilities,
-        )
-
-    def send_command(self, order: CommandOrder, *, now: datetime) -> None:
-        try:
-            self._sim.submit(self._meta.brand, order, now)
-        except KeyError as e:  # mapped at the edge, like a vendor's 404
-            raise AdapterError("unknown_vehicle", str(e)) from e
-
-    def wake(self, *, external_id: str, now: datetime) -> None:
-        self._sim.wake(self._meta.brand, external_id, now)
-
-    def provision_grant_keys(self, *, external_id: str, keys: GrantKeys, now: datetime) -> None:
-        if not self._meta.capabilities.offline_grants:
-            raise AdapterError("not_supported", f"{self._meta.brand} cars do not check grants")
-        if not self._sim.provision(self._meta.brand, external_id, keys, now):
-            raise AdapterError("vehicle_offline", "the car is out of reach; try again later")
-
-    def revoke_grant(self, *, external_id: str, grant_id: str, now: datetime) -> None:
-        if not self._meta.capabilities.offline_grants:
-            raise AdapterError("not_supported", f"{self._meta.brand} cars do not check grants")
-        self._sim.revoke_grant(self._meta.brand, external_id, grant_id, now)

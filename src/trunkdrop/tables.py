@@ -1,4 +1,5 @@
-"""Imports every domain's models so that the metadata is complete (Alembic, tests)."""
+"""Every domain's tables in one metadata, for Alembic and for a test database. It sits above
+the domains: `store/` (engine, unit of work) imports none of them."""
 
 from __future__ import annotations
 

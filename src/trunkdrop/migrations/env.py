@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from trunkdrop.store.engine import make_engine
-from trunkdrop.store.models import metadata
+from trunkdrop.tables import metadata
 
 config = context.config
 

@@ -1,0 +1,58 @@
+"""The reference adapter: one simulated brand, backed by the shared CarSimulator."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from trunkdrop.vehicles.adapters.simulator.brands import SIM_BRANDS
+from trunkdrop.vehicles.adapters.simulator.car import CarSimulator
+from trunkdrop.vehicles.ports import (
+    CONSENT_SCOPES,
+    AdapterError,
+    AdapterMetadata,
+    CommandOrder,
+    GrantKeys,
+    VehicleConfirmation,
+)
+
+
+class SimulatorAdapter:
+    """The reference adapter: one simulated brand, backed by the shared CarSimulator."""
+
+    def __init__(self, brand: str, simulator: CarSimulator) -> None:
+        if brand not in SIM_BRANDS:
+            raise ValueError(f"unknown simulated brand {brand!r}")
+        self._meta = SIM_BRANDS[brand]
+        self._sim = simulator
+
+    @property
+    def metadata(self) -> AdapterMetadata:
+        return self._meta
+
+    def confirm_vehicle(self, *, external_id: str, now: datetime) -> VehicleConfirmation:
+        self._sim.ensure_car(self._meta.brand, external_id)
+        return VehicleConfirmation(
+            external_id=external_id,
+            consent_scopes=CONSENT_SCOPES,
+            capabilities=self._meta.capabilities,
+        )
+
+    def send_command(self, order: CommandOrder, *, now: datetime) -> None:
+        try:
+            self._sim.submit(self._meta.brand, order, now)
+        except KeyError as e:  # mapped at the edge, like a vendor's 404
+            raise AdapterError("unknown_vehicle", str(e)) from e
+
+    def wake(self, *, external_id: str, now: datetime) -> None:
+        self._sim.wake(self._meta.brand, external_id, now)
+
+    def provision_grant_keys(self, *, external_id: str, keys: GrantKeys, now: datetime) -> None:
+        if not self._meta.capabilities.offline_grants:
+            raise AdapterError("not_supported", f"{self._meta.brand} cars do not check grants")
+        if not self._sim.provision(self._meta.brand, external_id, keys, now):
+            raise AdapterError("vehicle_offline", "the car is out of reach; try again later")
+
+    def revoke_grant(self, *, external_id: str, grant_id: str, now: datetime) -> None:
+        if not self._meta.capabilities.offline_grants:
+            raise AdapterError("not_supported", f"{self._meta.brand} cars do not check grants")
+        self._sim.revoke_grant(self._meta.brand, external_id, grant_id, now)
