@@ -54,10 +54,10 @@ def pump_simulator(platform: Platform, now: datetime) -> int:
 def _take_in(
     platform: Platform, raw_events: list[tuple[str, dict[str, Any]]], now: datetime
 ) -> int:
-    events = [(brand, VehicleEventIn.model_validate(raw)) for brand, raw in raw_events]
+    reports = [(brand, VehicleEventIn.model_validate(raw)) for brand, raw in raw_events]
     session = platform.session_factory()
     try:
-        count = sum(_ingest(platform, session, brand, event, now) for brand, event in events)
+        count = sum(_ingest(platform, session, brand, event, now) for brand, event in reports)
         session.commit()
         return count
     except DomainError:
@@ -66,7 +66,7 @@ def _take_in(
         session.close()
     count = 0
     with platform.uow() as session:
-        for brand, event in events:
+        for brand, event in reports:
             try:
                 with session.begin_nested():
                     count += _ingest(platform, session, brand, event, now)
