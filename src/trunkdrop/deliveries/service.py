@@ -959,9 +959,12 @@ def route_to_read(
     *, session: Session, settings: Settings, route: Route, now: datetime
 ) -> RouteRead:
     stops = dispatch.stops_of(session=session, route_id=route.id)
-    # The next stop is the first pending one (stops_of is in route order).
-    nxt = next((s for s in stops if s.status == "pending"), None)
-    next_id = nxt.id if nxt is not None and route.status == "started" else None
+    # The driver has one next stop across all their started routes, not one per route.
+    next_id = (
+        dispatch.drivers_next_stop_id(session=session, driver_id=route.driver_id)
+        if route.status == "started"
+        else None
+    )
     facts = _stop_facts(session, stops)
     return RouteRead(
         id=route.id,
