@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     command_expiry_s: int = Field(30, ge=1, le=600)
     # A device's challenge nonce: single use and only this long.
     nonce_lifetime_s: int = Field(60, ge=5, le=600)
+    # An expired nonce is kept this long after it ran out, so that presenting it is answered
+    # `nonce_expired` rather than `nonce_unknown`; only then does the sweep forget it.
+    nonce_retention_s: int = Field(3_600, ge=0, le=86_400)
     relock_after_s: int = Field(300, ge=30, le=3_600)
     relock_retry_s: int = Field(60, ge=5, le=3_600)
     relock_max_tries: int = Field(3, ge=1, le=20)
