@@ -19,6 +19,18 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+# A party's id says its role at a glance; each role its own prefix (carrier and car maker
+# once shared `car_`). Ids already stored keep theirs.
+_ID_PREFIX = {
+    Role.customer: "cus",
+    Role.retailer: "ret",
+    Role.carrier: "car",
+    Role.driver: "dri",
+    Role.carmaker: "mkr",
+    Role.operator: "ope",
+}
+
+
 def create_party(
     *,
     session: Session,
@@ -47,7 +59,7 @@ def create_party(
     if role == Role.carmaker and not brand:
         raise InvalidInput("a car maker needs the brand adapter it reports for", field="brand")
     party = Party(
-        id=new_id(role[:3]),
+        id=new_id(_ID_PREFIX[Role(role)]),
         role=role,
         name=name,
         carrier_id=carrier_id,
