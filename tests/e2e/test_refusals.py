@@ -3,6 +3,7 @@ a problem+json answer with a stable code, and a refused action leaves no trace i
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from httpx import Response
@@ -442,6 +443,30 @@ def test_a_capable_car_is_offered(world: World) -> None:
     assert result["trunk_possible"] is True
     assert result["options"]
     assert result["reasons"] == []
+
+
+def test_checkout_offers_the_last_window_of_the_day_that_booking_takes(world: World) -> None:
+    """08–21 in 2 h slots: checkout offers 20–21, and booking that very window is accepted."""
+    car = world.link_car()
+    world.add_place()
+    options = checkout(world)["options"]
+    last = max(options, key=lambda o: o["window_end"])
+    window = [datetime.fromisoformat(last[k]) for k in ("window_start", "window_end")]
+    assert window == [world.at(20), world.at(21)]
+    body = {
+        "customer_id": world.ids["anna"],
+        "vehicle_id": car["id"],
+        "retailer_reference": "ORD-LAST-SLOT",
+        "parcel": world.parcel(),
+        "itinerary": [
+            {
+                "place_id": last["place_id"],
+                "window_start": last["window_start"],
+                "window_end": last["window_end"],
+            }
+        ],
+    }
+    world.ok(world.post("shop", "/v1/deliveries", body), 201)
 
 
 ITEM_RULES: list[tuple[dict[str, Any], str, str]] = [

@@ -405,9 +405,9 @@ def _checked_door_window(
     bookable_day(
         window.end.astimezone(UTC).date(), field="door_window.end", settings=settings, now=now
     )
-    if (window.end - window.start).total_seconds() < 30 * 60:
+    if window.end - window.start < domain.MIN_WINDOW:
         raise InvalidInput(
-            "a window must be at least 30 minutes long",
+            f"a window must be at least {domain.MIN_WINDOW // timedelta(minutes=1)} minutes long",
             field="door_window.end",
             code="window_too_short",
         )
@@ -454,9 +454,9 @@ def _checked_windows(
                 field=f"{field}.window_end",
                 code="window_inverted",
             )
-        if (end - start).total_seconds() < 30 * 60:
+        if end - start < domain.MIN_WINDOW:
             raise InvalidInput(
-                "a window must be at least 30 minutes long",
+                f"a window must be at least {domain.MIN_WINDOW // timedelta(minutes=1)} minutes long",
                 field=f"{field}.window_end",
                 code="window_too_short",
             )
