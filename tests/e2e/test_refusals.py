@@ -87,6 +87,37 @@ def test_retailer_cannot_read_or_cancel_another_retailers_delivery(world: World)
     assert world.ok(world.get("shop", f"/v1/deliveries/{delivery['id']}"))["status"] == "booked"
 
 
+def test_booking_another_customers_car_or_place_is_not_found_alike(world: World) -> None:
+    """Naming Anna's car or place in Ben's booking answers 404, as an id that never existed."""
+    anna_car, anna_place = world.link_car("anna"), world.add_place("anna")
+    ben_car, ben_place = world.link_car("ben"), world.add_place("ben")
+
+    def booking(car_id: str, place_id: str) -> Response:
+        body = {
+            "customer_id": world.ids["ben"],
+            "vehicle_id": car_id,
+            "retailer_reference": f"ORD-{car_id}-{place_id}",
+            "parcel": world.parcel(),
+            "itinerary": [
+                {
+                    "place_id": place_id,
+                    "window_start": world.at(10).isoformat(),
+                    "window_end": world.at(12).isoformat(),
+                }
+            ],
+        }
+        return world.post("shop", "/v1/deliveries", body)
+
+    answers = [
+        refused(booking(anna_car["id"], ben_place["id"]), 404, "not_found"),
+        refused(booking("veh_00000000000000000000", ben_place["id"]), 404, "not_found"),
+        refused(booking(ben_car["id"], anna_place["id"]), 404, "not_found"),
+        refused(booking(ben_car["id"], "plc_00000000000000000000"), 404, "not_found"),
+    ]
+    assert [a["field"] for a in answers] == ["vehicle_id"] * 2 + ["itinerary[0].place_id"] * 2
+    world.ok(booking(ben_car["id"], ben_place["id"]), 201)
+
+
 def test_carrier_cannot_route_another_carriers_delivery(world: World) -> None:
     """Another carrier can neither read this carrier's delivery nor put it on its route."""
     car = world.link_car()

@@ -186,9 +186,9 @@ def book(
         raise InvalidInput(
             "a trunk delivery needs at least one place and window", field="itinerary"
         )
-    vehicle = vehicles.get_vehicle(session=session, vehicle_id=delivery_in.vehicle_id)
-    if vehicle.owner_id != customer.id:
-        raise InvalidInput("this car does not belong to this customer", field="vehicle_id")
+    vehicle = vehicles.get_customers_vehicle(
+        session=session, vehicle_id=delivery_in.vehicle_id, customer_id=customer.id
+    )
     parcel = to_parcel(delivery_in.parcel)
     violations = domain.parcel_violations(parcel, item_rules(settings))
     fit = domain.fits_trunk(parcel, vehicle.trunk_volume_l)
@@ -220,7 +220,12 @@ def book(
     carriers: set[str] | None = None
     resolved = []
     for i, entry in enumerate(entries):
-        place = places.get_place(session=session, place_id=entry.place_id, owner_id=customer.id)
+        place = places.get_customers_place(
+            session=session,
+            place_id=entry.place_id,
+            customer_id=customer.id,
+            field=f"itinerary[{order[i]}].place_id",
+        )
         inside = {
             a.carrier_id for a in dispatch.areas_covering(areas, place.latitude, place.longitude)
         }

@@ -207,6 +207,15 @@ def get_owned_vehicle(*, session: Session, owner: Party, vehicle_id: str) -> Veh
     return vehicle
 
 
+def get_customers_vehicle(*, session: Session, vehicle_id: str, customer_id: str) -> Vehicle:
+    """The customer's own linked car, for booking. Another customer's is not found, as one
+    that does not exist: a shop must not learn which cars exist."""
+    vehicle = session.get(Vehicle, vehicle_id)
+    if vehicle is None or vehicle.unlinked_at is not None or vehicle.owner_id != customer_id:
+        raise NotFound(f"the customer has no car with id {vehicle_id!r}", field="vehicle_id")
+    return vehicle
+
+
 def set_access_blocked(*, session: Session, vehicle: Vehicle, blocked: bool) -> Vehicle:
     vehicle.access_blocked = blocked
     session.flush()
