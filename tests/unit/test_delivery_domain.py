@@ -77,6 +77,14 @@ def test_deposited_attempt_cannot_fail() -> None:
         domain.check_attempt_transition("deposited", "failed")
 
 
+def test_illegal_transition_names_the_attempt_and_the_delivery_with_their_article() -> None:
+    """The problem detail reads "an attempt cannot go …" and "a delivery cannot go …"."""
+    with pytest.raises(domain.IllegalTransition, match=r"^an attempt cannot go from deposited"):
+        domain.check_attempt_transition("deposited", "failed")
+    with pytest.raises(domain.IllegalTransition, match=r"^a delivery cannot go from delivered"):
+        domain.check_delivery_transition("delivered", "booked")
+
+
 def test_parcel_within_every_rule_has_no_violation() -> None:
     """A 40×30×20 cm, 2 kg, 50 EUR parcel passes the default item rules."""
     assert domain.parcel_violations(Parcel(40, 30, 20, 2000, 5000), ItemRules()) == []

@@ -62,7 +62,8 @@ ATTEMPT_TRANSITIONS: dict[AttemptStatus, frozenset[AttemptStatus]] = {
 
 class IllegalTransition(Exception):
     def __init__(self, what: str, current: str, target: str) -> None:
-        super().__init__(f"a {what} cannot go from {current} to {target}")
+        article = "an" if what[:1] in ("a", "e", "i", "o", "u") else "a"
+        super().__init__(f"{article} {what} cannot go from {current} to {target}")
         self.current, self.target = current, target
 
 
