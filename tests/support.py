@@ -97,6 +97,7 @@ class World:
                 now=self.clock.now(),
                 carrier_id=self.ids[carrier] if carrier else None,
                 brand=brand,
+                brands=self.platform.registry.brands(),
             )
             self.keys[name] = parties.create_api_key(
                 session=session, party=party, now=self.clock.now()

@@ -18,6 +18,7 @@ from trunkdrop.migrate import upgrade
 from trunkdrop.store.engine import make_engine, make_session_factory
 from trunkdrop.store.uow import unit_of_work
 from trunkdrop.vehicles.adapters.simulator import SIM_BRANDS, CarSimulator, SimulatorAdapter
+from trunkdrop.vehicles.ports import VehicleAdapter
 from trunkdrop.vehicles.registry import AdapterRegistry
 
 
@@ -45,6 +46,12 @@ class Platform:
         self.engine.dispose()
 
 
+def adapters(simulator: CarSimulator) -> list[VehicleAdapter]:
+    """Every car-brand adapter the platform speaks through: the registry's contents, and the
+    brands a car maker's key may be made for."""
+    return [SimulatorAdapter(brand, simulator) for brand in SIM_BRANDS]
+
+
 def bootstrap(
     settings: Settings | None = None,
     *,
@@ -58,7 +65,7 @@ def bootstrap(
         upgrade(url)
     engine = make_engine(url)
     simulator = simulator or CarSimulator()
-    registry = AdapterRegistry([SimulatorAdapter(brand, simulator) for brand in SIM_BRANDS])
+    registry = AdapterRegistry(adapters(simulator))
     return Platform(
         settings=settings,
         engine=engine,

@@ -111,13 +111,22 @@ def keys_create(
     ] = None,
 ) -> None:
     """Create a party and its API key. The key is printed once, alone on the last line."""
+    from trunkdrop.bootstrap import adapters
     from trunkdrop.parties import service as parties
+    from trunkdrop.vehicles.adapters.simulator import CarSimulator
 
     now = datetime.now(UTC)
+    brands = [adapter.metadata.brand for adapter in adapters(CarSimulator())]
     try:
         with _database() as session:
             party = parties.create_party(
-                session=session, role=role, name=name, carrier_id=carrier, brand=brand, now=now
+                session=session,
+                role=role,
+                name=name,
+                carrier_id=carrier,
+                brand=brand,
+                brands=brands,
+                now=now,
             )
             key = parties.create_api_key(session=session, party=party, now=now)
             party_id = party.id

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from trunkdrop.deliveries.domain import MIN_WINDOW
 
 DEVELOPMENT_KEY_PASSPHRASE = "development-only-not-secret"  # noqa: S105 - refused outside development
 
@@ -32,13 +35,17 @@ class Settings(BaseSettings):
     driver_track_slack_m: int = Field(200, ge=0, le=10_000)
     # How far ahead a shop may book (and checkout offers): a day further out is refused.
     booking_horizon_days: int = Field(60, ge=1, le=366)
-    window_slot_minutes: int = Field(120, ge=15, le=720)
+    # Checkout's slots; never shorter than the shortest window a booking takes.
+    window_slot_minutes: int = Field(120, ge=MIN_WINDOW // timedelta(minutes=1), le=720)
     service_day_start_hour: int = Field(8, ge=0, le=23)
     service_day_end_hour: int = Field(21, ge=1, le=24)
     grant_lifetime_s: int = Field(600, ge=30, le=3_600)
     command_expiry_s: int = Field(30, ge=1, le=600)
     # A device's challenge nonce: single use and only this long.
     nonce_lifetime_s: int = Field(60, ge=5, le=600)
+    # An expired nonce is kept this long after it ran out, so that presenting it is answered
+    # `nonce_expired` rather than `nonce_unknown`; only then does the sweep forget it.
+    nonce_retention_s: int = Field(3_600, ge=0, le=86_400)
     relock_after_s: int = Field(300, ge=30, le=3_600)
     relock_retry_s: int = Field(60, ge=5, le=3_600)
     relock_max_tries: int = Field(3, ge=1, le=20)

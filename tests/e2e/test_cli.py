@@ -49,6 +49,17 @@ def test_driver_key_needs_a_carrier(env: Path) -> None:
     assert "--carrier" in result.output
 
 
+def test_car_maker_key_for_an_unknown_brand_is_refused(env: Path) -> None:
+    """`--brand no-such-brand` exits 2 with one line naming --brand and the known brands."""
+    args = ["keys", "create", "--role", "carmaker", "--name", "Nobody", "--brand"]
+    result = runner.invoke(app, [*args, "no-such-brand"])
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0
+    assert "--brand" in result.output and "sim-aurora" in result.output
+    assert sqlite3.connect(env).execute("select count(*) from parties").fetchone()[0] == 0
+    assert runner.invoke(app, [*args, "sim-aurora"]).exit_code == 0
+
+
 def test_db_upgrade_creates_the_schema(env: Path) -> None:
     """`db upgrade` on a fresh file creates every table."""
     result = runner.invoke(app, ["db", "upgrade"])

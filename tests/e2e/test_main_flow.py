@@ -53,6 +53,21 @@ def test_moved_car_fails_with_reason_and_falls_back_to_next_place(world: World) 
     assert nxt["label"] == "home"
 
 
+def test_only_one_stop_of_a_driver_with_several_started_routes_is_next(world: World) -> None:
+    """Two started routes of one driver: `is_next` marks one stop in all, the same as /stops/next."""
+    vehicle = world.link_car()
+    office = world.add_place()
+    world.route(world.book(vehicle, [(office, 10, 12)]))
+    world.route(world.book(vehicle, [(office, 10, 12)]))
+    world.until(world.at(10, 15))
+    stops = world.ok(world.get("driver", "/v1/stops"))
+    assert len(stops) == 2
+    marked = [s["id"] for s in stops if s["is_next"]]
+    assert marked == [world.ok(world.get("driver", "/v1/stops/next"))["id"]]
+    routes = world.ok(world.get("carrier", "/v1/routes"))
+    assert sum(s["is_next"] for r in routes for s in r["stops"]) == 1
+
+
 def test_trunk_left_open_is_relocked_by_the_watchdog_with_an_incident(world: World) -> None:
     """No lock within 5 min of unlock: trunkdrop sends lock itself and opens an incident."""
     _vehicle, delivery, attempt = world.ready_at_car()

@@ -3,6 +3,7 @@ a problem+json answer with a stable code, and a refused action leaves no trace i
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from httpx import Response
@@ -84,6 +85,37 @@ def test_retailer_cannot_read_or_cancel_another_retailers_delivery(world: World)
     refused(world.post("other-shop", f"/v1/deliveries/{delivery['id']}/cancel"), 403, "forbidden")
     assert world.ok(world.get("other-shop", "/v1/deliveries")) == []
     assert world.ok(world.get("shop", f"/v1/deliveries/{delivery['id']}"))["status"] == "booked"
+
+
+def test_booking_another_customers_car_or_place_is_not_found_alike(world: World) -> None:
+    """Naming Anna's car or place in Ben's booking answers 404, as an id that never existed."""
+    anna_car, anna_place = world.link_car("anna"), world.add_place("anna")
+    ben_car, ben_place = world.link_car("ben"), world.add_place("ben")
+
+    def booking(car_id: str, place_id: str) -> Response:
+        body = {
+            "customer_id": world.ids["ben"],
+            "vehicle_id": car_id,
+            "retailer_reference": f"ORD-{car_id}-{place_id}",
+            "parcel": world.parcel(),
+            "itinerary": [
+                {
+                    "place_id": place_id,
+                    "window_start": world.at(10).isoformat(),
+                    "window_end": world.at(12).isoformat(),
+                }
+            ],
+        }
+        return world.post("shop", "/v1/deliveries", body)
+
+    answers = [
+        refused(booking(anna_car["id"], ben_place["id"]), 404, "not_found"),
+        refused(booking("veh_00000000000000000000", ben_place["id"]), 404, "not_found"),
+        refused(booking(ben_car["id"], anna_place["id"]), 404, "not_found"),
+        refused(booking(ben_car["id"], "plc_00000000000000000000"), 404, "not_found"),
+    ]
+    assert [a["field"] for a in answers] == ["vehicle_id"] * 2 + ["itinerary[0].place_id"] * 2
+    world.ok(booking(ben_car["id"], ben_place["id"]), 201)
 
 
 def test_carrier_cannot_route_another_carriers_delivery(world: World) -> None:
@@ -442,6 +474,30 @@ def test_a_capable_car_is_offered(world: World) -> None:
     assert result["trunk_possible"] is True
     assert result["options"]
     assert result["reasons"] == []
+
+
+def test_checkout_offers_the_last_window_of_the_day_that_booking_takes(world: World) -> None:
+    """08–21 in 2 h slots: checkout offers 20–21, and booking that very window is accepted."""
+    car = world.link_car()
+    world.add_place()
+    options = checkout(world)["options"]
+    last = max(options, key=lambda o: o["window_end"])
+    window = [datetime.fromisoformat(last[k]) for k in ("window_start", "window_end")]
+    assert window == [world.at(20), world.at(21)]
+    body = {
+        "customer_id": world.ids["anna"],
+        "vehicle_id": car["id"],
+        "retailer_reference": "ORD-LAST-SLOT",
+        "parcel": world.parcel(),
+        "itinerary": [
+            {
+                "place_id": last["place_id"],
+                "window_start": last["window_start"],
+                "window_end": last["window_end"],
+            }
+        ],
+    }
+    world.ok(world.post("shop", "/v1/deliveries", body), 201)
 
 
 ITEM_RULES: list[tuple[dict[str, Any], str, str]] = [

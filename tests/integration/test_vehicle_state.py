@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from tests.support import OFFICE, World
 from trunkdrop import workers
+from trunkdrop.access.models import AuditEntry
 from trunkdrop.vehicles.models import Vehicle, VehicleEvent
 
 
@@ -51,6 +53,49 @@ def test_withdrawn_consent_makes_the_car_ineligible_and_forgets_its_position(wor
     read = world.ok(world.delete("anna", f"/v1/vehicles/{vehicle['id']}/consent"))
     assert "no_consent" in read["trunk_delivery_blockers"]
     assert read["latitude"] is None and read["position_at"] is None
+
+
+def _link_body(vehicle: dict[str, Any], **over: Any) -> dict[str, Any]:
+    keep = ("brand", "external_id", "make", "model", "year", "plate", "colour", "trunk_volume_l")
+    return {**{k: vehicle[k] for k in keep}, **over}
+
+
+def _audited(world: World, action: str, subject: str) -> list[AuditEntry]:
+    with world.platform.uow() as s:
+        return list(
+            s.scalars(
+                select(AuditEntry).where(AuditEntry.action == action, AuditEntry.subject == subject)
+            )
+        )
+
+
+def test_owner_gives_consent_again_after_withdrawing_it(world: World) -> None:
+    """POST /v1/vehicles/{id}/consent restores the maker-confirmed scopes, audited."""
+    vehicle = world.link_car()
+    world.ok(world.delete("anna", f"/v1/vehicles/{vehicle['id']}/consent"))
+    read = world.ok(world.post("anna", f"/v1/vehicles/{vehicle['id']}/consent"))
+    assert "no_consent" not in read["trunk_delivery_blockers"]
+    assert read["consent_scopes"] == vehicle["consent_scopes"]
+    assert len(_audited(world, "vehicle.consent_given", vehicle["id"])) == 1
+    assert world.post("ben", f"/v1/vehicles/{vehicle['id']}/consent").status_code == 403
+
+
+def test_relinking_a_car_whose_consent_was_withdrawn_revives_the_link(world: World) -> None:
+    """The owner links the car again after withdrawing consent: 201, the same car, consented."""
+    vehicle = world.link_car()
+    world.ok(world.delete("anna", f"/v1/vehicles/{vehicle['id']}/consent"))
+    again = world.ok(world.post("anna", "/v1/vehicles", _link_body(vehicle, colour="red")), 201)
+    assert (again["id"], again["colour"]) == (vehicle["id"], "red")
+    assert "no_consent" not in again["trunk_delivery_blockers"]
+    assert len(_audited(world, "vehicle.consent_given", vehicle["id"])) == 1
+
+
+def test_another_customer_cannot_relink_a_car_whose_consent_was_withdrawn(world: World) -> None:
+    """Only the owner revives a withdrawn link; anyone else still gets 409."""
+    vehicle = world.link_car()
+    world.ok(world.delete("anna", f"/v1/vehicles/{vehicle['id']}/consent"))
+    taken = world.post("ben", "/v1/vehicles", _link_body(vehicle))
+    assert (taken.status_code, taken.json()["code"]) == (409, "vehicle_already_linked")
 
 
 def test_positions_are_forgotten_after_retention_when_no_delivery_needs_them(world: World) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import timedelta
 
 from sqlalchemy import update
 
@@ -26,7 +27,7 @@ from tests.security.common import (
 )
 from tests.support import Handset, World
 from trunkdrop.access.tokens import b64u
-from trunkdrop.devices.models import Device
+from trunkdrop.devices.models import Device, DeviceNonce
 
 
 def test_access_without_device_signature_is_refused(world: World) -> None:
@@ -68,6 +69,34 @@ def test_expired_nonce_is_refused(world: World) -> None:
         access_with(world, attempt["id"], nonce=nonce, signature=signature), 409, "nonce_expired"
     )
     assert unlock_count(world, attempt["id"]) == 0
+
+
+def test_expired_nonce_is_refused_as_expired_after_the_sweep_ran(world: World) -> None:
+    """The workers' sweep keeps a run-out nonce for `nonce_retention_s`: still nonce_expired."""
+    _, _, attempt = world.ready_at_car()
+    nonce = world.challenge(attempt["id"])
+    world.tick(70)
+    signature = world.handsets["driver"].sign(nonce, attempt["id"])
+    refused(
+        access_with(world, attempt["id"], nonce=nonce, signature=signature), 409, "nonce_expired"
+    )
+    assert unlock_count(world, attempt["id"]) == 0
+
+
+def nonce_kept(world: World, nonce: str) -> bool:
+    with world.platform.uow() as session:
+        return session.get(DeviceNonce, nonce) is not None
+
+
+def test_sweep_forgets_a_nonce_only_after_its_retention(world: World) -> None:
+    """A nonce run out longer than `nonce_retention_s` is deleted by the sweep, not before."""
+    _, _, attempt = world.ready_at_car()
+    nonce = world.challenge(attempt["id"])
+    retention = world.platform.settings.nonce_retention_s
+    world.until(world.clock.now() + timedelta(seconds=60 + retention - 5))
+    assert nonce_kept(world, nonce)
+    world.until(world.clock.now() + timedelta(seconds=10))
+    assert not nonce_kept(world, nonce)
 
 
 def test_unknown_nonce_is_refused(world: World) -> None:

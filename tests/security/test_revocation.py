@@ -71,6 +71,16 @@ def test_consent_withdrawal_kills_the_live_grant(world: World) -> None:
     assert _car_refuses(world, vehicle, attempt, granted["grant_token"]) == "grant_revoked"
 
 
+def test_grant_ended_by_withdrawal_stays_ended_when_consent_is_given_again(world: World) -> None:
+    """Consent given again revives neither the revoked grant nor the failed attempt."""
+    vehicle, attempt, granted = _live_offline_grant(world)
+    world.ok(world.delete("anna", f"/v1/vehicles/{vehicle['id']}/consent"))
+    world.ok(world.post("anna", f"/v1/vehicles/{vehicle['id']}/consent"))
+    assert grant_status(world, granted["grant_id"]) == "revoked"
+    assert world.ok(world.get("driver", f"/v1/attempts/{attempt['id']}"))["status"] == "failed"
+    assert _car_refuses(world, vehicle, attempt, granted["grant_token"]) == "grant_revoked"
+
+
 def test_failed_attempt_kills_the_live_grant(world: World) -> None:
     """The attempt fails (driver reports it): its live grant is revoked and the car refuses it."""
     vehicle, attempt, granted = _live_offline_grant(world)

@@ -77,6 +77,14 @@ def test_deposited_attempt_cannot_fail() -> None:
         domain.check_attempt_transition("deposited", "failed")
 
 
+def test_illegal_transition_names_the_attempt_and_the_delivery_with_their_article() -> None:
+    """The problem detail reads "an attempt cannot go …" and "a delivery cannot go …"."""
+    with pytest.raises(domain.IllegalTransition, match=r"^an attempt cannot go from deposited"):
+        domain.check_attempt_transition("deposited", "failed")
+    with pytest.raises(domain.IllegalTransition, match=r"^a delivery cannot go from delivered"):
+        domain.check_delivery_transition("delivered", "booked")
+
+
 def test_parcel_within_every_rule_has_no_violation() -> None:
     """A 40×30×20 cm, 2 kg, 50 EUR parcel passes the default item rules."""
     assert domain.parcel_violations(Parcel(40, 30, 20, 2000, 5000), ItemRules()) == []
@@ -114,13 +122,26 @@ def test_parcel_larger_than_half_the_trunk_does_not_fit() -> None:
 
 
 def test_day_slots_cover_service_hours_in_two_hour_windows() -> None:
-    """08:00–21:00 Berlin in 2 h slots: six windows from 07:00 UTC in winter, the last ending 19:00 UTC."""
+    """08:00–21:00 Berlin in 2 h slots: seven windows from 07:00 UTC in winter, the last 20–21."""
     slots = domain.day_slots(
         date(2026, 12, 1), tz="Europe/Berlin", start_hour=8, end_hour=21, slot_minutes=120
     )
-    assert len(slots) == 6
+    assert len(slots) == 7
     assert slots[0].start == datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
-    assert slots[-1].end == datetime(2026, 12, 1, 19, 0, tzinfo=UTC)
+    assert slots[-2].end == datetime(2026, 12, 1, 19, 0, tzinfo=UTC)
+    assert (slots[-1].start, slots[-1].end) == (
+        datetime(2026, 12, 1, 19, 0, tzinfo=UTC),
+        datetime(2026, 12, 1, 20, 0, tzinfo=UTC),
+    )
+
+
+def test_day_slots_offer_the_last_slot_down_to_the_shortest_bookable_window() -> None:
+    """A remainder of MIN_WINDOW at the day's end is a slot; anything shorter is not."""
+    day = date(2026, 12, 1)
+    offered = domain.day_slots(day, tz="UTC", start_hour=8, end_hour=9, slot_minutes=30)
+    assert [s.end - s.start for s in offered] == [domain.MIN_WINDOW] * 2
+    short = domain.day_slots(day, tz="UTC", start_hour=8, end_hour=10, slot_minutes=100)
+    assert [s.end - s.start for s in short] == [timedelta(minutes=100)]
 
 
 def test_window_must_end_after_it_starts() -> None:

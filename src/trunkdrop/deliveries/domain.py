@@ -62,7 +62,8 @@ ATTEMPT_TRANSITIONS: dict[AttemptStatus, frozenset[AttemptStatus]] = {
 
 class IllegalTransition(Exception):
     def __init__(self, what: str, current: str, target: str) -> None:
-        super().__init__(f"a {what} cannot go from {current} to {target}")
+        article = "an" if what[:1] in ("a", "e", "i", "o", "u") else "a"
+        super().__init__(f"{article} {what} cannot go from {current} to {target}")
         self.current, self.target = current, target
 
 
@@ -205,6 +206,11 @@ def fits_trunk(parcel: Parcel, trunk_volume_l: int) -> Violation | None:
 
 
 # -- windows -----------------------------------------------------------------------------
+# The shortest window a booking may name, and so the shortest slot checkout offers: one rule
+# for both, so that every window booking accepts at the day's end is also offered.
+MIN_WINDOW = timedelta(minutes=30)
+
+
 @dataclass(frozen=True)
 class TimeWindow:
     start: datetime
@@ -226,16 +232,19 @@ class TimeWindow:
 def day_slots(
     day: date, *, tz: str, start_hour: int, end_hour: int, slot_minutes: int
 ) -> list[TimeWindow]:
-    """The windows offered at checkout for one local day, in UTC."""
+    """The windows offered at checkout for one local day, in UTC: `slot_minutes` each from
+    the day's start; the last ends at the day's end, shorter if need be (20–21 of 08–21 in
+    2 h slots), as long as it is at least `MIN_WINDOW`, which booking accepts too."""
     zone = ZoneInfo(tz)
     opens = datetime.combine(day, time(start_hour), zone)
     closes = datetime.combine(day, time(0), zone) + timedelta(hours=end_hour)
     slots = []
     cursor = opens
     step = timedelta(minutes=slot_minutes)
-    while cursor + step <= closes:
-        slots.append(TimeWindow(cursor.astimezone(UTC), (cursor + step).astimezone(UTC)))
-        cursor += step
+    while closes - cursor >= MIN_WINDOW:
+        end = min(cursor + step, closes)
+        slots.append(TimeWindow(cursor.astimezone(UTC), end.astimezone(UTC)))
+        cursor = end
     return slots
 
 

@@ -176,9 +176,9 @@ def book(
         raise InvalidInput(
             "a trunk delivery needs at least one place and window", field="itinerary"
         )
-    vehicle = vehicles.get_vehicle(session=session, vehicle_id=delivery_in.vehicle_id)
-    if vehicle.owner_id != customer.id:
-        raise InvalidInput("this car does not belong to this customer", field="vehicle_id")
+    vehicle = vehicles.get_customers_vehicle(
+        session=session, vehicle_id=delivery_in.vehicle_id, customer_id=customer.id
+    )
     parcel = to_parcel(delivery_in.parcel)
     violations = domain.parcel_violations(parcel, item_rules(settings))
     fit = domain.fits_trunk(parcel, vehicle.trunk_volume_l)
@@ -210,7 +210,12 @@ def book(
     carriers: set[str] | None = None
     resolved = []
     for i, entry in enumerate(entries):
-        place = places.get_place(session=session, place_id=entry.place_id, owner_id=customer.id)
+        place = places.get_customers_place(
+            session=session,
+            place_id=entry.place_id,
+            customer_id=customer.id,
+            field=f"itinerary[{order[i]}].place_id",
+        )
         inside = {
             a.carrier_id for a in dispatch.areas_covering(areas, place.latitude, place.longitude)
         }
@@ -392,9 +397,9 @@ def _checked_door_window(
     bookable_day(
         window.end.astimezone(UTC).date(), field="door_window.end", settings=settings, now=now
     )
-    if (window.end - window.start).total_seconds() < 30 * 60:
+    if window.end - window.start < domain.MIN_WINDOW:
         raise InvalidInput(
-            "a window must be at least 30 minutes long",
+            f"a window must be at least {domain.MIN_WINDOW // timedelta(minutes=1)} minutes long",
             field="door_window.end",
             code="window_too_short",
         )
@@ -441,9 +446,9 @@ def _checked_windows(
                 field=f"{field}.window_end",
                 code="window_inverted",
             )
-        if (end - start).total_seconds() < 30 * 60:
+        if end - start < domain.MIN_WINDOW:
             raise InvalidInput(
-                "a window must be at least 30 minutes long",
+                f"a window must be at least {domain.MIN_WINDOW // timedelta(minutes=1)} minutes long",
                 field=f"{field}.window_end",
                 code="window_too_short",
             )
@@ -937,9 +942,12 @@ def route_to_read(
     *, session: Session, settings: Settings, route: Route, now: datetime
 ) -> RouteRead:
     stops = dispatch.stops_of(session=session, route_id=route.id)
-    # The next stop is the first pending one (stops_of is in route order).
-    nxt = next((s for s in stops if s.status == "pending"), None)
-    next_id = nxt.id if nxt is not None and route.status == "started" else None
+    # The driver has one next stop across all their started routes, not one per route.
+    next_id = (
+        dispatch.drivers_next_stop_id(session=session, driver_id=route.driver_id)
+        if route.status == "started"
+        else None
+    )
     facts = _stop_facts(session, stops)
     return RouteRead(
         id=route.id,

@@ -196,7 +196,7 @@ def run_watchdog(*, session: Session, settings: Settings, now: datetime, done: W
 def sweep(*, session: Session, settings: Settings, now: datetime, done: WorkDone) -> None:
     """Expire grants that ran out; forget car positions no delivery needs any more."""
     done.grants_expired += access.expire_grants(session=session, now=now)
-    devices.purge_nonces(session=session, now=now)
+    devices.purge_nonces(session=session, now=now, retention_s=settings.nonce_retention_s)
     cutoff = now - timedelta(seconds=settings.position_retention_s)
     busy = select(Delivery.vehicle_id).where(
         Delivery.status.in_((domain.DeliveryStatus.booked, domain.DeliveryStatus.out_for_delivery))

@@ -170,7 +170,7 @@ def approve_device(*, session: Session, party: Party, device_id: str, now: datet
 
 
 def revoke_device(*, session: Session, party: Party, device_id: str, now: datetime) -> Device:
-    """Mark a handset revoked, for the driver or their carrier. Use `flows.revoke_device`,
+    """Mark a handset revoked, for the driver or their carrier. Use `withdrawals.revoke_device`,
     which also ends what the handset is unlocking and its live grants.
 
     The row is locked first: an access request checking this handset's proof holds it
@@ -293,13 +293,14 @@ _BURN_NONCE = (
 )
 
 
-def purge_nonces(*, session: Session, now: datetime) -> int:
-    """Forget challenges that can no longer be used."""
+def purge_nonces(*, session: Session, now: datetime, retention_s: int) -> int:
+    """Forget challenges that ran out more than `retention_s` ago (until then one presented
+    is refused as expired, not as never issued)."""
     # Only nonces no transaction holds: an access request holds the one it burnt (and
     # then the car's grants, which the sweep holds by now): waiting for it could deadlock.
     spent = (
         select(DeviceNonce.nonce)
-        .where(DeviceNonce.expires_at <= now)
+        .where(DeviceNonce.expires_at <= now - timedelta(seconds=retention_s))
         .with_for_update(skip_locked=True)
     )
     result = cast(

@@ -183,6 +183,16 @@ def drivers_open_stops(*, driver_id: str | BindParameter[str]) -> Select[RouteSt
     )
 
 
+def drivers_next_stop_id(*, session: Session, driver_id: str) -> str | None:
+    """The one stop the driver is to make now (the first of `drivers_open_stops`), or None."""
+    return session.scalars(_DRIVERS_NEXT_STOP_ID, {"driver_id": driver_id}).first()
+
+
+_DRIVERS_NEXT_STOP_ID = (
+    drivers_open_stops(driver_id=bindparam("driver_id")).with_only_columns(RouteStop.id).limit(1)
+)
+
+
 def pending_stop_for(*, session: Session, delivery_id: str) -> RouteStop | None:
     return session.scalars(
         select(RouteStop).where(RouteStop.delivery_id == delivery_id, RouteStop.status == "pending")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import select
@@ -20,6 +21,18 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+# A party's id says its role at a glance; each role its own prefix (carrier and car maker
+# once shared `car_`). Ids already stored keep theirs.
+_ID_PREFIX = {
+    Role.customer: "cus",
+    Role.retailer: "ret",
+    Role.carrier: "car",
+    Role.driver: "dri",
+    Role.carmaker: "mkr",
+    Role.operator: "ope",
+}
+
+
 def create_party(
     *,
     session: Session,
@@ -28,7 +41,10 @@ def create_party(
     now: datetime,
     carrier_id: str | None = None,
     brand: str | None = None,
+    brands: Collection[str] = (),
 ) -> Party:
+    """A new party; a car maker names the brand it reports for, one of `brands` (the
+    adapters the platform has)."""
     try:
         role = Role(role).value
     except ValueError:
@@ -47,8 +63,11 @@ def create_party(
         raise InvalidInput("only drivers belong to a carrier", field="carrier")
     if role == Role.carmaker and not brand:
         raise InvalidInput("a car maker needs the brand adapter it reports for", field="brand")
+    if role == Role.carmaker and brand not in brands:
+        known = ", ".join(sorted(brands)) or "none"
+        raise InvalidInput(f"no vehicle adapter for brand {brand!r}; known: {known}", field="brand")
     party = Party(
-        id=new_id(role[:3]),
+        id=new_id(_ID_PREFIX[Role(role)]),
         role=role,
         name=name,
         carrier_id=carrier_id,

@@ -40,6 +40,17 @@ def get_place(*, session: Session, place_id: str, owner_id: str) -> Place:
     return place
 
 
+def get_customers_place(
+    *, session: Session, place_id: str, customer_id: str, field: str = "place_id"
+) -> Place:
+    """The customer's own saved place, for booking. Another customer's is not found, as one
+    that does not exist: a shop must not learn which places exist."""
+    place = session.get(Place, place_id)
+    if place is None or place.deleted_at is not None or place.owner_id != customer_id:
+        raise NotFound(f"the customer has no place with id {place_id!r}", field=field)
+    return place
+
+
 def delete_place(*, session: Session, place: Place, now: datetime) -> None:
     place.deleted_at = now
     session.flush()

@@ -12,10 +12,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from trunkdrop.errors import Conflict, Forbidden, InvalidInput, NotFound
+from trunkdrop.events import service as events
+from trunkdrop.events.domain import Event
 from trunkdrop.parties.models import Party, Role
 from trunkdrop.store.base import insert_if_absent, new_id
 from trunkdrop.vehicles.models import Vehicle, VehicleCommand, VehicleEvent
-from trunkdrop.vehicles.ports import AdapterError, Capabilities, GrantKeys
+from trunkdrop.vehicles.ports import (
+    AdapterError,
+    Capabilities,
+    GrantKeys,
+    VehicleAdapter,
+    VehicleConfirmation,
+)
 from trunkdrop.vehicles.registry import AdapterRegistry
 from trunkdrop.vehicles.schemas import VehicleEventIn, VehicleLink, VehicleRead
 
@@ -33,17 +41,32 @@ def link_vehicle(
     """Link a car the maker confirms. A car that verifies grants itself gets the platform's
     issuer and public keys (never a private key) provisioned here."""
     adapter = registry.get(vehicle_in.brand)
-    try:
-        confirmation = adapter.confirm_vehicle(external_id=vehicle_in.external_id, now=now)
-    except AdapterError as e:
-        raise InvalidInput(
-            f"the car maker did not confirm this car: {e}", field="external_id", code=e.code
-        ) from e
+    confirmation = _confirmed(registry, vehicle_in.brand, vehicle_in.external_id, now)
     existing = session.scalars(
         select(Vehicle).where(
             Vehicle.brand == vehicle_in.brand, Vehicle.external_id == vehicle_in.external_id
         )
     ).one_or_none()
+    if (
+        existing is not None
+        and existing.unlinked_at is None
+        and existing.consent_withdrawn_at is not None
+        and existing.owner_id == owner.id
+    ):
+        # The owner withdrew consent and links the car again: the same link comes back to life
+        # (its deliveries and history keep their car), with what the maker confirms now.
+        vehicle = existing
+        vehicle.make = vehicle_in.make
+        vehicle.model = vehicle_in.model
+        vehicle.year = vehicle_in.year
+        vehicle.plate = vehicle_in.plate.upper()
+        vehicle.colour = vehicle_in.colour
+        vehicle.trunk_volume_l = vehicle_in.trunk_volume_l
+        vehicle.capabilities = asdict(confirmation.capabilities)
+        _consent_given(session, vehicle, confirmation, actor=owner.id, now=now, how="link")
+        return _provisioned(
+            vehicle, adapter, confirmation, grant_issuer, grant_public_keys, now=now
+        )
     if existing is not None and existing.unlinked_at is None:
         raise Conflict(
             "this car is already linked", code="vehicle_already_linked", field="external_id"
@@ -71,6 +94,29 @@ def link_vehicle(
         session.flush()
     except IntegrityError as e:
         raise Conflict("this car is already linked", code="vehicle_already_linked") from e
+    return _provisioned(vehicle, adapter, confirmation, grant_issuer, grant_public_keys, now=now)
+
+
+def _confirmed(
+    registry: AdapterRegistry, brand: str, external_id: str, now: datetime
+) -> VehicleConfirmation:
+    try:
+        return registry.get(brand).confirm_vehicle(external_id=external_id, now=now)
+    except AdapterError as e:
+        raise InvalidInput(
+            f"the car maker did not confirm this car: {e}", field="external_id", code=e.code
+        ) from e
+
+
+def _provisioned(
+    vehicle: Vehicle,
+    adapter: VehicleAdapter,
+    confirmation: VehicleConfirmation,
+    grant_issuer: str | None,
+    grant_public_keys: dict[str, bytes] | None,
+    *,
+    now: datetime,
+) -> Vehicle:
     if confirmation.capabilities.offline_grants:
         if grant_issuer is None or not grant_public_keys:
             raise InvalidInput(
@@ -162,6 +208,15 @@ def get_owned_vehicle(*, session: Session, owner: Party, vehicle_id: str) -> Veh
     return vehicle
 
 
+def get_customers_vehicle(*, session: Session, vehicle_id: str, customer_id: str) -> Vehicle:
+    """The customer's own linked car, for booking. Another customer's is not found, as one
+    that does not exist: a shop must not learn which cars exist."""
+    vehicle = session.get(Vehicle, vehicle_id)
+    if vehicle is None or vehicle.unlinked_at is not None or vehicle.owner_id != customer_id:
+        raise NotFound(f"the customer has no car with id {vehicle_id!r}", field="vehicle_id")
+    return vehicle
+
+
 def set_access_blocked(*, session: Session, vehicle: Vehicle, blocked: bool) -> Vehicle:
     vehicle.access_blocked = blocked
     session.flush()
@@ -173,6 +228,41 @@ def withdraw_consent(*, session: Session, vehicle: Vehicle, now: datetime) -> Ve
     vehicle.consent_scopes = []
     session.flush()
     return vehicle
+
+
+def give_consent(
+    *, session: Session, registry: AdapterRegistry, owner: Party, vehicle_id: str, now: datetime
+) -> Vehicle:
+    """The owner gives consent again after withdrawing it: the scopes the car maker confirms
+    now. Grants and attempts the withdrawal ended stay ended."""
+    vehicle = get_owned_vehicle(session=session, owner=owner, vehicle_id=vehicle_id)
+    confirmation = _confirmed(registry, vehicle.brand, vehicle.external_id, now)
+    _consent_given(session, vehicle, confirmation, actor=owner.id, now=now, how="consent")
+    return vehicle
+
+
+def _consent_given(
+    session: Session,
+    vehicle: Vehicle,
+    confirmation: VehicleConfirmation,
+    *,
+    actor: str,
+    now: datetime,
+    how: str,
+) -> None:
+    vehicle.consent_withdrawn_at = None
+    vehicle.consent_scopes = list(confirmation.consent_scopes)
+    events.record(
+        session=session,
+        event=Event(
+            kind="vehicle.consent_given",
+            at=now,
+            subject=vehicle.id,
+            actor=actor,
+            facts={"scopes": vehicle.consent_scopes, "via": how},
+        ),
+    )
+    session.flush()
 
 
 # Statements the cars' reports run for every event, built once: building one costs more

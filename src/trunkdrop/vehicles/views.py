@@ -1,4 +1,4 @@
-"""Customer: link cars, block access, withdraw consent. Car maker: report events."""
+"""Customer: link cars, block access, withdraw and give consent. Car maker: report events."""
 
 from __future__ import annotations
 
@@ -117,6 +117,17 @@ def unblock_access(
         vehicle_id=vehicle_id,
         blocked=False,
         now=now,
+    )
+    return service.to_read(vehicle)
+
+
+@router.post("/vehicles/{vehicle_id}/consent", response_model=VehicleRead)
+def give_consent(
+    vehicle_id: VehicleId, session: SessionDep, platform: PlatformDep, owner: Customer, now: NowDep
+) -> VehicleRead:
+    """Give consent again after withdrawing it: the scopes the car maker confirms now."""
+    vehicle = service.give_consent(
+        session=session, registry=platform.registry, owner=owner, vehicle_id=vehicle_id, now=now
     )
     return service.to_read(vehicle)
 
