@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from trunkdrop.access import tokens
 from trunkdrop.deliveries.schemas import AccessRequest, AttemptStart
+from trunkdrop.dispatch import routes
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DAY = date(2026, 12, 1)
@@ -232,7 +233,7 @@ def seeded_platform(
                 delivery_ids.append(delivery.id)
                 seed["vehicles"][delivery.parcel_ref] = car.id
                 cars.append((car.brand, car.external_id, lat, lon))
-            route = deliveries.plan_route(
+            route = routes.plan_route(
                 session=s,
                 carrier=carrier,
                 driver_id=driver.id,
@@ -240,9 +241,7 @@ def seeded_platform(
                 delivery_ids=delivery_ids,
                 now=now(),
             )
-            deliveries.start_route(
-                session=s, settings=settings, party=carrier, route=route, now=now()
-            )
+            routes.start_route(session=s, settings=settings, party=carrier, route=route, now=now())
             seed["drivers"].append(
                 {
                     "key": parties.create_api_key(session=s, party=driver, now=now()),

@@ -30,6 +30,7 @@ from trunkdrop.deliveries.models import Attempt, Delivery
 from trunkdrop.deliveries.schemas import AttemptStart, CheckoutRequest, DeliveryCreate, ParcelIn
 from trunkdrop.devices import service as devices
 from trunkdrop.devices.schemas import DeviceProof, DeviceRegister
+from trunkdrop.dispatch import routes
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.schemas import ServiceAreaCreate
 from trunkdrop.errors import DomainError
@@ -306,7 +307,7 @@ def _run(d: Demo) -> dict[str, int]:
     with p.uow() as s:
         carrier_party = _party(s, carrier_id)
         assert carrier_party is not None
-        route = deliveries.plan_route(
+        route = routes.plan_route(
             session=s,
             carrier=carrier_party,
             driver_id=driver_id,
@@ -325,7 +326,7 @@ def _run(d: Demo) -> dict[str, int]:
         p.simulator.park(*d.sim(c), lat, lon, now())
     d.until(_at(8, 30))
     with p.uow() as s:
-        deliveries.start_route(
+        routes.start_route(
             session=s,
             settings=p.settings,
             party=_party(s, carrier_id),

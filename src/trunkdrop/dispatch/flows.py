@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from trunkdrop.config import Settings
 from trunkdrop.deliveries import service as deliveries
 from trunkdrop.deliveries.models import Delivery
+from trunkdrop.dispatch import routes
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.checker import check_plan
 from trunkdrop.dispatch.matrix import MatrixProvider, Point
@@ -361,7 +362,7 @@ def prepare_day(
     if end_s <= start_s:
         raise InvalidInput("the shift ends before it starts", field="shift_end")
     vans = [Van(d, plan_in.van_capacity_l, depot, start_s, end_s) for d in plan_in.driver_ids]
-    todo = deliveries.unrouted(
+    todo = routes.unrouted(
         session=session,
         carrier_id=carrier.id,
         service_date=plan_in.service_date,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from trunkdrop.dispatch.models import ReplanRequest, Route, RouteStop, ServiceArea
 from trunkdrop.dispatch.schemas import ServiceAreaCreate
-from trunkdrop.errors import Conflict, Forbidden, InvalidInput, NotFound
+from trunkdrop.errors import Forbidden, InvalidInput, NotFound
 from trunkdrop.geo import distance_m
 from trunkdrop.parties.models import Party, Role
 from trunkdrop.store.base import new_id
@@ -112,16 +112,6 @@ def check_route_access(party: Party, route: Route) -> None:
     if party.role == Role.driver and route.driver_id == party.id:
         return
     raise Forbidden("this route belongs to another carrier or driver")
-
-
-def start_route(*, session: Session, route: Route, now: datetime) -> Route:
-    if route.status != "planned":
-        raise Conflict(
-            f"route is {route.status}, only a planned route can start", code="illegal_transition"
-        )
-    route.status, route.started_at = "started", now
-    session.flush()
-    return route
 
 
 def list_routes(*, session: Session, party: Party, service_date: date | None = None) -> list[Route]:

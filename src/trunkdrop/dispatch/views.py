@@ -18,8 +18,7 @@ from trunkdrop.api.deps import (
     SessionDep,
     SettingsDep,
 )
-from trunkdrop.deliveries import service as deliveries
-from trunkdrop.dispatch import flows, service
+from trunkdrop.dispatch import flows, routes, service
 from trunkdrop.dispatch.schemas import (
     PlanCreate,
     ReplanCreate,
@@ -61,7 +60,7 @@ def list_service_areas(session: SessionDep, party: CurrentParty) -> list[Service
 def create_route(
     route_in: RouteCreate, session: SessionDep, settings: SettingsDep, carrier: Carrier, now: NowDep
 ) -> RouteRead:
-    route = deliveries.plan_route(
+    route = routes.plan_route(
         session=session,
         carrier=carrier,
         driver_id=route_in.driver_id,
@@ -69,7 +68,7 @@ def create_route(
         delivery_ids=route_in.delivery_ids,
         now=now,
     )
-    return deliveries.route_to_read(session=session, settings=settings, route=route, now=now)
+    return routes.route_to_read(session=session, settings=settings, route=route, now=now)
 
 
 @router.get("/routes", response_model=list[RouteRead])
@@ -81,7 +80,7 @@ def list_routes(
     service_date: Annotated[date | None, Query(alias="date")] = None,
 ) -> list[RouteRead]:
     return [
-        deliveries.route_to_read(session=session, settings=settings, route=r, now=now)
+        routes.route_to_read(session=session, settings=settings, route=r, now=now)
         for r in service.list_routes(session=session, party=party, service_date=service_date)
     ]
 
@@ -96,7 +95,7 @@ def get_route(
 ) -> RouteRead:
     route = service.get_route(session=session, route_id=route_id)
     service.check_route_access(party, route)
-    return deliveries.route_to_read(session=session, settings=settings, route=route, now=now)
+    return routes.route_to_read(session=session, settings=settings, route=route, now=now)
 
 
 @router.post("/routes/{route_id}/start", response_model=RouteRead)
@@ -108,8 +107,8 @@ def start_route(
     now: NowDep,
 ) -> RouteRead:
     route = service.get_route(session=session, route_id=route_id)
-    deliveries.start_route(session=session, settings=settings, party=party, route=route, now=now)
-    return deliveries.route_to_read(session=session, settings=settings, route=route, now=now)
+    routes.start_route(session=session, settings=settings, party=party, route=route, now=now)
+    return routes.route_to_read(session=session, settings=settings, route=route, now=now)
 
 
 @router.post("/routes/{route_id}/close", response_model=RouteRead)
@@ -122,8 +121,8 @@ def close_route(
 ) -> RouteRead:
     """End the day: stops not reached are cancelled, their parcels wait for another day."""
     route = service.get_route(session=session, route_id=route_id)
-    deliveries.close_route(session=session, party=party, route=route, now=now)
-    return deliveries.route_to_read(session=session, settings=settings, route=route, now=now)
+    routes.close_route(session=session, party=party, route=route, now=now)
+    return routes.route_to_read(session=session, settings=settings, route=route, now=now)
 
 
 @router.get("/stops/next", response_model=StopRead)
@@ -131,7 +130,7 @@ async def next_stop(call: AtTheCar) -> StopRead:
     """The driver's next stop: the first open stop of their started routes (what the app
     shows at the wheel; it needs no other stop)."""
     return await call.unit(
-        lambda session: deliveries.next_stop_to_read(
+        lambda session: routes.next_stop_to_read(
             session=session, settings=call.platform.settings, driver=call.driver, now=call.now
         )
     )
@@ -149,7 +148,7 @@ def list_stops(
     return [
         stop
         for route in service.list_routes(session=session, party=party, service_date=service_date)
-        for stop in deliveries.route_to_read(
+        for stop in routes.route_to_read(
             session=session, settings=settings, route=route, now=now
         ).stops
     ]
@@ -160,7 +159,7 @@ def plan_day(
     plan_in: PlanCreate, session: SessionDep, platform: PlatformDep, carrier: Carrier, now: NowDep
 ) -> list[RouteRead]:
     """Plan the day: every booked delivery onto the given drivers' vans (roaming places, home as an option)."""
-    routes = flows.plan_day(
+    planned = flows.plan_day(
         session=session,
         settings=platform.settings,
         carrier=carrier,
@@ -169,8 +168,8 @@ def plan_day(
         now=now,
     )
     return [
-        deliveries.route_to_read(session=session, settings=platform.settings, route=r, now=now)
-        for r in routes
+        routes.route_to_read(session=session, settings=platform.settings, route=r, now=now)
+        for r in planned
     ]
 
 
@@ -179,7 +178,7 @@ def replan(
     body: ReplanCreate, session: SessionDep, platform: PlatformDep, carrier: Carrier, now: NowDep
 ) -> list[RouteRead]:
     """Re-solve the rest of the day: done stops stay, vans start where they are, now."""
-    routes = flows.replan(
+    planned = flows.replan(
         session=session,
         settings=platform.settings,
         carrier=carrier,
@@ -191,6 +190,6 @@ def replan(
         now=now,
     )
     return [
-        deliveries.route_to_read(session=session, settings=platform.settings, route=r, now=now)
-        for r in routes
+        routes.route_to_read(session=session, settings=platform.settings, route=r, now=now)
+        for r in planned
     ]

@@ -34,6 +34,7 @@ from trunkdrop.deliveries.schemas import AttemptStart, DeliveryCreate
 from trunkdrop.devices import service as devices
 from trunkdrop.devices.schemas import DeviceProof, DeviceRegister
 from trunkdrop.dispatch import flows as planning
+from trunkdrop.dispatch import routes
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.schemas import PlanCreate, ServiceAreaCreate
 from trunkdrop.errors import DomainError
@@ -322,7 +323,7 @@ class DayRun:
         for z, (zone, draft, answer) in enumerate(zip(zones, drafts, solved, strict=True)):
             if draft is not None and answer is not None:
                 with self.p.uow() as s:
-                    routes = planning.store_day(
+                    day_routes = planning.store_day(
                         session=s,
                         settings=self.p.settings,
                         carrier=_party(s, self.carrier),
@@ -330,7 +331,7 @@ class DayRun:
                         solved=answer,
                         now=self.clock.now(),
                     )
-                    drivers.extend(Driver(r.driver_id, r.id) for r in routes)
+                    drivers.extend(Driver(r.driver_id, r.id) for r in day_routes)
             else:
                 drivers.extend(self._plan_with_more_vans(z, zone))
             self.progress("carrier planned its vans", 0.15 + 0.25 * (z + 1) / len(zones))
@@ -355,7 +356,7 @@ class DayRun:
         with self.p.uow() as s:
             carrier = _party(s, self.carrier)
             for d in drivers:
-                deliveries.start_route(
+                routes.start_route(
                     session=s,
                     settings=self.p.settings,
                     party=carrier,
@@ -407,7 +408,7 @@ class DayRun:
             drivers = self._hire(z, vans)
             try:
                 with self.p.uow() as s:
-                    routes = planning.plan_day(
+                    day_routes = planning.plan_day(
                         session=s,
                         settings=self.p.settings,
                         carrier=_party(s, self.carrier),
@@ -415,7 +416,7 @@ class DayRun:
                         now=self.clock.now(),
                         plan_in=self._plan_in(zone, drivers),
                     )
-                    return [Driver(r.driver_id, r.id) for r in routes]
+                    return [Driver(r.driver_id, r.id) for r in day_routes]
             except DomainError:
                 continue
         self.record.unplanned += len(zone)
@@ -479,9 +480,7 @@ class DayRun:
             for d in self.record.drivers:
                 route = dispatch.get_route(session=s, route_id=d.route_id)
                 if route.status != "finished":
-                    deliveries.close_route(
-                        session=s, party=carrier, route=route, now=self.clock.now()
-                    )
+                    routes.close_route(session=s, party=carrier, route=route, now=self.clock.now())
         workers.run_once(self.p, self.clock.now())
         _ = total
 
@@ -539,7 +538,7 @@ class DayRun:
             with self.p.uow() as s:
                 route = dispatch.get_route(session=s, route_id=d.route_id)
                 if route.status != "finished" and stop_id is not None:
-                    deliveries.close_route(
+                    routes.close_route(
                         session=s, party=_party(s, self.carrier), route=route, now=self.clock.now()
                     )
             return
