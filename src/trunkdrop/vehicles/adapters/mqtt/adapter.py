@@ -86,6 +86,9 @@ class MqttCarLink:
     def start(self, *, wait_s: float | None = None) -> None:
         self._link.start(wait_s=wait_s)
 
+    def wait_connected(self, timeout_s: float) -> bool:
+        return self._link.wait_connected(timeout_s)
+
     def close(self) -> None:
         self._link.stop()
 
