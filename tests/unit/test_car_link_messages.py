@@ -137,3 +137,12 @@ def test_broker_urls_parse_with_credentials_and_tls() -> None:
     )
     with pytest.raises(ValueError):
         BrokerAddress.parse("http://127.0.0.1:1883")
+
+
+def test_the_mqtt_car_link_needs_a_broker_url() -> None:
+    """car_link=mqtt without TRUNKDROP_MQTT_URL is refused when the settings load."""
+    from trunkdrop.config import Settings
+
+    with pytest.raises(ValidationError, match="TRUNKDROP_MQTT_URL"):
+        Settings(car_link="mqtt")
+    assert Settings().car_link == "embedded"
