@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,9 +18,17 @@ from trunkdrop.dispatch.matrix import GreatCircleMatrix, MatrixProvider, OsrmMat
 from trunkdrop.migrate import upgrade
 from trunkdrop.store.engine import make_engine, make_session_factory
 from trunkdrop.store.uow import unit_of_work
-from trunkdrop.vehicles.adapters.simulator import SIM_BRANDS, CarSimulator, SimulatorAdapter
-from trunkdrop.vehicles.ports import VehicleAdapter
+from trunkdrop.vehicles.adapters.simulator import (
+    SIM_BRANDS,
+    CarSimulator,
+    SimulatorAdapter,
+    SimulatorReportSource,
+)
+from trunkdrop.vehicles.ports import ReportSource, VehicleAdapter
 from trunkdrop.vehicles.registry import AdapterRegistry
+
+if TYPE_CHECKING:
+    from trunkdrop.vehicles.adapters.mqtt.adapter import MqttCarLink
 
 
 @dataclass
@@ -32,6 +41,9 @@ class Platform:
     clock: Clock
     keyrings: KeyringCache = field(repr=False)
     matrix: MatrixProvider = field(default_factory=GreatCircleMatrix)
+    # Where the cars' reports come in: the simulator (embedded) or the MQTT car link.
+    reports: ReportSource | None = None
+    car_link: MqttCarLink | None = None  # set when the cars are reached over MQTT
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -43,6 +55,8 @@ class Platform:
         return unit_of_work(self.session_factory)
 
     def close(self) -> None:
+        if self.car_link is not None:
+            self.car_link.close()
         self.engine.dispose()
 
 
@@ -65,8 +79,23 @@ def bootstrap(
         upgrade(url)
     engine = make_engine(url)
     simulator = simulator or CarSimulator()
-    registry = AdapterRegistry(adapters(simulator))
+    car_link = None
+    brand_adapters: list[VehicleAdapter]
+    reports: ReportSource
+    if settings.car_link == "mqtt":
+        car_link = _mqtt_link(settings)
+        from trunkdrop.vehicles.adapters.mqtt.adapter import MqttAdapter
+        from trunkdrop.vehicles.adapters.mqtt.brands import MQTT_BRANDS
+
+        brand_adapters = [MqttAdapter(brand, car_link) for brand in MQTT_BRANDS]
+        reports = car_link
+    else:
+        brand_adapters = adapters(simulator)
+        reports = SimulatorReportSource(simulator)
+    registry = AdapterRegistry(brand_adapters)
     return Platform(
+        reports=reports,
+        car_link=car_link,
         settings=settings,
         engine=engine,
         session_factory=make_session_factory(engine),
@@ -76,3 +105,20 @@ def bootstrap(
         keyrings=KeyringCache(settings.key_passphrase.get_secret_value()),
         matrix=OsrmMatrix(settings.routing_url) if settings.routing_url else GreatCircleMatrix(),
     )
+
+
+def _mqtt_link(settings: Settings) -> MqttCarLink:
+    """The platform's session with the broker, connecting (and reconnecting) in the
+    background: the API starts even while the broker is still coming up."""
+    from trunkdrop.vehicles.adapters.mqtt.adapter import MqttCarLink
+    from trunkdrop.vehicles.adapters.mqtt.topics import Topics
+
+    assert settings.mqtt_url is not None  # the settings refuse mqtt without a URL
+    link = MqttCarLink(
+        settings.mqtt_url.get_secret_value(),
+        topics=Topics(settings.mqtt_topic_root),
+        client_id=settings.mqtt_client_id,
+        session_expiry_s=settings.mqtt_session_expiry_s,
+    )
+    link.start()
+    return link

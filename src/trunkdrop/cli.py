@@ -59,6 +59,66 @@ def serve(
 
 
 @app.command()
+def cars(
+    broker: Annotated[
+        str | None,
+        typer.Option(help="mqtt://[user:password@]host[:port]; default TRUNKDROP_MQTT_URL"),
+    ] = None,
+    topic_root: Annotated[
+        str | None, typer.Option(help="topic root; default TRUNKDROP_MQTT_TOPIC_ROOT")
+    ] = None,
+    client_prefix: Annotated[
+        str, typer.Option(help="MQTT client ids are <prefix>-<brand>-<car>")
+    ] = "trunkdrop-car",
+    clock: Annotated[
+        str, typer.Option(help="system (real time) or follow (the world clock on the broker)")
+    ] = "system",
+    session_expiry: Annotated[
+        int, typer.Option(min=0, help="seconds the broker keeps a car's session while away")
+    ] = 86_400,
+) -> None:
+    """Run the simulated cars as their own process, speaking only MQTT (no database)."""
+    import signal
+    import threading
+
+    from trunkdrop.vehicles.adapters.mqtt.fleet import Fleet
+    from trunkdrop.vehicles.adapters.mqtt.link import BrokerAddress, LinkUnavailable
+    from trunkdrop.vehicles.adapters.mqtt.topics import Topics
+
+    settings = _settings()
+    url = broker or (settings.mqtt_url.get_secret_value() if settings.mqtt_url else None)
+    if url is None:
+        _fail("--broker: give the broker's URL (or set TRUNKDROP_MQTT_URL)")
+    if clock not in ("system", "follow"):
+        _fail(f"--clock: {clock!r} is neither system nor follow")
+    try:
+        address = BrokerAddress.parse(url)
+        topics = Topics(topic_root or settings.mqtt_topic_root)
+    except ValueError as e:
+        _fail(f"--broker: {e}" if "URL" in str(e) else f"--topic-root: {e}")
+    fleet = Fleet(
+        url,
+        topics=topics,
+        client_prefix=client_prefix,
+        follow_clock=clock == "follow",
+        session_expiry_s=session_expiry,
+    )
+    try:
+        fleet.start(wait_s=10.0)
+    except LinkUnavailable as e:
+        _fail(f"--broker: {e}")
+    typer.echo(f"cars on mqtt://{address.host}:{address.port} under {topics.root}/", err=True)
+    runner = threading.Thread(target=fleet.run, name="trunkdrop-cars", daemon=True)
+    runner.start()
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    stopped.wait()
+    fleet.stop()
+    runner.join(timeout=5)
+
+
+@app.command()
 def demo(
     database: Annotated[Path | None, typer.Option(help="SQLite file to create afresh")] = None,
 ) -> None:

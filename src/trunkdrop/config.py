@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,6 +68,18 @@ class Settings(BaseSettings):
     # An OSRM-compatible routing server for road distances; unset: great-circle × detour.
     routing_url: str | None = None
 
+    # The link to the cars: "embedded" runs the simulated cars in this process (nothing
+    # else needed); "mqtt" talks to them through an MQTT 5 broker (docs/car-link.md).
+    car_link: Literal["embedded", "mqtt"] = "embedded"
+    mqtt_url: SecretStr | None = None  # mqtt://[user:password@]host[:port], mqtts:// for TLS
+    mqtt_topic_root: str = Field(
+        "trunkdrop", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._/-]+$"
+    )
+    # The platform's session: one id per platform (several workers share it by taking turns
+    # through the database's claims, not the broker), kept this long while disconnected.
+    mqtt_client_id: str = Field("trunkdrop-platform", min_length=1, max_length=64)
+    mqtt_session_expiry_s: int = Field(86_400, ge=0, le=30 * 86_400)
+
     workers_inline: bool = True
     # Threads per API process for the driver's hot path, one pool for reads and one for
     # writes. SQLite runs one writer at a time and Python one thread at a time: a few keep
@@ -88,6 +101,8 @@ class Settings(BaseSettings):
             and self.key_passphrase.get_secret_value() == DEVELOPMENT_KEY_PASSPHRASE
         ):
             raise ValueError("TRUNKDROP_KEY_PASSPHRASE must be set to a real secret in production")
+        if self.car_link == "mqtt" and self.mqtt_url is None:
+            raise ValueError("TRUNKDROP_MQTT_URL must be set when TRUNKDROP_CAR_LINK is mqtt")
         return self
 
     @property

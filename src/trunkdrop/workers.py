@@ -26,29 +26,35 @@ from trunkdrop.events.domain import Event
 from trunkdrop.parties import service as parties
 from trunkdrop.store.engine import read_only_session
 from trunkdrop.vehicles import pending
+from trunkdrop.vehicles.adapters.simulator import SimulatorReportSource
 from trunkdrop.vehicles.schemas import VehicleEventIn
 
 log = logging.getLogger(__name__)
 
 
 def pump_simulator(platform: Platform, now: datetime) -> int:
-    """Deliver the simulated cars' reports exactly as a car maker's webhook would.
+    """Take the cars' reports in (from the simulator or the car link, `platform.reports`)
+    exactly as a car maker's webhook would deliver them.
 
     One transaction per batch. A report the platform refuses (a car nobody linked: the
     webhook's 404) must not undo the others, so when one is refused the batch is taken in
     again with a savepoint per report; savepoints cost more than the reports themselves,
     and refusals are rare, so the first try goes without. When the batch cannot be taken in
-    at all (the database is unavailable), the reports are sent again next time, as a car
+    at all (the database is unavailable), the reports are offered again next time, as a car
     maker retries a webhook that failed; taking a report twice is harmless (idempotent).
+    Only a committed batch is settled (acknowledged to the broker).
     """
-    raw_events = platform.simulator.advance(now)
+    source = platform.reports or SimulatorReportSource(platform.simulator)
+    raw_events = source.take(now)
     if not raw_events:
         return 0
     try:
-        return _take_in(platform, raw_events, now)
+        count = _take_in(platform, raw_events, now)
     except DBAPIError:
-        platform.simulator.redeliver(raw_events)
+        source.redeliver(raw_events)
         raise
+    source.settle(raw_events)
+    return count
 
 
 def _take_in(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 CommandKind = Literal["unlock_trunk", "lock"]
 CONSENT_SCOPES = ("location_during_windows", "trunk_access")
@@ -114,4 +114,30 @@ class VehicleAdapter(Protocol):
 
     def revoke_grant(self, *, external_id: str, grant_id: str, now: datetime) -> None:
         """Tell a car that checks grants itself that a grant is revoked (idempotent)."""
+        ...
+
+
+# One car report as it arrives: the brand whose adapter speaks for the car, and the report
+# in the car maker webhook's shape (`vehicles.schemas.VehicleEventIn`).
+Report = tuple[str, dict[str, Any]]
+
+
+class ReportSource(Protocol):
+    """Where the cars' reports come in: the in-process simulator, or the car link.
+
+    The worker takes what arrived, ingests it in one transaction, then settles it; when it
+    could not (the database was unavailable) it hands it back with `redeliver`. Taking a
+    report twice is harmless: ingest is idempotent on `event_id`.
+    """
+
+    def take(self, now: datetime) -> list[Report]:
+        """The reports that have arrived by `now`, oldest first."""
+        ...
+
+    def redeliver(self, reports: list[Report]) -> None:
+        """Reports that could not be taken in: offer them again, ahead of newer ones."""
+        ...
+
+    def settle(self, reports: list[Report]) -> None:
+        """These reports are committed: the source may forget them."""
         ...

@@ -5,8 +5,8 @@ It plays a car maker's cloud and its cars: `brands` says what each simulated bra
 operator's controls that play the physical world.
 """
 
-from trunkdrop.vehicles.adapters.simulator.adapter import SimulatorAdapter
+from trunkdrop.vehicles.adapters.simulator.adapter import SimulatorAdapter, SimulatorReportSource
 from trunkdrop.vehicles.adapters.simulator.brands import SIM_BRANDS
 from trunkdrop.vehicles.adapters.simulator.car import CarSimulator
 
-__all__ = ["SIM_BRANDS", "CarSimulator", "SimulatorAdapter"]
+__all__ = ["SIM_BRANDS", "CarSimulator", "SimulatorAdapter", "SimulatorReportSource"]

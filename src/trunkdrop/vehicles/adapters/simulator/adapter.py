@@ -1,4 +1,5 @@
-"""The reference adapter: one simulated brand, backed by the shared CarSimulator."""
+"""The reference adapter: one simulated brand, backed by the shared CarSimulator, and the
+simulator as the platform's source of car reports (the embedded car link)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from trunkdrop.vehicles.ports import (
     AdapterMetadata,
     CommandOrder,
     GrantKeys,
+    Report,
     VehicleConfirmation,
 )
 
@@ -56,3 +58,19 @@ class SimulatorAdapter:
         if not self._meta.capabilities.offline_grants:
             raise AdapterError("not_supported", f"{self._meta.brand} cars do not check grants")
         self._sim.revoke_grant(self._meta.brand, external_id, grant_id, now)
+
+
+class SimulatorReportSource:
+    """The embedded car link's `ReportSource`: the cars run up to `now` as they are asked."""
+
+    def __init__(self, simulator: CarSimulator) -> None:
+        self._sim = simulator
+
+    def take(self, now: datetime) -> list[Report]:
+        return self._sim.advance(now)
+
+    def redeliver(self, reports: list[Report]) -> None:
+        self._sim.redeliver(reports)
+
+    def settle(self, reports: list[Report]) -> None:
+        """Nothing to do: the simulator forgets a report once it is taken."""

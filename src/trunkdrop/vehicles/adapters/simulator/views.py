@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 
 from trunkdrop.api.deps import CommitInView, NowDep, Operator, PlatformDep, UnitDep
 from trunkdrop.bootstrap import Platform
-from trunkdrop.errors import InvalidInput
+from trunkdrop.errors import InvalidInput, ServiceUnavailable
 from trunkdrop.schemas import Latitude, Longitude
 from trunkdrop.vehicles import service
+from trunkdrop.vehicles.ports import AdapterError
 
 router = APIRouter(prefix="/sim", tags=["simulator"], route_class=CommitInView)
 VehicleId = Annotated[str, Path(max_length=32)]
@@ -61,6 +62,8 @@ def _act(
     sim = platform.simulator
     if not vehicle.brand.startswith("sim-"):
         raise InvalidInput("this car is not simulated", field="vehicle_id")
+    if platform.car_link is not None:
+        return _act_over_the_link(platform, vehicle.brand, vehicle.external_id, body, now)
     # The simulated cars live in this process's memory: after a restart a linked car is
     # simulated afresh (parked, locked), not a 500.
     sim.ensure_car(vehicle.brand, vehicle.external_id)
@@ -94,3 +97,26 @@ def _act(
     else:
         sim.come_online(vehicle.brand, vehicle.external_id, now)
     return sim.car(vehicle.brand, vehicle.external_id).snapshot()
+
+
+def _act_over_the_link(
+    platform: Platform, brand: str, external_id: str, body: SimAction, now: datetime
+) -> dict[str, Any]:
+    """The simulated cars run in their own process (`trunkdrop cars`): the control goes to
+    them as a message on the car's `…/sim` topic, and what they do comes back as reports."""
+    from trunkdrop.vehicles.adapters.mqtt.control import FleetControl
+
+    assert platform.car_link is not None
+    if body.action in ("car_challenge", "handset_nearby"):
+        # These answer at once (a nonce, a verdict): not yet carried over the car link.
+        raise InvalidInput(f"{body.action} is not available over the MQTT car link", field="action")
+    where = None
+    if body.latitude is not None and body.longitude is not None:
+        where = (body.latitude, body.longitude)
+    if body.action == "park" and where is None:
+        raise InvalidInput("park needs latitude and longitude", field="latitude")
+    try:
+        FleetControl(platform.car_link).act(brand, external_id, body.action, now=now, where=where)
+    except AdapterError as e:
+        raise ServiceUnavailable(f"the car link did not take the control: {e}") from e
+    return {"brand": brand, "external_id": external_id, "action": body.action, "sent": True}
