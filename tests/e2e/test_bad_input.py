@@ -40,6 +40,7 @@ ROLES: list[tuple[str | None, str, str | None]] = [
     (None, "/v1/me", "anna"),
     (None, "/v1/parties", "operator"),
     (None, "/v1/brands", "anna"),
+    (None, "/v1/events", "shop"),
     (None, "/health", None),
 ]
 

@@ -16,6 +16,7 @@ from trunkdrop.bootstrap import Platform
 from trunkdrop.deliveries.views import router as deliveries_router
 from trunkdrop.devices.views import router as devices_router
 from trunkdrop.dispatch.views import router as dispatch_router
+from trunkdrop.events.views import router as events_router
 from trunkdrop.incidents.views import router as incidents_router
 from trunkdrop.parties.views import router as parties_router
 from trunkdrop.places.views import router as places_router
@@ -68,6 +69,7 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
         places_router,
         incidents_router,
         audit_router,
+        events_router,
     ):
         app.include_router(router, prefix="/v1")
 
