@@ -22,6 +22,7 @@ from trunkdrop.parties.views import router as parties_router
 from trunkdrop.places.views import router as places_router
 from trunkdrop.vehicles.adapters.simulator.views import router as sim_router
 from trunkdrop.vehicles.views import router as vehicles_router
+from trunkdrop.webhooks.views import router as webhooks_router
 from trunkdrop.workers import PlannerThread, WorkerThread
 
 
@@ -70,6 +71,7 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
         incidents_router,
         audit_router,
         events_router,
+        webhooks_router,
     ):
         app.include_router(router, prefix="/v1")
 
