@@ -20,6 +20,7 @@ from trunkdrop.store.uow import unit_of_work
 from trunkdrop.vehicles.adapters.simulator import SIM_BRANDS, CarSimulator, SimulatorAdapter
 from trunkdrop.vehicles.ports import VehicleAdapter
 from trunkdrop.vehicles.registry import AdapterRegistry
+from trunkdrop.webhooks.relay import Relay
 
 
 @dataclass
@@ -32,6 +33,10 @@ class Platform:
     clock: Clock
     keyrings: KeyringCache = field(repr=False)
     matrix: MatrixProvider = field(default_factory=GreatCircleMatrix)
+    relay: Relay = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.relay = Relay(self.settings)
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -43,6 +48,7 @@ class Platform:
         return unit_of_work(self.session_factory)
 
     def close(self) -> None:
+        self.relay.close()
         self.engine.dispose()
 
 
