@@ -19,13 +19,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import httpx
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, exists, select, update
 from sqlalchemy.orm import Session, aliased
 from standardwebhooks import Webhook
 
 from trunkdrop.config import Settings
 from trunkdrop.events import service as events
 from trunkdrop.events.models import LoggedEvent
+from trunkdrop.store.base import append_rows
 from trunkdrop.webhooks import service as webhooks
 from trunkdrop.webhooks import targets
 from trunkdrop.webhooks.domain import next_try
@@ -195,7 +196,14 @@ def claim(*, session: Session, settings: Settings, now: datetime) -> list[Outgoi
     endpoint still pending (in order per delivery), leased to this relay. Other relays
     skip the rows locked here (PostgreSQL) or wait for the write lock (SQLite)."""
     rows = session.execute(
-        select(WebhookMessage, WebhookEndpoint, LoggedEvent)
+        select(
+            WebhookMessage.id,
+            WebhookEndpoint.url,
+            WebhookEndpoint.secret,
+            WebhookEndpoint.previous_secret,
+            WebhookEndpoint.previous_secret_until,
+            LoggedEvent,
+        )
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookMessage.endpoint_id)
         .join(LoggedEvent, LoggedEvent.id == WebhookMessage.event_id)
         .where(
@@ -214,19 +222,20 @@ def claim(*, session: Session, settings: Settings, now: datetime) -> list[Outgoi
         .order_by(WebhookMessage.next_try_at, WebhookMessage.event_id)
         .limit(settings.webhook_relay_batch)
         .with_for_update(skip_locked=True, of=WebhookMessage)
-    )
+    ).all()
     batch: list[Outgoing] = []
-    for message, endpoint, event in rows:
-        message.next_try_at = now + _LEASE
-        keys = [endpoint.secret]
-        if (
-            endpoint.previous_secret is not None
-            and endpoint.previous_secret_until is not None
-            and endpoint.previous_secret_until > now
-        ):
-            keys.append(endpoint.previous_secret)
-        batch.append(Outgoing(message.id, endpoint.url, event.key, body_of(event), tuple(keys)))
-    session.flush()
+    for message_id, url, secret, previous, previous_until, event in rows:
+        keys = [secret]
+        if previous is not None and previous_until is not None and previous_until > now:
+            keys.append(previous)
+        batch.append(Outgoing(message_id, url, event.key, body_of(event), tuple(keys)))
+    if batch:
+        session.execute(
+            update(WebhookMessage)
+            .where(WebhookMessage.id.in_([o.message_id for o in batch]))
+            .values(next_try_at=now + _LEASE)
+            .execution_options(synchronize_session=False)
+        )
     return batch
 
 
@@ -240,24 +249,35 @@ def settle(
 ) -> None:
     """Record each try; a 2xx ends the message, a failure schedules the next try or, when
     the schedule ran out, fails it and disables its endpoint (its owner is told)."""
-    session.add_all(
-        WebhookTry(
-            message_id=a.message_id,
-            at=now,
-            status_code=a.status_code,
-            error=a.error,
-            duration_ms=a.duration_ms,
-        )
-        for a in answers
+    append_rows(
+        session,
+        WebhookTry,
+        [
+            {
+                "message_id": a.message_id,
+                "at": now,
+                "status_code": a.status_code,
+                "error": a.error,
+                "duration_ms": a.duration_ms,
+            }
+            for a in answers
+        ],
     )
+    succeeded = [a.message_id for a in answers if a.ok]
+    if succeeded:  # the common case, in one statement
+        session.execute(
+            update(WebhookMessage)
+            .where(WebhookMessage.id.in_(succeeded), WebhookMessage.status == "pending")
+            .values(status="succeeded", ended_at=now, tries=WebhookMessage.tries + 1)
+            .execution_options(synchronize_session=False)
+        )
     for answer in answers:
+        if answer.ok:
+            continue
         message = session.get(WebhookMessage, answer.message_id)
         if message is None or message.status != "pending":
             continue  # deleted with its endpoint meanwhile
         message.tries += 1
-        if answer.ok:
-            message.status, message.ended_at = "succeeded", now
-            continue
         again = next_try(
             tries=message.tries,
             retry_from=message.retry_from,
