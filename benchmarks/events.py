@@ -118,13 +118,13 @@ def main() -> None:
                 session=session, role="retailer", name="shop", now=platform.now()
             )
             shop_id = shop.id
-            secret = webhooks.create_endpoint(
+            _, secret = webhooks.create_endpoint(
                 session=session,
                 settings=settings,
                 owner=shop,
                 endpoint_in=EndpointCreate(url=receiver.url, events=["incident.opened"]),
                 now=platform.now(),
-            ).secret
+            )
         recorded: dict[str, float] = {}
 
         # Phase one: throughput. The events first, then the relay sends the backlog.

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from standardwebhooks import Webhook
 
 from tests.support import World
 from trunkdrop import workers
+from trunkdrop.api.app import create_app
+from trunkdrop.bootstrap import Platform
+from trunkdrop.clock import ManualClock
 from trunkdrop.config import Settings
 from trunkdrop.notify import service as notify
+from trunkdrop.webhooks.models import WebhookEndpoint
 
 
 class Receiver:
@@ -27,6 +32,7 @@ class Receiver:
         self.received: list[tuple[dict[str, str], bytes]] = []
         self.answers: list[int] = []
         self.default = default
+        self.on_receive: Callable[[], None] = lambda: None
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -39,6 +45,7 @@ class Receiver:
                 self.send_response(status)
                 self.send_header("content-length", "0")
                 self.end_headers()
+                receiver.on_receive()
 
             def log_message(self, *_: Any) -> None:
                 pass
@@ -333,3 +340,32 @@ def test_replay_sends_the_same_webhook_id_and_a_rotated_secret_overlaps(
     Webhook(rotated["secret"]).verify(body, headers)
     with pytest.raises(Exception, match="signature"):
         Webhook(endpoint["secret"]).verify(body, headers)
+
+
+def test_the_servers_own_workers_send_webhooks_without_being_driven(
+    platform: Platform, clock: ManualClock, receivers: list[Receiver]
+) -> None:
+    """With the in-process workers on (as `trunkdrop serve` runs), a booking's webhook arrives by itself."""
+    receiver = _receiver(receivers)
+    arrived = threading.Event()
+    receiver.on_receive = arrived.set
+    with TestClient(create_app(platform, run_workers=True)) as client:
+        world = World(platform, client, clock)
+        endpoint = _subscribe(world, "shop", receiver.url, ["delivery.booked"])
+        delivery = world.book(world.link_car(), [(world.add_place(), 10, 12)])
+        assert arrived.wait(10), "the relay thread did not send the booking"
+    [payload] = receiver.verified(endpoint["secret"])
+    assert payload["data"]["delivery_id"] == delivery["id"]
+
+
+def test_the_signing_secret_is_stored_sealed(world: World, receivers: list[Receiver]) -> None:
+    """The database holds no signing secret in clear: a dump alone cannot forge webhooks."""
+    endpoint = _subscribe(world, "shop", _receiver(receivers).url)
+    rotated = world.ok(world.post("shop", f"/v1/webhook-endpoints/{endpoint['id']}/rotate-secret"))
+    with world.platform.uow() as session:
+        row = session.get(WebhookEndpoint, endpoint["id"])
+        assert row is not None
+        stored = f"{row.secret} {row.previous_secret}"
+    for secret in (endpoint["secret"], rotated["secret"]):
+        assert secret.removeprefix("whsec_") not in stored
+    assert "whsec_" not in stored

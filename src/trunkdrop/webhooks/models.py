@@ -19,10 +19,11 @@ class WebhookEndpoint(Base):
     owner_role: Mapped[str] = mapped_column(String(16))
     url: Mapped[str] = mapped_column(String(2000))
     event_types: Mapped[list[str]] = mapped_column(JSON)
-    secret: Mapped[str] = mapped_column(String(100))
+    # Sealed (webhooks.sealing); the plain secret is shown once, at creation or rotation.
+    secret: Mapped[str] = mapped_column(String(300))
     # After a rotation, webhooks are signed with both secrets until this moment, so that a
     # receiver can switch without losing any.
-    previous_secret: Mapped[str | None] = mapped_column(String(100), default=None)
+    previous_secret: Mapped[str | None] = mapped_column(String(300), default=None)
     previous_secret_until: Mapped[datetime | None] = mapped_column(default=None)
     enabled: Mapped[bool] = mapped_column(default=True, index=True)
     disabled_reason: Mapped[str | None] = mapped_column(String(200), default=None)

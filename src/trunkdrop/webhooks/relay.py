@@ -27,8 +27,8 @@ from trunkdrop.config import Settings
 from trunkdrop.events import service as events
 from trunkdrop.events.models import LoggedEvent
 from trunkdrop.store.base import append_rows
+from trunkdrop.webhooks import sealing, targets
 from trunkdrop.webhooks import service as webhooks
-from trunkdrop.webhooks import targets
 from trunkdrop.webhooks.domain import next_try
 from trunkdrop.webhooks.models import WebhookEndpoint, WebhookMessage, WebhookTry
 
@@ -224,10 +224,11 @@ def claim(*, session: Session, settings: Settings, now: datetime) -> list[Outgoi
         .with_for_update(skip_locked=True, of=WebhookMessage)
     ).all()
     batch: list[Outgoing] = []
+    passphrase = settings.key_passphrase.get_secret_value()
     for message_id, url, secret, previous, previous_until, event in rows:
-        keys = [secret]
+        keys = [sealing.unseal(secret, passphrase=passphrase)]
         if previous is not None and previous_until is not None and previous_until > now:
-            keys.append(previous)
+            keys.append(sealing.unseal(previous, passphrase=passphrase))
         batch.append(Outgoing(message_id, url, event.key, body_of(event), tuple(keys)))
     if batch:
         session.execute(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from trunkdrop.events.domain import PUBLISHED_KINDS
 
@@ -41,7 +41,7 @@ class EndpointRead(BaseModel):
 
     id: str
     url: str
-    events: list[str] = Field(validation_alias="event_types")
+    events: list[str] = Field(validation_alias=AliasChoices("event_types", "events"))
     enabled: bool
     disabled_reason: str | None
     disabled_at: datetime | None

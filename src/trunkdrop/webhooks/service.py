@@ -17,7 +17,7 @@ from trunkdrop.events.domain import Event
 from trunkdrop.events.models import LoggedEvent
 from trunkdrop.parties.models import Party
 from trunkdrop.store.base import new_id
-from trunkdrop.webhooks import targets
+from trunkdrop.webhooks import sealing, targets
 from trunkdrop.webhooks.models import WebhookEndpoint, WebhookMessage, WebhookTry
 from trunkdrop.webhooks.schemas import EndpointCreate
 
@@ -27,6 +27,10 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+def _sealed(secret: str, settings: Settings) -> str:
+    return sealing.seal(secret, passphrase=settings.key_passphrase.get_secret_value())
+
+
 def create_endpoint(
     *,
     session: Session,
@@ -34,24 +38,26 @@ def create_endpoint(
     owner: Party,
     endpoint_in: EndpointCreate,
     now: datetime,
-) -> WebhookEndpoint:
+) -> tuple[WebhookEndpoint, str]:
+    """The new endpoint and its secret (stored only sealed: the caller shows it once)."""
     try:
         targets.check(endpoint_in.url, allow_private=settings.webhooks_allow_private)
     except targets.TargetRefused as e:
         raise InvalidInput(str(e), code="webhook_url_refused", field="url") from e
+    secret = new_secret()
     endpoint = WebhookEndpoint(
         id=new_id("whe"),
         owner_id=owner.id,
         owner_role=owner.role,
         url=endpoint_in.url,
         event_types=endpoint_in.events,
-        secret=new_secret(),
+        secret=_sealed(secret, settings),
         enabled=True,
         created_at=now,
     )
     session.add(endpoint)
     session.flush()
-    return endpoint
+    return endpoint, secret
 
 
 def list_endpoints(*, session: Session, owner: Party) -> list[WebhookEndpoint]:
@@ -85,13 +91,15 @@ def set_enabled(
 
 def rotate_secret(
     *, session: Session, settings: Settings, endpoint: WebhookEndpoint, now: datetime
-) -> WebhookEndpoint:
-    """A new secret; the old one signs beside it for `webhook_secret_overlap_s`."""
+) -> str:
+    """A new secret (answered, stored sealed); the old one signs beside it for
+    `webhook_secret_overlap_s`."""
+    secret = new_secret()
     endpoint.previous_secret = endpoint.secret
     endpoint.previous_secret_until = now + timedelta(seconds=settings.webhook_secret_overlap_s)
-    endpoint.secret = new_secret()
+    endpoint.secret = _sealed(secret, settings)
     session.flush()
-    return endpoint
+    return secret
 
 
 def delete_endpoint(*, session: Session, endpoint: WebhookEndpoint) -> None:

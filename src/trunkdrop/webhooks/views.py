@@ -25,8 +25,9 @@ Subscriber = Annotated[Party, Depends(role(Role.retailer, Role.carrier, Role.ope
 EndpointId = Annotated[str, Path(max_length=64)]
 
 
-def _with_secret(endpoint: WebhookEndpoint) -> EndpointWithSecret:
-    return EndpointWithSecret.model_validate(endpoint)
+def _with_secret(endpoint: WebhookEndpoint, secret: str) -> EndpointWithSecret:
+    read = EndpointRead.model_validate(endpoint)
+    return EndpointWithSecret(**read.model_dump(), secret=secret)
 
 
 @router.post("/webhook-endpoints", response_model=EndpointWithSecret, status_code=201)
@@ -38,11 +39,10 @@ def create_endpoint(
     now: NowDep,
 ) -> EndpointWithSecret:
     """Register a URL for the given event types. The signing secret is in this answer only."""
-    return _with_secret(
-        service.create_endpoint(
-            session=session, settings=settings, owner=owner, endpoint_in=endpoint_in, now=now
-        )
+    endpoint, secret = service.create_endpoint(
+        session=session, settings=settings, owner=owner, endpoint_in=endpoint_in, now=now
     )
+    return _with_secret(endpoint, secret)
 
 
 @router.get("/webhook-endpoints", response_model=list[EndpointRead])
@@ -99,9 +99,8 @@ def rotate_secret(
     """A new signing secret (in this answer only); the old one keeps signing beside it for
     a day, so a receiver can switch without missing a webhook."""
     endpoint = service.get_endpoint(session=session, owner=owner, endpoint_id=endpoint_id)
-    return _with_secret(
-        service.rotate_secret(session=session, settings=settings, endpoint=endpoint, now=now)
-    )
+    secret = service.rotate_secret(session=session, settings=settings, endpoint=endpoint, now=now)
+    return _with_secret(endpoint, secret)
 
 
 def _message_read(
