@@ -26,6 +26,7 @@ from trunkdrop.vehicles.adapters.simulator import (
 )
 from trunkdrop.vehicles.ports import ReportSource, VehicleAdapter
 from trunkdrop.vehicles.registry import AdapterRegistry
+from trunkdrop.webhooks.relay import Relay
 
 if TYPE_CHECKING:
     from trunkdrop.vehicles.adapters.mqtt.adapter import MqttCarLink
@@ -44,6 +45,10 @@ class Platform:
     # Where the cars' reports come in: the simulator (embedded) or the MQTT car link.
     reports: ReportSource | None = None
     car_link: MqttCarLink | None = None  # set when the cars are reached over MQTT
+    relay: Relay = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.relay = Relay(self.settings)
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -57,6 +62,7 @@ class Platform:
     def close(self) -> None:
         if self.car_link is not None:
             self.car_link.close()
+        self.relay.close()
         self.engine.dispose()
 
 

@@ -94,6 +94,21 @@ class Settings(BaseSettings):
     van_capacity_l: int = Field(6_000, ge=50, le=50_000)
     shift_end_hour: int = Field(21, ge=1, le=24)
 
+    # Webhooks (Standard Webhooks): a 2xx within the timeout counts; otherwise the try is
+    # repeated after first × factor^(n-1) seconds (at most max_wait, ±25 % jitter) until
+    # retry_for has passed, and then the endpoint is disabled and its owner told.
+    webhooks_allow_private: bool = False  # private, loopback and link-local targets, plain http
+    webhook_timeout_s: float = Field(10.0, gt=0, le=60)
+    webhook_retry_first_s: int = Field(10, ge=1, le=3_600)
+    webhook_retry_factor: float = Field(4.0, ge=1, le=10)
+    webhook_retry_max_wait_s: int = Field(6 * 3_600, ge=1, le=86_400)
+    webhook_retry_for_s: int = Field(86_400, ge=60, le=7 * 86_400)
+    # After a rotation the old secret signs beside the new one this long.
+    webhook_secret_overlap_s: int = Field(86_400, ge=0, le=7 * 86_400)
+    webhook_relay_batch: int = Field(200, ge=1, le=5_000)
+    webhook_relay_threads: int = Field(16, ge=1, le=256)
+    webhook_relay_interval_s: float = Field(1.0, gt=0, le=60)
+
     @model_validator(mode="after")
     def _refuse_default_secret_outside_development(self) -> Settings:
         if (

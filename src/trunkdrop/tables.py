@@ -7,12 +7,14 @@ from trunkdrop.access import models as access_models
 from trunkdrop.deliveries import models as delivery_models
 from trunkdrop.devices import models as device_models
 from trunkdrop.dispatch import models as dispatch_models
+from trunkdrop.events import models as event_models
 from trunkdrop.incidents import models as incident_models
 from trunkdrop.notify import models as notify_models
 from trunkdrop.parties import models as party_models
 from trunkdrop.places import models as place_models
 from trunkdrop.store.base import Base
 from trunkdrop.vehicles import models as vehicle_models
+from trunkdrop.webhooks import models as webhook_models
 
 metadata = Base.metadata
 
@@ -21,10 +23,12 @@ __all__ = [
     "delivery_models",
     "device_models",
     "dispatch_models",
+    "event_models",
     "incident_models",
     "metadata",
     "notify_models",
     "party_models",
     "place_models",
     "vehicle_models",
+    "webhook_models",
 ]

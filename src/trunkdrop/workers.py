@@ -28,6 +28,7 @@ from trunkdrop.store.engine import read_only_session
 from trunkdrop.vehicles import pending
 from trunkdrop.vehicles.adapters.simulator import SimulatorReportSource
 from trunkdrop.vehicles.schemas import VehicleEventIn
+from trunkdrop.webhooks import pending as webhooks_pending
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,7 @@ def run_once(platform: Platform, now: datetime | None = None) -> upkeep.WorkDone
         in_transaction(lambda s: upkeep.sweep(session=s, settings=settings, now=now, done=done)),
     )
     step("reports", lambda: pump_simulator(platform, now))
+    step("webhooks", lambda: platform.relay.drain(platform.uow, now))
     if failed:
         # The steps that could run have run; the caller learns which did not.
         raise WorkerStepsFailed(failed, done)
@@ -337,3 +339,30 @@ class WorkerThread(threading.Thread):
         self._stopping.set()
         self._wake.set()
         self.join(timeout=5)
+
+
+class RelayThread(threading.Thread):
+    """Sends webhooks beside the other workers, as soon as a commit in this process queued
+    one (`webhooks.pending`), and every `webhook_relay_interval_s` for retries and for
+    what other processes queued."""
+
+    def __init__(self, platform: Platform) -> None:
+        super().__init__(name="trunkdrop-relay", daemon=True)
+        self._platform = platform
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        interval = self._platform.settings.webhook_relay_interval_s
+        while not self._stopping.is_set():
+            webhooks_pending.wait(interval)
+            if self._stopping.is_set():
+                return
+            try:
+                self._platform.relay.drain(self._platform.uow, self._platform.now())
+            except Exception:  # one failed round must not end the relay; the error is logged
+                log.exception("webhook relay round failed")
+
+    def stop(self) -> None:
+        self._stopping.set()
+        webhooks_pending.wake()
+        self.join(timeout=15)

@@ -40,6 +40,8 @@ ROLES: list[tuple[str | None, str, str | None]] = [
     (None, "/v1/me", "anna"),
     (None, "/v1/parties", "operator"),
     (None, "/v1/brands", "anna"),
+    (None, "/v1/events", "shop"),
+    (None, "/v1/webhook-", "shop"),
     (None, "/health", None),
 ]
 
@@ -151,6 +153,9 @@ class Fuzz:
                 "service_date": day, "driver_ids": [world.ids["driver2"]], "seconds": 0.5,
             },
             ("POST", "/v1/plans/replan"): {"service_date": day, "seconds": 0.5},
+            ("POST", "/v1/webhook-endpoints"): {
+                "url": "https://shop.example/hooks", "events": ["delivery.delivered"],
+            },
             ("POST", "/v1/sim/vehicles/{vehicle_id}"): {
                 "action": "park", "latitude": OFFICE[0], "longitude": OFFICE[1],
             },

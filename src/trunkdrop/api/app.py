@@ -16,12 +16,14 @@ from trunkdrop.bootstrap import Platform
 from trunkdrop.deliveries.views import router as deliveries_router
 from trunkdrop.devices.views import router as devices_router
 from trunkdrop.dispatch.views import router as dispatch_router
+from trunkdrop.events.views import router as events_router
 from trunkdrop.incidents.views import router as incidents_router
 from trunkdrop.parties.views import router as parties_router
 from trunkdrop.places.views import router as places_router
 from trunkdrop.vehicles.adapters.simulator.views import router as sim_router
 from trunkdrop.vehicles.views import router as vehicles_router
-from trunkdrop.workers import PlannerThread, WorkerThread
+from trunkdrop.webhooks.views import router as webhooks_router
+from trunkdrop.workers import PlannerThread, RelayThread, WorkerThread
 
 
 def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAPI:
@@ -31,14 +33,15 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         worker = WorkerThread(platform) if run_workers else None
         planner = PlannerThread(platform) if run_workers and platform.settings.auto_replan else None
+        relay = RelayThread(platform) if run_workers else None
         app.state.workers = worker
-        for thread in (worker, planner):
+        for thread in (worker, planner, relay):
             if thread is not None:
                 thread.start()
         try:
             yield
         finally:
-            for thread in (planner, worker):
+            for thread in (relay, planner, worker):
                 if thread is not None:
                     thread.stop()
 
@@ -68,6 +71,8 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
         places_router,
         incidents_router,
         audit_router,
+        events_router,
+        webhooks_router,
     ):
         app.include_router(router, prefix="/v1")
 

@@ -37,6 +37,9 @@ class Recording:
     timeline: str | None = None  # the kind of the delivery's timeline entry
     audit: str | None = None  # the audit chain's action
     topic: str | None = None  # the message's topic, to each of the event's parties
+    # The public name in the event log (the feed, webhooks) of an event its parties may
+    # follow; None: an internal step nobody outside learns of.
+    published: str | None = None
 
 
 def _audited(kind: str) -> Recording:
@@ -46,19 +49,37 @@ def _audited(kind: str) -> Recording:
 RECORDINGS: Mapping[str, Recording] = MappingProxyType(
     {
         # A delivery's life, told to its parties.
-        "delivery.booked": Recording("booked", "delivery.booked", "delivery.booked"),
-        "delivery.cancelled": Recording("cancelled", "delivery.cancelled", "delivery.cancelled"),
+        "delivery.booked": Recording(
+            "booked", "delivery.booked", "delivery.booked", "delivery.booked"
+        ),
+        "delivery.cancelled": Recording(
+            "cancelled", "delivery.cancelled", "delivery.cancelled", "delivery.cancelled"
+        ),
         "delivery.planned": Recording("planned"),
         "delivery.out_for_delivery": Recording(
-            "out_for_delivery", topic="delivery.out_for_delivery"
+            "out_for_delivery",
+            topic="delivery.out_for_delivery",
+            published="delivery.out_for_delivery",
         ),
-        "delivery.not_reached": Recording("not_reached", topic="delivery.not_reached"),
-        "delivery.delivered": Recording("delivered", "delivery.delivered", "delivery.delivered"),
+        "delivery.not_reached": Recording(
+            "not_reached", topic="delivery.not_reached", published="delivery.not_reached"
+        ),
+        "delivery.delivered": Recording(
+            "delivered", "delivery.delivered", "delivery.delivered", "delivery.delivered"
+        ),
         # What the fallback policy decided after a visit that did not deliver.
-        "delivery.next_place": Recording("fallback_next_place", topic="delivery.attempt_failed"),
-        "delivery.to_home": Recording("fallback_home", topic="delivery.attempt_failed"),
+        "delivery.next_place": Recording(
+            "fallback_next_place",
+            topic="delivery.attempt_failed",
+            published="delivery.attempt_failed",
+        ),
+        "delivery.to_home": Recording(
+            "fallback_home", topic="delivery.attempt_failed", published="delivery.attempt_failed"
+        ),
         "delivery.returned_to_sender": Recording(
-            "fallback_return_to_sender", topic="delivery.attempt_failed"
+            "fallback_return_to_sender",
+            topic="delivery.attempt_failed",
+            published="delivery.returned_to_sender",
         ),
         "stop.rerouted": Recording("rerouted", "stop.rerouted"),
         # An attempt at the car or the door.
@@ -104,10 +125,20 @@ RECORDINGS: Mapping[str, Recording] = MappingProxyType(
         "driver.position_refused": _audited("driver.position_refused"),
         "api_keys.revoked": _audited("api_keys.revoked"),
         # The operator's side.
-        "incident.opened": _audited("incident.opened"),
-        "incident.resolved": _audited("incident.resolved"),
+        "incident.opened": Recording(audit="incident.opened", published="incident.opened"),
+        "incident.resolved": Recording(audit="incident.resolved", published="incident.resolved"),
+        # A webhook endpoint that never answered: its owner is told.
+        "webhook_endpoint.disabled": Recording(
+            audit="webhook_endpoint.disabled", topic="webhook_endpoint.disabled"
+        ),
         "route.replanned": _audited("route.replanned"),
     }
+)
+
+
+# Every public name, for validating what an integrator subscribes to.
+PUBLISHED_KINDS: frozenset[str] = frozenset(
+    r.published for r in RECORDINGS.values() if r.published is not None
 )
 
 

@@ -3,13 +3,19 @@ transaction of the change it records."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from trunkdrop.access import audit
-from trunkdrop.deliveries.models import TimelineEntry
+from trunkdrop.deliveries.models import Delivery, TimelineEntry
 from trunkdrop.events.domain import Event, recording_of
+from trunkdrop.events.models import EventAudience, LoggedEvent
 from trunkdrop.notify import service as notify
-from trunkdrop.store.base import append_rows
+from trunkdrop.parties.models import Party, Role
+from trunkdrop.store.base import append_rows, new_id, table_of
+from trunkdrop.webhooks import fanout
 
 
 def record(*, session: Session, event: Event) -> None:
@@ -43,6 +49,8 @@ def record(*, session: Session, event: Event) -> None:
             now=event.at,
             data=facts,
         )
+    if recording.published is not None:
+        _log(session=session, event=event, published=recording.published)
     if recording.topic is not None:
         payload = {"delivery_id": event.delivery_id, **facts} if event.delivery_id else facts
         if event.text is not None:
@@ -55,3 +63,75 @@ def record(*, session: Session, event: Event) -> None:
             now=event.at,
             payload=payload,
         )
+
+
+def _log(*, session: Session, event: Event, published: str) -> None:
+    """The event in the log under its public name, readable by its parties (and the
+    delivery's shop and carrier), and queued for their webhook endpoints."""
+    audience = _audience(session, event)
+    if session.new:  # the delivery the event names may still be pending
+        session.flush()
+    table = table_of(LoggedEvent)
+    event_id: int = (
+        session.connection()
+        .execute(
+            insert(table).returning(table.c.id),
+            {
+                "key": new_id("evt"),
+                "kind": published,
+                "occurred_at": event.at,
+                "delivery_id": event.delivery_id,
+                "subject": event.subject,
+                "facts": dict(event.facts),
+                "party_ids": audience,
+            },
+        )
+        .scalar_one()
+    )
+    append_rows(session, EventAudience, [{"party_id": p, "event_id": event_id} for p in audience])
+    fanout.queue(
+        session=session,
+        event_id=event_id,
+        kind=published,
+        audience=audience,
+        ordering_key=event.delivery_id or event.subject,
+        now=event.at,
+    )
+
+
+def _audience(session: Session, event: Event) -> list[str]:
+    """Who may read the event: its parties, and the shop and the carrier of its delivery
+    (an incident names no parties; the driver on the way tells only shop and customer)."""
+    ids = [p for p in event.parties if p]
+    if event.delivery_id is not None:
+        delivery = session.get(Delivery, event.delivery_id)
+        if delivery is not None:
+            ids += [delivery.retailer_id, delivery.carrier_id]
+    return list(dict.fromkeys(ids))
+
+
+def feed(
+    *, session: Session, party: Party, after: int, limit: int
+) -> tuple[list[LoggedEvent], bool]:
+    """The events `party` may read recorded after the cursor `after`, oldest first, and
+    whether more follow. An operator reads all."""
+    query = select(LoggedEvent).where(LoggedEvent.id > after)
+    if party.role != Role.operator:
+        query = query.join(EventAudience, EventAudience.event_id == LoggedEvent.id).where(
+            EventAudience.party_id == party.id
+        )
+    rows = list(session.scalars(query.order_by(LoggedEvent.id).limit(limit + 1)))
+    return rows[:limit], len(rows) > limit
+
+
+def event_data(row: LoggedEvent) -> dict[str, Any]:
+    """An event as the feed and the webhooks show it."""
+    return {
+        "id": row.key,
+        "cursor": row.id,
+        "type": row.kind,
+        "occurred_at": row.occurred_at.isoformat(),
+        "delivery_id": row.delivery_id,
+        "subject": row.subject,
+        "facts": row.facts,
+    }

@@ -52,6 +52,7 @@ def open_incident(
             kind="incident.opened",
             at=now,
             subject=incident.id,
+            delivery_id=delivery_id,
             facts={"kind": kind, "vehicle": vehicle_id, "attempt": attempt_id, "detail": detail},
         ),
     )
@@ -77,6 +78,7 @@ def resolve_open(
                 kind="incident.resolved",
                 at=now,
                 subject=incident.id,
+                delivery_id=incident.delivery_id,
                 facts={"resolution": resolution},
             ),
         )
