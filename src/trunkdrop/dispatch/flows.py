@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -34,7 +34,9 @@ from trunkdrop.dispatch.problem import (
 )
 from trunkdrop.dispatch.schemas import PlanCreate
 from trunkdrop.dispatch.solver import solve, solve_repeatable
+from trunkdrop.dispatch.unserved import Unserved, unserved_stops
 from trunkdrop.errors import Conflict, Forbidden, InvalidInput, NotFound
+from trunkdrop.notify import service as notify
 from trunkdrop.parties.models import Party, Role
 
 # Planned time at a stop: parking, walking, the car's unlock and lock (10–40 s each way).
@@ -72,6 +74,23 @@ class DayProblem:
     problem: Problem
     candidates: dict[int, Candidate]  # location index -> what serving it means
     vans: list[Van]
+
+
+@dataclass(frozen=True)
+class DaySolution:
+    """A solved day: each used van's locations in order (by van number), and the deliveries
+    no van could serve with the reason (`dispatch.unserved.Unserved`)."""
+
+    routes: list[tuple[int, tuple[int, ...]]]
+    unplanned: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    """A stored day's plan: its routes and the deliveries it left out, with the reason."""
+
+    routes: list[Route]
+    unplanned: tuple[tuple[str, str], ...] = ()
 
 
 def seconds_of_day(moment: datetime, day: date, tz: str) -> int:
@@ -147,8 +166,12 @@ def build_problem(
     vans: list[Van],
     stops: list[tuple[list[Candidate], int]],
     matrix: MatrixProvider,
+    optional: bool = False,
 ) -> DayProblem:
-    """Locations: the depot, each van's start, then every candidate place (one location each)."""
+    """Locations: the depot, each van's start, then every candidate place (one location each).
+
+    With `optional`, a stop no plan can serve is left out instead of failing the whole plan:
+    each stop carries a prize larger than serving it can ever cost."""
     points: list[Point] = [depot]
     starts: list[int] = []
     for van in vans:
@@ -178,7 +201,7 @@ def build_problem(
     problem = Problem(
         name=name,
         locations=tuple(Location(i, lon, lat) for i, (lat, lon) in enumerate(points)),
-        stops=tuple(problem_stops),
+        stops=(),
         vehicle_types=tuple(
             VehicleType(
                 capacity=v.capacity_l,
@@ -194,6 +217,10 @@ def build_problem(
         travel_time=tuple(map(tuple, m.seconds.tolist())),
         service_times=tuple(service),
     )
+    if optional:
+        prize = problem.sure_prize()
+        problem_stops = [replace(stop, required=False, prize=prize) for stop in problem_stops]
+    problem = replace(problem, stops=tuple(problem_stops))
     return DayProblem(problem=problem, candidates=candidates, vans=vans)
 
 
@@ -218,7 +245,7 @@ def parcel_litres(delivery: Delivery) -> int:
 
 def _solve_and_check(
     day: DayProblem, seconds: float, seed: int, iterations: int | None = None
-) -> list[tuple[int, tuple[int, ...]]]:
+) -> DaySolution:
     if iterations is not None:
         plan = solve_repeatable(day.problem, iterations=iterations, seed=seed)
     else:
@@ -231,7 +258,14 @@ def _solve_and_check(
             code="plan_infeasible",
             extra={"violations": list(report.violations[:20])},
         )
-    return [(r.vehicle_type, r.locations) for r in plan.routes if r.locations]
+    unplanned = tuple(
+        (day.problem.stops[number].name, str(reason))
+        for number, reason in sorted(unserved_stops(day.problem, plan).items())
+    )
+    return DaySolution(
+        routes=[(r.vehicle_type, r.locations) for r in plan.routes if r.locations],
+        unplanned=unplanned,
+    )
 
 
 def _served(
@@ -299,6 +333,8 @@ class DayDraft:
 
     day: DayProblem
     plan_in: PlanCreate
+    # Deliveries with no window left in the shift at all: no van can serve them.
+    left_out: tuple[tuple[str, str], ...] = ()
 
 
 def plan_day(
@@ -309,8 +345,9 @@ def plan_day(
     plan_in: PlanCreate,
     matrix: MatrixProvider,
     now: datetime,
-) -> list[Route]:
-    """Plan every booked, unrouted delivery of the carrier for one day onto its drivers' vans."""
+) -> DayPlan:
+    """Plan every booked, unrouted delivery of the carrier for one day onto its drivers' vans;
+    those no van can serve stay booked, each with the reason (see `hold_unplanned`)."""
     draft = prepare_day(
         session=session, settings=settings, carrier=carrier, plan_in=plan_in, matrix=matrix
     )
@@ -324,11 +361,12 @@ def plan_day(
     )
 
 
-def solve_day(draft: DayDraft) -> list[tuple[int, tuple[int, ...]]]:
+def solve_day(draft: DayDraft) -> DaySolution:
     """Solve a drafted day and check the plan independently (Conflict when infeasible)."""
-    return _solve_and_check(
+    solved = _solve_and_check(
         draft.day, draft.plan_in.seconds, draft.plan_in.seed, draft.plan_in.iterations
     )
+    return replace(solved, unplanned=draft.left_out + solved.unplanned)
 
 
 def prepare_day(
@@ -370,6 +408,7 @@ def prepare_day(
             code="nothing_to_plan",
         )
     stops = []
+    left_out: list[tuple[str, str]] = []
     for delivery in todo:
         options = candidates_for(
             session=session,
@@ -378,13 +417,10 @@ def prepare_day(
             settings=settings,
             home_as_option=plan_in.home_as_option,
         )
-        if not options:
-            raise Conflict(
-                f"delivery {delivery.id} has no window left in the shift",
-                code="plan_infeasible",
-                field="service_date",
-            )
-        stops.append((options, parcel_litres(delivery)))
+        if options:
+            stops.append((options, parcel_litres(delivery)))
+        else:
+            left_out.append((delivery.id, str(Unserved.window_unreachable)))
     try:
         day = build_problem(
             name=f"{carrier.id}-{plan_in.service_date}",
@@ -392,10 +428,11 @@ def prepare_day(
             vans=vans,
             stops=stops,
             matrix=matrix,
+            optional=True,
         )
     except ProblemError as e:
         raise InvalidInput(str(e), code="plan_input_invalid") from e
-    return DayDraft(day=day, plan_in=plan_in)
+    return DayDraft(day=day, plan_in=plan_in, left_out=tuple(left_out))
 
 
 def store_day(
@@ -404,12 +441,13 @@ def store_day(
     settings: Settings,
     carrier: Party,
     draft: DayDraft,
-    solved: list[tuple[int, tuple[int, ...]]],
+    solved: DaySolution,
     now: datetime,
-) -> list[Route]:
-    """Store a solved day: one route per used van, stops with their ETAs."""
+) -> DayPlan:
+    """Store a solved day: one route per used van, stops with their ETAs; each delivery
+    left out is held with its reason."""
     routes: list[Route] = []
-    for vehicle_type, locations in solved:
+    for vehicle_type, locations in solved.routes:
         route = dispatch.create_route(
             session=session,
             carrier=carrier,
@@ -428,7 +466,54 @@ def store_day(
             now=now,
         )
         routes.append(route)
-    return routes
+    for delivery_id, reason in solved.unplanned:
+        hold_unplanned(
+            session=session,
+            settings=settings,
+            delivery_id=delivery_id,
+            reason=reason,
+            door_planned=draft.plan_in.home_as_option,
+            now=now,
+        )
+    return DayPlan(routes=routes, unplanned=solved.unplanned)
+
+
+def hold_unplanned(
+    *,
+    session: Session,
+    settings: Settings,
+    delivery_id: str,
+    reason: str,
+    door_planned: bool,
+    now: datetime,
+) -> None:
+    """A delivery the day's plan left out: nothing was attempted, so nothing fails or goes
+    back to the sender. It stays booked at the depot with the reason; by the fallback
+    policy a trunk parcel whose plan did not consider the door goes to the door next
+    time. Shop, carrier and customer are told, so that another window can be chosen."""
+    delivery = deliveries.get_delivery(session=session, delivery_id=delivery_id)
+    fallback = "another_day"
+    if delivery.mode == "trunk" and not door_planned and delivery.fallback_address is not None:
+        delivery.mode, delivery.current_option = "home", None
+        fallback = "home"
+    delivery.outcome_reason = reason
+    text = f"not planned today ({reason.replace('_', ' ')}): " + (
+        f"will deliver to the fallback address: {delivery.fallback_address}"
+        if fallback == "home"
+        else "the parcel waits at the depot for another window"
+    )
+    deliveries.add_timeline(
+        session=session, delivery_id=delivery.id, kind="not_planned", text=text, now=now
+    )
+    notify.emit(
+        session=session,
+        topic="delivery.not_planned",
+        recipient_ids=[delivery.retailer_id, delivery.carrier_id, delivery.customer_id],
+        delivery_id=delivery.id,
+        now=now,
+        payload={"delivery_id": delivery.id, "reason": reason, "fallback": fallback},
+    )
+    session.flush()
 
 
 @dataclass(frozen=True)
@@ -562,7 +647,7 @@ def store_replan(
     session: Session,
     settings: Settings,
     draft: ReplanDraft,
-    solved: list[tuple[int, tuple[int, ...]]],
+    solved: DaySolution,
     now: datetime,
 ) -> None:
     """Move the re-planned stops to their new van, place and time, in place (their ids stay:
@@ -585,7 +670,7 @@ def store_replan(
     for n, stop in enumerate(by_delivery.values(), start=1):
         stop.seq = -n
     session.flush()
-    for vehicle_type, locations in solved:
+    for vehicle_type, locations in solved.routes:
         route_id = draft.day.vans[vehicle_type].route_id or ""
         last = session.scalar(select(func.max(RouteStop.seq)).where(RouteStop.route_id == route_id))
         seq = max(0, last or 0)
@@ -605,12 +690,11 @@ def store_replan(
     session.flush()
 
 
-def solve_replan(
-    draft: ReplanDraft, *, seconds: float, seed: int = 0
-) -> list[tuple[int, tuple[int, ...]]]:
-    """Solve a drafted re-plan and check it independently (Conflict when infeasible)."""
+def solve_replan(draft: ReplanDraft, *, seconds: float, seed: int = 0) -> DaySolution:
+    """Solve a drafted re-plan and check it independently (Conflict when infeasible). Its
+    stops stay required: a stop a re-plan cannot place keeps its place on its route."""
     if draft.day is None:
-        return []
+        return DaySolution(routes=[])
     return _solve_and_check(draft.day, seconds, seed)
 
 

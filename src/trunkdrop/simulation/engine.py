@@ -11,7 +11,7 @@ import itertools
 import math
 import multiprocessing
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -106,8 +106,18 @@ class DayRecord:
     """What the simulation observed outside the database (driving)."""
 
     drivers: list[Driver] = field(default_factory=list)
-    unplanned: int = 0
+    # Parcels no van could serve, by reason (`dispatch.unserved.Unserved`, or "no_plan" for
+    # a zone whose plan failed outright); they went down the fallback policy.
+    unplanned_by_reason: dict[str, int] = field(default_factory=dict)
     stuck: int = 0
+
+    @property
+    def unplanned(self) -> int:
+        return sum(self.unplanned_by_reason.values())
+
+    def count_unplanned(self, reasons: Iterable[str]) -> None:
+        for reason in reasons:
+            self.unplanned_by_reason[reason] = self.unplanned_by_reason.get(reason, 0) + 1
 
 
 def _at(day: date, seconds: int) -> datetime:
@@ -322,7 +332,7 @@ class DayRun:
         for z, (zone, draft, answer) in enumerate(zip(zones, drafts, solved, strict=True)):
             if draft is not None and answer is not None:
                 with self.p.uow() as s:
-                    routes = planning.store_day(
+                    day = planning.store_day(
                         session=s,
                         settings=self.p.settings,
                         carrier=_party(s, self.carrier),
@@ -330,7 +340,8 @@ class DayRun:
                         solved=answer,
                         now=self.clock.now(),
                     )
-                    drivers.extend(Driver(r.driver_id, r.id) for r in routes)
+                    drivers.extend(Driver(r.driver_id, r.id) for r in day.routes)
+                    self.record.count_unplanned(reason for _, reason in day.unplanned)
             else:
                 drivers.extend(self._plan_with_more_vans(z, zone))
             self.progress("carrier planned its vans", 0.15 + 0.25 * (z + 1) / len(zones))
@@ -407,7 +418,7 @@ class DayRun:
             drivers = self._hire(z, vans)
             try:
                 with self.p.uow() as s:
-                    routes = planning.plan_day(
+                    day = planning.plan_day(
                         session=s,
                         settings=self.p.settings,
                         carrier=_party(s, self.carrier),
@@ -415,10 +426,11 @@ class DayRun:
                         now=self.clock.now(),
                         plan_in=self._plan_in(zone, drivers),
                     )
-                    return [Driver(r.driver_id, r.id) for r in routes]
+                    self.record.count_unplanned(reason for _, reason in day.unplanned)
+                    return [Driver(r.driver_id, r.id) for r in day.routes]
             except DomainError:
                 continue
-        self.record.unplanned += len(zone)
+        self.record.count_unplanned("no_plan" for _ in zone)
         return []
 
     def _zones(self, ids: list[str]) -> list[list[str]]:
@@ -719,7 +731,7 @@ class DayRun:
         self.p.close()
 
 
-def _solve_zone(draft: planning.DayDraft | None) -> list[tuple[int, tuple[int, ...]]] | None:
+def _solve_zone(draft: planning.DayDraft | None) -> planning.DaySolution | None:
     """Solve one zone's drafted day in a worker process; None when no plan fits its vans."""
     if draft is None:
         return None

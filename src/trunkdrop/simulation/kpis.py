@@ -87,6 +87,7 @@ def kpis(session: Session, record: DayRecord) -> dict[str, Any]:
         else None,
         "incidents": session.scalar(select(func.count()).select_from(Incident)) or 0,
         "unplanned": record.unplanned,
+        "unplanned_by_reason": dict(sorted(record.unplanned_by_reason.items())),
     }
 
 
