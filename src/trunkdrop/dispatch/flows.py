@@ -21,6 +21,7 @@ from trunkdrop.deliveries import service as deliveries
 from trunkdrop.deliveries.models import Delivery
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.checker import check_plan
+from trunkdrop.dispatch.costs import CostModel
 from trunkdrop.dispatch.matrix import MatrixProvider, Point
 from trunkdrop.dispatch.models import Route, RouteStop
 from trunkdrop.dispatch.problem import (
@@ -167,11 +168,13 @@ def build_problem(
     stops: list[tuple[list[Candidate], int]],
     matrix: MatrixProvider,
     optional: bool = False,
+    costs: CostModel | None = None,
 ) -> DayProblem:
     """Locations: the depot, each van's start, then every candidate place (one location each).
 
     With `optional`, a stop no plan can serve is left out instead of failing the whole plan:
-    each stop carries a prize larger than serving it can ever cost."""
+    each stop carries a prize larger than serving it can ever cost. With `costs` the plan
+    minimises the carrier's cost (vans, km, driver hours); without, metres alone."""
     points: list[Point] = [depot]
     starts: list[int] = []
     for van in vans:
@@ -198,6 +201,15 @@ def build_problem(
     service = [
         SERVICE_SECONDS[candidates[i].mode] if i in candidates else 0 for i in range(len(points))
     ]
+    prices = (
+        {}
+        if costs is None
+        else {
+            "fixed_cost": costs.fixed_cost,
+            "unit_distance_cost": costs.unit_distance_cost,
+            "unit_duration_cost": costs.unit_duration_cost,
+        }
+    )
     problem = Problem(
         name=name,
         locations=tuple(Location(i, lon, lat) for i, (lat, lon) in enumerate(points)),
@@ -210,6 +222,7 @@ def build_problem(
                 start_depot=s,
                 end_depot=0,
                 count=1,
+                **prices,
             )
             for v, s in zip(vans, starts, strict=True)
         ),
@@ -225,17 +238,34 @@ def build_problem(
 
 
 def arrival_times(problem: Problem, vehicle_type: int, locations: tuple[int, ...]) -> list[int]:
-    """When service starts at each location of a route (waiting for windows to open)."""
+    """When service starts at each location of a route (waiting for windows to open), the
+    van leaving as early as it can without making its day longer: the plan was priced with
+    the shortest van day (the driver is paid from leaving the depot), and a later start
+    than needed would only push stops towards the evening."""
     van = problem.vehicle_types[vehicle_type]
-    clock, here, out = van.shift_start, van.start_depot, []
+
+    def walk(leave: int) -> tuple[list[int], int]:
+        clock, here, begins = leave, van.start_depot, []
+        for loc in locations:
+            clock = max(
+                clock + problem.travel_time[here][loc], problem.place_at[loc][1].window.open
+            )
+            begins.append(clock)
+            clock += problem.service_time(loc)
+            here = loc
+        return begins, clock + problem.travel_time[here][van.end_depot]
+
+    here, unhurried, latest = van.start_depot, 0, van.shift_end
     for loc in locations:
-        clock += problem.travel_time[here][loc]
-        _, place = problem.place_at[loc]
-        clock = max(clock, place.window.open)
-        out.append(clock)
-        clock += problem.service_time(loc)
+        unhurried += problem.travel_time[here][loc]
+        latest = min(latest, problem.place_at[loc][1].window.close - unhurried)
+        unhurried += problem.service_time(loc)
         here = loc
-    return out
+    unhurried += problem.travel_time[here][van.end_depot]
+    latest = min(latest, van.shift_end - unhurried)
+    _, back = walk(van.shift_start)
+    begins, _ = walk(max(van.shift_start, min(latest, back - unhurried)))
+    return begins
 
 
 def parcel_litres(delivery: Delivery) -> int:
@@ -429,6 +459,7 @@ def prepare_day(
             stops=stops,
             matrix=matrix,
             optional=True,
+            costs=CostModel.from_settings(settings),
         )
     except ProblemError as e:
         raise InvalidInput(str(e), code="plan_input_invalid") from e
@@ -631,6 +662,7 @@ def prepare_replan(
                 vans=[v for v in vans if v.start_s < v.end_s],
                 stops=stops_in,
                 matrix=matrix,
+                costs=CostModel.from_settings(settings),
             )
         except ProblemError as e:
             raise InvalidInput(str(e), code="plan_input_invalid") from e

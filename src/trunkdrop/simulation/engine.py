@@ -88,6 +88,7 @@ class Driver:
     km: float = 0.0
     started_s: int | None = None
     ended_s: int | None = None
+    waiting_s: int = 0  # at places, for windows to open
 
 
 @dataclass
@@ -543,6 +544,7 @@ class DayRun:
                         _secs(self.c.day, door.door_window_end),
                     )
             stop_id = stop.id if stop else None
+            eta_s = None if stop is None or stop.eta is None else _secs(self.c.day, stop.eta)
         if stop_id is None or target is None or at_s >= DAY_END - 1800:
             home = distance_m(d.at[0], d.at[1], DEPOT[0], DEPOT[1]) * DETOUR
             d.km += home / 1000
@@ -555,11 +557,21 @@ class DayRun:
                         session=s, party=_party(s, self.carrier), route=route, now=self.clock.now()
                     )
             return
+        first = d.started_s == at_s and d.at == DEPOT and d.km == 0
         metres = distance_m(d.at[0], d.at[1], target[0], target[1]) * DETOUR
         d.km += metres / 1000
         d.at = target
         arrive = at_s + int(metres / SPEED) + PARK_AND_WALK_S
+        if first and eta_s is not None and arrive < eta_s:
+            # The plan has the van leave as late as its windows allow (the driver is paid
+            # from then): the driver sets off to reach the first stop at its planned time.
+            d.started_s = at_s + eta_s - arrive
+            arrive = eta_s
         if window is not None and arrive < window[0]:
+            if first:
+                d.started_s = (d.started_s or at_s) + window[0] - arrive
+            else:
+                d.waiting_s += window[0] - arrive
             arrive = window[0]  # wait for the window to open
         self.state[i] = Visit(stop=stop_id)
         self._push(arrive, "arrive", i)
