@@ -33,6 +33,7 @@ from trunkdrop.dispatch.problem import (
     VehicleType,
     Window,
 )
+from trunkdrop.dispatch.reach import TRUNK_SERVICE_S
 from trunkdrop.dispatch.schemas import PlanCreate
 from trunkdrop.dispatch.solver import solve, solve_repeatable
 from trunkdrop.dispatch.unserved import Unserved, unserved_stops
@@ -41,7 +42,7 @@ from trunkdrop.notify import service as notify
 from trunkdrop.parties.models import Party, Role
 
 # Planned time at a stop: parking, walking, the car's unlock and lock (10–40 s each way).
-SERVICE_SECONDS = {"trunk": 180, "home": 240}
+SERVICE_SECONDS = {"trunk": TRUNK_SERVICE_S, "home": 240}
 # A door may stay shut; a trunk whose car reported where it stands does not. The planner
 # prices that risk as a detour of this many metres before it picks the door over a trunk.
 DOOR_RISK_M = 3_000
