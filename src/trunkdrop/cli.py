@@ -290,7 +290,13 @@ def simulate(
     if report is not None:
         from trunkdrop.simulation.report import write_report
 
-        write_report(report, customers=customers, seed=seed, outcomes=outcomes)
+        write_report(
+            report,
+            customers=customers,
+            seed=seed,
+            outcomes=outcomes,
+            parameters={"solver iterations per zone": solver_iterations, "jobs": jobs},
+        )
         typer.echo(f"report written to {report.resolve()}")
     if json_output:
         typer.echo(summary(customers, seed, outcomes))

@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     replan_seconds: float = Field(3.0, gt=0, le=600)
     van_capacity_l: int = Field(6_000, ge=50, le=50_000)
     shift_end_hour: int = Field(21, ge=1, le=24)
+    # The carrier's cost model: what planning minimises and the KPIs price (docs/costs.md
+    # gives each default's source or says it is an assumption).
+    cost_driver_eur_per_hour: float = Field(25.0, ge=0, le=1_000)
+    cost_eur_per_km: float = Field(0.25, ge=0, le=100)
+    cost_van_eur_per_day: float = Field(35.0, ge=0, le=10_000)
+    co2_kg_per_km: float = Field(0.27, ge=0, le=10)
 
     # Webhooks (Standard Webhooks): a 2xx within the timeout counts; otherwise the try is
     # repeated after first × factor^(n-1) seconds (at most max_wait, ±25 % jitter) until

@@ -28,7 +28,27 @@ def _plan(
         "seconds": 1.0,
         **over,
     }
-    return world.ok(world.post("carrier", "/v1/plans", body), 201)
+    return list(world.ok(world.post("carrier", "/v1/plans", body), 201)["routes"])
+
+
+def test_a_window_no_van_can_reach_leaves_the_rest_of_the_day_planned(world: World) -> None:
+    """One delivery whose window closes before the vans leave is listed as unplanned with its reason; the others are routed."""
+    car_a, car_b = world.link_car(), world.link_car("ben")
+    office_a, office_b = world.add_place(), world.add_place("ben", "office", OFFICE)
+    early = world.book(car_a, [(office_a, 9, 11)])
+    later = world.book(car_b, [(office_b, 12, 14)], who="ben")
+    body = {
+        "service_date": world.at(0).date().isoformat(),
+        "driver_ids": [world.ids["driver"]],
+        "shift_start": "11:00",
+        "home_as_option": False,
+        "seconds": 1.0,
+    }
+    day = world.ok(world.post("carrier", "/v1/plans", body), 201)
+    assert [s["delivery_id"] for r in day["routes"] for s in r["stops"]] == [later["id"]]
+    assert day["unplanned"] == [{"delivery_id": early["id"], "reason": "window_unreachable"}]
+    held = world.ok(world.get("shop", f"/v1/deliveries/{early['id']}"))
+    assert held["status"] == "booked"
 
 
 def test_day_plan_routes_every_booked_delivery_with_etas_inside_windows(world: World) -> None:

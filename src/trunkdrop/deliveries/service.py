@@ -25,6 +25,7 @@ from trunkdrop.deliveries.schemas import (
     RuleRead,
     TimelineRead,
 )
+from trunkdrop.dispatch import reach
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.models import Route, RouteStop
 from trunkdrop.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -131,7 +132,21 @@ def checkout_options(
         for place in saved:
             if place.id not in covered:
                 continue
+            depot = next(
+                (a.depot_latitude, a.depot_longitude)
+                for a in areas
+                if a.carrier_id == covered[place.id]
+            )
             for slot in slots:
+                if not reach.window_reachable(
+                    depot=depot,
+                    place=(place.latitude, place.longitude),
+                    window_end=slot.end,
+                    day_start_hour=settings.service_day_start_hour,
+                    tz=settings.timezone,
+                    now=now,
+                ):
+                    continue  # no van of the carrier gets there before the window closes
                 options.append(
                     CheckoutOption(
                         vehicle_id=car.id,

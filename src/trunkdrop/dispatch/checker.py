@@ -65,7 +65,10 @@ def _check_route(
     served: dict[int, list[int]],
     violations: list[str],
 ) -> int:
-    """Walk one route at the earliest times (waiting is allowed); return its cost."""
+    """Walk one route at the earliest times (waiting is allowed); return its cost.
+
+    The van's time is counted from the latest departure that keeps every window (the
+    earliest walk tells the end, the windows' slack how late it can leave)."""
     van = problem.vehicle_types[route.vehicle_type]
     size = len(problem.locations)
     label = f"Route {number}"
@@ -73,6 +76,10 @@ def _check_route(
     load = 0
     here = van.start_depot
     clock = van.shift_start + problem.service_time(here)
+    # Time from departure to each service start without waiting, and how late the van may
+    # leave and still start every service in its window.
+    unhurried = problem.service_time(here)
+    latest_departure = van.shift_end
     for location in route.locations:
         if not 0 <= location < size:
             violations.append(f"{label} visits location index {location}, which does not exist.")
@@ -90,6 +97,9 @@ def _check_route(
         load += stop.demand
         cost += problem.cost[here][location]
         arrival = clock + problem.travel_time[here][location]
+        unhurried += problem.travel_time[here][location]
+        latest_departure = min(latest_departure, place.window.close - unhurried)
+        unhurried += problem.service_time(location)
         start = max(arrival, place.window.open)
         if start > place.window.close:
             violations.append(
@@ -108,4 +118,7 @@ def _check_route(
         )
     if load > van.capacity:
         violations.append(f"{label} carries {load} units, more than the van's {van.capacity}.")
-    return cost
+    unhurried += problem.travel_time[here][van.end_depot]
+    latest_departure = min(latest_departure, van.shift_end - unhurried)
+    duration = max(unhurried, back - max(latest_departure, van.shift_start))
+    return van.fixed_cost + van.unit_distance_cost * cost + van.unit_duration_cost * duration

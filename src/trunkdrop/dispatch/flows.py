@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,6 +22,7 @@ from trunkdrop.deliveries.models import Delivery
 from trunkdrop.dispatch import routes
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.checker import check_plan
+from trunkdrop.dispatch.costs import CostModel
 from trunkdrop.dispatch.matrix import MatrixProvider, Point
 from trunkdrop.dispatch.models import Route, RouteStop
 from trunkdrop.dispatch.problem import (
@@ -33,15 +34,17 @@ from trunkdrop.dispatch.problem import (
     VehicleType,
     Window,
 )
+from trunkdrop.dispatch.reach import TRUNK_SERVICE_S
 from trunkdrop.dispatch.schemas import PlanCreate
 from trunkdrop.dispatch.solver import solve, solve_repeatable
+from trunkdrop.dispatch.unserved import Unserved, unserved_stops
 from trunkdrop.errors import Conflict, Forbidden, InvalidInput, NotFound
 from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
 from trunkdrop.parties.models import Party, Role
 
 # Planned time at a stop: parking, walking, the car's unlock and lock (10–40 s each way).
-SERVICE_SECONDS = {"trunk": 180, "home": 240}
+SERVICE_SECONDS = {"trunk": TRUNK_SERVICE_S, "home": 240}
 # A door may stay shut; a trunk whose car reported where it stands does not. The planner
 # prices that risk as a detour of this many metres before it picks the door over a trunk.
 DOOR_RISK_M = 3_000
@@ -75,6 +78,23 @@ class DayProblem:
     problem: Problem
     candidates: dict[int, Candidate]  # location index -> what serving it means
     vans: list[Van]
+
+
+@dataclass(frozen=True)
+class DaySolution:
+    """A solved day: each used van's locations in order (by van number), and the deliveries
+    no van could serve with the reason (`dispatch.unserved.Unserved`)."""
+
+    routes: list[tuple[int, tuple[int, ...]]]
+    unplanned: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    """A stored day's plan: its routes and the deliveries it left out, with the reason."""
+
+    routes: list[Route]
+    unplanned: tuple[tuple[str, str], ...] = ()
 
 
 def seconds_of_day(moment: datetime, day: date, tz: str) -> int:
@@ -150,8 +170,14 @@ def build_problem(
     vans: list[Van],
     stops: list[tuple[list[Candidate], int]],
     matrix: MatrixProvider,
+    optional: bool = False,
+    costs: CostModel | None = None,
 ) -> DayProblem:
-    """Locations: the depot, each van's start, then every candidate place (one location each)."""
+    """Locations: the depot, each van's start, then every candidate place (one location each).
+
+    With `optional`, a stop no plan can serve is left out instead of failing the whole plan:
+    each stop carries a prize larger than serving it can ever cost. With `costs` the plan
+    minimises the carrier's cost (vans, km, driver hours); without, metres alone."""
     points: list[Point] = [depot]
     starts: list[int] = []
     for van in vans:
@@ -178,10 +204,19 @@ def build_problem(
     service = [
         SERVICE_SECONDS[candidates[i].mode] if i in candidates else 0 for i in range(len(points))
     ]
+    prices = (
+        {}
+        if costs is None
+        else {
+            "fixed_cost": costs.fixed_cost,
+            "unit_distance_cost": costs.unit_distance_cost,
+            "unit_duration_cost": costs.unit_duration_cost,
+        }
+    )
     problem = Problem(
         name=name,
         locations=tuple(Location(i, lon, lat) for i, (lat, lon) in enumerate(points)),
-        stops=tuple(problem_stops),
+        stops=(),
         vehicle_types=tuple(
             VehicleType(
                 capacity=v.capacity_l,
@@ -190,6 +225,7 @@ def build_problem(
                 start_depot=s,
                 end_depot=0,
                 count=1,
+                **prices,
             )
             for v, s in zip(vans, starts, strict=True)
         ),
@@ -197,21 +233,42 @@ def build_problem(
         travel_time=tuple(map(tuple, m.seconds.tolist())),
         service_times=tuple(service),
     )
+    if optional:
+        prize = problem.sure_prize()
+        problem_stops = [replace(stop, required=False, prize=prize) for stop in problem_stops]
+    problem = replace(problem, stops=tuple(problem_stops))
     return DayProblem(problem=problem, candidates=candidates, vans=vans)
 
 
 def arrival_times(problem: Problem, vehicle_type: int, locations: tuple[int, ...]) -> list[int]:
-    """When service starts at each location of a route (waiting for windows to open)."""
+    """When service starts at each location of a route (waiting for windows to open), the
+    van leaving as early as it can without making its day longer: the plan was priced with
+    the shortest van day (the driver is paid from leaving the depot), and a later start
+    than needed would only push stops towards the evening."""
     van = problem.vehicle_types[vehicle_type]
-    clock, here, out = van.shift_start, van.start_depot, []
+
+    def walk(leave: int) -> tuple[list[int], int]:
+        clock, here, begins = leave, van.start_depot, []
+        for loc in locations:
+            clock = max(
+                clock + problem.travel_time[here][loc], problem.place_at[loc][1].window.open
+            )
+            begins.append(clock)
+            clock += problem.service_time(loc)
+            here = loc
+        return begins, clock + problem.travel_time[here][van.end_depot]
+
+    here, unhurried, latest = van.start_depot, 0, van.shift_end
     for loc in locations:
-        clock += problem.travel_time[here][loc]
-        _, place = problem.place_at[loc]
-        clock = max(clock, place.window.open)
-        out.append(clock)
-        clock += problem.service_time(loc)
+        unhurried += problem.travel_time[here][loc]
+        latest = min(latest, problem.place_at[loc][1].window.close - unhurried)
+        unhurried += problem.service_time(loc)
         here = loc
-    return out
+    unhurried += problem.travel_time[here][van.end_depot]
+    latest = min(latest, van.shift_end - unhurried)
+    _, back = walk(van.shift_start)
+    begins, _ = walk(max(van.shift_start, min(latest, back - unhurried)))
+    return begins
 
 
 def parcel_litres(delivery: Delivery) -> int:
@@ -221,7 +278,7 @@ def parcel_litres(delivery: Delivery) -> int:
 
 def _solve_and_check(
     day: DayProblem, seconds: float, seed: int, iterations: int | None = None
-) -> list[tuple[int, tuple[int, ...]]]:
+) -> DaySolution:
     if iterations is not None:
         plan = solve_repeatable(day.problem, iterations=iterations, seed=seed)
     else:
@@ -234,7 +291,14 @@ def _solve_and_check(
             code="plan_infeasible",
             extra={"violations": list(report.violations[:20])},
         )
-    return [(r.vehicle_type, r.locations) for r in plan.routes if r.locations]
+    unplanned = tuple(
+        (day.problem.stops[number].name, str(reason))
+        for number, reason in sorted(unserved_stops(day.problem, plan).items())
+    )
+    return DaySolution(
+        routes=[(r.vehicle_type, r.locations) for r in plan.routes if r.locations],
+        unplanned=unplanned,
+    )
 
 
 def _served(
@@ -305,6 +369,8 @@ class DayDraft:
 
     day: DayProblem
     plan_in: PlanCreate
+    # Deliveries with no window left in the shift at all: no van can serve them.
+    left_out: tuple[tuple[str, str], ...] = ()
 
 
 def plan_day(
@@ -315,8 +381,9 @@ def plan_day(
     plan_in: PlanCreate,
     matrix: MatrixProvider,
     now: datetime,
-) -> list[Route]:
-    """Plan every booked, unrouted delivery of the carrier for one day onto its drivers' vans."""
+) -> DayPlan:
+    """Plan every booked, unrouted delivery of the carrier for one day onto its drivers' vans;
+    those no van can serve stay booked, each with the reason (see `hold_unplanned`)."""
     draft = prepare_day(
         session=session, settings=settings, carrier=carrier, plan_in=plan_in, matrix=matrix
     )
@@ -330,11 +397,12 @@ def plan_day(
     )
 
 
-def solve_day(draft: DayDraft) -> list[tuple[int, tuple[int, ...]]]:
+def solve_day(draft: DayDraft) -> DaySolution:
     """Solve a drafted day and check the plan independently (Conflict when infeasible)."""
-    return _solve_and_check(
+    solved = _solve_and_check(
         draft.day, draft.plan_in.seconds, draft.plan_in.seed, draft.plan_in.iterations
     )
+    return replace(solved, unplanned=draft.left_out + solved.unplanned)
 
 
 def prepare_day(
@@ -376,6 +444,7 @@ def prepare_day(
             code="nothing_to_plan",
         )
     stops = []
+    left_out: list[tuple[str, str]] = []
     for delivery in todo:
         options = candidates_for(
             session=session,
@@ -384,13 +453,10 @@ def prepare_day(
             settings=settings,
             home_as_option=plan_in.home_as_option,
         )
-        if not options:
-            raise Conflict(
-                f"delivery {delivery.id} has no window left in the shift",
-                code="plan_infeasible",
-                field="service_date",
-            )
-        stops.append((options, parcel_litres(delivery)))
+        if options:
+            stops.append((options, parcel_litres(delivery)))
+        else:
+            left_out.append((delivery.id, str(Unserved.window_unreachable)))
     try:
         day = build_problem(
             name=f"{carrier.id}-{plan_in.service_date}",
@@ -398,10 +464,12 @@ def prepare_day(
             vans=vans,
             stops=stops,
             matrix=matrix,
+            optional=True,
+            costs=CostModel.from_settings(settings),
         )
     except ProblemError as e:
         raise InvalidInput(str(e), code="plan_input_invalid") from e
-    return DayDraft(day=day, plan_in=plan_in)
+    return DayDraft(day=day, plan_in=plan_in, left_out=tuple(left_out))
 
 
 def store_day(
@@ -410,12 +478,13 @@ def store_day(
     settings: Settings,
     carrier: Party,
     draft: DayDraft,
-    solved: list[tuple[int, tuple[int, ...]]],
+    solved: DaySolution,
     now: datetime,
-) -> list[Route]:
-    """Store a solved day: one route per used van, stops with their ETAs."""
+) -> DayPlan:
+    """Store a solved day: one route per used van, stops with their ETAs; each delivery
+    left out is held with its reason."""
     routes: list[Route] = []
-    for vehicle_type, locations in solved:
+    for vehicle_type, locations in solved.routes:
         route = dispatch.create_route(
             session=session,
             carrier=carrier,
@@ -434,7 +503,55 @@ def store_day(
             now=now,
         )
         routes.append(route)
-    return routes
+    for delivery_id, reason in solved.unplanned:
+        hold_unplanned(
+            session=session,
+            settings=settings,
+            delivery_id=delivery_id,
+            reason=reason,
+            door_planned=draft.plan_in.home_as_option,
+            now=now,
+        )
+    return DayPlan(routes=routes, unplanned=solved.unplanned)
+
+
+def hold_unplanned(
+    *,
+    session: Session,
+    settings: Settings,
+    delivery_id: str,
+    reason: str,
+    door_planned: bool,
+    now: datetime,
+) -> None:
+    """A delivery the day's plan left out: nothing was attempted, so nothing fails or goes
+    back to the sender. It stays booked at the depot with the reason; by the fallback
+    policy a trunk parcel whose plan did not consider the door goes to the door next
+    time. Shop, carrier and customer are told, so that another window can be chosen."""
+    delivery = deliveries.get_delivery(session=session, delivery_id=delivery_id)
+    fallback = "another_day"
+    if delivery.mode == "trunk" and not door_planned and delivery.fallback_address is not None:
+        delivery.mode, delivery.current_option = "home", None
+        fallback = "home"
+    delivery.outcome_reason = reason
+    text = f"not planned today ({reason.replace('_', ' ')}): " + (
+        f"will deliver to the fallback address: {delivery.fallback_address}"
+        if fallback == "home"
+        else "the parcel waits at the depot for another window"
+    )
+    events.record(
+        session=session,
+        event=Event(
+            kind="delivery.not_planned",
+            at=now,
+            subject=delivery.id,
+            delivery_id=delivery.id,
+            facts={"reason": reason, "fallback": fallback},
+            text=text,
+            parties=(delivery.retailer_id, delivery.carrier_id, delivery.customer_id),
+        ),
+    )
+    session.flush()
 
 
 @dataclass(frozen=True)
@@ -552,6 +669,7 @@ def prepare_replan(
                 vans=[v for v in vans if v.start_s < v.end_s],
                 stops=stops_in,
                 matrix=matrix,
+                costs=CostModel.from_settings(settings),
             )
         except ProblemError as e:
             raise InvalidInput(str(e), code="plan_input_invalid") from e
@@ -568,7 +686,7 @@ def store_replan(
     session: Session,
     settings: Settings,
     draft: ReplanDraft,
-    solved: list[tuple[int, tuple[int, ...]]],
+    solved: DaySolution,
     now: datetime,
 ) -> None:
     """Move the re-planned stops to their new van, place and time, in place (their ids stay:
@@ -591,7 +709,7 @@ def store_replan(
     for n, stop in enumerate(by_delivery.values(), start=1):
         stop.seq = -n
     session.flush()
-    for vehicle_type, locations in solved:
+    for vehicle_type, locations in solved.routes:
         route_id = draft.day.vans[vehicle_type].route_id or ""
         last = session.scalar(select(func.max(RouteStop.seq)).where(RouteStop.route_id == route_id))
         seq = max(0, last or 0)
@@ -611,12 +729,11 @@ def store_replan(
     session.flush()
 
 
-def solve_replan(
-    draft: ReplanDraft, *, seconds: float, seed: int = 0
-) -> list[tuple[int, tuple[int, ...]]]:
-    """Solve a drafted re-plan and check it independently (Conflict when infeasible)."""
+def solve_replan(draft: ReplanDraft, *, seconds: float, seed: int = 0) -> DaySolution:
+    """Solve a drafted re-plan and check it independently (Conflict when infeasible). Its
+    stops stay required: a stop a re-plan cannot place keeps its place on its route."""
     if draft.day is None:
-        return []
+        return DaySolution(routes=[])
     return _solve_and_check(draft.day, seconds, seed)
 
 

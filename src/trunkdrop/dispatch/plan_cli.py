@@ -11,6 +11,7 @@ from pathlib import Path
 from trunkdrop.dispatch.checker import check_plan
 from trunkdrop.dispatch.instances import InstanceFormatError, read_instance
 from trunkdrop.dispatch.solver import solve
+from trunkdrop.dispatch.unserved import unserved_stops
 
 USAGE_ERROR = 2
 INFEASIBLE = 1
@@ -40,6 +41,10 @@ def plan_command(instance_file: Path, seconds: float, seed: int, json_output: bo
     routes = [
         [problem.locations[location].id for location in route.locations] for route in plan.routes
     ]
+    unplanned = [
+        {"stop": problem.stops[number].name, "reason": str(reason)}
+        for number, reason in sorted(unserved_stops(problem, plan).items())
+    ]
 
     if json_output:
         document = {
@@ -47,6 +52,7 @@ def plan_command(instance_file: Path, seconds: float, seed: int, json_output: bo
             "cost": report.cost,
             "feasible": report.feasible,
             "routes": routes,
+            "unplanned": unplanned,
             "seconds": round(elapsed, 3),
         }
         print(json.dumps(document))
@@ -58,6 +64,8 @@ def plan_command(instance_file: Path, seconds: float, seed: int, json_output: bo
         )
         for number, ids in enumerate(routes, start=1):
             print(f"route {number}: {' '.join(str(location) for location in ids)}")
+        for entry in unplanned:
+            print(f"unplanned: stop {entry['stop']} ({entry['reason']})")
     for violation in report.violations:
         print(f"violation: {violation}", file=sys.stderr)
     return 0 if report.feasible else INFEASIBLE

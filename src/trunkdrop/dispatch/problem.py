@@ -97,7 +97,13 @@ class Stop:
 class VehicleType:
     """Alike vans: capacity, shift (leave the start depot at or after `shift_start`, be
     back at the end depot by `shift_end`), depots as location indices, and how many
-    (`count=None` for as many as needed)."""
+    (`count=None` for as many as needed).
+
+    What a route of this van costs: `fixed_cost` once if it is used, `unit_distance_cost`
+    per unit of the cost matrix driven, and `unit_duration_cost` per second from leaving
+    the depot to coming back (waiting included; the van leaves as late as its route allows).
+    The defaults make the objective the cost matrix alone (the published benchmarks').
+    """
 
     capacity: int
     shift_start: int
@@ -105,6 +111,9 @@ class VehicleType:
     start_depot: int = 0
     end_depot: int = 0
     count: int | None = None
+    fixed_cost: int = 0
+    unit_distance_cost: int = 1
+    unit_duration_cost: int = 0
 
     def __post_init__(self) -> None:
         if self.capacity < 0:
@@ -117,6 +126,14 @@ class VehicleType:
             )
         if self.count is not None and self.count < 1:
             raise VehicleError(f"A van type needs at least one van, got count={self.count}.")
+        prices = {
+            "fixed_cost": self.fixed_cost,
+            "unit_distance_cost": self.unit_distance_cost,
+            "unit_duration_cost": self.unit_duration_cost,
+        }
+        for name, value in prices.items():
+            if value < 0:
+                raise VehicleError(f"A van's {name} cannot be negative, got {value}.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +230,19 @@ class Problem:
     def service_time(self, location: int) -> int:
         """Seconds spent serving at `location`."""
         return self.service_times[location] if self.service_times else 0
+
+    def sure_prize(self) -> int:
+        """A prize that makes serving a stop always worth it: more than serving one more stop
+        can ever add to the cost (a detour of two of the dearest legs, the longest shift
+        in van time, and a van's fixed cost). An optional stop with this prize is left
+        out only when no plan can serve it."""
+        dearest = max(max(row) for row in self.cost)
+        return 1 + max(
+            van.fixed_cost
+            + van.unit_distance_cost * 2 * dearest
+            + van.unit_duration_cost * (van.shift_end - van.shift_start)
+            for van in self.vehicle_types
+        )
 
 
 def _check_matrix(kind: str, matrix: Sequence[Sequence[int]], size: int) -> None:

@@ -89,6 +89,19 @@ class RouteRead(BaseModel):
     stops: list[StopRead]
 
 
+class UnplannedRead(BaseModel):
+    """A delivery the plan could not serve, and why (window_unreachable, shift, capacity,
+    no_van); it stays booked for another window."""
+
+    delivery_id: str
+    reason: str
+
+
+class PlanRead(BaseModel):
+    routes: list[RouteRead]
+    unplanned: list[UnplannedRead]
+
+
 class PlanCreate(BaseModel):
     model_config = _STRICT
 

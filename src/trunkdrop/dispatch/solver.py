@@ -1,7 +1,8 @@
 """Plan routes for a Problem with PyVRP and HiGHS; the only module that imports pyvrp.
 
-Each stop is a required, mutually exclusive PyVRP client group whose members are its
-reachable places. PyVRP's iterated local search runs from several seeds in parallel
+Each stop is a mutually exclusive PyVRP client group whose members are its reachable
+places, required or optional with a prize (an optional stop no van can reach is left out).
+A route costs what its van type says: a fixed cost, per distance and per second driven. PyVRP's iterated local search runs from several seeds in parallel
 processes (one per core), with each place's neighbourhood widened by its alternatives'
 neighbours, and keeps every feasible route it meets, with its places re-chosen jointly by a
 small dynamic programme (the search moves one stop's place at a time). After each round a
@@ -18,7 +19,6 @@ runs on every core, each solving the model over its own choice of columns.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 import multiprocessing
 import os
@@ -427,6 +427,8 @@ class _Translation:
         groups: list[pyvrp.ClientGroup] = []
         for stop_number, stop in enumerate(problem.stops):
             places = [place for place in stop.places if self._reachable(place, travel)]
+            if not places and not stop.required:
+                continue  # no van can serve it: the plan leaves it out and says why
             if not places:
                 places = list(stop.places)  # hopeless; let the search report it unserved
             alone = len(places) == 1
@@ -466,6 +468,9 @@ class _Translation:
                     end_depot=depot_index[van.end_depot],
                     tw_early=van.shift_start,
                     tw_late=van.shift_end,
+                    fixed_cost=van.fixed_cost,
+                    unit_distance_cost=van.unit_distance_cost,
+                    unit_duration_cost=van.unit_duration_cost,
                 )
                 for van in problem.vehicle_types
             ],
@@ -493,6 +498,10 @@ class _Translation:
                         van.shift_start + problem.service_time(van.start_depot),
                         van.shift_end,
                     )
+                    for van in problem.vehicle_types
+                ),
+                prices=tuple(
+                    (van.fixed_cost, van.unit_distance_cost, van.unit_duration_cost)
                     for van in problem.vehicle_types
                 ),
             ),
@@ -526,9 +535,7 @@ class _Translation:
             if not clients:
                 continue
             locations = tuple(self.client_location[client] for client in clients)
-            van = self.problem.vehicle_types[vehicle_type]
-            path = (van.start_depot, *locations, van.end_depot)
-            total += sum(self.problem.cost[a][b] for a, b in itertools.pairwise(path))
+            total += _route_cost(self.catalogue.roads, vehicle_type, clients, on_time=False) or 0
             routes.append(Route(vehicle_type=vehicle_type, locations=locations))
         served = {self.stop_of_client[c] for _, _, clients in visits for c in clients}
         total += sum(
@@ -554,6 +561,7 @@ class _Roads:
     early: tuple[int, ...]
     late: tuple[int, ...]
     vans: tuple[tuple[int, int, int, int], ...]  # start depot, end depot, leave at, back by
+    prices: tuple[tuple[int, int, int], ...]  # fixed, per distance unit, per second
 
 
 @dataclass(frozen=True, slots=True)
@@ -654,19 +662,24 @@ class _Harvest(IteratedLocalSearchCallbacks):
             fingerprints.add(fingerprint)
             clients = tuple(activity.idx for activity in route if activity.is_client())
             key = (route.vehicle_type(), frozenset(stop_of_client[c] for c in clients))
-            distance = route.distance()
+            cost = _pyvrp_route_cost(route)
             known = pool.get(key)
-            if known is None or distance < known[0]:
+            if known is None or cost < known[0]:
                 # Re-choosing places jointly costs far less than the search step that
                 # found the route, and often finds a cheaper column for the same stops.
-                pool[key] = _improve_places(self.catalogue, route.vehicle_type(), clients, distance)
+                pool[key] = _improve_places(self.catalogue, route.vehicle_type(), clients, cost)
+
+
+def _pyvrp_route_cost(route: Any) -> int:
+    """What a PyVRP route costs in our objective: fixed, distance and duration costs."""
+    return int(route.fixed_vehicle_cost()) + int(route.distance_cost()) + int(route.duration_cost())
 
 
 def _visits_of(solution: Any) -> tuple[Visits, ...]:
     return tuple(
         (
             route.vehicle_type(),
-            route.distance(),
+            _pyvrp_route_cost(route),
             tuple(activity.idx for activity in route if activity.is_client()),
         )
         for route in solution.routes()
@@ -730,7 +743,12 @@ def _search_task(
     if harvest:
         pool.collect(best)
     feasible = bool(best.is_feasible()) and bool(best.is_complete())
-    cost = int(best.distance_cost()) + int(best.uncollected_prizes())
+    cost = (
+        int(best.fixed_vehicle_cost())
+        + int(best.distance_cost())
+        + int(best.duration_cost())
+        + int(best.uncollected_prizes())
+    )
     return _SearchOutcome(cost, feasible, _visits_of(best), pool.pool)
 
 
@@ -993,22 +1011,44 @@ def _available_cores() -> int:
 _Label = tuple[int, int, int, int, Any]
 
 
-def _route_cost(roads: _Roads, kind: int, clients: Sequence[int]) -> int | None:
+def _route_cost(
+    roads: _Roads, kind: int, clients: Sequence[int], on_time: bool = True
+) -> int | None:
     """What driving `clients` in this order with a van of type `kind` costs, or None when
-    a window or the shift end is missed (waiting for a window to open is allowed)."""
+    a window or the shift end is missed (waiting for a window to open is allowed; with
+    `on_time=False` the cost of a late route is given all the same).
+
+    The van leaves as late as every window allows (its duration is what the driver is
+    paid for): the earliest walk gives the end, and the windows' slack the latest start."""
+    if not clients:
+        return 0
     here, end, clock, back_by = roads.vans[kind]
-    cost = 0
+    fixed, per_distance, per_second = roads.prices[kind]
+    leave = clock
+    distance = 0
+    unhurried = 0  # from departure to here, without waiting
+    latest = back_by  # latest departure that keeps every window
+    late = False
     for client in clients:
         location = roads.location[client]
-        cost += roads.cost[here][location]
-        begin = max(clock + roads.travel[here][location], roads.early[client])
-        if begin > roads.late[client]:
-            return None
+        distance += roads.cost[here][location]
+        leg = roads.travel[here][location]
+        unhurried += leg
+        latest = min(latest, roads.late[client] - unhurried)
+        begin = max(clock + leg, roads.early[client])
+        late = late or begin > roads.late[client]
+        unhurried += roads.service[client]
         clock = begin + roads.service[client]
         here = location
-    if clock + roads.travel[here][end] > back_by:
+    leg = roads.travel[here][end]
+    clock += leg
+    unhurried += leg
+    late = late or clock > back_by
+    if late and on_time:
         return None
-    return cost + roads.cost[here][end]
+    latest = min(latest, back_by - unhurried)
+    duration = max(unhurried, clock - max(latest, leave))
+    return fixed + per_distance * (distance + roads.cost[here][end]) + per_second * duration
 
 
 def _best_places(
@@ -1063,9 +1103,17 @@ def _best_places(
 def _improve_places(
     catalogue: _Catalogue, kind: int, clients: Sequence[int], cost: int
 ) -> PooledRoute:
-    """The route (of known `cost`) with its places re-chosen when that is cheaper."""
+    """The route (of known `cost`) with its places re-chosen when that is cheaper. The
+    choice minimises the cost matrix; what it does to the van's time is judged after."""
     better = _best_places(catalogue, kind, [catalogue.stop_of_client[c] for c in clients])
-    if better is not None and better[0] < cost:
+    if better is None or better[1] == tuple(clients):
+        return cost, tuple(clients)
+    if catalogue.roads.prices[kind] != (0, 1, 0):
+        priced = _route_cost(catalogue.roads, kind, better[1])
+        if priced is None:
+            return cost, tuple(clients)
+        better = (priced, better[1])
+    if better[0] < cost:
         return better
     return cost, tuple(clients)
 

@@ -21,12 +21,14 @@ from trunkdrop.api.deps import (
 from trunkdrop.dispatch import flows, routes, service
 from trunkdrop.dispatch.schemas import (
     PlanCreate,
+    PlanRead,
     ReplanCreate,
     RouteCreate,
     RouteRead,
     ServiceAreaCreate,
     ServiceAreaRead,
     StopRead,
+    UnplannedRead,
 )
 
 router = APIRouter(tags=["dispatch"], route_class=CommitInView)
@@ -154,12 +156,13 @@ def list_stops(
     ]
 
 
-@router.post("/plans", response_model=list[RouteRead], status_code=status.HTTP_201_CREATED)
+@router.post("/plans", response_model=PlanRead, status_code=status.HTTP_201_CREATED)
 def plan_day(
     plan_in: PlanCreate, session: SessionDep, platform: PlatformDep, carrier: Carrier, now: NowDep
-) -> list[RouteRead]:
-    """Plan the day: every booked delivery onto the given drivers' vans (roaming places, home as an option)."""
-    planned = flows.plan_day(
+) -> PlanRead:
+    """Plan the day: every booked delivery onto the given drivers' vans (roaming places, home
+    as an option); those no van can serve are listed with the reason and stay booked."""
+    day = flows.plan_day(
         session=session,
         settings=platform.settings,
         carrier=carrier,
@@ -167,10 +170,13 @@ def plan_day(
         matrix=platform.matrix,
         now=now,
     )
-    return [
-        routes.route_to_read(session=session, settings=platform.settings, route=r, now=now)
-        for r in planned
-    ]
+    return PlanRead(
+        routes=[
+            routes.route_to_read(session=session, settings=platform.settings, route=r, now=now)
+            for r in day.routes
+        ],
+        unplanned=[UnplannedRead(delivery_id=d, reason=r) for d, r in day.unplanned],
+    )
 
 
 @router.post("/plans/replan", response_model=list[RouteRead])

@@ -61,6 +61,9 @@ RECORDINGS: Mapping[str, Recording] = MappingProxyType(
             topic="delivery.out_for_delivery",
             published="delivery.out_for_delivery",
         ),
+        "delivery.not_planned": Recording(
+            "not_planned", topic="delivery.not_planned", published="delivery.not_planned"
+        ),
         "delivery.not_reached": Recording(
             "not_reached", topic="delivery.not_reached", published="delivery.not_reached"
         ),

@@ -11,7 +11,7 @@ import itertools
 import math
 import multiprocessing
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -89,6 +89,7 @@ class Driver:
     km: float = 0.0
     started_s: int | None = None
     ended_s: int | None = None
+    waiting_s: int = 0  # at places, for windows to open
 
 
 @dataclass
@@ -107,8 +108,18 @@ class DayRecord:
     """What the simulation observed outside the database (driving)."""
 
     drivers: list[Driver] = field(default_factory=list)
-    unplanned: int = 0
+    # Parcels no van could serve, by reason (`dispatch.unserved.Unserved`, or "no_plan" for
+    # a zone whose plan failed outright); they went down the fallback policy.
+    unplanned_by_reason: dict[str, int] = field(default_factory=dict)
     stuck: int = 0
+
+    @property
+    def unplanned(self) -> int:
+        return sum(self.unplanned_by_reason.values())
+
+    def count_unplanned(self, reasons: Iterable[str]) -> None:
+        for reason in reasons:
+            self.unplanned_by_reason[reason] = self.unplanned_by_reason.get(reason, 0) + 1
 
 
 def _at(day: date, seconds: int) -> datetime:
@@ -323,7 +334,7 @@ class DayRun:
         for z, (zone, draft, answer) in enumerate(zip(zones, drafts, solved, strict=True)):
             if draft is not None and answer is not None:
                 with self.p.uow() as s:
-                    day_routes = planning.store_day(
+                    day = planning.store_day(
                         session=s,
                         settings=self.p.settings,
                         carrier=_party(s, self.carrier),
@@ -331,7 +342,8 @@ class DayRun:
                         solved=answer,
                         now=self.clock.now(),
                     )
-                    drivers.extend(Driver(r.driver_id, r.id) for r in day_routes)
+                    drivers.extend(Driver(r.driver_id, r.id) for r in day.routes)
+                    self.record.count_unplanned(reason for _, reason in day.unplanned)
             else:
                 drivers.extend(self._plan_with_more_vans(z, zone))
             self.progress("carrier planned its vans", 0.15 + 0.25 * (z + 1) / len(zones))
@@ -408,7 +420,7 @@ class DayRun:
             drivers = self._hire(z, vans)
             try:
                 with self.p.uow() as s:
-                    day_routes = planning.plan_day(
+                    day = planning.plan_day(
                         session=s,
                         settings=self.p.settings,
                         carrier=_party(s, self.carrier),
@@ -416,10 +428,11 @@ class DayRun:
                         now=self.clock.now(),
                         plan_in=self._plan_in(zone, drivers),
                     )
-                    return [Driver(r.driver_id, r.id) for r in day_routes]
+                    self.record.count_unplanned(reason for _, reason in day.unplanned)
+                    return [Driver(r.driver_id, r.id) for r in day.routes]
             except DomainError:
                 continue
-        self.record.unplanned += len(zone)
+        self.record.count_unplanned("no_plan" for _ in zone)
         return []
 
     def _zones(self, ids: list[str]) -> list[list[str]]:
@@ -530,6 +543,7 @@ class DayRun:
                         _secs(self.c.day, door.door_window_end),
                     )
             stop_id = stop.id if stop else None
+            eta_s = None if stop is None or stop.eta is None else _secs(self.c.day, stop.eta)
         if stop_id is None or target is None or at_s >= DAY_END - 1800:
             home = distance_m(d.at[0], d.at[1], DEPOT[0], DEPOT[1]) * DETOUR
             d.km += home / 1000
@@ -542,11 +556,21 @@ class DayRun:
                         session=s, party=_party(s, self.carrier), route=route, now=self.clock.now()
                     )
             return
+        first = d.started_s == at_s and d.at == DEPOT and d.km == 0
         metres = distance_m(d.at[0], d.at[1], target[0], target[1]) * DETOUR
         d.km += metres / 1000
         d.at = target
         arrive = at_s + int(metres / SPEED) + PARK_AND_WALK_S
+        if first and eta_s is not None and arrive < eta_s:
+            # The plan has the van leave as late as its windows allow (the driver is paid
+            # from then): the driver sets off to reach the first stop at its planned time.
+            d.started_s = at_s + eta_s - arrive
+            arrive = eta_s
         if window is not None and arrive < window[0]:
+            if first:
+                d.started_s = (d.started_s or at_s) + window[0] - arrive
+            else:
+                d.waiting_s += window[0] - arrive
             arrive = window[0]  # wait for the window to open
         self.state[i] = Visit(stop=stop_id)
         self._push(arrive, "arrive", i)
@@ -718,7 +742,7 @@ class DayRun:
         self.p.close()
 
 
-def _solve_zone(draft: planning.DayDraft | None) -> list[tuple[int, tuple[int, ...]]] | None:
+def _solve_zone(draft: planning.DayDraft | None) -> planning.DaySolution | None:
     """Solve one zone's drafted day in a worker process; None when no plan fits its vans."""
     if draft is None:
         return None

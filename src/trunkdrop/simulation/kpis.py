@@ -11,11 +11,19 @@ from sqlalchemy.orm import Session
 
 from trunkdrop.access.models import AuditEntry, Grant
 from trunkdrop.deliveries.models import Attempt, Delivery
+from trunkdrop.dispatch.costs import CostModel
 from trunkdrop.incidents.models import Incident
 from trunkdrop.simulation.engine import DayRecord
 
 
-def kpis(session: Session, record: DayRecord) -> dict[str, Any]:
+def kpis(session: Session, record: DayRecord, costs: CostModel | None = None) -> dict[str, Any]:
+    """The day's figures; money and CO2 priced with `costs` (the default model if None).
+
+    cost_per_parcel: the day's cost (vans, km, driver hours including waiting) plus, for each
+    parcel not delivered today, one more attempt at the day's average cost per attempt (a
+    failed first attempt causes a second one; one made today is in the day's cost already),
+    divided by the parcels booked, all of which are delivered in the end."""
+    costs = costs or CostModel()
     booked = session.scalar(select(func.count()).select_from(Delivery)) or 0
     attempts = list(session.scalars(select(Attempt).order_by(Attempt.started_at, Attempt.id)))
     first: dict[str, Attempt] = {}
@@ -57,6 +65,9 @@ def kpis(session: Session, record: DayRecord) -> dict[str, Any]:
         if d.started_s is not None
     )
     delivered = sum(n for (status, _), n in outcomes.items() if status == "delivered")
+    day_eur = costs.day_eur(vans=len(record.drivers), km=km, van_hours=van_hours)
+    per_attempt = day_eur / len(attempts) if attempts else 0.0
+    repeat_eur = (booked - delivered) * per_attempt
     return {
         "parcels": booked,
         "delivered": delivered,
@@ -74,6 +85,13 @@ def kpis(session: Session, record: DayRecord) -> dict[str, Any]:
         "km_per_parcel": round(km / delivered, 3) if delivered else None,
         "vans": len(record.drivers),
         "van_hours": round(van_hours, 1),
+        "waiting_hours": round(sum(d.waiting_s for d in record.drivers) / 3600, 1),
+        "van_hours_per_parcel": round(van_hours / delivered, 4) if delivered else None,
+        "cost_eur": round(day_eur, 2),
+        "repeat_attempts_eur": round(repeat_eur, 2),
+        "cost_per_parcel": round((day_eur + repeat_eur) / booked, 3) if booked else None,
+        "co2_kg": round(km * costs.co2_kg_per_km, 1),
+        "co2_kg_per_parcel": round(km * costs.co2_kg_per_km / delivered, 4) if delivered else None,
         "grants_issued": sum(grants.values()),
         "grants_redeemed": grants.get("redeemed", 0),
         "grants_expired": grants.get("expired", 0),
@@ -87,6 +105,7 @@ def kpis(session: Session, record: DayRecord) -> dict[str, Any]:
         else None,
         "incidents": session.scalar(select(func.count()).select_from(Incident)) or 0,
         "unplanned": record.unplanned,
+        "unplanned_by_reason": dict(sorted(record.unplanned_by_reason.items())),
     }
 
 
@@ -99,3 +118,28 @@ def hourly_deliveries(session: Session, tz: str) -> dict[int, int]:
         if a.ended_at is not None:
             counts[a.ended_at.astimezone(zone).hour] += 1
     return dict(sorted(counts.items()))
+
+
+def van_table(session: Session, record: DayRecord) -> list[dict[str, Any]]:
+    """One row per van: stops attempted, km, hours (start to back at the depot), waiting."""
+    from trunkdrop.dispatch import service as dispatch
+
+    rows = []
+    for number, driver in enumerate(record.drivers, start=1):
+        stops = dispatch.stops_of(session=session, route_id=driver.route_id)
+        hours = (
+            ((driver.ended_s or 0) - driver.started_s) / 3600
+            if driver.started_s is not None
+            else 0.0
+        )
+        rows.append(
+            {
+                "van": number,
+                "stops": sum(1 for stop in stops if stop.status in ("done", "failed")),
+                "delivered": sum(1 for stop in stops if stop.status == "done"),
+                "km": round(driver.km, 1),
+                "hours": round(hours, 2),
+                "waiting_hours": round(driver.waiting_s / 3600, 2),
+            }
+        )
+    return rows

@@ -8,7 +8,7 @@ import queue
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from trunkdrop.dispatch.costs import CostModel
 from trunkdrop.simulation.city import draw_city
 from trunkdrop.simulation.engine import STRATEGIES, RunConfig, run_strategy
-from trunkdrop.simulation.kpis import hourly_deliveries, kpis
+from trunkdrop.simulation.kpis import hourly_deliveries, kpis, van_table
 
 
 @dataclass
@@ -28,6 +29,7 @@ class StrategyOutcome:
     hourly: dict[int, int]
     routes: list[list[tuple[float, float]]]
     seconds: float
+    vans: list[dict[str, Any]] = field(default_factory=list)
 
 
 def simulate(
@@ -100,11 +102,13 @@ def _run_one(
         lambda what, share: updates.put((name, what, share)),
     )
     with run.p.uow() as s:
-        figures = kpis(s, run.record)
+        figures = kpis(s, run.record, CostModel.from_settings(run.p.settings))
         hourly = hourly_deliveries(s, run.p.settings.timezone)
         routes = _route_points(s, run)
+        vans = van_table(s, run.record)
     run.close()
-    return StrategyOutcome(name, figures, hourly, routes, round(time.perf_counter() - started, 1))
+    seconds = round(time.perf_counter() - started, 1)
+    return StrategyOutcome(name, figures, hourly, routes, seconds, vans)
 
 
 def _route_points(session: Any, run: Any) -> list[list[tuple[float, float]]]:
@@ -133,10 +137,17 @@ ROWS = [
     ("returned to sender", "returned_to_sender", "{}"),
     ("not reached today", "not_reached", "{}"),
     ("failed attempts", "failed_attempts", "{}"),
+    ("not planned", "unplanned", "{}"),
+    ("cost per parcel EUR", "cost_per_parcel", "{:.3f}"),
+    ("cost of the day EUR", "cost_eur", "{:.2f}"),
+    ("  + repeat attempts EUR", "repeat_attempts_eur", "{:.2f}"),
     ("km", "km", "{:.1f}"),
     ("km per parcel", "km_per_parcel", "{:.3f}"),
+    ("CO2 kg per parcel", "co2_kg_per_parcel", "{:.4f}"),
     ("vans", "vans", "{}"),
     ("van hours", "van_hours", "{:.1f}"),
+    ("  of them waiting", "waiting_hours", "{:.1f}"),
+    ("van hours per parcel", "van_hours_per_parcel", "{:.4f}"),
     ("grants issued", "grants_issued", "{}"),
     ("grants redeemed", "grants_redeemed", "{}"),
     ("grants expired", "grants_expired", "{}"),
@@ -163,6 +174,11 @@ def table(outcomes: list[StrategyOutcome]) -> Table:
         t.add_row(
             f"  failed: {reason}",
             *[str(o.kpis["failed_by_reason"].get(reason, 0)) for o in outcomes],
+        )
+    for reason in sorted({r for o in outcomes for r in o.kpis["unplanned_by_reason"]}):
+        t.add_row(
+            f"  not planned: {reason}",
+            *[str(o.kpis["unplanned_by_reason"].get(reason, 0)) for o in outcomes],
         )
     t.add_row("seconds to simulate", *[f"{o.seconds:.1f}" for o in outcomes])
     return t

@@ -243,7 +243,8 @@ def test_plan_command_prints_one_json_object(
     assert code == 0
     document = json.loads(output)
     assert output.strip().count("\n") == 0
-    assert set(document) == {"instance", "cost", "feasible", "routes", "seconds"}
+    assert set(document) == {"instance", "cost", "feasible", "routes", "unplanned", "seconds"}
+    assert document["unplanned"] == []
     assert document["instance"] == "instance_1-triangle"
     assert document["feasible"] is True
     ids = [location for route in document["routes"] for location in route]
