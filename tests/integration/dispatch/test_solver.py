@@ -14,19 +14,13 @@ from trunkdrop.dispatch.checker import check_plan
 from trunkdrop.dispatch.instances import read_instance
 from trunkdrop.dispatch.plan_cli import plan_command
 from trunkdrop.dispatch.problem import Location, Place, Problem, Stop, VehicleType, Window
-from trunkdrop.dispatch.solver import (
-    RoutePool,
-    SolverSettings,
-    _merge_pool,
-    _partition,
-    _portfolio_steps,
-    _route_cost,
-    _search_task,
-    _Translation,
-    solve,
-    solve_repeatable,
-    solve_with_log,
-)
+from trunkdrop.dispatch.solver.catalogue import RoutePool
+from trunkdrop.dispatch.solver.model import Translation
+from trunkdrop.dispatch.solver.places import route_cost
+from trunkdrop.dispatch.solver.recombination import merge_pool, partition, portfolio_steps
+from trunkdrop.dispatch.solver.rounds import solve, solve_repeatable, solve_with_log
+from trunkdrop.dispatch.solver.search import search_task
+from trunkdrop.dispatch.solver.settings import SolverSettings
 
 pytestmark = pytest.mark.slow
 
@@ -80,13 +74,11 @@ def test_recombination_runs_and_never_worsens(vrprdl_dir: Path) -> None:
 def test_pooled_routes_cost_what_they_claim(vrprdl_dir: Path) -> None:
     """Every route harvested by a short search, places re-chosen, is on time and costs what
     the pool says: the recombination can trust the pool's costs."""
-    model = _Translation(read_instance(vrprdl_dir / "instance_10-triangle.vrp"))
-    outcome = _search_task(
-        3, 0.0, None, SolverSettings(), iterations=200, catalogue=model.catalogue
-    )
+    model = Translation(read_instance(vrprdl_dir / "instance_10-triangle.vrp"))
+    outcome = search_task(3, 0.0, None, SolverSettings(), iterations=200, catalogue=model.catalogue)
     assert outcome.pool
     for (kind, stops), (cost, clients) in outcome.pool.items():
-        assert _route_cost(model.catalogue.roads, kind, clients) == cost
+        assert route_cost(model.catalogue.roads, kind, clients) == cost
         assert {model.stop_of_client[client] for client in clients} == stops
 
 
@@ -95,11 +87,11 @@ def test_squeezed_search_keeps_its_fleet_and_pools_only_on_time_routes(
 ) -> None:
     """A search allowed fewer vans than a plan needs uses at most that many routes, and every
     route it pools is on time, even when its own best plan breaks windows."""
-    model = _Translation(read_instance(vrprdl_dir / "instance_10-triangle.vrp"))
-    free = _search_task(3, 0.0, None, SolverSettings(), iterations=200, catalogue=model.catalogue)
+    model = Translation(read_instance(vrprdl_dir / "instance_10-triangle.vrp"))
+    free = search_task(3, 0.0, None, SolverSettings(), iterations=200, catalogue=model.catalogue)
     routes = sum(1 for _, _, clients in free.visits if clients)
     for limit in (routes - 1, 1):
-        squeezed = _search_task(
+        squeezed = search_task(
             3,
             0.0,
             None,
@@ -110,7 +102,7 @@ def test_squeezed_search_keeps_its_fleet_and_pools_only_on_time_routes(
         )
         assert sum(1 for _, _, clients in squeezed.visits if clients) <= limit
         for (kind, _), (cost, clients) in squeezed.pool.items():
-            assert _route_cost(model.catalogue.roads, kind, clients) == cost
+            assert route_cost(model.catalogue.roads, kind, clients) == cost
     assert not squeezed.feasible  # one van cannot serve instance_10 on time
 
 
@@ -121,16 +113,16 @@ def test_every_portfolio_member_recombines_into_a_checked_plan(
     """Whatever its column steps, a recombination of two searches' routes is a plan the
     checker accepts, costing at most the better search's plan."""
     problem = read_instance(vrprdl_dir / "instance_10-triangle.vrp")
-    model = _Translation(problem)
+    model = Translation(problem)
     outcomes = [
-        _search_task(seed, 0.0, None, SolverSettings(), iterations=150, catalogue=model.catalogue)
+        search_task(seed, 0.0, None, SolverSettings(), iterations=150, catalogue=model.catalogue)
         for seed in (1, 2)
     ]
     pool: RoutePool = {}
     for outcome in outcomes:
-        _merge_pool(pool, outcome.pool)
+        merge_pool(pool, outcome.pool)
     best = min(outcomes, key=lambda outcome: outcome.cost)
-    chosen = _partition(model.catalogue, pool, best.visits, 5.0, _portfolio_steps(worker))
+    chosen = partition(model.catalogue, pool, best.visits, 5.0, portfolio_steps(worker))
     assert chosen is not None
     assert chosen.cost <= best.cost
     plan = model.plan(chosen.visits)

@@ -5,17 +5,12 @@ from __future__ import annotations
 
 from trunkdrop.dispatch.checker import check_plan
 from trunkdrop.dispatch.problem import Location, Place, Problem, Stop, VehicleType, Window
-from trunkdrop.dispatch.solver import (
-    _REDUCED_COST_STEPS,
-    SolverSettings,
-    _best_places,
-    _drop_repeats,
-    _Incumbent,
-    _portfolio_steps,
-    _route_cost,
-    _squeezed_fleet,
-    _Translation,
-)
+from trunkdrop.dispatch.solver.catalogue import Incumbent
+from trunkdrop.dispatch.solver.model import Translation
+from trunkdrop.dispatch.solver.places import best_places, drop_repeats, route_cost
+from trunkdrop.dispatch.solver.recombination import REDUCED_COST_STEPS, portfolio_steps
+from trunkdrop.dispatch.solver.rounds import squeezed_fleet
+from trunkdrop.dispatch.solver.settings import SolverSettings
 
 # Depot 0; stop "a" at 1 or 2, stop "b" at 3 or 4. Going to the nearest place of each stop
 # in turn (1 then 3) costs 7; the joint choice 2 then 4 costs 5.
@@ -44,15 +39,15 @@ def two_stop_problem(close_of_4: int) -> Problem:
     )
 
 
-def locations_of(model: _Translation, clients: tuple[int, ...]) -> list[int]:
+def locations_of(model: Translation, clients: tuple[int, ...]) -> list[int]:
     """The location index of each PyVRP client."""
     return [model.client_location[client] for client in clients]
 
 
 def test_places_are_chosen_jointly() -> None:
     """For the order a, b the cheapest places are 2 then 4 (cost 5), not the nearest ones."""
-    model = _Translation(two_stop_problem(close_of_4=100))
-    found = _best_places(model.catalogue, 0, [0, 1])
+    model = Translation(two_stop_problem(close_of_4=100))
+    found = best_places(model.catalogue, 0, [0, 1])
     assert found is not None
     cost, clients = found
     assert cost == 5
@@ -61,12 +56,12 @@ def test_places_are_chosen_jointly() -> None:
 
 def test_place_choice_keeps_windows() -> None:
     """When place 4 closes before a van coming from stop a can reach it, b is met at 3."""
-    model = _Translation(two_stop_problem(close_of_4=2))
-    found = _best_places(model.catalogue, 0, [0, 1])
+    model = Translation(two_stop_problem(close_of_4=2))
+    found = best_places(model.catalogue, 0, [0, 1])
     assert found is not None
     cost, clients = found
     assert locations_of(model, clients) == [1, 3]
-    assert cost == 7 == _route_cost(model.catalogue.roads, 0, clients)
+    assert cost == 7 == route_cost(model.catalogue.roads, 0, clients)
 
 
 def test_no_place_choice_when_every_window_is_missed() -> None:
@@ -80,7 +75,7 @@ def test_no_place_choice_when_every_window_is_missed() -> None:
         cost=problem.cost,
         travel_time=problem.travel_time,
     )
-    assert _best_places(_Translation(short).catalogue, 0, [0, 1]) is None
+    assert best_places(Translation(short).catalogue, 0, [0, 1]) is None
 
 
 def line_problem() -> Problem:
@@ -100,8 +95,8 @@ def line_problem() -> Problem:
 def test_doubly_served_stop_is_dropped_where_it_saves_most() -> None:
     """Routes 0-1-2-0 and 0-2-3-0 both serve stop 2; taking it out of the first saves 2,
     out of the second nothing, so the plan is 0-1-0 plus 0-2-3-0 and the checker agrees."""
-    model = _Translation(line_problem())
-    visits = _drop_repeats(model.catalogue, [(0, (0, 1)), (0, (1, 2))])
+    model = Translation(line_problem())
+    visits = drop_repeats(model.catalogue, [(0, (0, 1)), (0, (1, 2))])
     assert visits is not None
     assert [(cost, locations_of(model, clients)) for _, cost, clients in visits] == [
         (2, [1]),
@@ -116,14 +111,14 @@ def test_doubly_served_stop_is_dropped_where_it_saves_most() -> None:
 def test_squeezed_fleet_is_one_van_fewer_than_the_best_plan() -> None:
     """With one unlimited van type, an explorer gets one van fewer than the best plan's
     routes; none when that plan has a single route, breaks windows or squeezing is off."""
-    catalogue = _Translation(line_problem()).catalogue
-    two_routes = _Incumbent(8, ((0, 2, (0,)), (0, 6, (1, 2)), (0, 0, ())))
-    assert _squeezed_fleet(catalogue, two_routes, SolverSettings()) == 1
-    one_route = _Incumbent(6, ((0, 6, (0, 1, 2)),))
-    assert _squeezed_fleet(catalogue, one_route, SolverSettings()) is None
-    late = _Incumbent(8, two_routes.visits, feasible=False)
-    assert _squeezed_fleet(catalogue, late, SolverSettings()) is None
-    assert _squeezed_fleet(catalogue, two_routes, SolverSettings(squeeze_fleet=False)) is None
+    catalogue = Translation(line_problem()).catalogue
+    two_routes = Incumbent(8, ((0, 2, (0,)), (0, 6, (1, 2)), (0, 0, ())))
+    assert squeezed_fleet(catalogue, two_routes, SolverSettings()) == 1
+    one_route = Incumbent(6, ((0, 6, (0, 1, 2)),))
+    assert squeezed_fleet(catalogue, one_route, SolverSettings()) is None
+    late = Incumbent(8, two_routes.visits, feasible=False)
+    assert squeezed_fleet(catalogue, late, SolverSettings()) is None
+    assert squeezed_fleet(catalogue, two_routes, SolverSettings(squeeze_fleet=False)) is None
 
 
 def test_limited_fleet_is_never_squeezed() -> None:
@@ -137,15 +132,15 @@ def test_limited_fleet_is_never_squeezed() -> None:
         cost=problem.cost,
         travel_time=problem.travel_time,
     )
-    catalogue = _Translation(limited).catalogue
-    incumbent = _Incumbent(8, ((0, 2, (0,)), (0, 6, (1, 2))))
-    assert _squeezed_fleet(catalogue, incumbent, SolverSettings()) is None
+    catalogue = Translation(limited).catalogue
+    incumbent = Incumbent(8, ((0, 2, (0,)), (0, 6, (1, 2))))
+    assert squeezed_fleet(catalogue, incumbent, SolverSettings()) is None
 
 
 def test_portfolio_members_take_different_columns() -> None:
     """The first member of a recombination portfolio takes the usual reduced-cost steps,
     the others other ones, every member ending with the exact model."""
-    steps = [_portfolio_steps(worker) for worker in range(3)]
-    assert steps[0] == _REDUCED_COST_STEPS
+    steps = [portfolio_steps(worker) for worker in range(3)]
+    assert steps[0] == REDUCED_COST_STEPS
     assert len(set(steps)) == 3
     assert all(member[-1] == 1.0 for member in steps)
