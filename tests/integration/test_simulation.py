@@ -12,13 +12,13 @@ from trunkdrop.access import audit
 from trunkdrop.access.models import AuditEntry
 from trunkdrop.deliveries.models import Attempt, Delivery, DeliveryOption
 from trunkdrop.simulation.city import draw_city
-from trunkdrop.simulation.engine import DayRun, RunConfig, run_strategy
+from trunkdrop.simulation.engine import RunConfig, SimulatedDay, run_strategy
 from trunkdrop.simulation.kpis import kpis
 
 CUSTOMERS = 40
 
 
-def _run(tmp_path: Path, strategy: str, seed: int = 3, name: str = "sim") -> DayRun:
+def _run(tmp_path: Path, strategy: str, seed: int = 3, name: str = "sim") -> SimulatedDay:
     config = RunConfig(
         strategy=strategy, customers=draw_city(CUSTOMERS, seed), seed=seed,
         database=tmp_path / f"{name}.db", solver_iterations=200,
@@ -27,25 +27,25 @@ def _run(tmp_path: Path, strategy: str, seed: int = 3, name: str = "sim") -> Day
 
 
 @pytest.fixture(scope="module")
-def roaming(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DayRun]:
+def roaming(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedDay]:
     run = _run(tmp_path_factory.mktemp("roaming"), "trunk_roaming_home")
     yield run
     run.close()
 
 
-def test_same_seed_gives_the_same_numbers(tmp_path: Path, roaming: DayRun) -> None:
+def test_same_seed_gives_the_same_numbers(tmp_path: Path, roaming: SimulatedDay) -> None:
     """Two runs of one strategy with one seed produce identical KPIs."""
     again = _run(tmp_path, "trunk_roaming_home", name="again")
     try:
-        with roaming.p.uow() as s1, again.p.uow() as s2:
+        with roaming.platform.uow() as s1, again.platform.uow() as s2:
             assert kpis(s1, roaming.record) == kpis(s2, again.record)
     finally:
         again.close()
 
 
-def test_every_booked_parcel_ends_delivered_returned_or_carried_over(roaming: DayRun) -> None:
+def test_every_booked_parcel_ends_delivered_returned_or_carried_over(roaming: SimulatedDay) -> None:
     """No parcel is lost: each is delivered, returned to the sender, or back at the depot with a reason."""
-    with roaming.p.uow() as s:
+    with roaming.platform.uow() as s:
         deliveries = list(s.scalars(select(Delivery)))
         assert len(deliveries) == CUSTOMERS
         for d in deliveries:
@@ -56,9 +56,9 @@ def test_every_booked_parcel_ends_delivered_returned_or_carried_over(roaming: Da
                 assert d.outcome_reason
 
 
-def test_the_day_goes_through_the_platform_services(roaming: DayRun) -> None:
+def test_the_day_goes_through_the_platform_services(roaming: SimulatedDay) -> None:
     """Every attempt is in the database, every grant in the audit trail, and the chain verifies."""
-    with roaming.p.uow() as s:
+    with roaming.platform.uow() as s:
         attempts = s.scalar(select(func.count()).select_from(Attempt)) or 0
         assert attempts >= CUSTOMERS * 0.8
         issued = s.scalar(
@@ -82,7 +82,7 @@ def test_a_strategy_without_roaming_never_delivers_to_a_second_place(tmp_path: P
     """trunk_fixed books one place per car: no trunk attempt is ever at a second itinerary place."""
     run = _run(tmp_path, "trunk_fixed")
     try:
-        with run.p.uow() as s:
+        with run.platform.uow() as s:
             assert s.scalar(select(func.max(DeliveryOption.seq))) == 1
             seqs = set(s.scalars(select(Attempt.option_seq).where(Attempt.mode == "trunk")))
             assert seqs <= {1}

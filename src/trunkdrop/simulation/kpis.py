@@ -13,7 +13,7 @@ from trunkdrop.access.models import AuditEntry, Grant
 from trunkdrop.deliveries.models import Attempt, Delivery
 from trunkdrop.dispatch.costs import CostModel
 from trunkdrop.incidents.models import Incident
-from trunkdrop.simulation.engine import DayRecord
+from trunkdrop.simulation.day import DayRecord
 
 
 def kpis(session: Session, record: DayRecord, costs: CostModel | None = None) -> dict[str, Any]:

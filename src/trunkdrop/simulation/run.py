@@ -101,9 +101,9 @@ def _run_one(
         ),
         lambda what, share: updates.put((name, what, share)),
     )
-    with run.p.uow() as s:
-        figures = kpis(s, run.record, CostModel.from_settings(run.p.settings))
-        hourly = hourly_deliveries(s, run.p.settings.timezone)
+    with run.platform.uow() as s:
+        figures = kpis(s, run.record, CostModel.from_settings(run.platform.settings))
+        hourly = hourly_deliveries(s, run.platform.settings.timezone)
         routes = _route_points(s, run)
         vans = van_table(s, run.record)
     run.close()
