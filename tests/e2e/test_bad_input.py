@@ -28,6 +28,7 @@ ROLES: list[tuple[str | None, str, str | None]] = [
     (None, "/v1/checkout", "shop"),
     (None, "/v1/deliveries", "shop"),
     (None, "/v1/stops", "driver"),
+    ("POST", "/v1/attempts/{attempt_id}/settle", "operator"),
     (None, "/v1/attempts", "driver"),
     ("POST", "/v1/devices/{device_id}/approve", "carrier"),
     (None, "/v1/devices", "driver"),
@@ -141,6 +142,11 @@ class Fuzz:
                 "public_key": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", "label": "spare",
             },
             ("POST", "/v1/attempts/{attempt_id}/fail"): {"reason": "other", "detail": "fuzz"},
+            ("POST", "/v1/attempts/{attempt_id}/settle"): {"outcome": "delivered", "note": "fuzz"},
+            ("POST", "/v1/incidents/{incident_id}/resolve"): {"note": "fuzz"},
+            ("POST", "/v1/parties/{party_id}/api-keys"): {
+                "label": "fuzz", "device_id": world.handsets["driver"].id,
+            },
             ("POST", "/v1/service-areas"): {
                 "name": "Fuzz", "latitude": OFFICE[0], "longitude": OFFICE[1], "radius_m": 1000,
                 "depot_latitude": HOME[0], "depot_longitude": HOME[1],

@@ -71,16 +71,19 @@ def test_attempt_cannot_succeed_without_deposit_after_trunk_open() -> None:
     assert domain.check_attempt_transition("deposited", "succeeded") == AttemptStatus.succeeded
 
 
-def test_deposited_attempt_cannot_fail() -> None:
-    """Once the parcel is in the trunk the attempt can only end as succeeded."""
-    with pytest.raises(domain.IllegalTransition):
-        domain.check_attempt_transition("deposited", "failed")
+def test_deposited_attempt_cannot_go_back() -> None:
+    """Once the parcel is in the trunk the attempt only ends: succeeded, or failed (an
+    operator's decision, `outcomes.settle_attempt`); never back to an earlier step."""
+    for earlier in ("started", "unlocking", "trunk_open"):
+        with pytest.raises(domain.IllegalTransition):
+            domain.check_attempt_transition("deposited", earlier)
+    assert domain.check_attempt_transition("deposited", "failed") == "failed"
 
 
 def test_illegal_transition_names_the_attempt_and_the_delivery_with_their_article() -> None:
     """The problem detail reads "an attempt cannot go …" and "a delivery cannot go …"."""
-    with pytest.raises(domain.IllegalTransition, match=r"^an attempt cannot go from deposited"):
-        domain.check_attempt_transition("deposited", "failed")
+    with pytest.raises(domain.IllegalTransition, match=r"^an attempt cannot go from succeeded"):
+        domain.check_attempt_transition("succeeded", "failed")
     with pytest.raises(domain.IllegalTransition, match=r"^a delivery cannot go from delivered"):
         domain.check_delivery_transition("delivered", "booked")
 

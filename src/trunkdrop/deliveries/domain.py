@@ -54,7 +54,8 @@ ATTEMPT_TRANSITIONS: dict[AttemptStatus, frozenset[AttemptStatus]] = {
     ),
     AttemptStatus.unlocking: frozenset({AttemptStatus.trunk_open, AttemptStatus.failed}),
     AttemptStatus.trunk_open: frozenset({AttemptStatus.deposited, AttemptStatus.failed}),
-    AttemptStatus.deposited: frozenset({AttemptStatus.succeeded}),
+    # Failed only by an operator: the car never confirmed, and the parcel is not there.
+    AttemptStatus.deposited: frozenset({AttemptStatus.succeeded, AttemptStatus.failed}),
     AttemptStatus.succeeded: frozenset(),
     AttemptStatus.failed: frozenset(),
 }
@@ -100,6 +101,10 @@ class Reason(enum.StrEnum):
     nobody_home = "nobody_home"
     address_not_found = "address_not_found"
     not_reached = "not_reached"
+    # The car never confirmed it closed and locked, however often it was told to.
+    car_unresponsive = "car_unresponsive"
+    # An operator settled what the car left undecided.
+    operator_override = "operator_override"
     other = "other"
 
 
@@ -112,6 +117,7 @@ DRIVER_REASONS = frozenset(
         Reason.parcel_damaged,
         Reason.nobody_home,
         Reason.address_not_found,
+        Reason.car_unresponsive,
         Reason.other,
     }
 )

@@ -15,10 +15,11 @@ from trunkdrop.deliveries import service as deliveries
 from trunkdrop.deliveries.models import Attempt, Delivery
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.models import Route, RouteStop
-from trunkdrop.errors import Conflict
+from trunkdrop.errors import Conflict, NotFound
 from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
 from trunkdrop.incidents import service as incidents
+from trunkdrop.parties.models import Party
 from trunkdrop.vehicles import service as vehicles
 from trunkdrop.vehicles.models import Vehicle, VehicleCommand
 
@@ -303,3 +304,64 @@ def drop_pending_unlocks(
             session=session,
             event=Event(kind="command.dropped", at=now, subject=command.id, facts={"why": why}),
         )
+
+
+def settle_attempt(
+    *,
+    session: Session,
+    settings: Settings,
+    operator: Party,
+    attempt_id: str,
+    delivered: bool,
+    note: str,
+    now: datetime,
+) -> Attempt:
+    """An operator decides what the car left undecided: an attempt whose parcel went into
+    the trunk without the car ever confirming it locked. Delivered: the delivery is done.
+    Not delivered (the parcel is not there): the attempt fails and the fallback policy
+    decides. The attempt's open incidents are resolved with the note; audited."""
+    attempt = session.get(Attempt, attempt_id, with_for_update=True)
+    if attempt is None:
+        raise NotFound(f"no attempt with id {attempt_id!r}", field="attempt_id")
+    if attempt.status != domain.AttemptStatus.deposited:
+        raise Conflict(
+            f"only an attempt waiting for the car's lock can be settled; this one is "
+            f"{attempt.status}",
+            code="illegal_transition",
+        )
+    events.record(
+        session=session,
+        event=Event(
+            kind="attempt.settled",
+            at=now,
+            subject=attempt.id,
+            actor=operator.id,
+            delivery_id=attempt.delivery_id,
+            facts={"delivered": delivered, "note": note},
+            text="an operator confirmed the delivery"
+            if delivered
+            else "an operator found the parcel was not delivered",
+        ),
+    )
+    incidents.resolve_all_of_attempt(
+        session=session,
+        attempt_id=attempt.id,
+        resolution=f"settled by an operator: {note}",
+        now=now,
+    )
+    if delivered:
+        transition(attempt, domain.AttemptStatus.succeeded)
+        attempt.ended_at = now
+        finish_delivered(
+            session=session, settings=settings, attempt=attempt, outcome="delivered_trunk", now=now
+        )
+    else:
+        fail_attempt(
+            session=session,
+            settings=settings,
+            attempt=attempt,
+            reason=domain.Reason.operator_override,
+            detail=note,
+            now=now,
+        )
+    return attempt

@@ -211,6 +211,7 @@ DriverReason = Literal[
     "parcel_damaged",
     "nobody_home",
     "address_not_found",
+    "car_unresponsive",
     "other",
 ]
 
@@ -220,3 +221,12 @@ class FailureReport(BaseModel):
 
     reason: DriverReason
     detail: str | None = Field(None, max_length=300)
+
+
+class AttemptSettlement(BaseModel):
+    """An operator's decision on an attempt the car left undecided."""
+
+    model_config = _STRICT
+
+    outcome: Literal["delivered", "not_delivered"]
+    note: str = Field(min_length=1, max_length=200)

@@ -20,6 +20,7 @@ from trunkdrop.api.deps import (
     CurrentParty,
     Driver,
     NowDep,
+    Operator,
     PlatformDep,
     Retailer,
     SessionDep,
@@ -27,12 +28,13 @@ from trunkdrop.api.deps import (
     UnitDep,
 )
 from trunkdrop.bootstrap import Platform
-from trunkdrop.deliveries import attempts, service
+from trunkdrop.deliveries import attempts, outcomes, service
 from trunkdrop.deliveries.domain import AttemptStatus
 from trunkdrop.deliveries.schemas import (
     AccessGranted,
     AccessRequest,
     AttemptRead,
+    AttemptSettlement,
     AttemptStart,
     AttemptStarted,
     CheckoutOptionsRead,
@@ -222,6 +224,30 @@ def report_failure(
         attempt_id=attempt_id,
         reason=body.reason,
         detail=body.detail,
+        now=now,
+    )
+    return AttemptRead.model_validate(attempt)
+
+
+@router.post("/attempts/{attempt_id}/settle", response_model=AttemptRead)
+def settle_attempt(
+    attempt_id: Id,
+    body: AttemptSettlement,
+    session: SessionDep,
+    settings: SettingsDep,
+    operator: Operator,
+    now: NowDep,
+) -> AttemptRead:
+    """Operator: decide an attempt whose parcel went into the trunk but whose car never
+    confirmed it locked — delivered, or not (then the fallback policy goes on). Resolves
+    the attempt's open incidents with the note; audited."""
+    attempt = outcomes.settle_attempt(
+        session=session,
+        settings=settings,
+        operator=operator,
+        attempt_id=attempt_id,
+        delivered=body.outcome == "delivered",
+        note=body.note,
         now=now,
     )
     return AttemptRead.model_validate(attempt)

@@ -17,6 +17,7 @@ from trunkdrop.devices import service as devices
 from trunkdrop.devices.models import Device
 from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
+from trunkdrop.parties import service as parties
 from trunkdrop.parties.models import Party
 from trunkdrop.vehicles import service as vehicles
 from trunkdrop.vehicles.models import Vehicle
@@ -105,7 +106,8 @@ def revoke_device(
     """A lost or stolen handset, in one call: the device, every live grant bound to it, and
     every attempt it unlocked that has not opened a trunk yet (its unlock still waiting to
     be sent) die at once. An online car's grant is spent when it is issued, so killing
-    live grants alone would let the queued unlock go out for the revoked handset."""
+    live grants alone would let the queued unlock go out for the revoked handset. The API
+    keys issued for the handset are revoked with it."""
     device = devices.revoke_device(session=session, party=party, device_id=device_id, now=now)
     # In the lock order of `fail_attempt`: attempts, their unlocks, then the grants.
     for attempt in session.scalars(_UNLOCKING_FOR_DEVICE, {"device_id": device.id}):
@@ -119,6 +121,8 @@ def revoke_device(
             only_if=(domain.AttemptStatus.unlocking,),
         )
     access.end_live_grants(session=session, now=now, reason="device_revoked", device_id=device.id)
+    # The API keys that came with the handset were on it: whoever holds it has them too.
+    parties.revoke_keys_of_device(session=session, device_id=device.id, by=party.id, now=now)
     session.flush()
     return device
 

@@ -95,6 +95,10 @@ RECORDINGS: Mapping[str, Recording] = MappingProxyType(
         "attempt.failed": Recording("attempt_failed", "attempt.failed"),
         "attempt.secured": Recording("locked", "vehicle.secured"),
         "attempt.relock_sent": Recording("relock"),
+        # The car never confirmed it locked: the driver goes on, the incident stays open.
+        "attempt.left_unconfirmed": Recording("left_unconfirmed", "attempt.left_unconfirmed"),
+        # An operator settles an attempt the car left undecided.
+        "attempt.settled": Recording("settled", "attempt.settled"),
         # The car, its owner's switches, and what the platform told it.
         "vehicle.locked": _audited("vehicle.locked"),
         "vehicle.unlocked": _audited("vehicle.unlocked"),
@@ -127,9 +131,11 @@ RECORDINGS: Mapping[str, Recording] = MappingProxyType(
         "device.revoked": _audited("device.revoked"),
         "driver.position_refused": _audited("driver.position_refused"),
         "api_keys.revoked": _audited("api_keys.revoked"),
+        "api_key.issued": _audited("api_key.issued"),
         # The operator's side.
         "incident.opened": Recording(audit="incident.opened", published="incident.opened"),
         "incident.resolved": Recording(audit="incident.resolved", published="incident.resolved"),
+        "incident.acknowledged": _audited("incident.acknowledged"),
         # A webhook endpoint that never answered: its owner is told.
         "webhook_endpoint.disabled": Recording(
             audit="webhook_endpoint.disabled", topic="webhook_endpoint.disabled"

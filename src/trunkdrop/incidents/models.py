@@ -24,3 +24,6 @@ class Incident(Base):
     opened_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
     resolution: Mapped[str | None] = mapped_column(String(200), default=None)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(32), default=None)
+    resolved_by: Mapped[str | None] = mapped_column(String(32), default=None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class IncidentRead(BaseModel):
@@ -21,3 +21,14 @@ class IncidentRead(BaseModel):
     opened_at: datetime
     resolved_at: datetime | None
     resolution: str | None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_by: str | None = None
+
+
+class IncidentNote(BaseModel):
+    """What the operator did about it, in a few words (kept in the audit chain)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=1, max_length=200)

@@ -7,9 +7,11 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from trunkdrop.errors import Conflict, NotFound
 from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
 from trunkdrop.incidents.models import Incident
+from trunkdrop.parties.models import Party
 from trunkdrop.store.base import new_id
 
 
@@ -85,6 +87,58 @@ def resolve_open(
     session.flush()
 
 
+def get_incident(*, session: Session, incident_id: str, for_update: bool = False) -> Incident:
+    incident = session.get(Incident, incident_id, with_for_update=True if for_update else None)
+    if incident is None:
+        raise NotFound(f"no incident with id {incident_id!r}", field="incident_id")
+    return incident
+
+
+def acknowledge(*, session: Session, operator: Party, incident_id: str, now: datetime) -> Incident:
+    """An operator says they are on it: the incident stays open, with who and when."""
+    incident = get_incident(session=session, incident_id=incident_id, for_update=True)
+    if incident.status != "open":
+        raise Conflict("only an open incident can be acknowledged", code="incident_resolved")
+    if incident.acknowledged_at is None:
+        incident.acknowledged_at, incident.acknowledged_by = now, operator.id
+        events.record(
+            session=session,
+            event=Event(
+                kind="incident.acknowledged",
+                at=now,
+                subject=incident.id,
+                actor=operator.id,
+                delivery_id=incident.delivery_id,
+            ),
+        )
+    session.flush()
+    return incident
+
+
+def resolve(
+    *, session: Session, operator: Party, incident_id: str, note: str, now: datetime
+) -> Incident:
+    """An operator closes an incident with what was done about it."""
+    incident = get_incident(session=session, incident_id=incident_id, for_update=True)
+    if incident.status != "open":
+        raise Conflict("this incident is already resolved", code="incident_resolved")
+    incident.status, incident.resolved_at = "resolved", now
+    incident.resolution, incident.resolved_by = note[:200], operator.id
+    events.record(
+        session=session,
+        event=Event(
+            kind="incident.resolved",
+            at=now,
+            subject=incident.id,
+            actor=operator.id,
+            delivery_id=incident.delivery_id,
+            facts={"resolution": incident.resolution, "by": "operator"},
+        ),
+    )
+    session.flush()
+    return incident
+
+
 def list_incidents(
     *, session: Session, status: str | None = None, limit: int = 500
 ) -> list[Incident]:
@@ -92,3 +146,25 @@ def list_incidents(
     if status is not None:
         query = query.where(Incident.status == status)
     return list(session.scalars(query))
+
+
+def resolve_all_of_attempt(
+    *, session: Session, attempt_id: str, resolution: str, now: datetime
+) -> None:
+    """Resolve every open incident of an attempt (an operator settled it)."""
+    for incident in session.scalars(
+        select(Incident).where(Incident.attempt_id == attempt_id, Incident.status == "open")
+    ):
+        incident.status, incident.resolved_at = "resolved", now
+        incident.resolution = resolution[:200]
+        events.record(
+            session=session,
+            event=Event(
+                kind="incident.resolved",
+                at=now,
+                subject=incident.id,
+                delivery_id=incident.delivery_id,
+                facts={"resolution": incident.resolution},
+            ),
+        )
+    session.flush()

@@ -43,3 +43,6 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    label: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The handset the key was issued for (a driver's phone): revoking the handset revokes it.
+    device_id: Mapped[str | None] = mapped_column(String(32), index=True, default=None)

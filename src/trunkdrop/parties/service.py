@@ -79,20 +79,99 @@ def create_party(
     return party
 
 
-def create_api_key(*, session: Session, party: Party, now: datetime) -> str:
-    """Store a new key for `party` (hashed) and return the plaintext, which is never stored."""
+def create_api_key(
+    *, session: Session, party: Party, now: datetime, device_id: str | None = None
+) -> str:
+    """Store a new key for `party` (hashed) and return the plaintext, which is never stored.
+    A key issued for a handset (`device_id`) dies when that handset is revoked."""
+    return _new_key(session, party, now, device_id)[1]
+
+
+def _new_key(
+    session: Session, party: Party, now: datetime, device_id: str | None
+) -> tuple[ApiKey, str]:
     key = f"td_{party.role[:4]}_{secrets.token_urlsafe(32)}"
-    session.add(
-        ApiKey(
-            id=new_id("key"),
-            party_id=party.id,
-            key_hash=_hash(key),
-            prefix=key[:12],
-            created_at=now,
+    row = ApiKey(
+        id=new_id("key"),
+        party_id=party.id,
+        key_hash=_hash(key),
+        prefix=key[:12],
+        created_at=now,
+        device_id=device_id,
+    )
+    session.add(row)
+    session.flush()
+    return row, key
+
+
+def _may_manage_keys(by: Party | None, party: Party | None) -> bool:
+    """The party itself, its carrier (for a driver), an operator, or the command line."""
+    return by is None or (
+        party is not None
+        and (by.role == Role.operator or by.id == party.id or by.id == party.carrier_id)
+    )
+
+
+def party_whose_keys(*, session: Session, by: Party, party_id: str) -> Party:
+    """The party whose keys `by` may issue: itself, its driver (a carrier), anyone (an
+    operator). Not found and not yours look the same: other parties' ids are not confirmed."""
+    party = session.get(Party, party_id)
+    if party is None or not _may_manage_keys(by, party):
+        raise NotFound(f"no party with id {party_id!r} whose keys you may issue", field="party_id")
+    return party
+
+
+def issue_api_key(
+    *,
+    session: Session,
+    by: Party,
+    party_id: str,
+    now: datetime,
+    label: str,
+    device_id: str | None = None,
+) -> tuple[ApiKey, str]:
+    """A new key for an existing party — a driver whose phone was stolen keeps their
+    identity, routes and handsets — issued by the party itself, its carrier or an operator.
+    The caller checks that `device_id`, when given, is the party's own handset."""
+    party = party_whose_keys(session=session, by=by, party_id=party_id)
+    row, key = _new_key(session, party, now, device_id)
+    row.label = label
+    events.record(
+        session=session,
+        event=Event(
+            kind="api_key.issued",
+            at=now,
+            subject=party.id,
+            actor=by.id,
+            facts={"key": row.id, "prefix": row.prefix, "label": label, "device": device_id},
+        ),
+    )
+    return row, key
+
+
+def revoke_keys_of_device(*, session: Session, device_id: str, by: str, now: datetime) -> int:
+    """Revoke the live keys issued for a handset (it was lost or stolen). Returns how many."""
+    keys = list(
+        session.scalars(
+            select(ApiKey)
+            .where(ApiKey.device_id == device_id, ApiKey.revoked_at.is_(None))
+            .with_for_update()
         )
     )
+    for key in keys:
+        key.revoked_at = now
+        events.record(
+            session=session,
+            event=Event(
+                kind="api_keys.revoked",
+                at=now,
+                subject=key.party_id,
+                actor=by,
+                facts={"keys": 1, "key": key.id, "device": device_id},
+            ),
+        )
     session.flush()
-    return key
+    return len(keys)
 
 
 def authenticate(*, session: Session, key: str) -> Party:
@@ -113,11 +192,7 @@ def revoke_api_keys(*, session: Session, by: Party | None, party_id: str, now: d
     Returns how many keys died. API processes forget their remembered answer at once when
     the revocation is theirs, within seconds otherwise (api/auth.py)."""
     party = session.get(Party, party_id)
-    allowed = by is None or (
-        party is not None
-        and (by.role == Role.operator or by.id == party.id or by.id == party.carrier_id)
-    )
-    if party is None or not allowed:
+    if party is None or not _may_manage_keys(by, party):
         # Not found and not yours look the same: ids of other parties are not confirmed.
         raise NotFound(f"no party with id {party_id!r} whose keys you may revoke", field="party_id")
     keys = list(
