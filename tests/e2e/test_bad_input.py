@@ -88,8 +88,8 @@ class Fuzz:
         self.spec: dict[str, Any] = world.ok(world.client.get("/openapi.json"))
         vehicle, delivery, attempt = world.ready_at_car()
         self.vehicle = vehicle
-        place = world.ok(world.get("anna", "/v1/places"))[0]
-        route = world.ok(world.get("carrier", "/v1/routes"))[0]
+        place = world.ok(world.get("anna", "/v1/places"))["data"][0]
+        route = world.ok(world.get("carrier", "/v1/routes"))["data"][0]
         self.real = {
             "vehicle_id": vehicle["id"],
             "place_id": place["id"],
@@ -600,7 +600,7 @@ def test_latitude_91_is_refused_everywhere(world: World) -> None:
     office = world.add_place()
     place = {"label": "pole", "latitude": 91, "longitude": 11.5, "address": "North Pole 1"}
     refused(world.post("anna", "/v1/places", place), 422, "latitude")
-    assert len(world.ok(world.get("anna", "/v1/places"))) == 1
+    assert len(world.ok(world.get("anna", "/v1/places"))["data"]) == 1
     fallback = {"address": "x", "latitude": 91, "longitude": 11.5}
     body = booking(world, car, [(office, world.at(10), world.at(12))], fallback_address=fallback)
     refused(world.post("shop", "/v1/deliveries", body), 422, "fallback_address.latitude")
@@ -652,7 +652,7 @@ def test_unknown_brand_is_refused_on_link(world: World) -> None:
         "trunk_volume_l": 400,
     }
     refused(world.post("anna", "/v1/vehicles", body), 422, "brand")
-    assert world.ok(world.get("anna", "/v1/vehicles")) == []
+    assert world.ok(world.get("anna", "/v1/vehicles"))["data"] == []
     with world.platform.uow() as session:
         assert session.scalar(select(func.count()).select_from(Vehicle)) == 0
 
@@ -687,4 +687,4 @@ def test_route_with_a_delivery_twice_is_refused(world: World) -> None:
         "delivery_ids": [delivery["id"]] * 2,
     }
     refused(world.post("carrier", "/v1/routes", body), 422, "delivery_ids")
-    assert world.ok(world.get("carrier", "/v1/routes")) == []
+    assert world.ok(world.get("carrier", "/v1/routes"))["data"] == []

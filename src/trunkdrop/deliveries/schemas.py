@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from trunkdrop.devices.schemas import ChallengeRead, DeviceProof
-from trunkdrop.schemas import Latitude, Longitude, Position, Timestamp
+from trunkdrop.schemas import Latitude, ListPage, Longitude, Position, Timestamp
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -220,3 +220,7 @@ class FailureReport(BaseModel):
 
     reason: DriverReason
     detail: str | None = Field(None, max_length=300)
+
+
+class DeliveryPage(ListPage[DeliveryRead]):
+    """A page of deliveries, the newest booking first."""

@@ -26,6 +26,8 @@ from trunkdrop.api.deps import (
     SettingsDep,
     UnitDep,
 )
+from trunkdrop.api.idempotency import IdempotencyKey
+from trunkdrop.api.pages import PageParams, page_read
 from trunkdrop.bootstrap import Platform
 from trunkdrop.deliveries import attempts, service
 from trunkdrop.deliveries.domain import AttemptStatus
@@ -38,6 +40,7 @@ from trunkdrop.deliveries.schemas import (
     CheckoutOptionsRead,
     CheckoutRequest,
     DeliveryCreate,
+    DeliveryPage,
     DeliveryRead,
     FailureReport,
 )
@@ -67,23 +70,40 @@ def book(
     settings: SettingsDep,
     retailer: Retailer,
     now: NowDep,
+    keyed: IdempotencyKey,
 ) -> DeliveryRead:
-    delivery = service.book(
-        session=session, settings=settings, retailer=retailer, delivery_in=delivery_in, now=now
+    """Book a parcel into the customer's trunk, in the windows and places of its itinerary."""
+
+    def create() -> DeliveryRead:
+        delivery = service.book(
+            session=session, settings=settings, retailer=retailer, delivery_in=delivery_in, now=now
+        )
+        return service.to_read(session=session, delivery=delivery)
+
+    return keyed.once(
+        session=session,
+        party=retailer,
+        settings=settings,
+        now=now,
+        read=DeliveryRead,
+        create=create,
     )
-    return service.to_read(session=session, delivery=delivery)
 
 
-@router.get("/deliveries", response_model=list[DeliveryRead])
+@router.get("/deliveries", response_model=DeliveryPage)
 def list_deliveries(
     session: SessionDep,
     party: CurrentParty,
+    page: PageParams,
     status: Annotated[DeliveryState | None, Query()] = None,
-) -> list[DeliveryRead]:
-    return [
-        service.to_read(session=session, delivery=d, viewer=party)
-        for d in service.list_deliveries(session=session, party=party, status=status)
-    ]
+) -> DeliveryPage:
+    """The deliveries the caller takes part in, the newest booking first."""
+    found = service.list_deliveries(
+        session=session, party=party, status=status, cursor=page.cursor, limit=page.limit
+    )
+    return page_read(
+        DeliveryPage, found, lambda d: service.to_read(session=session, delivery=d, viewer=party)
+    )
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryRead)
@@ -106,7 +126,9 @@ def cancel(delivery_id: Id, session: SessionDep, party: CurrentParty, now: NowDe
     response_model=AttemptStarted,
     status_code=status.HTTP_201_CREATED,
 )
-async def start_attempt(stop_id: Id, attempt_in: AttemptStart, call: AtTheCar) -> AttemptStarted:
+async def start_attempt(
+    stop_id: Id, attempt_in: AttemptStart, call: AtTheCar, keyed: IdempotencyKey
+) -> AttemptStarted:
     """The driver is at the stop with the parcel in hand. Name the handset (`device_id`)
     and its challenge for the access request comes with the answer."""
 
@@ -123,7 +145,16 @@ async def start_attempt(stop_id: Id, attempt_in: AttemptStart, call: AtTheCar) -
         started.challenge = None if nonce is None else ChallengeRead.model_validate(nonce)
         return started
 
-    return await call.unit(started)
+    return await call.unit(
+        lambda session: keyed.once(
+            session=session,
+            party=call.driver,
+            settings=call.settings,
+            now=call.now,
+            read=AttemptStarted,
+            create=lambda: started(session),
+        )
+    )
 
 
 @router.get("/attempts/{attempt_id}", response_model=AttemptRead)

@@ -14,9 +14,10 @@ from trunkdrop.api.deps import (
     SessionDep,
     SettingsDep,
 )
+from trunkdrop.api.pages import PageParams, page_read
 from trunkdrop.deliveries import withdrawals
 from trunkdrop.devices import service
-from trunkdrop.devices.schemas import DeviceRead, DeviceRegister
+from trunkdrop.devices.schemas import DevicePage, DeviceRead, DeviceRegister
 
 router = APIRouter(tags=["devices"], route_class=CommitInView)
 Id = Annotated[str, Path(max_length=32)]
@@ -33,11 +34,11 @@ def register_device(
     )
 
 
-@router.get("/devices", response_model=list[DeviceRead])
-def list_devices(session: SessionDep, party: CarrierOrDriver) -> list[DeviceRead]:
-    return [
-        DeviceRead.model_validate(d) for d in service.list_devices(session=session, party=party)
-    ]
+@router.get("/devices", response_model=DevicePage)
+def list_devices(session: SessionDep, party: CarrierOrDriver, page: PageParams) -> DevicePage:
+    """A driver's handsets; a carrier's: its drivers'."""
+    found = service.list_devices(session=session, party=party, cursor=page.cursor, limit=page.limit)
+    return page_read(DevicePage, found, DeviceRead.model_validate)
 
 
 @router.post("/devices/{device_id}/approve", response_model=DeviceRead)

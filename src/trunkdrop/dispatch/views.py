@@ -18,18 +18,23 @@ from trunkdrop.api.deps import (
     SessionDep,
     SettingsDep,
 )
+from trunkdrop.api.pages import PageParams, page_read
 from trunkdrop.dispatch import flows, routes, service
 from trunkdrop.dispatch.schemas import (
     PlanCreate,
     PlanRead,
     ReplanCreate,
     RouteCreate,
+    RoutePage,
     RouteRead,
     ServiceAreaCreate,
+    ServiceAreaPage,
     ServiceAreaRead,
+    StopPage,
     StopRead,
     UnplannedRead,
 )
+from trunkdrop.store.pages import page_in_memory
 
 router = APIRouter(tags=["dispatch"], route_class=CommitInView)
 RouteId = Annotated[str, Path(max_length=32)]
@@ -44,18 +49,26 @@ def create_service_area(
     )
 
 
-@router.get("/service-areas", response_model=list[ServiceAreaRead])
-def list_service_areas(session: SessionDep, party: CurrentParty) -> list[ServiceAreaRead]:
+@router.get("/service-areas", response_model=ServiceAreaPage)
+def list_service_areas(
+    session: SessionDep, party: CurrentParty, page: PageParams
+) -> ServiceAreaPage:
     """A carrier's own areas with depots; shops and customers see coverage only."""
     areas, depots = service.service_areas_seen_by(session=session, party=party)
-    return [
-        ServiceAreaRead.model_validate(a)
-        if depots
-        else ServiceAreaRead.model_validate(a).model_copy(
-            update={"depot_latitude": None, "depot_longitude": None}
-        )
-        for a in areas
-    ]
+    found = page_in_memory(
+        areas, key=lambda a: (a.created_at, a.id), cursor=page.cursor, limit=page.limit
+    )
+    return page_read(
+        ServiceAreaPage,
+        found,
+        lambda a: (
+            ServiceAreaRead.model_validate(a)
+            if depots
+            else ServiceAreaRead.model_validate(a).model_copy(
+                update={"depot_latitude": None, "depot_longitude": None}
+            )
+        ),
+    )
 
 
 @router.post("/routes", response_model=RouteRead, status_code=status.HTTP_201_CREATED)
@@ -73,18 +86,28 @@ def create_route(
     return routes.route_to_read(session=session, settings=settings, route=route, now=now)
 
 
-@router.get("/routes", response_model=list[RouteRead])
+@router.get("/routes", response_model=RoutePage)
 def list_routes(
     session: SessionDep,
     settings: SettingsDep,
     party: CarrierOrDriver,
     now: NowDep,
+    page: PageParams,
     service_date: Annotated[date | None, Query(alias="date")] = None,
-) -> list[RouteRead]:
-    return [
-        routes.route_to_read(session=session, settings=settings, route=r, now=now)
-        for r in service.list_routes(session=session, party=party, service_date=service_date)
-    ]
+) -> RoutePage:
+    """A driver's routes; a carrier's: all of its routes; by day."""
+    found = service.page_routes(
+        session=session,
+        party=party,
+        service_date=service_date,
+        cursor=page.cursor,
+        limit=page.limit,
+    )
+    return page_read(
+        RoutePage,
+        found,
+        lambda r: routes.route_to_read(session=session, settings=settings, route=r, now=now),
+    )
 
 
 @router.get("/routes/{route_id}", response_model=RouteRead)
@@ -138,22 +161,27 @@ async def next_stop(call: AtTheCar) -> StopRead:
     )
 
 
-@router.get("/stops", response_model=list[StopRead])
+@router.get("/stops", response_model=StopPage)
 def list_stops(
     session: SessionDep,
     settings: SettingsDep,
     party: CarrierOrDriver,
     now: NowDep,
+    page: PageParams,
     service_date: Annotated[date | None, Query(alias="date")] = None,
-) -> list[StopRead]:
+) -> StopPage:
     """The day's stops: a driver sees their own routes', a carrier all of its routes'."""
-    return [
-        stop
+    # A stop is shown through its route (its ETA and whether it is next), so the routes are
+    # read whole and the stops paged after.
+    stops = [
+        ((route.service_date, route.created_at, route.id, stop.seq), stop)
         for route in service.list_routes(session=session, party=party, service_date=service_date)
         for stop in routes.route_to_read(
             session=session, settings=settings, route=route, now=now
         ).stops
     ]
+    found = page_in_memory(stops, key=lambda s: s[0], cursor=page.cursor, limit=page.limit)
+    return page_read(StopPage, found, lambda s: s[1])
 
 
 @router.post("/plans", response_model=PlanRead, status_code=status.HTTP_201_CREATED)

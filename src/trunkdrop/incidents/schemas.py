@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from trunkdrop.schemas import ListPage
+
 
 class IncidentRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -21,3 +23,7 @@ class IncidentRead(BaseModel):
     opened_at: datetime
     resolved_at: datetime | None
     resolution: str | None
+
+
+class IncidentPage(ListPage[IncidentRead]):
+    """A page of incidents, the newest first."""
