@@ -159,6 +159,9 @@ class Fuzz:
             ("POST", "/v1/sim/vehicles/{vehicle_id}"): {
                 "action": "park", "latitude": OFFICE[0], "longitude": OFFICE[1],
             },
+            ("PATCH", "/v1/me"): {
+                "language": "de", "timezone": "Europe/Berlin", "email": "anna@example.org",
+            },
         }  # fmt: skip
 
     # -- the OpenAPI walk --------------------------------------------------------------------
@@ -379,12 +382,15 @@ def test_non_json_bodies_get_a_problem(fuzz: Fuzz) -> None:
 
 
 def test_empty_object_names_a_missing_field(fuzz: Fuzz) -> None:
-    """An empty JSON object: 422 naming one of the required fields."""
+    """An empty JSON object: 422 naming one of the required fields (a PATCH with none: no change)."""
     found: list[str] = []
     for method, path, op in fuzz.body_operations():
         required = fuzz.schema(op).get("required", [])
         response = fuzz.send(method, path, {})
         where = f"{method} {path} {{}}"
+        if not required:  # a PATCH of optional fields: an empty one changes nothing
+            assert method == "PATCH" and response.status_code == 200, where
+            continue
         found += problems_in(response, where, status=422)
         if response.status_code == 422 and response.json().get("field") not in required:
             found.append(
