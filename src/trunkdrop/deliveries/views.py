@@ -108,6 +108,7 @@ def list_deliveries(
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryRead)
 def get_delivery(delivery_id: Id, session: SessionDep, party: CurrentParty) -> DeliveryRead:
+    """One delivery with its itinerary, attempts and timeline, as the caller may see it."""
     delivery = service.get_delivery(session=session, delivery_id=delivery_id)
     service.check_delivery_access(session=session, party=party, delivery=delivery)
     return service.to_read(session=session, delivery=delivery, viewer=party)
@@ -115,6 +116,7 @@ def get_delivery(delivery_id: Id, session: SessionDep, party: CurrentParty) -> D
 
 @router.post("/deliveries/{delivery_id}/cancel", response_model=DeliveryRead)
 def cancel(delivery_id: Id, session: SessionDep, party: CurrentParty, now: NowDep) -> DeliveryRead:
+    """Cancel a delivery that has not been handed over yet."""
     delivery = service.get_delivery(session=session, delivery_id=delivery_id)
     service.check_delivery_access(session=session, party=party, delivery=delivery)
     service.cancel(session=session, party=party, delivery=delivery, now=now)
@@ -159,6 +161,7 @@ async def start_attempt(
 
 @router.get("/attempts/{attempt_id}", response_model=AttemptRead)
 async def get_attempt(attempt_id: Id, unit: UnitDep, party: CurrentParty) -> AttemptRead:
+    """One attempt at the car or the door: its state and what it waits for."""
     return await unit(lambda session: _attempt_read(session, party, attempt_id))
 
 
@@ -213,6 +216,8 @@ async def request_access(attempt_id: Id, body: AccessRequest, call: AtTheCar) ->
 
 @router.post("/attempts/{attempt_id}/deposit", response_model=AttemptRead)
 async def confirm_deposit(attempt_id: Id, call: AtTheCar) -> AttemptRead:
+    """The driver has put the parcel in the trunk; the delivery ends when the car reports
+    closed and locked."""
     return await call.unit(
         lambda session: AttemptRead.model_validate(
             attempts.confirm_deposit(
@@ -230,6 +235,7 @@ async def confirm_deposit(attempt_id: Id, call: AtTheCar) -> AttemptRead:
 def confirm_handover(
     attempt_id: Id, session: SessionDep, settings: SettingsDep, driver: Driver, now: NowDep
 ) -> AttemptRead:
+    """The parcel was handed over in person at the door."""
     return AttemptRead.model_validate(
         attempts.confirm_handover(
             session=session, settings=settings, driver=driver, attempt_id=attempt_id, now=now
@@ -246,6 +252,8 @@ def report_failure(
     driver: Driver,
     now: NowDep,
 ) -> AttemptRead:
+    """The driver could not deliver: the reason decides the fallback (next place, home, back
+    to the sender)."""
     attempt = attempts.report_failure(
         session=session,
         settings=settings,

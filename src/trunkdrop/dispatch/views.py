@@ -44,6 +44,7 @@ RouteId = Annotated[str, Path(max_length=32)]
 def create_service_area(
     area_in: ServiceAreaCreate, session: SessionDep, carrier: Carrier, now: NowDep
 ) -> ServiceAreaRead:
+    """Add an area the carrier serves, with the depot its vans start from."""
     return ServiceAreaRead.model_validate(
         service.create_service_area(session=session, carrier=carrier, area_in=area_in, now=now)
     )
@@ -75,6 +76,7 @@ def list_service_areas(
 def create_route(
     route_in: RouteCreate, session: SessionDep, settings: SettingsDep, carrier: Carrier, now: NowDep
 ) -> RouteRead:
+    """Put booked deliveries on a driver's route for a day, in the given order."""
     route = routes.plan_route(
         session=session,
         carrier=carrier,
@@ -118,6 +120,7 @@ def get_route(
     party: CarrierOrDriver,
     now: NowDep,
 ) -> RouteRead:
+    """One route with its stops, their ETAs and which is next."""
     route = service.get_route(session=session, route_id=route_id)
     service.check_route_access(party, route)
     return routes.route_to_read(session=session, settings=settings, route=route, now=now)
@@ -131,6 +134,7 @@ def start_route(
     party: CarrierOrDriver,
     now: NowDep,
 ) -> RouteRead:
+    """The driver sets off: the customers are told the driver is on the way."""
     route = service.get_route(session=session, route_id=route_id)
     routes.start_route(session=session, settings=settings, party=party, route=route, now=now)
     return routes.route_to_read(session=session, settings=settings, route=route, now=now)

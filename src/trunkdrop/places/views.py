@@ -50,6 +50,7 @@ def list_places(session: SessionDep, owner: Customer, page: PageParams) -> Place
 def delete_place(
     place_id: Annotated[str, Path(max_length=32)], session: SessionDep, owner: Customer, now: NowDep
 ) -> None:
+    """Remove a saved place; bookings already made keep their copy."""
     service.delete_place(
         session=session,
         place=service.get_place(session=session, place_id=place_id, owner_id=owner.id),

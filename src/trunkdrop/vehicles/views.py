@@ -112,6 +112,7 @@ def list_vehicles(session: SessionDep, owner: Customer, page: PageParams) -> Veh
 
 @router.get("/vehicles/{vehicle_id}", response_model=VehicleRead)
 def get_vehicle(vehicle_id: VehicleId, session: SessionDep, owner: Customer) -> VehicleRead:
+    """One of the caller's cars with what its maker's link can do."""
     return service.to_read(
         service.get_owned_vehicle(session=session, owner=owner, vehicle_id=vehicle_id)
     )
@@ -137,6 +138,7 @@ def block_access(
 def unblock_access(
     vehicle_id: VehicleId, session: SessionDep, settings: SettingsDep, owner: Customer, now: NowDep
 ) -> VehicleRead:
+    """Allow trunk deliveries into this car again."""
     vehicle = withdrawals.set_access_blocked(
         session=session,
         settings=settings,
@@ -163,6 +165,7 @@ def give_consent(
 def withdraw_consent(
     vehicle_id: VehicleId, session: SessionDep, settings: SettingsDep, owner: Customer, now: NowDep
 ) -> VehicleRead:
+    """Withdraw consent: no shop may book into this car; live grants die."""
     vehicle = withdrawals.withdraw_consent(
         session=session, settings=settings, owner=owner, vehicle_id=vehicle_id, now=now
     )

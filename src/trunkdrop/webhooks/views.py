@@ -72,6 +72,7 @@ def list_endpoints(session: SessionDep, owner: Subscriber, page: PageParams) -> 
 
 @router.get("/webhook-endpoints/{endpoint_id}", response_model=EndpointRead)
 def get_endpoint(endpoint_id: EndpointId, session: SessionDep, owner: Subscriber) -> EndpointRead:
+    """One of the caller's webhook endpoints (without its secret)."""
     return EndpointRead.model_validate(
         service.get_endpoint(session=session, owner=owner, endpoint_id=endpoint_id)
     )
@@ -79,6 +80,7 @@ def get_endpoint(endpoint_id: EndpointId, session: SessionDep, owner: Subscriber
 
 @router.delete("/webhook-endpoints/{endpoint_id}", status_code=204)
 def delete_endpoint(endpoint_id: EndpointId, session: SessionDep, owner: Subscriber) -> Response:
+    """Delete a webhook endpoint; nothing more is sent to it."""
     endpoint = service.get_endpoint(session=session, owner=owner, endpoint_id=endpoint_id)
     service.delete_endpoint(session=session, endpoint=endpoint)
     return Response(status_code=204)
@@ -136,7 +138,7 @@ def _message_read(
 
 
 @router.get("/webhook-endpoints/{endpoint_id}/deliveries", response_model=MessagePage)
-def list_deliveries(
+def list_webhook_deliveries(
     endpoint_id: EndpointId,
     session: SessionDep,
     owner: Subscriber,
