@@ -178,3 +178,22 @@ def test_an_unreachable_smtp_server_keeps_the_message_pending(world: World, inbo
         ) == 1
     finally:
         restarted.stop()
+
+
+def test_a_trunk_left_open_is_told_when_relocking_and_when_locked(
+    world: World, inbox: Inbox
+) -> None:
+    """The owner reads 'we are locking it again', then — after the car reports locked — 'has been locked again'."""
+    world.ok(
+        world.client.patch("/v1/me", json={"email": "anna@example.org"}, headers=world.auth("anna"))
+    )
+    _, _, attempt = world.ready_at_car()
+    world.ok(world.request_access(attempt["id"], (OFFICE[0] + 0.0001, OFFICE[1])), 202)
+    world.tick(20)
+    world.ok(world.post("driver", f"/v1/attempts/{attempt['id']}/deposit"))
+    world.tick(6 * 60, step=5)
+    bodies = [_body(m) for m in inbox.to("anna@example.org")]
+    relocking = [i for i, b in enumerate(bodies) if "we are locking it again" in b]
+    relocked = [i for i, b in enumerate(bodies) if "has been locked again" in b]
+    assert len(relocking) == 1 and len(relocked) == 1, bodies
+    assert relocking[0] < relocked[0]

@@ -50,7 +50,7 @@ def test_an_unknown_language_reads_english_and_an_unknown_zone_the_default() -> 
     """A language without texts falls back to English; a zone nobody knows to the platform's."""
     zone = messages.zone_of("Mars/Olympus", "Europe/Berlin")
     assert zone.key == "Europe/Berlin"
-    message = messages.render(topic="vehicle.relock", facts={}, at=AT, language="fr", zone=zone)
+    message = messages.render(topic="vehicle.relocked", facts={}, at=AT, language="fr", zone=zone)
     assert message is not None and message.language == "en"
     assert message.body == "Your trunk was left open and has been locked again (14:02 CET)."
 

@@ -83,6 +83,16 @@ _TEXTS: Mapping[str, Mapping[str, tuple[str, str]]] = {
     },
     "vehicle.relock": {
         "en": (
+            "Trunk left open",
+            "Your trunk was left open; we are locking it again ({time}).",
+        ),
+        "de": (
+            "Kofferraum offen",
+            "Ihr Kofferraum stand offen; wir verriegeln ihn wieder ({time}).",
+        ),
+    },
+    "vehicle.relocked": {
+        "en": (
             "Trunk locked again",
             "Your trunk was left open and has been locked again ({time}).",
         ),
