@@ -10,7 +10,7 @@ import pytest
 from httpx import Response
 from sqlalchemy import func, select
 
-from tests.support import OFFICE, World
+from tests.support import OFFICE, Handset, World
 from trunkdrop import workers
 from trunkdrop.idempotency.models import IdempotentRequest
 
@@ -58,6 +58,30 @@ def _endpoint(world: World, n: str) -> dict[str, Any]:
     return {"url": f"http://127.0.0.1:9/{n}", "events": ["delivery.delivered"]}
 
 
+def _area(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "latitude": 48.37,
+        "longitude": 10.89,
+        "radius_m": 5_000,
+        "depot_latitude": 48.37,
+        "depot_longitude": 10.89,
+    }
+
+
+def _route(world: World, driver: str) -> dict[str, Any]:
+    delivery = world.ok(world.post("shop", "/v1/deliveries", _delivery(world, driver)), 201)
+    return {
+        "driver_id": world.ids[driver],
+        "service_date": world.at(0).date().isoformat(),
+        "delivery_ids": [delivery["id"]],
+    }
+
+
+def _handset() -> dict[str, Any]:
+    return {"public_key": Handset().public_key, "label": "spare"}
+
+
 # (who, path, body for the first request, body for another request)
 CREATES: dict[str, Callable[[World], tuple[str, str, Any, Any]]] = {
     "places": lambda w: ("anna", "/v1/places", _place("a"), _place("b")),
@@ -69,6 +93,9 @@ CREATES: dict[str, Callable[[World], tuple[str, str, Any, Any]]] = {
         _endpoint(w, "a"),
         _endpoint(w, "b"),
     ),
+    "service areas": lambda w: ("carrier", "/v1/service-areas", _area("a"), _area("b")),
+    "routes": lambda w: ("carrier", "/v1/routes", _route(w, "driver"), _route(w, "driver2")),
+    "devices": lambda w: ("driver", "/v1/devices", _handset(), _handset()),
 }
 
 

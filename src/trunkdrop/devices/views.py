@@ -14,6 +14,7 @@ from trunkdrop.api.deps import (
     SessionDep,
     SettingsDep,
 )
+from trunkdrop.api.idempotency import IdempotencyKey
 from trunkdrop.api.pages import PageParams, page_read
 from trunkdrop.deliveries import withdrawals
 from trunkdrop.devices import service
@@ -25,12 +26,23 @@ Id = Annotated[str, Path(max_length=32)]
 
 @router.post("/devices", response_model=DeviceRead, status_code=status.HTTP_201_CREATED)
 def register_device(
-    device_in: DeviceRegister, session: SessionDep, driver: Driver, now: NowDep
+    device_in: DeviceRegister,
+    session: SessionDep,
+    driver: Driver,
+    now: NowDep,
+    settings: SettingsDep,
+    keyed: IdempotencyKey,
 ) -> DeviceRead:
     """Register this handset's Ed25519 public key; grants will be bound to it once the
     driver's carrier has approved it (`POST /v1/devices/{id}/approve`)."""
-    return DeviceRead.model_validate(
-        service.register_device(session=session, driver=driver, device_in=device_in, now=now)
+
+    def create() -> DeviceRead:
+        return DeviceRead.model_validate(
+            service.register_device(session=session, driver=driver, device_in=device_in, now=now)
+        )
+
+    return keyed.once(
+        session=session, party=driver, settings=settings, now=now, read=DeviceRead, create=create
     )
 
 

@@ -18,6 +18,7 @@ from trunkdrop.api.deps import (
     SessionDep,
     SettingsDep,
 )
+from trunkdrop.api.idempotency import IdempotencyKey
 from trunkdrop.api.pages import PageParams, page_read
 from trunkdrop.dispatch import flows, routes, service
 from trunkdrop.dispatch.schemas import (
@@ -42,11 +43,27 @@ RouteId = Annotated[str, Path(max_length=32)]
 
 @router.post("/service-areas", response_model=ServiceAreaRead, status_code=status.HTTP_201_CREATED)
 def create_service_area(
-    area_in: ServiceAreaCreate, session: SessionDep, carrier: Carrier, now: NowDep
+    area_in: ServiceAreaCreate,
+    session: SessionDep,
+    carrier: Carrier,
+    now: NowDep,
+    settings: SettingsDep,
+    keyed: IdempotencyKey,
 ) -> ServiceAreaRead:
     """Add an area the carrier serves, with the depot its vans start from."""
-    return ServiceAreaRead.model_validate(
-        service.create_service_area(session=session, carrier=carrier, area_in=area_in, now=now)
+
+    def create() -> ServiceAreaRead:
+        return ServiceAreaRead.model_validate(
+            service.create_service_area(session=session, carrier=carrier, area_in=area_in, now=now)
+        )
+
+    return keyed.once(
+        session=session,
+        party=carrier,
+        settings=settings,
+        now=now,
+        read=ServiceAreaRead,
+        create=create,
     )
 
 
@@ -74,18 +91,29 @@ def list_service_areas(
 
 @router.post("/routes", response_model=RouteRead, status_code=status.HTTP_201_CREATED)
 def create_route(
-    route_in: RouteCreate, session: SessionDep, settings: SettingsDep, carrier: Carrier, now: NowDep
+    route_in: RouteCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    carrier: Carrier,
+    now: NowDep,
+    keyed: IdempotencyKey,
 ) -> RouteRead:
     """Put booked deliveries on a driver's route for a day, in the given order."""
-    route = routes.plan_route(
-        session=session,
-        carrier=carrier,
-        driver_id=route_in.driver_id,
-        service_date=route_in.service_date,
-        delivery_ids=route_in.delivery_ids,
-        now=now,
+
+    def create() -> RouteRead:
+        route = routes.plan_route(
+            session=session,
+            carrier=carrier,
+            driver_id=route_in.driver_id,
+            service_date=route_in.service_date,
+            delivery_ids=route_in.delivery_ids,
+            now=now,
+        )
+        return routes.route_to_read(session=session, settings=settings, route=route, now=now)
+
+    return keyed.once(
+        session=session, party=carrier, settings=settings, now=now, read=RouteRead, create=create
     )
-    return routes.route_to_read(session=session, settings=settings, route=route, now=now)
 
 
 @router.get("/routes", response_model=RoutePage)
@@ -190,24 +218,40 @@ def list_stops(
 
 @router.post("/plans", response_model=PlanRead, status_code=status.HTTP_201_CREATED)
 def plan_day(
-    plan_in: PlanCreate, session: SessionDep, platform: PlatformDep, carrier: Carrier, now: NowDep
+    plan_in: PlanCreate,
+    session: SessionDep,
+    platform: PlatformDep,
+    carrier: Carrier,
+    now: NowDep,
+    keyed: IdempotencyKey,
 ) -> PlanRead:
     """Plan the day: every booked delivery onto the given drivers' vans (roaming places, home
     as an option); those no van can serve are listed with the reason and stay booked."""
-    day = flows.plan_day(
+
+    def create() -> PlanRead:
+        day = flows.plan_day(
+            session=session,
+            settings=platform.settings,
+            carrier=carrier,
+            plan_in=plan_in,
+            matrix=platform.matrix,
+            now=now,
+        )
+        return PlanRead(
+            routes=[
+                routes.route_to_read(session=session, settings=platform.settings, route=r, now=now)
+                for r in day.routes
+            ],
+            unplanned=[UnplannedRead(delivery_id=d, reason=r) for d, r in day.unplanned],
+        )
+
+    return keyed.once(
         session=session,
+        party=carrier,
         settings=platform.settings,
-        carrier=carrier,
-        plan_in=plan_in,
-        matrix=platform.matrix,
         now=now,
-    )
-    return PlanRead(
-        routes=[
-            routes.route_to_read(session=session, settings=platform.settings, route=r, now=now)
-            for r in day.routes
-        ],
-        unplanned=[UnplannedRead(delivery_id=d, reason=r) for d, r in day.unplanned],
+        read=PlanRead,
+        create=create,
     )
 
 
