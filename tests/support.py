@@ -245,7 +245,7 @@ class World:
         return route
 
     def next_stop(self, driver: str = "driver") -> dict[str, Any]:
-        stops = self.ok(self.get(driver, "/v1/stops"))
+        stops = self.ok(self.get(driver, "/v1/stops"))["data"]
         return next(s for s in stops if s["is_next"])
 
     def start_attempt(

@@ -16,6 +16,8 @@ from trunkdrop.clock import Clock, SystemClock
 from trunkdrop.config import Settings
 from trunkdrop.dispatch.matrix import GreatCircleMatrix, MatrixProvider, OsrmMatrix
 from trunkdrop.migrate import upgrade
+from trunkdrop.notify.ports import MessageChannel
+from trunkdrop.notify.smtp import SmtpChannel
 from trunkdrop.store.engine import make_engine, make_session_factory
 from trunkdrop.store.uow import unit_of_work
 from trunkdrop.vehicles.adapters.simulator import (
@@ -46,9 +48,17 @@ class Platform:
     reports: ReportSource | None = None
     car_link: MqttCarLink | None = None  # set when the cars are reached over MQTT
     relay: Relay = field(init=False, repr=False)
+    # Where customer messages go besides the outbox (push): e-mail when SMTP is set.
+    message_channels: list[MessageChannel] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.relay = Relay(self.settings)
+        s = self.settings
+        self.message_channels = (
+            [SmtpChannel(s.smtp_host, s.smtp_port, s.smtp_from, timeout_s=s.smtp_timeout_s)]
+            if s.smtp_host
+            else []
+        )
 
     def now(self) -> datetime:
         return self.clock.now()

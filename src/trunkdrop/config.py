@@ -115,6 +115,12 @@ class Settings(BaseSettings):
     webhook_relay_threads: int = Field(16, ge=1, le=256)
     webhook_relay_interval_s: float = Field(1.0, gt=0, le=60)
 
+    # Customer messages by e-mail: unset host, the outbox (push) only.
+    smtp_host: str | None = None
+    smtp_port: int = Field(25, ge=1, le=65_535)
+    smtp_from: str = Field("trunkdrop <noreply@trunkdrop.invalid>", min_length=3, max_length=320)
+    smtp_timeout_s: float = Field(10.0, gt=0, le=120)
+
     @model_validator(mode="after")
     def _refuse_default_secret_outside_development(self) -> Settings:
         if (

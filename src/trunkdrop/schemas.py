@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Generic, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+R = TypeVar("R")
 
 Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
@@ -35,3 +37,13 @@ class Window(BaseModel):
 
     start: Timestamp
     end: Timestamp
+
+
+class ListPage(BaseModel, Generic[R]):
+    """One page of a list, in the list's order."""
+
+    data: list[R]
+    has_more: bool = Field(description="true when more items follow this page")
+    next_cursor: str | None = Field(
+        description="pass as `cursor` to read the next page; null when nothing follows"
+    )

@@ -8,6 +8,7 @@ from trunkdrop.deliveries import models as delivery_models
 from trunkdrop.devices import models as device_models
 from trunkdrop.dispatch import models as dispatch_models
 from trunkdrop.events import models as event_models
+from trunkdrop.idempotency import models as idempotency_models
 from trunkdrop.incidents import models as incident_models
 from trunkdrop.notify import models as notify_models
 from trunkdrop.parties import models as party_models
@@ -24,6 +25,7 @@ __all__ = [
     "device_models",
     "dispatch_models",
     "event_models",
+    "idempotency_models",
     "incident_models",
     "metadata",
     "notify_models",

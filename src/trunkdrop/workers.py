@@ -23,6 +23,8 @@ from trunkdrop.dispatch.models import ReplanRequest
 from trunkdrop.errors import DomainError
 from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
+from trunkdrop.idempotency import service as idempotency
+from trunkdrop.notify import relay as outbox
 from trunkdrop.parties import service as parties
 from trunkdrop.store.engine import read_only_session
 from trunkdrop.vehicles import pending
@@ -188,7 +190,19 @@ def run_once(platform: Platform, now: datetime | None = None) -> upkeep.WorkDone
         in_transaction(lambda s: upkeep.sweep(session=s, settings=settings, now=now, done=done)),
     )
     step("reports", lambda: pump_simulator(platform, now))
+    step("idempotency keys", in_transaction(lambda s: idempotency.sweep(session=s, now=now)))
     step("webhooks", lambda: platform.relay.drain(platform.uow, now))
+    step(
+        "messages",
+        in_transaction(
+            lambda s: outbox.send_pending(
+                session=s,
+                channels=platform.message_channels,
+                default_zone=settings.timezone,
+                now=now,
+            )
+        ),
+    )
     if failed:
         # The steps that could run have run; the caller learns which did not.
         raise WorkerStepsFailed(failed, done)

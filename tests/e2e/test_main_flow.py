@@ -60,11 +60,11 @@ def test_only_one_stop_of_a_driver_with_several_started_routes_is_next(world: Wo
     world.route(world.book(vehicle, [(office, 10, 12)]))
     world.route(world.book(vehicle, [(office, 10, 12)]))
     world.until(world.at(10, 15))
-    stops = world.ok(world.get("driver", "/v1/stops"))
+    stops = world.ok(world.get("driver", "/v1/stops"))["data"]
     assert len(stops) == 2
     marked = [s["id"] for s in stops if s["is_next"]]
     assert marked == [world.ok(world.get("driver", "/v1/stops/next"))["id"]]
-    routes = world.ok(world.get("carrier", "/v1/routes"))
+    routes = world.ok(world.get("carrier", "/v1/routes"))["data"]
     assert sum(s["is_next"] for r in routes for s in r["stops"]) == 1
 
 
@@ -75,9 +75,9 @@ def test_trunk_left_open_is_relocked_by_the_watchdog_with_an_incident(world: Wor
     world.tick(20)
     world.ok(world.post("driver", f"/v1/attempts/{attempt['id']}/deposit"))
     world.tick(4 * 60, step=10)
-    assert world.ok(world.get("operator", "/v1/incidents")) == []
+    assert world.ok(world.get("operator", "/v1/incidents"))["data"] == []
     world.tick(2 * 60, step=5)
-    incidents = world.ok(world.get("operator", "/v1/incidents"))
+    incidents = world.ok(world.get("operator", "/v1/incidents"))["data"]
     assert [i["kind"] for i in incidents] == ["trunk_not_locked"]
     assert incidents[0]["status"] == "resolved"
     read = world.ok(world.get("anna", f"/v1/deliveries/{delivery['id']}"))
@@ -106,7 +106,7 @@ def test_a_failing_worker_step_does_not_stop_the_watchdog(
         except workers.WorkerStepsFailed as e:
             failed.append(e.steps)
     assert failed and all(steps == ["keys"] for steps in failed)
-    incidents = world.ok(world.get("operator", "/v1/incidents"))
+    incidents = world.ok(world.get("operator", "/v1/incidents"))["data"]
     assert [i["kind"] for i in incidents] == ["trunk_not_locked"]
     assert incidents[0]["status"] == "resolved"
 
@@ -122,7 +122,7 @@ def test_offline_car_unlock_expires_and_falls_back_to_home_address(world: World)
     assert att["status"] == "failed"
     assert att["failure_reason"] in ("command_expired", "vehicle_offline")
     assert sim.car(vehicle["brand"], vehicle["external_id"]).trunk_open is False
-    incidents = world.ok(world.get("operator", "/v1/incidents"))
+    incidents = world.ok(world.get("operator", "/v1/incidents"))["data"]
     assert [i["kind"] for i in incidents] == ["command_expired"]
     stop = world.next_stop()
     assert stop["mode"] == "home"

@@ -46,7 +46,7 @@ def test_no_car_position_once_the_delivery_is_done(world: World) -> None:
     world.clock.set(world.at(10, 40))
     event = position(vehicle, "e1", HOME, world.clock.now())
     world.ok(world.post("aurora-cloud", "/v1/vehicle-events", event), 202)
-    [stop] = world.ok(world.get("driver", "/v1/stops"))
+    [stop] = world.ok(world.get("driver", "/v1/stops"))["data"]
     assert stop["status"] == "done" and stop["vehicle"]["latitude"] is None
 
 
@@ -60,7 +60,7 @@ def test_no_car_position_for_a_cancelled_stop(world: World) -> None:
     world.until(world.at(10, 30))
     event = position(vehicle, "e1", HOME, world.clock.now())
     world.ok(world.post("aurora-cloud", "/v1/vehicle-events", event), 202)
-    [stop] = world.ok(world.get("carrier", "/v1/stops"))
+    [stop] = world.ok(world.get("carrier", "/v1/stops"))["data"]
     assert stop["vehicle"]["latitude"] is None
 
 
@@ -79,7 +79,9 @@ def test_a_driver_taken_off_a_delivery_no_longer_sees_it(world: World) -> None:
     event = position(vehicle, "e1", (OFFICE[0] + 0.001, OFFICE[1]), world.clock.now())
     world.ok(world.post("aurora-cloud", "/v1/vehicle-events", event), 202)
     assert world.get("driver", f"/v1/deliveries/{delivery['id']}").status_code == 403
-    assert all(s["vehicle"]["latitude"] is None for s in world.ok(world.get("driver", "/v1/stops")))
+    assert all(
+        s["vehicle"]["latitude"] is None for s in world.ok(world.get("driver", "/v1/stops"))["data"]
+    )
     assert (
         world.ok(world.get("driver2", f"/v1/deliveries/{delivery['id']}"))["id"] == delivery["id"]
     )
@@ -94,7 +96,9 @@ def test_no_position_kept_or_shown_after_consent_is_withdrawn(world: World) -> N
     event = position(vehicle, "e1", HOME, world.clock.now())
     world.ok(world.post("aurora-cloud", "/v1/vehicle-events", event), 202)
     assert world.ok(world.get("anna", f"/v1/vehicles/{vehicle['id']}"))["latitude"] is None
-    assert all(s["vehicle"]["latitude"] is None for s in world.ok(world.get("driver", "/v1/stops")))
+    assert all(
+        s["vehicle"]["latitude"] is None for s in world.ok(world.get("driver", "/v1/stops"))["data"]
+    )
     with world.platform.uow() as s:
         data = s.scalars(select(VehicleEvent.data).where(VehicleEvent.event_id == "e1")).one()
     assert "latitude" not in data and "longitude" not in data
@@ -153,7 +157,9 @@ def test_a_car_away_from_the_booked_place_is_shown_as_not_there(world: World) ->
     world.clock.advance(5)
     world.park(vehicle, (OFFICE[0] + 0.045, OFFICE[1]))  # ~5 km north
     for who in ("driver", "carrier"):
-        shown = next(s for s in world.ok(world.get(who, "/v1/stops")) if s["id"] == stop["id"])
+        shown = next(
+            s for s in world.ok(world.get(who, "/v1/stops"))["data"] if s["id"] == stop["id"]
+        )
         assert shown["vehicle"]["at_place"] is False
         assert shown["vehicle"]["latitude"] is None and shown["vehicle"]["longitude"] is None
 
@@ -170,7 +176,9 @@ def test_a_driver_sees_only_the_place_of_their_stop(world: World) -> None:
     assert [o["place_id"] for o in read["itinerary"]] == [office["id"]]
     assert read["fallback_address"] is None
     listed = next(
-        d for d in world.ok(world.get("driver", "/v1/deliveries")) if d["id"] == delivery["id"]
+        d
+        for d in world.ok(world.get("driver", "/v1/deliveries"))["data"]
+        if d["id"] == delivery["id"]
     )
     assert [o["place_id"] for o in listed["itinerary"]] == [office["id"]]
     shop = world.ok(world.get("shop", f"/v1/deliveries/{delivery['id']}"))
@@ -196,14 +204,14 @@ def test_service_areas_are_shown_by_role(world: World) -> None:
         ),
         201,
     )
-    own = world.ok(world.get("carrier", "/v1/service-areas"))
+    own = world.ok(world.get("carrier", "/v1/service-areas"))["data"]
     assert {a["carrier_id"] for a in own} == {world.ids["carrier"]}
     assert all(a["depot_latitude"] is not None for a in own)
     for who in ("shop", "anna"):
-        seen = world.ok(world.get(who, "/v1/service-areas"))
+        seen = world.ok(world.get(who, "/v1/service-areas"))["data"]
         assert {a["name"] for a in seen} >= {"Munich", "Augsburg"}
         assert all(a["depot_latitude"] is None and a["depot_longitude"] is None for a in seen)
-    everything = world.ok(world.get("operator", "/v1/service-areas"))
-    assert len(everything) == len(world.ok(world.get("shop", "/v1/service-areas")))
+    everything = world.ok(world.get("operator", "/v1/service-areas"))["data"]
+    assert len(everything) == len(world.ok(world.get("shop", "/v1/service-areas"))["data"])
     assert all(a["depot_latitude"] is not None for a in everything)
     assert world.get("aurora-cloud", "/v1/service-areas").status_code == 403

@@ -58,7 +58,7 @@ def test_customer_cannot_read_or_switch_another_customers_car(world: World) -> N
     refused(world.get("ben", f"/v1/vehicles/{car['id']}"), 403, "forbidden")
     refused(world.post("ben", f"/v1/vehicles/{car['id']}/block"), 403, "forbidden")
     refused(world.delete("ben", f"/v1/vehicles/{car['id']}/consent"), 403, "forbidden")
-    assert world.ok(world.get("ben", "/v1/vehicles")) == []
+    assert world.ok(world.get("ben", "/v1/vehicles"))["data"] == []
     mine = world.ok(world.get("anna", f"/v1/vehicles/{car['id']}"))
     assert mine["access_blocked"] is False
     assert "trunk_access" in mine["consent_scopes"]
@@ -71,9 +71,11 @@ def test_customer_cannot_read_another_customers_delivery_or_place(world: World) 
     delivery = world.book(car, [(office, 10, 12)])
     refused(world.get("ben", f"/v1/deliveries/{delivery['id']}"), 403, "forbidden")
     refused(world.delete("ben", f"/v1/places/{office['id']}"), 403, "forbidden")
-    assert world.ok(world.get("ben", "/v1/deliveries")) == []
-    assert [d["id"] for d in world.ok(world.get("anna", "/v1/deliveries"))] == [delivery["id"]]
-    assert [p["id"] for p in world.ok(world.get("anna", "/v1/places"))] == [office["id"]]
+    assert world.ok(world.get("ben", "/v1/deliveries"))["data"] == []
+    assert [d["id"] for d in world.ok(world.get("anna", "/v1/deliveries"))["data"]] == [
+        delivery["id"]
+    ]
+    assert [p["id"] for p in world.ok(world.get("anna", "/v1/places"))["data"]] == [office["id"]]
 
 
 # -- retailers -------------------------------------------------------------------------------
@@ -83,7 +85,7 @@ def test_retailer_cannot_read_or_cancel_another_retailers_delivery(world: World)
     delivery = world.book(car, [(world.add_place(), 10, 12)], shop="shop")
     refused(world.get("other-shop", f"/v1/deliveries/{delivery['id']}"), 403, "forbidden")
     refused(world.post("other-shop", f"/v1/deliveries/{delivery['id']}/cancel"), 403, "forbidden")
-    assert world.ok(world.get("other-shop", "/v1/deliveries")) == []
+    assert world.ok(world.get("other-shop", "/v1/deliveries"))["data"] == []
     assert world.ok(world.get("shop", f"/v1/deliveries/{delivery['id']}"))["status"] == "booked"
 
 
@@ -136,7 +138,7 @@ def test_carrier_cannot_route_another_carriers_delivery(world: World) -> None:
         403,
         "forbidden",
     )
-    assert world.ok(world.get("other-carrier", "/v1/routes")) == []
+    assert world.ok(world.get("other-carrier", "/v1/routes"))["data"] == []
 
 
 # -- drivers ---------------------------------------------------------------------------------
@@ -166,7 +168,7 @@ def test_driver_cannot_start_an_attempt_on_another_drivers_route(world: World) -
     world.until(world.at(10, 15))
     stop = world.next_stop("driver")
     refused(world.start_attempt(stop, driver="driver2"), 403, "forbidden")
-    assert world.ok(world.get("driver2", "/v1/stops")) == []
+    assert world.ok(world.get("driver2", "/v1/stops"))["data"] == []
     refused(world.get("driver2", f"/v1/routes/{stop['route_id']}"), 403, "forbidden")
     refused(world.get("driver2", f"/v1/deliveries/{delivery['id']}"), 403, "forbidden")
     assert world.next_stop("driver")["attempt_id"] is None
@@ -266,7 +268,7 @@ def test_owner_blocking_after_the_unlock_was_sent_relocks_at_once(world: World) 
     assert trunk_open(world, vehicle) is False
     car = world.platform.simulator.car(vehicle["brand"], vehicle["external_id"])
     assert car.locked is True
-    incidents = world.ok(world.get("operator", "/v1/incidents"))
+    incidents = world.ok(world.get("operator", "/v1/incidents"))["data"]
     assert "unexpected_trunk_open" in [i["kind"] for i in incidents]
 
 
@@ -449,7 +451,7 @@ def test_whole_car_unlock_brand_is_not_offered(world: World) -> None:
     assert result["options"] == []
     codes = {(r["code"], r["vehicle_id"]) for r in result["reasons"]}
     assert ("whole_car_unlock_only", car["id"]) in codes
-    office = world.ok(world.get("anna", "/v1/places"))[0]
+    office = world.ok(world.get("anna", "/v1/places"))["data"][0]
     body = {
         "customer_id": world.ids["anna"],
         "vehicle_id": car["id"],
@@ -535,4 +537,4 @@ def test_item_rules_refuse_with_their_code(world: World) -> None:
         }
         problem = refused(world.post("shop", "/v1/deliveries", body), 422, code)
         assert problem["field"] == field
-    assert world.ok(world.get("shop", "/v1/deliveries")) == []
+    assert world.ok(world.get("shop", "/v1/deliveries"))["data"] == []

@@ -49,13 +49,13 @@ def test_driver_goes_on_after_the_watchdog_gave_up_and_the_incident_stays_open(
     incident stays open and the delivery is not called delivered."""
     first, attempt = _deposited_in_a_car_that_never_locks(world)
     _give_up_relocking(world)
-    kinds = {i["kind"]: i for i in world.ok(world.get("operator", "/v1/incidents"))}
+    kinds = {i["kind"]: i for i in world.ok(world.get("operator", "/v1/incidents"))["data"]}
     assert kinds["relock_failed"]["status"] == "open"
     left = world.ok(_fail(world, attempt["id"]))
     assert left["status"] == "deposited"
     nxt = world.next_stop()
     assert nxt["delivery_id"] != first["id"]
-    kinds = {i["kind"]: i for i in world.ok(world.get("operator", "/v1/incidents"))}
+    kinds = {i["kind"]: i for i in world.ok(world.get("operator", "/v1/incidents"))["data"]}
     assert kinds["relock_failed"]["status"] == "open"
     read = world.ok(world.get("anna", f"/v1/deliveries/{first['id']}"))
     assert read["status"] == "out_for_delivery"
@@ -80,7 +80,7 @@ def test_operator_settles_the_unconfirmed_delivery_as_delivered(world: World) ->
     assert settled["status"] == "succeeded"
     read = world.ok(world.get("anna", f"/v1/deliveries/{first['id']}"))
     assert read["status"] == "delivered"
-    incidents = world.ok(world.get("operator", "/v1/incidents"))
+    incidents = world.ok(world.get("operator", "/v1/incidents"))["data"]
     assert {i["status"] for i in incidents if i["attempt_id"] == attempt["id"]} == {"resolved"}
     with world.platform.uow() as s:
         actions = s.scalars(select(AuditEntry.action)).all()
@@ -116,7 +116,9 @@ def test_operator_acknowledges_then_resolves_an_incident(world: World) -> None:
     _deposited_in_a_car_that_never_locks(world)
     _give_up_relocking(world)
     incident = next(
-        i for i in world.ok(world.get("operator", "/v1/incidents")) if i["kind"] == "relock_failed"
+        i
+        for i in world.ok(world.get("operator", "/v1/incidents"))["data"]
+        if i["kind"] == "relock_failed"
     )
     path = f"/v1/incidents/{incident['id']}"
     assert world.post("carrier", f"{path}/acknowledge").status_code == 403

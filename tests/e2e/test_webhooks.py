@@ -247,7 +247,7 @@ def test_private_and_loopback_targets_are_refused_at_creation(world: World, url:
     response = world.post("shop", "/v1/webhook-endpoints", {"url": url, "events": ALL})
     assert response.status_code == 422, response.text
     assert response.json()["field"] == "url"
-    assert world.ok(world.get("shop", "/v1/webhook-endpoints")) == []
+    assert world.ok(world.get("shop", "/v1/webhook-endpoints"))["data"] == []
 
 
 def test_a_private_target_is_refused_again_at_send(world: World, receivers: list[Receiver]) -> None:
@@ -267,10 +267,10 @@ def test_endpoints_are_managed_by_their_owner_only(world: World, receivers: list
     """List shows only one's own; another shop gets 404; a customer or a driver may not subscribe; bad event types are 422."""
     receiver = _receiver(receivers)
     endpoint = _subscribe(world, "shop", receiver.url)
-    listed = world.ok(world.get("shop", "/v1/webhook-endpoints"))
+    listed = world.ok(world.get("shop", "/v1/webhook-endpoints"))["data"]
     assert [e["id"] for e in listed] == [endpoint["id"]]
     assert "secret" not in listed[0]
-    assert world.ok(world.get("other-shop", "/v1/webhook-endpoints")) == []
+    assert world.ok(world.get("other-shop", "/v1/webhook-endpoints"))["data"] == []
     for path in ("", "/deliveries"):
         assert (
             world.get("other-shop", f"/v1/webhook-endpoints/{endpoint['id']}{path}").status_code

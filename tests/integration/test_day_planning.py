@@ -106,7 +106,7 @@ def test_parcel_bigger_than_every_van_is_a_clear_error(world: World) -> None:
     )
     assert response.status_code == 422
     assert "biggest van" in response.json()["detail"]
-    assert world.ok(world.get("carrier", "/v1/routes")) == []
+    assert world.ok(world.get("carrier", "/v1/routes"))["data"] == []
 
 
 def test_replan_keeps_done_stops_and_moves_the_failed_one_to_its_next_place(world: World) -> None:

@@ -60,7 +60,7 @@ def test_offline_car_opens_with_a_valid_grant_and_no_platform_connection(world: 
     assert grant_status(world, granted["grant_id"]) == "redeemed"
     read = world.ok(world.get("shop", f"/v1/deliveries/{delivery['id']}"))
     assert (read["status"], read["outcome"]) == ("delivered", "delivered_trunk")
-    assert world.ok(world.get("operator", "/v1/incidents")) == []
+    assert world.ok(world.get("operator", "/v1/incidents"))["data"] == []
 
 
 def test_offline_car_refuses_a_grant_copied_to_another_device(world: World) -> None:

@@ -180,7 +180,7 @@ def test_carrier_revokes_its_drivers_device_in_one_call(world: World) -> None:
     refused(world.post("other-carrier", f"/v1/devices/{handset.id}/revoke"), 403, "forbidden")
     read = world.ok(world.post("carrier", f"/v1/devices/{handset.id}/revoke"))
     assert read["revoked_at"] is not None
-    listed = {d["id"]: d for d in world.ok(world.get("carrier", "/v1/devices"))}
+    listed = {d["id"]: d for d in world.ok(world.get("carrier", "/v1/devices"))["data"]}
     assert listed[handset.id]["revoked_at"] is not None
     _, _, attempt = world.ready_at_car()
     refused(world.request_access(attempt["id"], NEAR), 403, "device_revoked")
@@ -250,7 +250,7 @@ def test_new_handset_signs_only_after_its_carrier_approves(world: World) -> None
     approve their own, nor can another carrier."""
     _, _, stop = world.at_the_stop()
     fresh = world.register_handset("driver", approve=False)
-    listed = {d["id"]: d for d in world.ok(world.get("carrier", "/v1/devices"))}
+    listed = {d["id"]: d for d in world.ok(world.get("carrier", "/v1/devices"))["data"]}
     assert listed[fresh.id]["approved_at"] is None
     refused(world.start_attempt(stop, at=NEAR, device_id=fresh.id), 403, "device_not_approved")
     assert world.next_stop()["attempt_id"] is None

@@ -19,5 +19,6 @@ class ChainRead(BaseModel):
 
 @router.get("/audit/verify", response_model=ChainRead)
 def verify_audit(session: SessionDep, _: Operator) -> ChainRead:
+    """Check the audit chain end to end: a changed or deleted entry is reported."""
     report = audit.verify(session=session)
     return ChainRead(entries=report.entries, ok=report.ok, problems=report.problems)

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from trunkdrop import __version__
 from trunkdrop.access.views import router as audit_router
-from trunkdrop.api import problems
+from trunkdrop.api import openapi, problems
 from trunkdrop.api.auth import KeyCache
 from trunkdrop.bootstrap import Platform
 from trunkdrop.deliveries.views import router as deliveries_router
@@ -78,6 +78,9 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:
+        """Whether the process answers."""
         return {"status": "ok"}
+
+    openapi.install(app)
 
     return app

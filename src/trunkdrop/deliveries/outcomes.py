@@ -249,6 +249,20 @@ def mark_secured(*, session: Session, settings: Settings, attempt: Attempt, now:
             text="car reported trunk closed and locked",
         ),
     )
+    vehicle = session.get(Vehicle, attempt.vehicle_id) if attempt.vehicle_id else None
+    if attempt.relock_tries > 0 and vehicle is not None:
+        # The owner was told we were locking the trunk; now they learn it is locked.
+        events.record(
+            session=session,
+            event=Event(
+                kind="vehicle.relocked",
+                at=now,
+                subject=vehicle.id,
+                delivery_id=attempt.delivery_id,
+                facts={"vehicle_id": vehicle.id},
+                parties=(vehicle.owner_id,),
+            ),
+        )
     if attempt.status == domain.AttemptStatus.deposited:
         transition(attempt, domain.AttemptStatus.succeeded)
         attempt.ended_at = now

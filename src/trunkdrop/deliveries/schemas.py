@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from trunkdrop.devices.schemas import ChallengeRead, DeviceProof
-from trunkdrop.schemas import Latitude, Longitude, Position, Timestamp
+from trunkdrop.schemas import Latitude, ListPage, Longitude, Position, Timestamp
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -230,3 +230,7 @@ class AttemptSettlement(BaseModel):
 
     outcome: Literal["delivered", "not_delivered"]
     note: str = Field(min_length=1, max_length=200)
+
+
+class DeliveryPage(ListPage[DeliveryRead]):
+    """A page of deliveries, the newest booking first."""

@@ -35,6 +35,7 @@ from trunkdrop.parties import service as parties
 from trunkdrop.parties.models import Party, Role
 from trunkdrop.places import service as places
 from trunkdrop.store.base import new_id
+from trunkdrop.store.pages import Order, Page, page_of
 from trunkdrop.vehicles import service as vehicles
 from trunkdrop.vehicles.models import Vehicle
 
@@ -579,9 +580,15 @@ def cancel(*, session: Session, party: Party, delivery: Delivery, now: datetime)
 
 
 def list_deliveries(
-    *, session: Session, party: Party, status: str | None = None, limit: int = 500
-) -> list[Delivery]:
-    query = select(Delivery).order_by(Delivery.created_at.desc(), Delivery.id).limit(limit)
+    *,
+    session: Session,
+    party: Party,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: int = 100,
+) -> Page[Delivery]:
+    """The deliveries `party` takes part in, the newest booking first, one page."""
+    query = select(Delivery)
     column = {
         Role.retailer: Delivery.retailer_id,
         Role.customer: Delivery.customer_id,
@@ -598,7 +605,14 @@ def list_deliveries(
         raise Forbidden("deliveries are listed for their customer, shop, carrier and driver")
     if status is not None:
         query = query.where(Delivery.status == status)
-    return list(session.scalars(query))
+    return page_of(
+        session,
+        query,
+        order=(Order(Delivery.created_at, descending=True), Order(Delivery.id)),
+        key=lambda d: (d.created_at, d.id),
+        cursor=cursor,
+        limit=limit,
+    )
 
 
 def options_of(*, session: Session, delivery_id: str) -> list[DeliveryOption]:

@@ -27,6 +27,8 @@ from trunkdrop.api.deps import (
     SettingsDep,
     UnitDep,
 )
+from trunkdrop.api.idempotency import IdempotencyKey
+from trunkdrop.api.pages import PageParams, page_read
 from trunkdrop.bootstrap import Platform
 from trunkdrop.deliveries import attempts, outcomes, service
 from trunkdrop.deliveries.domain import AttemptStatus
@@ -40,6 +42,7 @@ from trunkdrop.deliveries.schemas import (
     CheckoutOptionsRead,
     CheckoutRequest,
     DeliveryCreate,
+    DeliveryPage,
     DeliveryRead,
     FailureReport,
 )
@@ -69,27 +72,45 @@ def book(
     settings: SettingsDep,
     retailer: Retailer,
     now: NowDep,
+    keyed: IdempotencyKey,
 ) -> DeliveryRead:
-    delivery = service.book(
-        session=session, settings=settings, retailer=retailer, delivery_in=delivery_in, now=now
+    """Book a parcel into the customer's trunk, in the windows and places of its itinerary."""
+
+    def create() -> DeliveryRead:
+        delivery = service.book(
+            session=session, settings=settings, retailer=retailer, delivery_in=delivery_in, now=now
+        )
+        return service.to_read(session=session, delivery=delivery)
+
+    return keyed.once(
+        session=session,
+        party=retailer,
+        settings=settings,
+        now=now,
+        read=DeliveryRead,
+        create=create,
     )
-    return service.to_read(session=session, delivery=delivery)
 
 
-@router.get("/deliveries", response_model=list[DeliveryRead])
+@router.get("/deliveries", response_model=DeliveryPage)
 def list_deliveries(
     session: SessionDep,
     party: CurrentParty,
+    page: PageParams,
     status: Annotated[DeliveryState | None, Query()] = None,
-) -> list[DeliveryRead]:
-    return [
-        service.to_read(session=session, delivery=d, viewer=party)
-        for d in service.list_deliveries(session=session, party=party, status=status)
-    ]
+) -> DeliveryPage:
+    """The deliveries the caller takes part in, the newest booking first."""
+    found = service.list_deliveries(
+        session=session, party=party, status=status, cursor=page.cursor, limit=page.limit
+    )
+    return page_read(
+        DeliveryPage, found, lambda d: service.to_read(session=session, delivery=d, viewer=party)
+    )
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryRead)
 def get_delivery(delivery_id: Id, session: SessionDep, party: CurrentParty) -> DeliveryRead:
+    """One delivery with its itinerary, attempts and timeline, as the caller may see it."""
     delivery = service.get_delivery(session=session, delivery_id=delivery_id)
     service.check_delivery_access(session=session, party=party, delivery=delivery)
     return service.to_read(session=session, delivery=delivery, viewer=party)
@@ -97,6 +118,7 @@ def get_delivery(delivery_id: Id, session: SessionDep, party: CurrentParty) -> D
 
 @router.post("/deliveries/{delivery_id}/cancel", response_model=DeliveryRead)
 def cancel(delivery_id: Id, session: SessionDep, party: CurrentParty, now: NowDep) -> DeliveryRead:
+    """Cancel a delivery that has not been handed over yet."""
     delivery = service.get_delivery(session=session, delivery_id=delivery_id)
     service.check_delivery_access(session=session, party=party, delivery=delivery)
     service.cancel(session=session, party=party, delivery=delivery, now=now)
@@ -108,7 +130,9 @@ def cancel(delivery_id: Id, session: SessionDep, party: CurrentParty, now: NowDe
     response_model=AttemptStarted,
     status_code=status.HTTP_201_CREATED,
 )
-async def start_attempt(stop_id: Id, attempt_in: AttemptStart, call: AtTheCar) -> AttemptStarted:
+async def start_attempt(
+    stop_id: Id, attempt_in: AttemptStart, call: AtTheCar, keyed: IdempotencyKey
+) -> AttemptStarted:
     """The driver is at the stop with the parcel in hand. Name the handset (`device_id`)
     and its challenge for the access request comes with the answer."""
 
@@ -125,11 +149,21 @@ async def start_attempt(stop_id: Id, attempt_in: AttemptStart, call: AtTheCar) -
         started.challenge = None if nonce is None else ChallengeRead.model_validate(nonce)
         return started
 
-    return await call.unit(started)
+    return await call.unit(
+        lambda session: keyed.once(
+            session=session,
+            party=call.driver,
+            settings=call.settings,
+            now=call.now,
+            read=AttemptStarted,
+            create=lambda: started(session),
+        )
+    )
 
 
 @router.get("/attempts/{attempt_id}", response_model=AttemptRead)
 async def get_attempt(attempt_id: Id, unit: UnitDep, party: CurrentParty) -> AttemptRead:
+    """One attempt at the car or the door: its state and what it waits for."""
     return await unit(lambda session: _attempt_read(session, party, attempt_id))
 
 
@@ -184,6 +218,8 @@ async def request_access(attempt_id: Id, body: AccessRequest, call: AtTheCar) ->
 
 @router.post("/attempts/{attempt_id}/deposit", response_model=AttemptRead)
 async def confirm_deposit(attempt_id: Id, call: AtTheCar) -> AttemptRead:
+    """The driver has put the parcel in the trunk; the delivery ends when the car reports
+    closed and locked."""
     return await call.unit(
         lambda session: AttemptRead.model_validate(
             attempts.confirm_deposit(
@@ -201,6 +237,7 @@ async def confirm_deposit(attempt_id: Id, call: AtTheCar) -> AttemptRead:
 def confirm_handover(
     attempt_id: Id, session: SessionDep, settings: SettingsDep, driver: Driver, now: NowDep
 ) -> AttemptRead:
+    """The parcel was handed over in person at the door."""
     return AttemptRead.model_validate(
         attempts.confirm_handover(
             session=session, settings=settings, driver=driver, attempt_id=attempt_id, now=now
@@ -217,6 +254,8 @@ def report_failure(
     driver: Driver,
     now: NowDep,
 ) -> AttemptRead:
+    """The driver could not deliver: the reason decides the fallback (next place, home, back
+    to the sender)."""
     attempt = attempts.report_failure(
         session=session,
         settings=settings,

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from trunkdrop.schemas import ListPage
+
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 B64U = r"^[A-Za-z0-9_-]+$"
 PublicKeyText = Annotated[
@@ -66,3 +68,7 @@ class DeviceProof(BaseModel):
     device_id: str = Field(min_length=1, max_length=32)
     nonce: str = Field(min_length=1, max_length=64, pattern=B64U)
     signature: str = Field(min_length=1, max_length=100, pattern=B64U)
+
+
+class DevicePage(ListPage[DeviceRead]):
+    """A page of handsets, the first registered first."""

@@ -31,6 +31,7 @@ from trunkdrop.events.domain import Event
 from trunkdrop.geo import distance_m, implausible_move
 from trunkdrop.parties.models import Party, Role
 from trunkdrop.store.base import insert_if_absent, new_id, table_of
+from trunkdrop.store.pages import Order, Page, page_of
 
 TRUNK_UNLOCK = tokens.TRUNK_UNLOCK
 
@@ -124,8 +125,11 @@ def register_device(
     return device
 
 
-def list_devices(*, session: Session, party: Party) -> list[Device]:
-    query = select(Device).order_by(Device.created_at, Device.id)
+def list_devices(
+    *, session: Session, party: Party, cursor: str | None = None, limit: int = 100
+) -> Page[Device]:
+    """The handsets `party` may see, the first registered first, one page."""
+    query = select(Device)
     if party.role == Role.driver:
         query = query.where(Device.driver_id == party.id)
     elif party.role == Role.carrier:
@@ -133,7 +137,14 @@ def list_devices(*, session: Session, party: Party) -> list[Device]:
         query = query.where(Device.driver_id.in_(drivers))
     elif party.role != Role.operator:
         raise Forbidden("only drivers, their carrier and operators see devices")
-    return list(session.scalars(query))
+    return page_of(
+        session,
+        query,
+        order=(Order(Device.created_at), Order(Device.id)),
+        key=lambda r: (r.created_at, r.id),
+        cursor=cursor,
+        limit=limit,
+    )
 
 
 def get_device(

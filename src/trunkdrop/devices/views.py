@@ -14,9 +14,11 @@ from trunkdrop.api.deps import (
     SessionDep,
     SettingsDep,
 )
+from trunkdrop.api.idempotency import IdempotencyKey
+from trunkdrop.api.pages import PageParams, page_read
 from trunkdrop.deliveries import withdrawals
 from trunkdrop.devices import service
-from trunkdrop.devices.schemas import DeviceRead, DeviceRegister
+from trunkdrop.devices.schemas import DevicePage, DeviceRead, DeviceRegister
 
 router = APIRouter(tags=["devices"], route_class=CommitInView)
 Id = Annotated[str, Path(max_length=32)]
@@ -24,20 +26,31 @@ Id = Annotated[str, Path(max_length=32)]
 
 @router.post("/devices", response_model=DeviceRead, status_code=status.HTTP_201_CREATED)
 def register_device(
-    device_in: DeviceRegister, session: SessionDep, driver: Driver, now: NowDep
+    device_in: DeviceRegister,
+    session: SessionDep,
+    driver: Driver,
+    now: NowDep,
+    settings: SettingsDep,
+    keyed: IdempotencyKey,
 ) -> DeviceRead:
     """Register this handset's Ed25519 public key; grants will be bound to it once the
     driver's carrier has approved it (`POST /v1/devices/{id}/approve`)."""
-    return DeviceRead.model_validate(
-        service.register_device(session=session, driver=driver, device_in=device_in, now=now)
+
+    def create() -> DeviceRead:
+        return DeviceRead.model_validate(
+            service.register_device(session=session, driver=driver, device_in=device_in, now=now)
+        )
+
+    return keyed.once(
+        session=session, party=driver, settings=settings, now=now, read=DeviceRead, create=create
     )
 
 
-@router.get("/devices", response_model=list[DeviceRead])
-def list_devices(session: SessionDep, party: CarrierOrDriver) -> list[DeviceRead]:
-    return [
-        DeviceRead.model_validate(d) for d in service.list_devices(session=session, party=party)
-    ]
+@router.get("/devices", response_model=DevicePage)
+def list_devices(session: SessionDep, party: CarrierOrDriver, page: PageParams) -> DevicePage:
+    """A driver's handsets; a carrier's: its drivers'."""
+    found = service.list_devices(session=session, party=party, cursor=page.cursor, limit=page.limit)
+    return page_read(DevicePage, found, DeviceRead.model_validate)
 
 
 @router.post("/devices/{device_id}/approve", response_model=DeviceRead)

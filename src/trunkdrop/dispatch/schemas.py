@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from trunkdrop.schemas import Latitude, Longitude
+from trunkdrop.schemas import Latitude, ListPage, Longitude
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -126,3 +126,15 @@ class ReplanCreate(BaseModel):
     van_capacity_l: int = Field(6_000, ge=50, le=50_000)
     shift_end_hour: int = Field(21, ge=1, le=24)
     seconds: float = Field(5.0, gt=0, le=600)
+
+
+class ServiceAreaPage(ListPage[ServiceAreaRead]):
+    """A page of service areas, the first created first."""
+
+
+class RoutePage(ListPage[RouteRead]):
+    """A page of routes, by day."""
+
+
+class StopPage(ListPage[StopRead]):
+    """A page of stops, by day, route and sequence."""

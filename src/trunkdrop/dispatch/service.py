@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import BindParameter, Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -14,6 +15,7 @@ from trunkdrop.errors import Forbidden, InvalidInput, NotFound
 from trunkdrop.geo import distance_m
 from trunkdrop.parties.models import Party, Role
 from trunkdrop.store.base import new_id
+from trunkdrop.store.pages import Order, Page, page_of
 
 
 def create_service_area(
@@ -115,7 +117,26 @@ def check_route_access(party: Party, route: Route) -> None:
 
 
 def list_routes(*, session: Session, party: Party, service_date: date | None = None) -> list[Route]:
-    query = select(Route).order_by(Route.service_date, Route.created_at)
+    query = _routes_of(party, service_date).order_by(Route.service_date, Route.created_at)
+    return list(session.scalars(query))
+
+
+def page_routes(
+    *, session: Session, party: Party, service_date: date | None, cursor: str | None, limit: int
+) -> Page[Route]:
+    """The routes `party` drives or runs, by day, one page."""
+    return page_of(
+        session,
+        _routes_of(party, service_date),
+        order=(Order(Route.service_date), Order(Route.created_at), Order(Route.id)),
+        key=lambda r: (r.service_date, r.created_at, r.id),
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+def _routes_of(party: Party, service_date: date | None) -> Select[Any]:
+    query = select(Route)
     if party.role == Role.carrier:
         query = query.where(Route.carrier_id == party.id)
     elif party.role == Role.driver:
@@ -124,7 +145,7 @@ def list_routes(*, session: Session, party: Party, service_date: date | None = N
         raise Forbidden("routes are for carriers, drivers and operators")
     if service_date is not None:
         query = query.where(Route.service_date == service_date)
-    return list(session.scalars(query))
+    return query
 
 
 def stops_of(*, session: Session, route_id: str) -> list[RouteStop]:

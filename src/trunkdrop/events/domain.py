@@ -106,6 +106,7 @@ RECORDINGS: Mapping[str, Recording] = MappingProxyType(
         "vehicle.trunk_closed": _audited("vehicle.trunk_closed"),
         "vehicle.waking": Recording("vehicle_waking"),
         "vehicle.relock": Recording(topic="vehicle.relock"),
+        "vehicle.relocked": Recording(topic="vehicle.relocked"),
         "vehicle.access_blocked": _audited("vehicle.access_blocked"),
         "vehicle.access_unblocked": _audited("vehicle.access_unblocked"),
         "vehicle.consent_withdrawn": _audited("vehicle.consent_withdrawn"),

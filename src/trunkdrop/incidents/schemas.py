@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from trunkdrop.schemas import ListPage
+
 
 class IncidentRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -32,3 +34,7 @@ class IncidentNote(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     note: str = Field(min_length=1, max_length=200)
+
+
+class IncidentPage(ListPage[IncidentRead]):
+    """A page of incidents, the newest first."""

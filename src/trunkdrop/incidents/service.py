@@ -13,6 +13,7 @@ from trunkdrop.events.domain import Event
 from trunkdrop.incidents.models import Incident
 from trunkdrop.parties.models import Party
 from trunkdrop.store.base import new_id
+from trunkdrop.store.pages import Order, Page, page_of
 
 
 def open_incident(
@@ -140,12 +141,20 @@ def resolve(
 
 
 def list_incidents(
-    *, session: Session, status: str | None = None, limit: int = 500
-) -> list[Incident]:
-    query = select(Incident).order_by(Incident.opened_at.desc()).limit(limit)
+    *, session: Session, status: str | None = None, cursor: str | None = None, limit: int = 100
+) -> Page[Incident]:
+    """Incidents, the newest first, one page."""
+    query = select(Incident)
     if status is not None:
         query = query.where(Incident.status == status)
-    return list(session.scalars(query))
+    return page_of(
+        session,
+        query,
+        order=(Order(Incident.opened_at, descending=True), Order(Incident.id)),
+        key=lambda i: (i.opened_at, i.id),
+        cursor=cursor,
+        limit=limit,
+    )
 
 
 def resolve_all_of_attempt(

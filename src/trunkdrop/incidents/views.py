@@ -7,23 +7,26 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 
 from trunkdrop.api.deps import CommitInView, NowDep, Operator, SessionDep
+from trunkdrop.api.pages import PageParams, page_read
 from trunkdrop.incidents import service
-from trunkdrop.incidents.schemas import IncidentNote, IncidentRead
+from trunkdrop.incidents.schemas import IncidentNote, IncidentPage, IncidentRead
 
 router = APIRouter(tags=["incidents"], route_class=CommitInView)
 Id = Annotated[str, Path(max_length=32)]
 
 
-@router.get("/incidents", response_model=list[IncidentRead])
+@router.get("/incidents", response_model=IncidentPage)
 def list_incidents(
     session: SessionDep,
     _: Operator,
+    page: PageParams,
     status: Annotated[Literal["open", "resolved"] | None, Query()] = None,
-) -> list[IncidentRead]:
-    return [
-        IncidentRead.model_validate(i)
-        for i in service.list_incidents(session=session, status=status)
-    ]
+) -> IncidentPage:
+    """Incidents (a trunk left open, a car not found), the newest first."""
+    found = service.list_incidents(
+        session=session, status=status, cursor=page.cursor, limit=page.limit
+    )
+    return page_read(IncidentPage, found, IncidentRead.model_validate)
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentRead)

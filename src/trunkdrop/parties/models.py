@@ -29,6 +29,11 @@ class Party(Base):
     # A driver works for one carrier; a car maker speaks for one vehicle brand adapter.
     carrier_id: Mapped[str | None] = mapped_column(ForeignKey("parties.id"), default=None)
     brand: Mapped[str | None] = mapped_column(String(64), default=None)
+    # How messages reach a person: in their language ("en", "de"), their time zone (None:
+    # the platform's), to their e-mail address (None: push through the outbox only).
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+    timezone: Mapped[str | None] = mapped_column(String(64), default=None)
+    email: Mapped[str | None] = mapped_column(String(320), default=None)
     created_at: Mapped[datetime]
 
 

@@ -186,6 +186,21 @@ def authenticate(*, session: Session, key: str) -> Party:
     return party
 
 
+def update_preferences(*, session: Session, party: Party, changes: dict[str, object]) -> Party:
+    """Set how messages reach `party` (language, time zone, e-mail address)."""
+    stored = session.get(Party, party.id)
+    if stored is None:
+        raise NotFound(f"no party with id {party.id!r}", field="party_id")
+    for name in ("language", "timezone", "email"):
+        if name in changes:
+            value = changes[name]
+            if name == "language" and value is None:
+                raise InvalidInput("language: en or de", field="language")
+            setattr(stored, name, value)
+    session.flush()
+    return stored
+
+
 def revoke_api_keys(*, session: Session, by: Party | None, party_id: str, now: datetime) -> int:
     """Revoke every live key of a party (a driver who left, a leaked key): in one call by the
     party itself, its carrier (for a driver), an operator, or the command line (`by` None).

@@ -10,14 +10,33 @@ from trunkdrop.api.deps import CommitInView, CurrentParty, NowDep, SessionDep
 from trunkdrop.devices import service as devices
 from trunkdrop.errors import Conflict, InvalidInput
 from trunkdrop.parties import service
-from trunkdrop.parties.schemas import ApiKeyIssued, ApiKeyRequest, KeysRevoked, PartyRead
+from trunkdrop.parties.models import Party
+from trunkdrop.parties.schemas import (
+    ApiKeyIssued,
+    ApiKeyRequest,
+    KeysRevoked,
+    PartyRead,
+    PartyUpdate,
+)
 
 router = APIRouter(tags=["parties"], route_class=CommitInView)
 
 
 @router.get("/me", response_model=PartyRead)
-def me(party: CurrentParty) -> PartyRead:
-    return PartyRead.model_validate(party)
+def me(party: CurrentParty, session: SessionDep) -> PartyRead:
+    """The party behind the presented key, with how messages reach it."""
+    # Read afresh: the key's party is remembered (api/auth.py), its preferences may be newer.
+    return PartyRead.model_validate(session.get(Party, party.id) or party)
+
+
+@router.patch("/me", response_model=PartyRead)
+def update_me(changes: PartyUpdate, party: CurrentParty, session: SessionDep) -> PartyRead:
+    """Set the language (en, de), time zone and e-mail address messages to the caller use."""
+    return PartyRead.model_validate(
+        service.update_preferences(
+            session=session, party=party, changes=changes.model_dump(exclude_unset=True)
+        )
+    )
 
 
 @router.post("/parties/{party_id}/api-keys/revoke", response_model=KeysRevoked)

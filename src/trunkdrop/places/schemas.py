@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from trunkdrop.schemas import Latitude, Longitude
+from trunkdrop.schemas import Latitude, ListPage, Longitude
 
 
 class PlaceCreate(BaseModel):
@@ -28,3 +28,7 @@ class PlaceRead(BaseModel):
     address: str
     parking_notes: str
     is_home: bool
+
+
+class PlacePage(ListPage[PlaceRead]):
+    """A page of the caller's places."""

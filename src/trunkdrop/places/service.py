@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from trunkdrop.errors import Forbidden, NotFound
@@ -12,6 +13,7 @@ from trunkdrop.parties.models import Party
 from trunkdrop.places.models import Place
 from trunkdrop.places.schemas import PlaceCreate
 from trunkdrop.store.base import new_id
+from trunkdrop.store.pages import Order, Page, page_of
 
 
 def create_place(*, session: Session, owner: Party, place_in: PlaceCreate, now: datetime) -> Place:
@@ -22,13 +24,23 @@ def create_place(*, session: Session, owner: Party, place_in: PlaceCreate, now: 
 
 
 def list_places(*, session: Session, owner_id: str) -> list[Place]:
-    return list(
-        session.scalars(
-            select(Place)
-            .where(Place.owner_id == owner_id, Place.deleted_at.is_(None))
-            .order_by(Place.created_at)
-        )
+    return list(session.scalars(_places(owner_id).order_by(Place.created_at, Place.id)))
+
+
+def page_places(*, session: Session, owner_id: str, cursor: str | None, limit: int) -> Page[Place]:
+    """The customer's places, oldest first, one page."""
+    return page_of(
+        session,
+        _places(owner_id),
+        order=(Order(Place.created_at), Order(Place.id)),
+        key=lambda p: (p.created_at, p.id),
+        cursor=cursor,
+        limit=limit,
     )
+
+
+def _places(owner_id: str) -> Select[Any]:
+    return select(Place).where(Place.owner_id == owner_id, Place.deleted_at.is_(None))
 
 
 def get_place(*, session: Session, place_id: str, owner_id: str) -> Place:

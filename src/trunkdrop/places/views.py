@@ -6,33 +6,51 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from trunkdrop.api.deps import CommitInView, Customer, NowDep, SessionDep
+from trunkdrop.api.deps import CommitInView, Customer, NowDep, SessionDep, SettingsDep
+from trunkdrop.api.idempotency import IdempotencyKey
+from trunkdrop.api.pages import PageParams, page_read
 from trunkdrop.places import service
-from trunkdrop.places.schemas import PlaceCreate, PlaceRead
+from trunkdrop.places.schemas import PlaceCreate, PlacePage, PlaceRead
 
 router = APIRouter(tags=["places"], route_class=CommitInView)
 
 
 @router.post("/places", response_model=PlaceRead, status_code=status.HTTP_201_CREATED)
 def create_place(
-    place_in: PlaceCreate, session: SessionDep, owner: Customer, now: NowDep
+    place_in: PlaceCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    owner: Customer,
+    now: NowDep,
+    keyed: IdempotencyKey,
 ) -> PlaceRead:
-    return PlaceRead.model_validate(
-        service.create_place(session=session, owner=owner, place_in=place_in, now=now)
+    """Save a place where the car stands (the office car park, home)."""
+    return keyed.once(
+        session=session,
+        party=owner,
+        settings=settings,
+        now=now,
+        read=PlaceRead,
+        create=lambda: PlaceRead.model_validate(
+            service.create_place(session=session, owner=owner, place_in=place_in, now=now)
+        ),
     )
 
 
-@router.get("/places", response_model=list[PlaceRead])
-def list_places(session: SessionDep, owner: Customer) -> list[PlaceRead]:
-    return [
-        PlaceRead.model_validate(p) for p in service.list_places(session=session, owner_id=owner.id)
-    ]
+@router.get("/places", response_model=PlacePage)
+def list_places(session: SessionDep, owner: Customer, page: PageParams) -> PlacePage:
+    """The caller's saved places, oldest first."""
+    found = service.page_places(
+        session=session, owner_id=owner.id, cursor=page.cursor, limit=page.limit
+    )
+    return page_read(PlacePage, found, PlaceRead.model_validate)
 
 
 @router.delete("/places/{place_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_place(
     place_id: Annotated[str, Path(max_length=32)], session: SessionDep, owner: Customer, now: NowDep
 ) -> None:
+    """Remove a saved place; bookings already made keep their copy."""
     service.delete_place(
         session=session,
         place=service.get_place(session=session, place_id=place_id, owner_id=owner.id),

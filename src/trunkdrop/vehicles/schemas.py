@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from trunkdrop.schemas import Latitude, Longitude, Timestamp
+from trunkdrop.schemas import Latitude, ListPage, Longitude, Timestamp
 
 VehicleEventType = Literal[
     "position",
@@ -94,3 +94,7 @@ class VehicleEventIn(BaseModel):
 class VehicleEventAck(BaseModel):
     event_id: str
     duplicate: bool
+
+
+class VehiclePage(ListPage[VehicleRead]):
+    """A page of the owner's cars, the first linked first."""

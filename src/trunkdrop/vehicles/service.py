@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,6 +16,7 @@ from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
 from trunkdrop.parties.models import Party, Role
 from trunkdrop.store.base import insert_if_absent, new_id
+from trunkdrop.store.pages import Order, Page, page_of
 from trunkdrop.vehicles.models import Vehicle, VehicleCommand, VehicleEvent
 from trunkdrop.vehicles.ports import (
     AdapterError,
@@ -185,13 +186,26 @@ def to_read(vehicle: Vehicle) -> VehicleRead:
 
 
 def list_vehicles(*, session: Session, owner: Party) -> list[Vehicle]:
-    return list(
-        session.scalars(
-            select(Vehicle)
-            .where(Vehicle.owner_id == owner.id, Vehicle.unlinked_at.is_(None))
-            .order_by(Vehicle.created_at)
-        )
+    return list(session.scalars(_owned(owner).order_by(Vehicle.created_at, Vehicle.id)))
+
+
+def page_vehicles(
+    *, session: Session, owner: Party, cursor: str | None, limit: int
+) -> Page[Vehicle]:
+    """The owner's linked cars, the first linked first, one page."""
+    query = _owned(owner)
+    return page_of(
+        session,
+        query,
+        order=(Order(Vehicle.created_at), Order(Vehicle.id)),
+        key=lambda r: (r.created_at, r.id),
+        cursor=cursor,
+        limit=limit,
     )
+
+
+def _owned(owner: Party) -> Select[Any]:
+    return select(Vehicle).where(Vehicle.owner_id == owner.id, Vehicle.unlinked_at.is_(None))
 
 
 def get_vehicle(*, session: Session, vehicle_id: str) -> Vehicle:

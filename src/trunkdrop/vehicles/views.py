@@ -18,13 +18,18 @@ from trunkdrop.api.deps import (
     SessionDep,
     SettingsDep,
 )
+from trunkdrop.api.idempotency import IdempotencyKey
+from trunkdrop.api.pages import PageParams, page_read
 from trunkdrop.deliveries import car_reports, withdrawals
+from trunkdrop.schemas import ListPage
+from trunkdrop.store.pages import page_in_memory
 from trunkdrop.vehicles import service
 from trunkdrop.vehicles.schemas import (
     CapabilitiesRead,
     VehicleEventAck,
     VehicleEventIn,
     VehicleLink,
+    VehiclePage,
     VehicleRead,
 )
 
@@ -39,8 +44,12 @@ class BrandRead(BaseModel):
     trunk_delivery_blockers: list[str]
 
 
-@router.get("/brands", response_model=list[BrandRead])
-def list_brands(platform: PlatformDep, _: CurrentParty) -> list[BrandRead]:
+class BrandPage(ListPage[BrandRead]):
+    """A page of car brands, by name."""
+
+
+@router.get("/brands", response_model=BrandPage)
+def list_brands(platform: PlatformDep, _: CurrentParty, page: PageParams) -> BrandPage:
     """The car brands trunkdrop can talk to, with what each can do."""
     out = []
     for brand in platform.registry.brands():
@@ -53,7 +62,8 @@ def list_brands(platform: PlatformDep, _: CurrentParty) -> list[BrandRead]:
                 trunk_delivery_blockers=meta.capabilities.trunk_delivery_blockers(),
             )
         )
-    return out
+    found = page_in_memory(out, key=lambda b: (b.brand,), cursor=page.cursor, limit=page.limit)
+    return page_read(BrandPage, found, lambda b: b)
 
 
 @router.post("/vehicles", response_model=VehicleRead, status_code=status.HTTP_201_CREATED)
@@ -63,28 +73,46 @@ def link_vehicle(
     platform: PlatformDep,
     owner: Customer,
     now: NowDep,
+    keyed: IdempotencyKey,
 ) -> VehicleRead:
-    vehicle = service.link_vehicle(
+    """Link a car: the owner's consent to trunk delivery starts here."""
+
+    def create() -> VehicleRead:
+        vehicle = service.link_vehicle(
+            session=session,
+            registry=platform.registry,
+            owner=owner,
+            vehicle_in=vehicle_in,
+            now=now,
+            grant_issuer=platform.settings.grant_issuer,
+            grant_public_keys=platform.keyring(session).public_keys(
+                now=now, longest_grant_s=platform.settings.grant_lifetime_s
+            ),
+        )
+        return service.to_read(vehicle)
+
+    return keyed.once(
         session=session,
-        registry=platform.registry,
-        owner=owner,
-        vehicle_in=vehicle_in,
+        party=owner,
+        settings=platform.settings,
         now=now,
-        grant_issuer=platform.settings.grant_issuer,
-        grant_public_keys=platform.keyring(session).public_keys(
-            now=now, longest_grant_s=platform.settings.grant_lifetime_s
-        ),
+        read=VehicleRead,
+        create=create,
     )
-    return service.to_read(vehicle)
 
 
-@router.get("/vehicles", response_model=list[VehicleRead])
-def list_vehicles(session: SessionDep, owner: Customer) -> list[VehicleRead]:
-    return [service.to_read(v) for v in service.list_vehicles(session=session, owner=owner)]
+@router.get("/vehicles", response_model=VehiclePage)
+def list_vehicles(session: SessionDep, owner: Customer, page: PageParams) -> VehiclePage:
+    """The caller's linked cars, the first linked first."""
+    found = service.page_vehicles(
+        session=session, owner=owner, cursor=page.cursor, limit=page.limit
+    )
+    return page_read(VehiclePage, found, service.to_read)
 
 
 @router.get("/vehicles/{vehicle_id}", response_model=VehicleRead)
 def get_vehicle(vehicle_id: VehicleId, session: SessionDep, owner: Customer) -> VehicleRead:
+    """One of the caller's cars with what its maker's link can do."""
     return service.to_read(
         service.get_owned_vehicle(session=session, owner=owner, vehicle_id=vehicle_id)
     )
@@ -110,6 +138,7 @@ def block_access(
 def unblock_access(
     vehicle_id: VehicleId, session: SessionDep, settings: SettingsDep, owner: Customer, now: NowDep
 ) -> VehicleRead:
+    """Allow trunk deliveries into this car again."""
     vehicle = withdrawals.set_access_blocked(
         session=session,
         settings=settings,
@@ -136,6 +165,7 @@ def give_consent(
 def withdraw_consent(
     vehicle_id: VehicleId, session: SessionDep, settings: SettingsDep, owner: Customer, now: NowDep
 ) -> VehicleRead:
+    """Withdraw consent: no shop may book into this car; live grants die."""
     vehicle = withdrawals.withdraw_consent(
         session=session, settings=settings, owner=owner, vehicle_id=vehicle_id, now=now
     )

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from trunkdrop.events.domain import PUBLISHED_KINDS
+from trunkdrop.schemas import ListPage
 
 
 class EndpointCreate(BaseModel):
@@ -78,3 +79,9 @@ class MessageRead(BaseModel):
 class MessagePage(BaseModel):
     data: list[MessageRead]
     has_more: bool
+    # Pass as `after` to read on; when nothing was returned, the cursor given.
+    next_cursor: int = 0
+
+
+class EndpointPage(ListPage[EndpointRead]):
+    """A page of the caller's webhook endpoints, the first registered first."""

@@ -17,6 +17,7 @@ from trunkdrop.events.domain import Event
 from trunkdrop.events.models import LoggedEvent
 from trunkdrop.parties.models import Party
 from trunkdrop.store.base import new_id
+from trunkdrop.store.pages import Order, Page, page_of
 from trunkdrop.webhooks import sealing, targets
 from trunkdrop.webhooks.models import WebhookEndpoint, WebhookMessage, WebhookTry
 from trunkdrop.webhooks.schemas import EndpointCreate
@@ -60,13 +61,18 @@ def create_endpoint(
     return endpoint, secret
 
 
-def list_endpoints(*, session: Session, owner: Party) -> list[WebhookEndpoint]:
-    return list(
-        session.scalars(
-            select(WebhookEndpoint)
-            .where(WebhookEndpoint.owner_id == owner.id)
-            .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
-        )
+def list_endpoints(
+    *, session: Session, owner: Party, cursor: str | None = None, limit: int = 100
+) -> Page[WebhookEndpoint]:
+    """The owner's endpoints, the first registered first, one page."""
+    query = select(WebhookEndpoint).where(WebhookEndpoint.owner_id == owner.id)
+    return page_of(
+        session,
+        query,
+        order=(Order(WebhookEndpoint.created_at), Order(WebhookEndpoint.id)),
+        key=lambda r: (r.created_at, r.id),
+        cursor=cursor,
+        limit=limit,
     )
 
 

@@ -7,12 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from trunkdrop.api.deps import CommitInView, NowDep, SessionDep, SettingsDep, role
+from trunkdrop.api.idempotency import IdempotencyKey
+from trunkdrop.api.pages import PageParams, page_read
 from trunkdrop.events.models import LoggedEvent
 from trunkdrop.parties.models import Party, Role
 from trunkdrop.webhooks import service
 from trunkdrop.webhooks.models import WebhookEndpoint, WebhookMessage, WebhookTry
 from trunkdrop.webhooks.schemas import (
     EndpointCreate,
+    EndpointPage,
     EndpointRead,
     EndpointWithSecret,
     MessagePage,
@@ -37,23 +40,39 @@ def create_endpoint(
     settings: SettingsDep,
     owner: Subscriber,
     now: NowDep,
+    keyed: IdempotencyKey,
 ) -> EndpointWithSecret:
-    """Register a URL for the given event types. The signing secret is in this answer only."""
-    endpoint, secret = service.create_endpoint(
-        session=session, settings=settings, owner=owner, endpoint_in=endpoint_in, now=now
+    """Register a URL for the given event types. The signing secret is in this answer only
+    (and in its replay to the same `Idempotency-Key` within 24 h)."""
+
+    def create() -> EndpointWithSecret:
+        endpoint, secret = service.create_endpoint(
+            session=session, settings=settings, owner=owner, endpoint_in=endpoint_in, now=now
+        )
+        return _with_secret(endpoint, secret)
+
+    return keyed.once(
+        session=session,
+        party=owner,
+        settings=settings,
+        now=now,
+        read=EndpointWithSecret,
+        create=create,
     )
-    return _with_secret(endpoint, secret)
 
 
-@router.get("/webhook-endpoints", response_model=list[EndpointRead])
-def list_endpoints(session: SessionDep, owner: Subscriber) -> list[EndpointRead]:
-    return [
-        EndpointRead.model_validate(e) for e in service.list_endpoints(session=session, owner=owner)
-    ]
+@router.get("/webhook-endpoints", response_model=EndpointPage)
+def list_endpoints(session: SessionDep, owner: Subscriber, page: PageParams) -> EndpointPage:
+    """The caller's webhook endpoints, the first registered first."""
+    found = service.list_endpoints(
+        session=session, owner=owner, cursor=page.cursor, limit=page.limit
+    )
+    return page_read(EndpointPage, found, EndpointRead.model_validate)
 
 
 @router.get("/webhook-endpoints/{endpoint_id}", response_model=EndpointRead)
 def get_endpoint(endpoint_id: EndpointId, session: SessionDep, owner: Subscriber) -> EndpointRead:
+    """One of the caller's webhook endpoints (without its secret)."""
     return EndpointRead.model_validate(
         service.get_endpoint(session=session, owner=owner, endpoint_id=endpoint_id)
     )
@@ -61,6 +80,7 @@ def get_endpoint(endpoint_id: EndpointId, session: SessionDep, owner: Subscriber
 
 @router.delete("/webhook-endpoints/{endpoint_id}", status_code=204)
 def delete_endpoint(endpoint_id: EndpointId, session: SessionDep, owner: Subscriber) -> Response:
+    """Delete a webhook endpoint; nothing more is sent to it."""
     endpoint = service.get_endpoint(session=session, owner=owner, endpoint_id=endpoint_id)
     service.delete_endpoint(session=session, endpoint=endpoint)
     return Response(status_code=204)
@@ -118,7 +138,7 @@ def _message_read(
 
 
 @router.get("/webhook-endpoints/{endpoint_id}/deliveries", response_model=MessagePage)
-def list_deliveries(
+def list_webhook_deliveries(
     endpoint_id: EndpointId,
     session: SessionDep,
     owner: Subscriber,
@@ -130,7 +150,11 @@ def list_deliveries(
     rows, has_more = service.list_messages(
         session=session, endpoint=endpoint, after=after, limit=limit
     )
-    return MessagePage(data=[_message_read(*row) for row in rows], has_more=has_more)
+    return MessagePage(
+        data=[_message_read(*row) for row in rows],
+        has_more=has_more,
+        next_cursor=rows[-1][1].id if rows else after,
+    )
 
 
 @router.post(

@@ -49,6 +49,7 @@ async def act(
     _: Operator,
     now: NowDep,
 ) -> dict[str, Any]:
+    """Move the simulated car (park, close the trunk, go offline …): development and tests only."""
     # The car is simulated in memory; the database is only asked which car this is.
     return await unit(
         lambda session: _act(session, platform, vehicle_id, body, now), reads_only=True

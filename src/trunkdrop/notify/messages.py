@@ -1,0 +1,151 @@
+"""The words of a customer message, from an event's topic and facts, in the reader's
+language and time zone (the zone shown). Pure: no database, no clock. Never a position."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+LANGUAGES = ("en", "de")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    subject: str
+    body: str
+    language: str
+
+
+# topic → language → (subject, body). `{time}` is the event's time in the reader's zone with
+# the zone's name; `{delivery}` the delivery's id.
+_TEXTS: Mapping[str, Mapping[str, tuple[str, str]]] = {
+    "delivery.booked": {
+        "en": ("Delivery booked", "Your parcel {delivery} is booked for delivery into your trunk."),
+        "de": (
+            "Zustellung gebucht",
+            "Ihr Paket {delivery} ist zur Zustellung in Ihren Kofferraum gebucht.",
+        ),
+    },
+    "delivery.cancelled": {
+        "en": ("Delivery cancelled", "The delivery of parcel {delivery} was cancelled."),
+        "de": ("Zustellung storniert", "Die Zustellung von Paket {delivery} wurde storniert."),
+    },
+    "delivery.out_for_delivery": {
+        "en": (
+            "Driver on the way",
+            "Driver on the way — please don't move the car. Parcel {delivery}, since {time}.",
+        ),
+        "de": (
+            "Fahrer unterwegs",
+            "Der Fahrer ist unterwegs – bitte bewegen Sie das Auto nicht. "
+            "Paket {delivery}, seit {time}.",
+        ),
+    },
+    "delivery.not_planned": {
+        "en": (
+            "Not on today's route",
+            "Parcel {delivery} could not be planned for its window; it stays booked.",
+        ),
+        "de": (
+            "Heute nicht eingeplant",
+            "Paket {delivery} konnte für sein Zeitfenster nicht eingeplant werden; "
+            "die Buchung bleibt bestehen.",
+        ),
+    },
+    "delivery.not_reached": {
+        "en": (
+            "Stop not reached",
+            "The driver did not reach your car at {time} (parcel {delivery}).",
+        ),
+        "de": (
+            "Nicht erreicht",
+            "Der Fahrer hat Ihr Auto um {time} nicht erreicht (Paket {delivery}).",
+        ),
+    },
+    "delivery.delivered": {
+        "en": ("Delivered", "Delivered, trunk locked at {time}. Parcel {delivery}."),
+        "de": ("Zugestellt", "Zugestellt, Kofferraum um {time} verriegelt. Paket {delivery}."),
+    },
+    "delivery.attempt_failed": {
+        "en": (
+            "Delivery not completed",
+            "Parcel {delivery} could not be put into your trunk at {time}; "
+            "we will try as your booking says.",
+        ),
+        "de": (
+            "Zustellung nicht abgeschlossen",
+            "Paket {delivery} konnte um {time} nicht in Ihren Kofferraum gelegt werden; "
+            "wir versuchen es wie gebucht weiter.",
+        ),
+    },
+    "vehicle.relock": {
+        "en": (
+            "Trunk left open",
+            "Your trunk was left open; we are locking it again ({time}).",
+        ),
+        "de": (
+            "Kofferraum offen",
+            "Ihr Kofferraum stand offen; wir verriegeln ihn wieder ({time}).",
+        ),
+    },
+    "vehicle.relocked": {
+        "en": (
+            "Trunk locked again",
+            "Your trunk was left open and has been locked again ({time}).",
+        ),
+        "de": (
+            "Kofferraum wieder verriegelt",
+            "Ihr Kofferraum stand offen und wurde wieder verriegelt ({time}).",
+        ),
+    },
+    "webhook_endpoint.disabled": {
+        "en": (
+            "Webhook endpoint disabled",
+            "Your webhook endpoint {endpoint_id} did not answer and was disabled at {time}.",
+        ),
+        "de": (
+            "Webhook-Endpunkt deaktiviert",
+            "Ihr Webhook-Endpunkt {endpoint_id} hat nicht geantwortet und wurde um {time} "
+            "deaktiviert.",
+        ),
+    },
+}
+
+TOPICS = frozenset(_TEXTS)
+
+
+def zone_of(name: str | None, default: str) -> ZoneInfo:
+    """The reader's zone; an unknown name falls back to the platform's."""
+    for candidate in (name, default):
+        if candidate:
+            try:
+                return ZoneInfo(candidate)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return ZoneInfo("UTC")
+
+
+def local_time(at: datetime, zone: ZoneInfo) -> str:
+    """ "14:02 CET": the reader's wall clock and the zone it is in."""
+    local = at.astimezone(zone)
+    return f"{local:%H:%M} {local.tzname() or zone.key}"
+
+
+def render(
+    *, topic: str, facts: Mapping[str, Any], at: datetime, language: str, zone: ZoneInfo
+) -> Message | None:
+    """The message for an event of `topic`, or None for a topic nobody is written to."""
+    texts = _TEXTS.get(topic)
+    if texts is None:
+        return None
+    language = language if language in texts else "en"
+    subject, body = texts[language]
+    values = {
+        "time": local_time(at, zone),
+        "delivery": str(facts.get("delivery_id") or ""),
+        "endpoint_id": str(facts.get("endpoint_id") or ""),
+    }
+    return Message(subject=subject, body=body.format(**values), language=language)
