@@ -357,11 +357,12 @@ def settle_attempt(
             else "an operator found the parcel was not delivered",
         ),
     )
-    incidents.resolve_all_of_attempt(
+    incidents.resolve_open(
         session=session,
         attempt_id=attempt.id,
         resolution=f"settled by an operator: {note}",
         now=now,
+        operator=operator,
     )
     if delivered:
         transition(attempt, domain.AttemptStatus.succeeded)

@@ -195,26 +195,26 @@ def stop_to_read(
             longitude=car.longitude if at_place else None,
             at_place=at_place,
         )
-        return StopRead(
-            id=stop.id,
-            route_id=stop.route_id,
-            seq=stop.seq,
-            status=stop.status,
-            mode=stop.mode,
-            is_next=stop.id == next_id,
-            delivery_id=delivery.id,
-            parcel_ref=delivery.parcel_ref,
-            label=where.label,
-            address=where.address,
-            latitude=where.latitude,
-            longitude=where.longitude,
-            parking_notes=where.parking_notes,
-            window_start=where.window_start,
-            window_end=where.window_end,
-            eta=stop.eta,
-            vehicle=brief,
-            attempt_id=attempt_id,
-        )
+        place = {
+            "label": where.label,
+            "address": where.address,
+            "latitude": where.latitude,
+            "longitude": where.longitude,
+            "parking_notes": where.parking_notes,
+            "window_start": where.window_start,
+            "window_end": where.window_end,
+        }
+    else:
+        brief = None
+        place = {
+            "label": "fallback address",
+            "address": delivery.fallback_address or "",
+            "latitude": delivery.fallback_latitude or 0.0,
+            "longitude": delivery.fallback_longitude or 0.0,
+            "parking_notes": "",
+            "window_start": None,
+            "window_end": None,
+        }
     return StopRead(
         id=stop.id,
         route_id=stop.route_id,
@@ -224,16 +224,10 @@ def stop_to_read(
         is_next=stop.id == next_id,
         delivery_id=delivery.id,
         parcel_ref=delivery.parcel_ref,
-        label="fallback address",
-        address=delivery.fallback_address or "",
-        latitude=delivery.fallback_latitude or 0.0,
-        longitude=delivery.fallback_longitude or 0.0,
-        parking_notes="",
-        window_start=None,
-        window_end=None,
         eta=stop.eta,
-        vehicle=None,
+        vehicle=brief,
         attempt_id=attempt_id,
+        **place,
     )
 
 

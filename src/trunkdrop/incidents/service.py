@@ -64,28 +64,55 @@ def open_incident(
 
 # Every delivery that ends asks this (a trunk reported locked resolves its incident).
 _OPEN_OF_ATTEMPT = select(Incident).where(
-    Incident.attempt_id == bindparam("attempt_id"),
-    Incident.kind == bindparam("kind"),
-    Incident.status == "open",
+    Incident.attempt_id == bindparam("attempt_id"), Incident.status == "open"
 )
+_OPEN_OF_ATTEMPT_AND_KIND = _OPEN_OF_ATTEMPT.where(Incident.kind == bindparam("kind"))
 
 
 def resolve_open(
-    *, session: Session, attempt_id: str, kind: str, resolution: str, now: datetime
+    *,
+    session: Session,
+    attempt_id: str,
+    resolution: str,
+    now: datetime,
+    kind: str | None = None,
+    operator: Party | None = None,
 ) -> None:
-    for incident in session.scalars(_OPEN_OF_ATTEMPT, {"attempt_id": attempt_id, "kind": kind}):
-        incident.status, incident.resolved_at, incident.resolution = "resolved", now, resolution
-        events.record(
-            session=session,
-            event=Event(
-                kind="incident.resolved",
-                at=now,
-                subject=incident.id,
-                delivery_id=incident.delivery_id,
-                facts={"resolution": resolution},
-            ),
-        )
+    """Resolve the attempt's open incidents (only those of `kind`, when given), by the
+    platform or by an operator."""
+    if kind is None:
+        found = session.scalars(_OPEN_OF_ATTEMPT, {"attempt_id": attempt_id})
+    else:
+        found = session.scalars(_OPEN_OF_ATTEMPT_AND_KIND, {"attempt_id": attempt_id, "kind": kind})
+    for incident in found:
+        _close(session, incident, resolution=resolution, now=now, operator=operator)
     session.flush()
+
+
+def _close(
+    session: Session,
+    incident: Incident,
+    *,
+    resolution: str,
+    now: datetime,
+    operator: Party | None = None,
+) -> None:
+    incident.status, incident.resolved_at = "resolved", now
+    incident.resolution = resolution[:200]
+    facts: dict[str, str] = {"resolution": incident.resolution}
+    if operator is not None:
+        incident.resolved_by, facts["by"] = operator.id, "operator"
+    events.record(
+        session=session,
+        event=Event(
+            kind="incident.resolved",
+            at=now,
+            subject=incident.id,
+            actor=operator.id if operator is not None else "platform",
+            delivery_id=incident.delivery_id,
+            facts=facts,
+        ),
+    )
 
 
 def get_incident(*, session: Session, incident_id: str, for_update: bool = False) -> Incident:
@@ -123,19 +150,7 @@ def resolve(
     incident = get_incident(session=session, incident_id=incident_id, for_update=True)
     if incident.status != "open":
         raise Conflict("this incident is already resolved", code="incident_resolved")
-    incident.status, incident.resolved_at = "resolved", now
-    incident.resolution, incident.resolved_by = note[:200], operator.id
-    events.record(
-        session=session,
-        event=Event(
-            kind="incident.resolved",
-            at=now,
-            subject=incident.id,
-            actor=operator.id,
-            delivery_id=incident.delivery_id,
-            facts={"resolution": incident.resolution, "by": "operator"},
-        ),
-    )
+    _close(session, incident, resolution=note, now=now, operator=operator)
     session.flush()
     return incident
 
@@ -155,25 +170,3 @@ def list_incidents(
         cursor=cursor,
         limit=limit,
     )
-
-
-def resolve_all_of_attempt(
-    *, session: Session, attempt_id: str, resolution: str, now: datetime
-) -> None:
-    """Resolve every open incident of an attempt (an operator settled it)."""
-    for incident in session.scalars(
-        select(Incident).where(Incident.attempt_id == attempt_id, Incident.status == "open")
-    ):
-        incident.status, incident.resolved_at = "resolved", now
-        incident.resolution = resolution[:200]
-        events.record(
-            session=session,
-            event=Event(
-                kind="incident.resolved",
-                at=now,
-                subject=incident.id,
-                delivery_id=incident.delivery_id,
-                facts={"resolution": incident.resolution},
-            ),
-        )
-    session.flush()
