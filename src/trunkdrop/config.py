@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     smtp_port: int = Field(25, ge=1, le=65_535)
     smtp_from: str = Field("trunkdrop <noreply@trunkdrop.invalid>", min_length=3, max_length=320)
     smtp_timeout_s: float = Field(10.0, gt=0, le=120)
+    # How long a message the mail server keeps refusing is tried before it is given up
+    # (like a webhook: a day); the rendered text stays in the outbox for the app's push.
+    message_retry_s: int = Field(86_400, ge=60, le=7 * 86_400)
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_development(self) -> Settings:

@@ -200,6 +200,7 @@ def run_once(platform: Platform, now: datetime | None = None) -> upkeep.WorkDone
                 channels=platform.message_channels,
                 default_zone=settings.timezone,
                 now=now,
+                retry_for=timedelta(seconds=settings.message_retry_s),
             )
         ),
     )

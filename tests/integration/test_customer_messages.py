@@ -7,7 +7,7 @@ import re
 import socket
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from email import message_from_bytes
 from email.message import Message as Email
 from typing import Any
@@ -197,3 +197,35 @@ def test_a_trunk_left_open_is_told_when_relocking_and_when_locked(
     relocked = [i for i, b in enumerate(bodies) if "has been locked again" in b]
     assert len(relocking) == 1 and len(relocked) == 1, bodies
     assert relocking[0] < relocked[0]
+
+
+def test_a_message_the_server_refuses_for_a_day_is_given_up(world: World, inbox: Inbox) -> None:
+    """A message pending for longer than message_retry_s is settled as undelivered, not retried for ever."""
+    world.ok(
+        world.client.patch("/v1/me", json={"email": "anna@example.org"}, headers=world.auth("anna"))
+    )
+    inbox.stop()
+    world.ready_at_car()
+
+    def pending() -> list[OutboxMessage]:
+        with world.platform.uow() as session:
+            return list(
+                session.scalars(
+                    select(OutboxMessage).where(
+                        OutboxMessage.recipient_id == world.ids["anna"],
+                        OutboxMessage.sent_at.is_(None),
+                    )
+                )
+            )
+
+    newest = max(pending(), key=lambda r: r.created_at)
+    retry = timedelta(seconds=world.platform.settings.message_retry_s)
+    world.until(newest.created_at + retry - timedelta(seconds=60))
+    assert newest.id in {r.id for r in pending()}, "given up before its time"
+    world.until(newest.created_at + retry + timedelta(seconds=60))
+    assert pending() == []
+    with world.platform.uow() as session:
+        given_up = session.get(OutboxMessage, newest.id)
+        assert given_up is not None
+        assert given_up.payload["undelivered"]
+        assert given_up.payload["rendered"]["subject"]

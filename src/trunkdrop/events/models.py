@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trunkdrop.store.base import Base
@@ -25,6 +25,10 @@ class LoggedEvent(Base):
     subject: Mapped[str] = mapped_column(String(32))
     facts: Mapped[dict[str, Any]] = mapped_column(JSON)
     party_ids: Mapped[list[str]] = mapped_column(JSON)
+    # On PostgreSQL the id of the transaction that recorded the event: ids are handed out
+    # before commit, so the feed holds back events newer than the oldest transaction still
+    # running (see `service.feed`). SQLite commits one writer at a time and leaves it empty.
+    tx: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
 
 class EventAudience(Base):

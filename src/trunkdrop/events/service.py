@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import BigInteger, String, cast, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from trunkdrop.access import audit
@@ -72,10 +72,13 @@ def _log(*, session: Session, event: Event, published: str) -> None:
     if session.new:  # the delivery the event names may still be pending
         session.flush()
     table = table_of(LoggedEvent)
+    statement = insert(table).returning(table.c.id)
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.values(tx=_as_bigint(func.pg_current_xact_id()))
     event_id: int = (
         session.connection()
         .execute(
-            insert(table).returning(table.c.id),
+            statement,
             {
                 "key": new_id("evt"),
                 "kind": published,
@@ -116,12 +119,23 @@ def feed(
     """The events `party` may read recorded after the cursor `after`, oldest first, and
     whether more follow. An operator reads all."""
     query = select(LoggedEvent).where(LoggedEvent.id > after)
+    if session.get_bind().dialect.name == "postgresql":
+        # An event whose id is higher but whose transaction commits later than another's
+        # would be skipped by a reader whose cursor already passed it. Only events recorded
+        # by transactions older than every transaction still running are final.
+        horizon = _as_bigint(func.pg_snapshot_xmin(func.pg_current_snapshot()))
+        query = query.where(or_(LoggedEvent.tx.is_(None), LoggedEvent.tx < horizon))
     if party.role != Role.operator:
         query = query.join(EventAudience, EventAudience.event_id == LoggedEvent.id).where(
             EventAudience.party_id == party.id
         )
     rows = list(session.scalars(query.order_by(LoggedEvent.id).limit(limit + 1)))
     return rows[:limit], len(rows) > limit
+
+
+def _as_bigint(xid8: Any) -> Any:
+    """A PostgreSQL `xid8` as a bigint (it has no direct cast)."""
+    return cast(cast(xid8, String), BigInteger)
 
 
 def event_data(row: LoggedEvent) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,10 +25,13 @@ def send_pending(
     channels: Sequence[MessageChannel],
     default_zone: str,
     now: datetime,
+    retry_for: timedelta = timedelta(days=1),
     batch: int = 200,
 ) -> int:
     """Send up to `batch` pending messages, oldest first; returns how many were settled. A
-    message a channel could not send now stays pending for the next pass."""
+    message a channel could not send now stays pending for the next pass, until it is older
+    than `retry_for`: then it is settled as undelivered, so a dead mail server cannot keep a
+    growing backlog in every pass for ever."""
     rows = list(
         session.scalars(
             select(OutboxMessage)
@@ -59,15 +62,20 @@ def send_pending(
         )
         if message is not None:
             recipient = Recipient(reader.id, reader.email)
+            undelivered: str | None = None
             try:
                 for channel in channels:
                     if channel.reaches(recipient):
                         channel.send(recipient, message)
             except ChannelError as e:
-                log.warning("message %s to %s not sent yet: %s", row.id, reader.id, e)
-                continue
+                if now - row.created_at < retry_for:
+                    log.warning("message %s to %s not sent yet: %s", row.id, reader.id, e)
+                    continue
+                log.error("message %s to %s given up after %s: %s", row.id, reader.id, retry_for, e)
+                undelivered = str(e)[:200]
             row.payload = {
                 **row.payload,
+                **({"undelivered": undelivered} if undelivered is not None else {}),
                 "rendered": {
                     "language": message.language,
                     "subject": message.subject,
