@@ -174,6 +174,22 @@ def test_driver_cannot_start_an_attempt_on_another_drivers_route(world: World) -
     assert world.next_stop("driver")["attempt_id"] is None
 
 
+def test_only_the_next_stop_starts_when_two_routes_are_started(world: World) -> None:
+    """With two routes started, the first stop of the second route is refused stop_not_open until the first route is done."""
+    vehicle = world.link_car()
+    first = world.book(vehicle, [(world.add_place(), 10, 12)])
+    second = world.book(vehicle, [(world.add_place(), 10, 12)])
+    world.route(first)
+    world.route(second)
+    world.park(vehicle, OFFICE)
+    world.until(world.at(10, 15))
+    stops = world.ok(world.get("driver", "/v1/stops"))["data"]
+    later = next(s for s in stops if not s["is_next"])
+    assert later["delivery_id"] == second["id"]
+    refused(world.start_attempt(later), 409, "stop_not_open")
+    assert world.start_attempt(world.next_stop()).status_code == 201
+
+
 # -- the access rules --------------------------------------------------------------------------
 def test_access_before_the_window_is_refused_and_the_attempt_stays_open(world: World) -> None:
     """Asking at 09:30 for a 10–12 window: 409 outside_window, the attempt is still started."""

@@ -103,8 +103,9 @@ def start_attempt(
         raise Conflict(f"the route is {route.status}; start it first", code="route_not_started")
     if stop.status != "pending":
         raise Conflict(f"this stop is {stop.status}", code="stop_finished")
-    nxt = dispatch.next_open_stop(session=session, route_id=route.id)
-    if nxt is None or nxt.id != stop.id:
+    # The one stop the app shows as next (`is_next`): not merely the first open stop of
+    # this route, since a driver may have another route started.
+    if dispatch.drivers_next_stop_id(session=session, driver_id=driver.id) != stop.id:
         raise Conflict("finish the earlier stops of the route first", code="stop_not_open")
     if session.scalars(_ATTEMPT_AT_STOP, {"stop_id": stop.id}).first():
         raise Conflict("an attempt at this stop already exists", code="attempt_exists")
