@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -203,12 +204,17 @@ def keys_create(
     brand: Annotated[
         str | None, typer.Option(help="for a car maker: the brand adapter it reports for")
     ] = None,
+    email: Annotated[
+        str | None, typer.Option(help="the party's e-mail address: messages, sign-in links")
+    ] = None,
 ) -> None:
     """Create a party and its API key. The key is printed once, alone on the last line."""
     from trunkdrop.bootstrap import adapters
     from trunkdrop.parties import service as parties
     from trunkdrop.vehicles.adapters.simulator import CarSimulator
 
+    if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+        _fail(f"--email: {email!r} is not an e-mail address")
     now = datetime.now(UTC)
     brands = [adapter.metadata.brand for adapter in adapters(CarSimulator())]
     try:
@@ -222,6 +228,8 @@ def keys_create(
                 brands=brands,
                 now=now,
             )
+            if email is not None:
+                parties.update_preferences(session=session, party=party, changes={"email": email})
             key = parties.create_api_key(session=session, party=party, now=now)
             party_id = party.id
     except DomainError as e:

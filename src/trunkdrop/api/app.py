@@ -86,6 +86,6 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
         return {"status": "ok"}
 
     openapi.install(app)
-    web.install(app)
+    web.install(app, platform)
 
     return app
