@@ -57,7 +57,9 @@ class Site:
     def page(self, **context: Any) -> Any:
         """A fresh browser context (its own cookies and storage) with one page, which
         records uncaught script errors and CSP refusals."""
-        ctx = self.browser.new_context(viewport={"width": 390, "height": 844}, **context)
+        ctx = self.browser.new_context(
+            viewport={"width": 390, "height": 844}, timezone_id="Europe/Berlin", **context
+        )
         ctx.set_default_timeout(WAIT_MS)
         page = ctx.new_page()
         page.errors = []  # type: ignore[attr-defined]

@@ -157,13 +157,13 @@ const td = (() => {
     for (const p of points) {
       const [x, y] = at(p.lat, p.lon);
       const dot = document.createElementNS(ns, "circle");
-      dot.setAttribute("cx", x); dot.setAttribute("cy", y); dot.setAttribute("r", p.kind === "depot" ? 8 : 6);
+      dot.setAttribute("cx", x); dot.setAttribute("cy", y); dot.setAttribute("r", p.kind === "depot" ? 11 : 9);
       dot.setAttribute("fill", p.kind === "car" ? "#a1001a" : p.kind === "depot" ? "#1b1f24" : "#0b5cad");
       const title = document.createElementNS(ns, "title");
       title.textContent = p.label;
       dot.append(title);
       const label = document.createElementNS(ns, "text");
-      label.setAttribute("x", x + 9); label.setAttribute("y", y + 4); label.setAttribute("font-size", "13");
+      label.setAttribute("x", x + 13); label.setAttribute("y", y + 7); label.setAttribute("font-size", "22");
       label.textContent = p.label;
       svg.append(dot, label);
     }

@@ -15,7 +15,9 @@ async function showRoutes() {
   const depots = areas.filter((a) => a.depot_latitude !== null && a.depot_latitude !== undefined)
     .map((a) => ({ lat: a.depot_latitude, lon: a.depot_longitude, label: `depot ${a.name}`, kind: "depot" }));
   const stops = routes.flatMap((r) => r.stops.map((s) => ({ lat: s.latitude, lon: s.longitude, label: `${s.seq}. ${s.label}` })));
-  const lines = routes.map((r) => r.stops.map((s) => [s.latitude, s.longitude]));
+  // Each van's day from its depot through its stops, in order.
+  const depot = depots.length ? [[depots[0].lat, depots[0].lon]] : [];
+  const lines = routes.map((r) => depot.concat(r.stops.map((s) => [s.latitude, s.longitude])));
   td.map("routes-map", depots.concat(stops), lines.filter((l) => l.length > 1));
 }
 

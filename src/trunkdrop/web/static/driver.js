@@ -82,7 +82,7 @@ function position() {
 async function showRoute() {
   const stops = await td.list("/stops");
   td.fill("stops", stops.length ? stops.map((s) => td.el("li", {},
-    td.el("strong", { text: `${s.seq}. ${s.label}` }), ` — ${s.address} `,
+    td.el("strong", { text: s.label }), ` — ${s.address} `,
     td.el("span", { class: "status", text: s.status }), s.is_next ? " (next)" : "")) : td.el("li", { class: "muted", text: "No stops today." }));
   td.map("route-map", stops.map((s) => ({ lat: s.latitude, lon: s.longitude, label: `${s.seq}. ${s.label}` })),
     stops.length > 1 ? [stops.map((s) => [s.latitude, s.longitude])] : []);
