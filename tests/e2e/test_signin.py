@@ -168,3 +168,15 @@ def test_forms_and_signed_in_writes_need_their_token(
     signed_out = browser.post("/app/signout", data={"csrf": header}, follow_redirects=False)
     assert signed_out.status_code == 303
     assert browser.get("/v1/places").status_code == 401
+
+
+def test_revoking_a_partys_keys_ends_its_sessions(
+    world: World, browser: TestClient, inbox: Inbox
+) -> None:
+    """A driver who left: revoking their API keys also signs their browser out."""
+    _set_email(world, "driver", "driver@example.org")
+    sign_in(browser, inbox, "driver@example.org")
+    assert browser.get("/v1/stops").status_code == 200
+    world.ok(world.post("carrier", f"/v1/parties/{world.ids['driver']}/api-keys/revoke"))
+    assert browser.get("/v1/stops").status_code == 401
+    assert browser.get("/app/driver", follow_redirects=False).headers["location"] == "/app/signin"

@@ -22,7 +22,7 @@ from trunkdrop.config import Settings
 from trunkdrop.errors import Unauthenticated
 from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
-from trunkdrop.parties.models import Party
+from trunkdrop.parties.models import ApiKey, Party
 from trunkdrop.web.models import BrowserSession, SigninLink
 
 COOKIE = "td_session"
@@ -95,13 +95,17 @@ def redeem_link(*, session: Session, token: str, now: datetime, settings: Settin
 def party_of(*, session: Session, session_id: str, now: datetime) -> Party:
     """The party signed in with this session id, or Unauthenticated."""
     row = session.execute(
-        select(Party, BrowserSession.expires_at, BrowserSession.ended_at)
+        select(Party, BrowserSession.created_at, BrowserSession.expires_at, BrowserSession.ended_at)
         .join(BrowserSession, BrowserSession.party_id == Party.id)
         .where(BrowserSession.id_hash == _hash(session_id[:100]))
     ).one_or_none()
     if row is None or row.ended_at is not None or row.expires_at <= now:
         raise Unauthenticated("sign in again: this session has ended")
     party: Party = row[0]
+    # Revoking a party's keys (a driver who left, a leak) ends its sessions begun before.
+    revoked = session.scalar(select(func.max(ApiKey.revoked_at)).where(ApiKey.party_id == party.id))
+    if revoked is not None and revoked >= row.created_at:
+        raise Unauthenticated("sign in again: this party's access was revoked")
     return party
 
 
