@@ -16,7 +16,8 @@ def _run_workers(site: Site, times: int = 10) -> None:
 def test_driver_opens_the_trunk_and_completes_a_delivery(site: Site) -> None:
     """The page makes a non-extractable Ed25519 key, registers it and waits; once the
     carrier approves, "I'm at the car" starts the attempt and signs the access request;
-    the simulated car opens, the driver deposits, the car locks: delivered."""
+    the simulated car opens (the owner's page shows it live), the driver deposits, the car
+    locks: delivered."""
     world = site.world
     vehicle, delivery, stop = world.at_the_stop()
     page = site.page(
@@ -46,11 +47,18 @@ def test_driver_opens_the_trunk_and_completes_a_delivery(site: Site) -> None:
     site.screen(page, "driver")
     assert serious_violations(page) == []
 
+    owner = site.page()
+    site.sign_in(owner, "anna")
+    parcel = owner.locator("#deliveries li").filter(has_text=stop["parcel_ref"])
+    parcel.filter(has_text="out_for_delivery").wait_for()
+
     page.get_by_label("Scanned parcel label").fill(stop["parcel_ref"])
     page.get_by_role("button", name="I'm at the car").click()
     page.get_by_text("The car is opening the trunk").wait_for()
     _run_workers(site)
     page.get_by_text("The trunk is open").wait_for()
+    # The owner's page finds the attempt and follows its event stream.
+    parcel.filter(has_text="attempt: trunk_open").wait_for()
     page.get_by_role("button", name="The parcel is in the trunk").click()
     page.get_by_text("waiting for the car to lock").wait_for()
     site.platform.simulator.close_trunk(vehicle["brand"], vehicle["external_id"], site.clock.now())

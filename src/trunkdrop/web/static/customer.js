@@ -84,4 +84,5 @@ td.form("add-place", async (v, node) => {
 });
 
 showBrands(); showCars(); showPlaces(); showDeliveries();
-setInterval(showDeliveries, 15000);
+// A new attempt is found by this poll; from then on its event stream shows each change.
+setInterval(showDeliveries, 5000);
