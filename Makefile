@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench serve clean
+.PHONY: demo test lint bench serve screens clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/statement_cost.py
 	$(BIN)/python benchmarks/depot_day.py
 	$(BIN)/python benchmarks/vrprdl.py
+
+# A screenshot of each party's page (phone-sized), from the browser tests' journeys.
+screens: $(STAMP)
+	TRUNKDROP_SCREENS=reports/screens $(BIN)/pytest -q -p no:cacheprovider tests/browser
+	@ls reports/screens
 
 serve: $(STAMP)
 	$(BIN)/trunkdrop serve

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,14 +13,19 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from pydantic import ValidationError
 
-from trunkdrop.config import Settings
+from trunkdrop import __version__
+from trunkdrop.cli_help import database_errors, settings_help
+from trunkdrop.config import DEVELOPMENT_KEY_PASSPHRASE, Settings
 from trunkdrop.errors import DomainError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 app = typer.Typer(
-    help="trunkdrop: in-car delivery platform.", no_args_is_help=True, add_completion=False
+    help="trunkdrop: in-car delivery platform.",
+    epilog=settings_help(),
+    no_args_is_help=True,
+    add_completion=False,
 )
 keys_app = typer.Typer(help="API keys and signing keys.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -40,7 +46,23 @@ def _settings() -> Settings:
     except ValidationError as e:
         first = e.errors()[0]
         name = "TRUNKDROP_" + str(first["loc"][0]).upper() if first.get("loc") else "settings"
-        _fail(f"{name}: {first['msg']}")
+        _fail(f"{name}: {first['msg'].removeprefix('Value error, ')}")
+
+
+def _version(show: bool) -> None:
+    if show:
+        typer.echo(f"trunkdrop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
+    ] = False,
+) -> None:
+    """trunkdrop: in-car delivery platform."""
 
 
 @app.command()
@@ -54,7 +76,18 @@ def serve(
     from trunkdrop.api.app import create_app
     from trunkdrop.bootstrap import bootstrap
 
-    platform = bootstrap(_settings())
+    settings = _settings()
+    url = settings.resolved_database_url
+    with database_errors(url, _fail):
+        platform = bootstrap(settings)
+    typer.echo(f"database: {_redact(url)}", err=True)
+    if settings.key_passphrase.get_secret_value() == DEVELOPMENT_KEY_PASSPHRASE:
+        typer.echo(
+            "warning: TRUNKDROP_KEY_PASSPHRASE is not set: signing keys are sealed with the "
+            "published development passphrase (fine on your machine, never in production)",
+            err=True,
+        )
+    typer.echo(f"pages at http://{host}:{port}/app, API docs at /docs", err=True)
     uvicorn.run(create_app(platform), host=host, port=port, log_level="info")
 
 
@@ -135,7 +168,8 @@ def db_upgrade() -> None:
     from trunkdrop.migrate import upgrade
 
     settings = _settings()
-    upgrade(settings.resolved_database_url)
+    with database_errors(settings.resolved_database_url, _fail):
+        upgrade(settings.resolved_database_url)
     typer.echo(f"database is up to date: {_redact(settings.resolved_database_url)}")
 
 
@@ -148,7 +182,8 @@ def _database(*, migrate: bool = True) -> Iterator[Session]:
 
     settings = _settings()
     if migrate:
-        upgrade(settings.resolved_database_url)
+        with database_errors(settings.resolved_database_url, _fail):
+            upgrade(settings.resolved_database_url)
     engine = make_engine(settings.resolved_database_url)
     try:
         with unit_of_work(make_session_factory(engine)) as session:
@@ -169,12 +204,17 @@ def keys_create(
     brand: Annotated[
         str | None, typer.Option(help="for a car maker: the brand adapter it reports for")
     ] = None,
+    email: Annotated[
+        str | None, typer.Option(help="the party's e-mail address: messages, sign-in links")
+    ] = None,
 ) -> None:
     """Create a party and its API key. The key is printed once, alone on the last line."""
     from trunkdrop.bootstrap import adapters
     from trunkdrop.parties import service as parties
     from trunkdrop.vehicles.adapters.simulator import CarSimulator
 
+    if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+        _fail(f"--email: {email!r} is not an e-mail address")
     now = datetime.now(UTC)
     brands = [adapter.metadata.brand for adapter in adapters(CarSimulator())]
     try:
@@ -188,6 +228,8 @@ def keys_create(
                 brands=brands,
                 now=now,
             )
+            if email is not None:
+                parties.update_preferences(session=session, party=party, changes={"email": email})
             key = parties.create_api_key(session=session, party=party, now=now)
             party_id = party.id
     except DomainError as e:
@@ -304,14 +346,20 @@ def simulate(
 
 @app.command()
 def plan(
-    instance_file: Annotated[Path, typer.Argument(help="a VRPRDL/VRPHRDL instance file")],
+    instance_file: Annotated[
+        Path | None,
+        typer.Argument(help="a VRPRDL/VRPHRDL instance file; none: the shipped sample"),
+    ] = None,
     seconds: Annotated[float, typer.Option(help="time budget in seconds")] = 10.0,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Solve a routing instance with roaming delivery locations and check the plan."""
-    from trunkdrop.dispatch.plan_cli import plan_command
+    from trunkdrop.dispatch.plan_cli import SAMPLE, plan_command
 
+    if instance_file is None:
+        typer.echo(f"planning the sample instance {SAMPLE}", err=True)
+        instance_file = SAMPLE
     raise typer.Exit(plan_command(instance_file, seconds, seed, json_output))
 
 

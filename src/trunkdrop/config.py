@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from trunkdrop.deliveries.domain import MIN_WINDOW
@@ -123,6 +123,27 @@ class Settings(BaseSettings):
     # How long a message the mail server keeps refusing is tried before it is given up
     # (like a webhook: a day); the rendered text stays in the outbox for the app's push.
     message_retry_s: int = Field(86_400, ge=60, le=7 * 86_400)
+
+    # The pages (trunkdrop.web): the address people reach them at (links in sign-in
+    # e-mails; unset: the address the request came to), and a map tile URL template
+    # ({z}/{x}/{y}); unset, maps draw places and routes on a plain background.
+    public_url: str | None = None
+    map_tile_url: str | None = None
+    signin_link_lifetime_s: int = Field(900, ge=60, le=86_400)
+    session_lifetime_s: int = Field(12 * 3_600, ge=300, le=30 * 86_400)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_we_can_open(cls, url: str | None) -> str | None:
+        # Said here in one line: SQLAlchemy's own words for these come as a traceback.
+        if not url:
+            return url
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        if scheme == "postgres":
+            raise ValueError("spell it postgresql://… (postgres:// is not understood)")
+        if scheme.split("+", 1)[0] not in ("sqlite", "postgresql"):
+            raise ValueError("use sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE")
+        return url
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_development(self) -> Settings:

@@ -15,6 +15,7 @@ from trunkdrop.parties import models as party_models
 from trunkdrop.places import models as place_models
 from trunkdrop.store.base import Base
 from trunkdrop.vehicles import models as vehicle_models
+from trunkdrop.web import models as web_models
 from trunkdrop.webhooks import models as webhook_models
 
 metadata = Base.metadata
@@ -32,5 +33,6 @@ __all__ = [
     "party_models",
     "place_models",
     "vehicle_models",
+    "web_models",
     "webhook_models",
 ]

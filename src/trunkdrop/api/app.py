@@ -22,6 +22,7 @@ from trunkdrop.parties.views import router as parties_router
 from trunkdrop.places.views import router as places_router
 from trunkdrop.vehicles.adapters.simulator.views import router as sim_router
 from trunkdrop.vehicles.views import router as vehicles_router
+from trunkdrop.web import views as web
 from trunkdrop.webhooks.views import router as webhooks_router
 from trunkdrop.workers import PlannerThread, RelayThread, WorkerThread
 
@@ -50,6 +51,9 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
         version=__version__,
         description="In-car delivery: open only the trunk, once, in its window, at its car.",
         lifespan=lifespan,
+        # Served from vendored assets by `web` (FastAPI's own pages need a CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.platform = platform
     app.state.keys = KeyCache()
@@ -82,5 +86,6 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
         return {"status": "ok"}
 
     openapi.install(app)
+    web.install(app, platform)
 
     return app

@@ -19,11 +19,12 @@ from sqlalchemy.orm import Session
 from trunkdrop.api.auth import KeyCache
 from trunkdrop.bootstrap import Platform
 from trunkdrop.config import Settings
-from trunkdrop.errors import Unauthenticated
+from trunkdrop.errors import Forbidden, Unauthenticated
 from trunkdrop.parties import service as parties
 from trunkdrop.parties.models import Party, Role
 from trunkdrop.store.engine import read_only_session
 from trunkdrop.store.uow import end_transaction, unit_of_work
+from trunkdrop.web import signin
 
 bearer = HTTPBearer(auto_error=False)
 T = TypeVar("T")
@@ -164,6 +165,8 @@ async def current_party(
     its own (or answered from `auth.KeyCache`), so the request's write transaction (on
     SQLite, the database's one write lock) starts in the view and is not held between
     thread hops, and a long response (an event stream) holds no transaction at all."""
+    if credentials is None and request.cookies.get(signin.COOKIE):
+        return await _signed_in(platform, request)
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthenticated("send your API key as 'Authorization: Bearer KEY'")
     key = credentials.credentials[:200]
@@ -174,6 +177,29 @@ async def current_party(
             _authenticate, platform, cache, key, limiter=request.app.state.db_read_threads
         )
     return party
+
+
+async def _signed_in(platform: Platform, request: Request) -> Party:
+    """A person signed in to the pages: the session cookie stands for an API key, and the
+    API answers exactly what that party's key would. A write must also carry the session's
+    CSRF token in a header, which a page of another site cannot read or send."""
+    session_id = request.cookies[signin.COOKIE]
+    if request.method not in ("GET", "HEAD") and not signin.csrf_ok(
+        session_id, request.headers.get(signin.CSRF_HEADER)
+    ):
+        raise Forbidden(
+            f"a signed-in write needs the page's {signin.CSRF_HEADER} header", code="csrf_failed"
+        )
+    return await anyio.to_thread.run_sync(
+        _session_party, platform, session_id, limiter=request.app.state.db_read_threads
+    )
+
+
+def _session_party(platform: Platform, session_id: str) -> Party:
+    with read_only_session(platform.session_factory) as session:
+        party = signin.party_of(session=session, session_id=session_id, now=platform.now())
+        session.expunge(party)
+        return party
 
 
 def _authenticate(platform: Platform, cache: KeyCache, key: str) -> Party:

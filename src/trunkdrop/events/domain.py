@@ -133,6 +133,9 @@ RECORDINGS: Mapping[str, Recording] = MappingProxyType(
         "driver.position_refused": _audited("driver.position_refused"),
         "api_keys.revoked": _audited("api_keys.revoked"),
         "api_key.issued": _audited("api_key.issued"),
+        # A person signed in to the pages with an e-mail link, or out again.
+        "session.started": _audited("session.started"),
+        "session.ended": _audited("session.ended"),
         # The operator's side.
         "incident.opened": Recording(audit="incident.opened", published="incident.opened"),
         "incident.resolved": Recording(audit="incident.resolved", published="incident.resolved"),
