@@ -1,7 +1,7 @@
 """sign-in links and browser sessions for the pages (hashes of their secrets only)
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0015
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import trunkdrop.store.base
 
 revision = "0013"
-down_revision = "0010"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
