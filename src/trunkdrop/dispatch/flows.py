@@ -46,7 +46,8 @@ from trunkdrop.parties.models import Party, Role
 # Planned time at a stop: parking, walking, the car's unlock and lock (10–40 s each way).
 SERVICE_SECONDS = {"trunk": TRUNK_SERVICE_S, "home": 240}
 # A door may stay shut; a trunk whose car reported where it stands does not. The planner
-# prices that risk as a detour of this many metres before it picks the door over a trunk.
+# prices that risk at the repeat attempt it is expected to cause (`CostModel.door_risk_eur`),
+# as a detour at the km rate; this many metres when km carry no price.
 DOOR_RISK_M = 3_000
 
 
@@ -157,7 +158,9 @@ def candidates_for(
                     (delivery.fallback_latitude, delivery.fallback_longitude),
                     open_s,
                     close_s,
-                    penalty_m=DOOR_RISK_M if found else 0,
+                    penalty_m=CostModel.from_settings(settings).door_risk_m(DOOR_RISK_M)
+                    if found
+                    else 0,
                 )
             )
     return found
