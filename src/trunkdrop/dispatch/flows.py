@@ -36,7 +36,7 @@ from trunkdrop.dispatch.problem import (
 )
 from trunkdrop.dispatch.reach import TRUNK_SERVICE_S
 from trunkdrop.dispatch.schemas import PlanCreate
-from trunkdrop.dispatch.solver import solve, solve_repeatable
+from trunkdrop.dispatch.solver import SolverSettings, solve, solve_repeatable
 from trunkdrop.dispatch.unserved import Unserved, unserved_stops
 from trunkdrop.errors import Conflict, Forbidden, InvalidInput, NotFound
 from trunkdrop.events import service as events
@@ -280,10 +280,14 @@ def parcel_litres(delivery: Delivery) -> int:
 
 
 def _solve_and_check(
-    day: DayProblem, seconds: float, seed: int, iterations: int | None = None
+    day: DayProblem,
+    seconds: float,
+    seed: int,
+    iterations: int | None = None,
+    search: SolverSettings | None = None,
 ) -> DaySolution:
     if iterations is not None:
-        plan = solve_repeatable(day.problem, iterations=iterations, seed=seed)
+        plan = solve_repeatable(day.problem, iterations=iterations, seed=seed, settings=search)
     else:
         plan = solve(day.problem, seconds=seconds, seed=seed)
     report = check_plan(day.problem, plan)
@@ -400,10 +404,11 @@ def plan_day(
     )
 
 
-def solve_day(draft: DayDraft) -> DaySolution:
-    """Solve a drafted day and check the plan independently (Conflict when infeasible)."""
+def solve_day(draft: DayDraft, *, search: SolverSettings | None = None) -> DaySolution:
+    """Solve a drafted day and check the plan independently (Conflict when infeasible);
+    `search` sets the search's knobs (the solver's defaults if None)."""
     solved = _solve_and_check(
-        draft.day, draft.plan_in.seconds, draft.plan_in.seed, draft.plan_in.iterations
+        draft.day, draft.plan_in.seconds, draft.plan_in.seed, draft.plan_in.iterations, search
     )
     return replace(solved, unplanned=draft.left_out + solved.unplanned)
 
