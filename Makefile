@@ -30,6 +30,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/statement_cost.py
 	$(BIN)/python benchmarks/depot_day.py
 	$(BIN)/python benchmarks/vrprdl.py
+	$(BIN)/python benchmarks/vrphrdl.py
+	$(BIN)/python benchmarks/events.py
 
 # A screenshot of each party's page (phone-sized), from the browser tests' journeys.
 screens: $(STAMP)

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     cost_eur_per_km: float = Field(0.25, ge=0, le=100)
     cost_van_eur_per_day: float = Field(35.0, ge=0, le=10_000)
     co2_kg_per_km: float = Field(0.27, ge=0, le=10)
+    # A door stop is priced at its expected repeat attempt: miss probability × its cost.
+    cost_door_miss_probability: float = Field(0.3, ge=0, le=1)
+    cost_repeat_attempt_eur: float = Field(4.0, ge=0, le=1_000)
 
     # Webhooks (Standard Webhooks): a 2xx within the timeout counts; otherwise the try is
     # repeated after first × factor^(n-1) seconds (at most max_wait, ±25 % jitter) until

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from trunkdrop.access import audit
 from trunkdrop.access.models import AuditEntry
 from trunkdrop.deliveries.models import Attempt, Delivery, DeliveryOption
-from trunkdrop.simulation.city import draw_city
+from trunkdrop.simulation import setup
+from trunkdrop.simulation.city import Stay, draw_city
 from trunkdrop.simulation.engine import RunConfig, SimulatedDay, run_strategy
 from trunkdrop.simulation.kpis import kpis
 
@@ -88,3 +89,30 @@ def test_a_strategy_without_roaming_never_delivers_to_a_second_place(tmp_path: P
             assert seqs <= {1}
     finally:
         run.close()
+
+
+def test_checkout_books_no_trunk_place_that_closes_before_a_van_could_arrive(
+    tmp_path: Path,
+) -> None:
+    """A car parked 17 km from the depot only until 08:40 is not booked there: vans leave at
+    08:00 and need about an hour; its later place is booked."""
+    customer = draw_city(1, 5)[0]
+    customer.brand, customer.offline_in_garage, customer.unexpected_move = "sim-aurora", False, None
+    far, near = (48.05, 11.45), (48.17, 11.58)
+    customer.day = [
+        Stay("work", far, 7 * 3600, 8 * 3600 + 2400),
+        Stay("home", near, 9 * 3600, 86_400),
+    ]
+    config = RunConfig(
+        strategy="trunk_roaming", customers=[customer], seed=5,
+        database=tmp_path / "reach.db", solver_iterations=10,
+    )  # fmt: skip
+    day = SimulatedDay(config, lambda *_: None)
+    try:
+        setup.set_up(day)
+        setup.book(day)
+        with day.platform.uow() as s:
+            places = [(o.latitude, o.longitude) for o in s.scalars(select(DeliveryOption))]
+        assert places == [near]
+    finally:
+        day.close()

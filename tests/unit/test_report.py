@@ -36,3 +36,22 @@ def test_report_needs_no_network_and_compares_with_the_door(tmp_path: Path) -> N
     assert rows[0] == "kpi,home,trunk_roaming_home"
     assert "cost_per_parcel,4.0,3.0" in rows
     assert "unplanned_by_reason.window_unreachable,1,1" in rows
+
+
+def test_headline_says_in_words_which_target_each_strategy_misses(tmp_path: Path) -> None:
+    """A strategy dearer than the door is told it misses the cost target, one below 99 % the
+    first-attempt target; one meeting both is told so."""
+    outcomes = [
+        _outcome("home", 0.5, 4.0),
+        _outcome("trunk_fixed", 0.97, 4.5),
+        _outcome("trunk_roaming_home", 0.995, 3.0),
+    ]
+    page = tmp_path / "day.html"
+    write_report(page, customers=10, seed=1, outcomes=outcomes)
+    text = page.read_text(encoding="utf-8")
+    assert "<li>home misses first-attempt success 50.0% (target ≥ 99%).</li>" in text
+    assert (
+        "<li>trunk_fixed misses first-attempt success 97.0% (target ≥ 99%) and cost per "
+        "parcel 4.50 EUR (target ≤ door&#x27;s 4.00 EUR).</li>" in text
+    )
+    assert "<li>trunk_roaming_home meets both targets: first-attempt success 99.5%" in text

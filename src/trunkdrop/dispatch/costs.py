@@ -15,17 +15,32 @@ UNITS_PER_EUR = 1_000_000
 @dataclass(frozen=True, slots=True)
 class CostModel:
     """Driver wage per hour (every hour of the van's day: driving, serving and waiting),
-    running cost per km, fixed cost per van used for the day, and CO2 per km."""
+    running cost per km, fixed cost per van used for the day, and CO2 per km; and what a
+    door stop risks: the chance nobody opens, times what the second attempt then costs."""
 
     driver_eur_per_hour: float = 25.0
     eur_per_km: float = 0.25
     van_eur_per_day: float = 35.0
     co2_kg_per_km: float = 0.27
+    door_miss_probability: float = 0.3
+    repeat_attempt_eur: float = 4.0
 
     def __post_init__(self) -> None:
-        for name in ("driver_eur_per_hour", "eur_per_km", "van_eur_per_day", "co2_kg_per_km"):
+        names = (
+            "driver_eur_per_hour",
+            "eur_per_km",
+            "van_eur_per_day",
+            "co2_kg_per_km",
+            "door_miss_probability",
+            "repeat_attempt_eur",
+        )
+        for name in names:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} cannot be negative, got {getattr(self, name)}.")
+        if self.door_miss_probability > 1:
+            raise ValueError(
+                f"door_miss_probability is a probability, got {self.door_miss_probability}."
+            )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CostModel:
@@ -34,7 +49,22 @@ class CostModel:
             eur_per_km=settings.cost_eur_per_km,
             van_eur_per_day=settings.cost_van_eur_per_day,
             co2_kg_per_km=settings.co2_kg_per_km,
+            door_miss_probability=settings.cost_door_miss_probability,
+            repeat_attempt_eur=settings.cost_repeat_attempt_eur,
         )
+
+    @property
+    def door_risk_eur(self) -> float:
+        """What a door stop is expected to cost beyond itself: the second attempt it causes
+        when nobody opens. A trunk whose car reported where it stands carries no such risk."""
+        return self.door_miss_probability * self.repeat_attempt_eur
+
+    def door_risk_m(self, fallback_m: int) -> int:
+        """The door's risk as metres of detour at the km rate (the solver's arc costs are
+        metres); `fallback_m` when km are free and so cannot carry a price."""
+        if self.eur_per_km <= 0:
+            return fallback_m
+        return round(self.door_risk_eur / self.eur_per_km * 1000)
 
     @property
     def fixed_cost(self) -> int:

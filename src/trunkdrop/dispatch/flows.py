@@ -36,7 +36,7 @@ from trunkdrop.dispatch.problem import (
 )
 from trunkdrop.dispatch.reach import TRUNK_SERVICE_S
 from trunkdrop.dispatch.schemas import PlanCreate
-from trunkdrop.dispatch.solver import solve, solve_repeatable
+from trunkdrop.dispatch.solver import SolverSettings, solve, solve_repeatable
 from trunkdrop.dispatch.unserved import Unserved, unserved_stops
 from trunkdrop.errors import Conflict, Forbidden, InvalidInput, NotFound
 from trunkdrop.events import service as events
@@ -46,7 +46,8 @@ from trunkdrop.parties.models import Party, Role
 # Planned time at a stop: parking, walking, the car's unlock and lock (10–40 s each way).
 SERVICE_SECONDS = {"trunk": TRUNK_SERVICE_S, "home": 240}
 # A door may stay shut; a trunk whose car reported where it stands does not. The planner
-# prices that risk as a detour of this many metres before it picks the door over a trunk.
+# prices that risk at the repeat attempt it is expected to cause (`CostModel.door_risk_eur`),
+# as a detour at the km rate; this many metres when km carry no price.
 DOOR_RISK_M = 3_000
 
 
@@ -157,7 +158,9 @@ def candidates_for(
                     (delivery.fallback_latitude, delivery.fallback_longitude),
                     open_s,
                     close_s,
-                    penalty_m=DOOR_RISK_M if found else 0,
+                    penalty_m=CostModel.from_settings(settings).door_risk_m(DOOR_RISK_M)
+                    if found
+                    else 0,
                 )
             )
     return found
@@ -277,10 +280,14 @@ def parcel_litres(delivery: Delivery) -> int:
 
 
 def _solve_and_check(
-    day: DayProblem, seconds: float, seed: int, iterations: int | None = None
+    day: DayProblem,
+    seconds: float,
+    seed: int,
+    iterations: int | None = None,
+    search: SolverSettings | None = None,
 ) -> DaySolution:
     if iterations is not None:
-        plan = solve_repeatable(day.problem, iterations=iterations, seed=seed)
+        plan = solve_repeatable(day.problem, iterations=iterations, seed=seed, settings=search)
     else:
         plan = solve(day.problem, seconds=seconds, seed=seed)
     report = check_plan(day.problem, plan)
@@ -397,10 +404,11 @@ def plan_day(
     )
 
 
-def solve_day(draft: DayDraft) -> DaySolution:
-    """Solve a drafted day and check the plan independently (Conflict when infeasible)."""
+def solve_day(draft: DayDraft, *, search: SolverSettings | None = None) -> DaySolution:
+    """Solve a drafted day and check the plan independently (Conflict when infeasible);
+    `search` sets the search's knobs (the solver's defaults if None)."""
     solved = _solve_and_check(
-        draft.day, draft.plan_in.seconds, draft.plan_in.seed, draft.plan_in.iterations
+        draft.day, draft.plan_in.seconds, draft.plan_in.seed, draft.plan_in.iterations, search
     )
     return replace(solved, unplanned=draft.left_out + solved.unplanned)
 

@@ -7,7 +7,7 @@ cluster id as its name, so plans can be printed in the file's own numbering.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from trunkdrop.dispatch.problem import (
@@ -248,3 +248,48 @@ class _Reader:
         found = self.integer(row.fields[0], row.line, f"the {section} id")
         if found != expected:
             raise self.fail(f"{section} should list id {expected} here, found {found}", row.line)
+
+
+def with_home(problem: Problem) -> Problem:
+    """The VRPHRDL variant of a VRPRDL instance: each customer's home is one more place,
+    open the whole horizon (the first van type's shift).
+
+    Where the home is: the first place of the customer's itinerary. In the published
+    instances (Reyes et al.) a customer's day starts and ends at home (the first and last
+    places share coordinates), and the files name no home otherwise. Open the whole
+    horizon: VRPHRDL's home delivery is to the door, which someone is taken to answer at
+    any time (Reyes et al. define it so). The home is a new location, a copy of the first
+    place's rows and columns in both matrices, since a location belongs to one place. Every
+    VRPRDL plan is so a VRPHRDL plan too: the best VRPHRDL value is at most the VRPRDL one.
+    """
+    van = problem.vehicle_types[0]
+    horizon = Window(van.shift_start, van.shift_end)
+    size = len(problem.locations)
+    origin = [size + i for i in range(len(problem.stops))]  # new index per stop
+    source = list(range(size)) + [stop.places[0].location for stop in problem.stops]
+
+    def extend(matrix: tuple[tuple[int, ...], ...]) -> tuple[tuple[int, ...], ...]:
+        return tuple(
+            tuple(0 if i == j else matrix[source[i]][source[j]] for j in range(len(source)))
+            for i in range(len(source))
+        )
+
+    locations = problem.locations + tuple(
+        replace(problem.locations[stop.places[0].location], id=size + n + 1)
+        for n, stop in enumerate(problem.stops)
+    )
+    stops = tuple(
+        replace(stop, places=(*stop.places, Place(home, horizon)))
+        for stop, home in zip(problem.stops, origin, strict=True)
+    )
+    return replace(
+        problem,
+        name=f"{problem.name}-home",
+        locations=locations,
+        stops=stops,
+        cost=extend(problem.cost),
+        travel_time=extend(problem.travel_time),
+        service_times=tuple(problem.service_times[s] for s in source)
+        if problem.service_times
+        else (),
+    )

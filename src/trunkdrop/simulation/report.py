@@ -33,6 +33,9 @@ HEADLINES = (
     ("van_hours_per_parcel", "van hours per parcel", "{:.3f}", True),
 )
 SCALE_KM = 5
+# The product's targets (issue 17): a first attempt that succeeds at least this often, and a
+# cost per delivered parcel no higher than door delivery's.
+FIRST_ATTEMPT_TARGET = 0.99
 
 
 def _data(rows: list[dict[str, Any]]) -> Any:
@@ -56,6 +59,34 @@ def _delta(key: str, value: float, base: float, lower_better: bool) -> tuple[str
         return text, "even"
     better = change < 0 if lower_better else change > 0
     return text, "good" if better else "bad"
+
+
+def target_verdicts(outcomes: list[StrategyOutcome]) -> list[str]:
+    """One sentence per strategy saying in words which target it meets or misses:
+    first-attempt success of at least 99 %, and a cost per parcel no higher than the door's."""
+    base = next((o for o in outcomes if o.name == BASELINE), None)
+    door_cost = None if base is None else base.kpis.get("cost_per_parcel")
+    sentences = []
+    for outcome in outcomes:
+        success = outcome.kpis.get("first_attempt_success")
+        cost = outcome.kpis.get("cost_per_parcel")
+        met: list[str] = []
+        missed: list[str] = []
+        if success is not None:
+            said = f"first-attempt success {success:.1%} (target ≥ {FIRST_ATTEMPT_TARGET:.0%})"
+            (met if success >= FIRST_ATTEMPT_TARGET else missed).append(said)
+        if cost is not None and door_cost is not None and outcome is not base:
+            said = f"cost per parcel {cost:.2f} EUR (target ≤ door's {door_cost:.2f} EUR)"
+            (met if cost <= door_cost else missed).append(said)
+        if missed:
+            text = f"{outcome.name} misses " + " and ".join(missed)
+            text += f"; it meets {' and '.join(met)}." if met else "."
+        elif met:
+            text = f"{outcome.name} meets both targets: {' and '.join(met)}."
+        else:
+            text = f"{outcome.name}: no figures to judge."
+        sentences.append(text)
+    return sentences
 
 
 def headline_cards(outcomes: list[StrategyOutcome]) -> str:
@@ -299,7 +330,9 @@ th:first-child {{ text-align: left; }}
 <p>Every strategy delivers the same orders through the same platform (services, state machine,
 database, vehicle adapter); only the clock is simulated. Costs follow the carrier's cost model
 (docs/costs.md); a parcel not delivered today is charged one more attempt.</p>
-<h2>Headlines: each strategy against door delivery</h2>{headline_cards(outcomes)}
+<h2>Headlines: each strategy against door delivery</h2>
+<ul class="verdicts">{"".join(f"<li>{html.escape(v)}</li>" for v in target_verdicts(outcomes))}</ul>
+{headline_cards(outcomes)}
 <div id="kpis"></div>
 <h2>Routes</h2><div id="maps"></div>
 <h2>Deliveries over the day</h2><div id="hourly"></div>

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from trunkdrop.deliveries import service as deliveries
 from trunkdrop.deliveries.schemas import DeliveryCreate
+from trunkdrop.dispatch import reach
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.schemas import ServiceAreaCreate
 from trunkdrop.errors import DomainError
@@ -153,7 +154,11 @@ def _book_one(day: SimulatedDay, s: Session, shop: Party, cust: Customer) -> str
                 "start": moment_at(day.config.day, longest.start_s),
                 "end": moment_at(day.config.day, longest.end_s),
             }
-        stays = itinerary(cust, open_s=SHIFT_START, close_s=SHIFT_END)
+        stays = [
+            st
+            for st in itinerary(cust, open_s=SHIFT_START, close_s=SHIFT_END)
+            if _reachable(day, st.point, st.end_s, now)
+        ]
         if day.config.strategy == "trunk_fixed" and stays:
             stays = [max(stays, key=lambda st: st.end_s - st.start_s)]
         if stays:
@@ -179,3 +184,18 @@ def _book_one(day: SimulatedDay, s: Session, shop: Party, cust: Customer) -> str
         now=now,
         delivery_in=DeliveryCreate.model_validate(body),
     ).id
+
+
+def _reachable(day: SimulatedDay, point: Point, end_s: int, now: datetime) -> bool:
+    """Whether any van from the depot can reach `point` before a window ending at `end_s`
+    closes: checkout offers no other (`dispatch.reach`), so the customer never picks one,
+    and a place no plan can serve would only leave the parcel unplanned."""
+    settings = day.platform.settings
+    return reach.window_reachable(
+        depot=DEPOT,
+        place=point,
+        window_end=moment_at(day.config.day, end_s),
+        day_start_hour=settings.service_day_start_hour,
+        tz=settings.timezone,
+        now=now,
+    )

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from trunkdrop.dispatch.instances import InstanceFormatError, parse_instance, read_instance
+from trunkdrop.dispatch.instances import (
+    InstanceFormatError,
+    parse_instance,
+    read_instance,
+    with_home,
+)
 from trunkdrop.dispatch.problem import Place, Window
 
 
@@ -180,3 +185,19 @@ def test_demand_no_van_can_carry_is_refused() -> None:
 def test_format_error_is_a_value_error() -> None:
     """Callers may catch ValueError for any unreadable instance."""
     assert issubclass(InstanceFormatError, ValueError)
+
+
+def test_vrphrdl_instance_offers_the_home_as_one_more_place(vrprdl_dir: Path) -> None:
+    """Built from instance 0, each customer gets exactly one more place: a copy of its
+    itinerary's first place, open the whole horizon, with that place's costs and times."""
+    problem = read_instance(vrprdl_dir / "instance_0-triangle.vrp")
+    homes = with_home(problem)
+    assert len(homes.locations) == len(problem.locations) + len(problem.stops)
+    horizon = Window(problem.vehicle_types[0].shift_start, problem.vehicle_types[0].shift_end)
+    for before, after in zip(problem.stops, homes.stops, strict=True):
+        assert after.places[:-1] == before.places
+        home, first = after.places[-1].location, before.places[0].location
+        assert after.places[-1].window == horizon
+        assert homes.cost[0][home] == problem.cost[0][first]
+        assert homes.travel_time[home][0] == problem.travel_time[first][0]
+        assert homes.locations[home].x == problem.locations[first].x
