@@ -43,6 +43,8 @@ ROLES: list[tuple[str | None, str, str | None]] = [
     (None, "/v1/brands", "anna"),
     (None, "/v1/events", "shop"),
     (None, "/v1/webhook-", "shop"),
+    ("POST", "/v1/returns/", "anna"),
+    (None, "/v1/returns", "shop"),
     (None, "/health", None),
 ]
 
@@ -98,6 +100,7 @@ class Fuzz:
             "stop_id": attempt["stop_id"],
             "attempt_id": attempt["id"],
             "route_id": route["id"],
+            "return_id": world.authorise_return()["id"],
         }
         day = world.at(0).date().isoformat()
         near = {"latitude": OFFICE[0] + 0.0001, "longitude": OFFICE[1]}
@@ -165,6 +168,18 @@ class Fuzz:
             ("POST", "/v1/sim/vehicles/{vehicle_id}"): {
                 "action": "park", "latitude": OFFICE[0], "longitude": OFFICE[1],
             },
+            ("POST", "/v1/returns"): {
+                "customer_id": world.ids["anna"], "order_ref": "ORD-FUZZ", "reason": "fuzz",
+                "parcel": {k: v for k, v in world.parcel().items() if k != "reference"},
+            },
+            ("POST", "/v1/returns/{return_id}/pickup"): {
+                "vehicle_id": vehicle["id"],
+                "itinerary": [
+                    {"place_id": place["id"], "window_start": world.at(14).isoformat(),
+                     "window_end": world.at(16).isoformat()},
+                ],
+            },
+            ("POST", "/v1/attempts/{attempt_id}/collect"): {"scanned_label": "TDR0"},
             ("PATCH", "/v1/me"): {
                 "language": "de", "timezone": "Europe/Berlin", "email": "anna@example.org",
             },
