@@ -14,6 +14,7 @@ from trunkdrop.notify import models as notify_models
 from trunkdrop.parties import models as party_models
 from trunkdrop.places import models as place_models
 from trunkdrop.returns import models as return_models
+from trunkdrop.sends import models as send_models
 from trunkdrop.store.base import Base
 from trunkdrop.vehicles import models as vehicle_models
 from trunkdrop.webhooks import models as webhook_models
@@ -33,6 +34,7 @@ __all__ = [
     "party_models",
     "place_models",
     "return_models",
+    "send_models",
     "vehicle_models",
     "webhook_models",
 ]

@@ -21,6 +21,7 @@ from trunkdrop.incidents.views import router as incidents_router
 from trunkdrop.parties.views import router as parties_router
 from trunkdrop.places.views import router as places_router
 from trunkdrop.returns.views import router as returns_router
+from trunkdrop.sends.views import router as sends_router
 from trunkdrop.vehicles.adapters.simulator.views import router as sim_router
 from trunkdrop.vehicles.views import router as vehicles_router
 from trunkdrop.webhooks.views import router as webhooks_router
@@ -75,6 +76,7 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
         events_router,
         webhooks_router,
         returns_router,
+        sends_router,
     ):
         app.include_router(router, prefix="/v1")
 

@@ -63,6 +63,8 @@ TAGS = [
     {"name": "health", "description": "Whether the process answers."},
     {"name": "returns", "description": "Returns: the shop authorises one, the customer "
      "books its pickup from the trunk."},
+    {"name": "sends", "description": "Sends from the car: postage from the carrier's price "
+     "list, the label, the pickup from the trunk."},
 ]  # fmt: skip
 
 # Where a view's name alone does not say what it does to what.
@@ -143,6 +145,17 @@ EXAMPLES: dict[str, Any] = {
                 "window_end": "2026-12-01T12:00:00+01:00",
             }
         ],
+    },
+    "SendCreate": {
+        "kind": "letter",
+        "parcel": {
+            "length_cm": 22,
+            "width_cm": 11,
+            "height_cm": 1,
+            "weight_g": 20,
+            "declared_value_cents": 0,
+        },
+        "recipient": {"name": "Max Muster", "address": "Hauptstr. 1, 80331 Munich"},
     },
     "CollectRequest": {"scanned_label": "TDR000123456789"},
     "FailureReport": {"reason": "trunk_full", "detail": "a crate fills the trunk"},

@@ -521,6 +521,33 @@ def get_delivery(*, session: Session, delivery_id: str) -> Delivery:
     return delivery
 
 
+def mark_parcel_ready(*, session: Session, delivery_id: str, now: datetime) -> Delivery:
+    """A pickup's parcel is in the trunk, by its customer's word (a return or a send)."""
+    delivery = get_delivery(session=session, delivery_id=delivery_id)
+    if delivery.status not in (
+        domain.DeliveryStatus.booked,
+        domain.DeliveryStatus.out_for_delivery,
+    ):
+        raise Conflict(f"the pickup is {delivery.status}", code="illegal_transition")
+    if delivery.parcel_ready_at is None:
+        delivery.parcel_ready_at = now
+        events.record(
+            session=session,
+            event=Event(
+                kind="pickup.parcel_ready",
+                at=now,
+                subject=delivery.id,
+                actor=delivery.customer_id,
+                delivery_id=delivery.id,
+                facts={"tracking_number": delivery.parcel_ref},
+                text="the customer put the parcel in the trunk",
+                parties=(delivery.retailer_id, delivery.carrier_id, delivery.customer_id),
+            ),
+        )
+        session.flush()
+    return delivery
+
+
 def check_delivery_access(*, session: Session, party: Party, delivery: Delivery) -> None:
     allowed = {
         Role.operator: True,

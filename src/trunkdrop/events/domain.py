@@ -87,6 +87,7 @@ RECORDINGS: Mapping[str, Recording] = MappingProxyType(
         "stop.rerouted": Recording("rerouted", "stop.rerouted"),
         # Pickups from the trunk: returns and sends.
         "return.authorised": Recording(audit="return.authorised", published="return.authorised"),
+        "send.bought": Recording(audit="send.bought", published="send.bought"),
         "pickup.parcel_ready": Recording(
             "parcel_ready", "pickup.parcel_ready", published="pickup.parcel_ready"
         ),

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 from trunkdrop.config import Settings
 from trunkdrop.deliveries import domain
 from trunkdrop.deliveries import service as deliveries
-from trunkdrop.deliveries.models import Delivery
 from trunkdrop.deliveries.schemas import DeliveryCreate, ParcelIn
 from trunkdrop.errors import Conflict, Forbidden, NotFound
 from trunkdrop.events import service as events
@@ -160,35 +159,8 @@ def confirm_ready(
     authorisation = get_return(session=session, party=customer, return_id=return_id)
     if authorisation.customer_id != customer.id or authorisation.delivery_id is None:
         raise Conflict("book the pickup first", code="pickup_not_booked")
-    mark_ready(session=session, delivery_id=authorisation.delivery_id, now=now)
+    deliveries.mark_parcel_ready(session=session, delivery_id=authorisation.delivery_id, now=now)
     return authorisation
-
-
-def mark_ready(*, session: Session, delivery_id: str, now: datetime) -> Delivery:
-    """A pickup's parcel is in the trunk, by its customer's word (a return or a send)."""
-    delivery = deliveries.get_delivery(session=session, delivery_id=delivery_id)
-    if delivery.status not in (
-        domain.DeliveryStatus.booked,
-        domain.DeliveryStatus.out_for_delivery,
-    ):
-        raise Conflict(f"the pickup is {delivery.status}", code="illegal_transition")
-    if delivery.parcel_ready_at is None:
-        delivery.parcel_ready_at = now
-        events.record(
-            session=session,
-            event=Event(
-                kind="pickup.parcel_ready",
-                at=now,
-                subject=delivery.id,
-                actor=delivery.customer_id,
-                delivery_id=delivery.id,
-                facts={"tracking_number": delivery.parcel_ref},
-                text="the customer put the parcel in the trunk",
-                parties=(delivery.retailer_id, delivery.carrier_id, delivery.customer_id),
-            ),
-        )
-        session.flush()
-    return delivery
 
 
 def to_read(*, session: Session, authorisation: ReturnAuthorisation) -> ReturnRead:
