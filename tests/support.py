@@ -358,6 +358,77 @@ class World:
         attempt = self.ok(self.start_attempt(stop), 201)
         return vehicle, delivery, attempt
 
+    # -- pickups (returns, sends) ---------------------------------------------------------
+    def authorise_return(self, who: str = "anna", shop: str = "shop") -> dict[str, Any]:
+        """The shop authorises a return of one of `who`'s orders: the label comes back."""
+        item = {k: v for k, v in self.parcel().items() if k != "reference"}
+        body = {
+            "customer_id": self.ids[who],
+            "order_ref": f"ORD-{next(_serial)}",
+            "reason": "wrong size",
+            "parcel": item,
+        }
+        return self.ok(self.post(shop, "/v1/returns", body), 201)
+
+    def book_pickup(
+        self,
+        vehicle: dict[str, Any],
+        itinerary: list[tuple[dict[str, Any], int, int]],
+        who: str = "anna",
+        ready: bool = True,
+    ) -> dict[str, Any]:
+        """A return authorised and its pickup booked by `who` (the parcel said to be in
+        the trunk unless `ready` is False). Returns the delivery of the pickup."""
+        authorised = self.authorise_return(who)
+        body = {
+            "vehicle_id": vehicle["id"],
+            "itinerary": [
+                {
+                    "place_id": place["id"],
+                    "window_start": self.at(a).isoformat(),
+                    "window_end": self.at(b).isoformat(),
+                }
+                for place, a, b in itinerary
+            ],
+        }
+        booked = self.ok(self.post(who, f"/v1/returns/{authorised['id']}/pickup", body), 201)
+        if ready:
+            self.ok(self.post(who, f"/v1/returns/{authorised['id']}/ready"))
+        delivery: dict[str, Any] = self.ok(self.get(who, f"/v1/deliveries/{booked['delivery_id']}"))
+        delivery["return"] = booked
+        return delivery
+
+    def at_the_pickup(
+        self, *, ready: bool = True
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """`at_the_stop` for a return: Anna's car at her office, its pickup booked 10–12, the
+        route started, 10:15. Returns (vehicle, the pickup's delivery, the next stop)."""
+        vehicle = self.link_car()
+        office = self.add_place()
+        pickup = self.book_pickup(vehicle, [(office, 10, 12)], ready=ready)
+        self.route(pickup)
+        self.park(vehicle, OFFICE)
+        self.until(self.at(10, 15))
+        return vehicle, pickup, self.next_stop()
+
+    def open_for_pickup(
+        self, *, ready: bool = True
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """`at_the_pickup`, the attempt started and the trunk opened for it. Returns
+        (vehicle, the pickup's delivery, the attempt)."""
+        vehicle, pickup, stop = self.at_the_pickup(ready=ready)
+        attempt = self.ok(self.start_attempt(stop), 201)
+        self.ok(self.request_access(attempt["id"], (OFFICE[0] + 0.0001, OFFICE[1])), 202)
+        self.tick(20)
+        return vehicle, pickup, attempt
+
+    def close_trunk(self, vehicle: dict[str, Any]) -> None:
+        """The driver shuts the lid; the car locks and reports it."""
+        self.platform.simulator.close_trunk(
+            vehicle["brand"], vehicle["external_id"], self.clock.now()
+        )
+        self.tick(30)
+
 
 async def post_raw(app: Any, path: str, auth: bytes, payload: Any, on_start: Any) -> None:
     """POST through the raw ASGI app (no test client between): `on_start(status)` runs

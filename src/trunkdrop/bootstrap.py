@@ -18,6 +18,8 @@ from trunkdrop.dispatch.matrix import GreatCircleMatrix, MatrixProvider, OsrmMat
 from trunkdrop.migrate import upgrade
 from trunkdrop.notify.ports import MessageChannel
 from trunkdrop.notify.smtp import SmtpChannel
+from trunkdrop.payments.fake import FakePayments
+from trunkdrop.payments.ports import PaymentPort
 from trunkdrop.store.engine import make_engine, make_session_factory
 from trunkdrop.store.uow import unit_of_work
 from trunkdrop.vehicles.adapters.simulator import (
@@ -47,6 +49,8 @@ class Platform:
     # Where the cars' reports come in: the simulator (embedded) or the MQTT car link.
     reports: ReportSource | None = None
     car_link: MqttCarLink | None = None  # set when the cars are reached over MQTT
+    # Postage for sends from the car; no real provider yet.
+    payments: PaymentPort = field(default_factory=FakePayments)
     relay: Relay = field(init=False, repr=False)
     # Where customer messages go besides the outbox (push): e-mail when SMTP is set.
     message_channels: list[MessageChannel] = field(init=False, repr=False)

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from trunkdrop.deliveries.domain import MIN_WINDOW
+from trunkdrop.sends.domain import DEFAULT_PRICE_LIST, PostageClass
 
 DEVELOPMENT_KEY_PASSPHRASE = "development-only-not-secret"  # noqa: S105 - refused outside development
 
@@ -59,6 +60,10 @@ class Settings(BaseSettings):
     # Either way no report can claim to be newer than one that arrives after it.
     report_max_ahead_s: int = Field(30, ge=0, le=600)
 
+    # The carrier's price list for sends from the car (as JSON in the environment), and
+    # the currency its prices are in.
+    postage_classes: tuple[PostageClass, ...] = DEFAULT_PRICE_LIST
+    postage_currency: str = Field("EUR", pattern="^[A-Z]{3}$")
     max_weight_g: int = 22_000
     max_length_cm: int = 66
     max_width_cm: int = 53

@@ -13,6 +13,8 @@ from trunkdrop.incidents import models as incident_models
 from trunkdrop.notify import models as notify_models
 from trunkdrop.parties import models as party_models
 from trunkdrop.places import models as place_models
+from trunkdrop.returns import models as return_models
+from trunkdrop.sends import models as send_models
 from trunkdrop.store.base import Base
 from trunkdrop.vehicles import models as vehicle_models
 from trunkdrop.web import models as web_models
@@ -32,6 +34,8 @@ __all__ = [
     "notify_models",
     "party_models",
     "place_models",
+    "return_models",
+    "send_models",
     "vehicle_models",
     "web_models",
     "webhook_models",

@@ -43,9 +43,18 @@ ROLES: list[tuple[str | None, str, str | None]] = [
     (None, "/v1/brands", "anna"),
     (None, "/v1/events", "shop"),
     (None, "/v1/webhook-", "shop"),
+    ("POST", "/v1/returns/", "anna"),
+    (None, "/v1/sends", "anna"),
+    (None, "/v1/returns", "shop"),
     (None, "/health", None),
 ]
 
+_SEND = {
+    "kind": "letter",
+    "parcel": {"length_cm": 22, "width_cm": 11, "height_cm": 1, "weight_g": 20,
+               "declared_value_cents": 0},
+    "recipient": {"name": "Max Muster", "address": "Hauptstr. 1"},
+}  # fmt: skip
 HUGE = "a" * 100_000
 LONG_ID = "x" * 10_000
 WRONG_TYPE_SCALAR: list[Any] = ["not", "a", "scalar"]
@@ -98,6 +107,8 @@ class Fuzz:
             "stop_id": attempt["stop_id"],
             "attempt_id": attempt["id"],
             "route_id": route["id"],
+            "return_id": world.authorise_return()["id"],
+            "send_id": world.ok(world.post("anna", "/v1/sends", _SEND), 201)["id"],
         }
         day = world.at(0).date().isoformat()
         near = {"latitude": OFFICE[0] + 0.0001, "longitude": OFFICE[1]}
@@ -164,6 +175,26 @@ class Fuzz:
             },
             ("POST", "/v1/sim/vehicles/{vehicle_id}"): {
                 "action": "park", "latitude": OFFICE[0], "longitude": OFFICE[1],
+            },
+            ("POST", "/v1/returns"): {
+                "customer_id": world.ids["anna"], "order_ref": "ORD-FUZZ", "reason": "fuzz",
+                "parcel": {k: v for k, v in world.parcel().items() if k != "reference"},
+            },
+            ("POST", "/v1/returns/{return_id}/pickup"): {
+                "vehicle_id": vehicle["id"],
+                "itinerary": [
+                    {"place_id": place["id"], "window_start": world.at(14).isoformat(),
+                     "window_end": world.at(16).isoformat()},
+                ],
+            },
+            ("POST", "/v1/attempts/{attempt_id}/collect"): {"scanned_label": "TDR0"},
+            ("POST", "/v1/sends"): _SEND,
+            ("POST", "/v1/sends/{send_id}/pickup"): {
+                "vehicle_id": vehicle["id"],
+                "itinerary": [
+                    {"place_id": place["id"], "window_start": world.at(14).isoformat(),
+                     "window_end": world.at(16).isoformat()},
+                ],
             },
             ("PATCH", "/v1/me"): {
                 "language": "de", "timezone": "Europe/Berlin", "email": "anna@example.org",

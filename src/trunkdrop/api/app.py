@@ -20,6 +20,8 @@ from trunkdrop.events.views import router as events_router
 from trunkdrop.incidents.views import router as incidents_router
 from trunkdrop.parties.views import router as parties_router
 from trunkdrop.places.views import router as places_router
+from trunkdrop.returns.views import router as returns_router
+from trunkdrop.sends.views import router as sends_router
 from trunkdrop.vehicles.adapters.simulator.views import router as sim_router
 from trunkdrop.vehicles.views import router as vehicles_router
 from trunkdrop.web import views as web
@@ -77,6 +79,8 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
         audit_router,
         events_router,
         webhooks_router,
+        returns_router,
+        sends_router,
     ):
         app.include_router(router, prefix="/v1")
 

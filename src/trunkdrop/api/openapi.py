@@ -61,6 +61,10 @@ TAGS = [
      "their deliveries, replay."},
     {"name": "simulator", "description": "The built-in car simulator (development, tests)."},
     {"name": "health", "description": "Whether the process answers."},
+    {"name": "returns", "description": "Returns: the shop authorises one, the customer "
+     "books its pickup from the trunk."},
+    {"name": "sends", "description": "Sends from the car: postage from the carrier's price "
+     "list, the label, the pickup from the trunk."},
 ]  # fmt: skip
 
 # Where a view's name alone does not say what it does to what.
@@ -126,6 +130,34 @@ EXAMPLES: dict[str, Any] = {
         "nonce": "n0nc3-value",
         "signature": "c2lnbmF0dXJl",
     },
+    "ReturnCreate": {
+        "customer_id": "cus_3f9a",
+        "order_ref": "ORD-1001",
+        "reason": "wrong size",
+        "parcel": {k: v for k, v in _PARCEL.items() if k != "reference"},
+    },
+    "PickupCreate": {
+        "vehicle_id": "veh_81c2",
+        "itinerary": [
+            {
+                "place_id": "plc_77d0",
+                "window_start": "2026-12-01T10:00:00+01:00",
+                "window_end": "2026-12-01T12:00:00+01:00",
+            }
+        ],
+    },
+    "SendCreate": {
+        "kind": "letter",
+        "parcel": {
+            "length_cm": 22,
+            "width_cm": 11,
+            "height_cm": 1,
+            "weight_g": 20,
+            "declared_value_cents": 0,
+        },
+        "recipient": {"name": "Max Muster", "address": "Hauptstr. 1, 80331 Munich"},
+    },
+    "CollectRequest": {"scanned_label": "TDR000123456789"},
     "FailureReport": {"reason": "trunk_full", "detail": "a crate fills the trunk"},
     "AttemptSettlement": {"outcome": "delivered", "note": "the owner found the parcel inside"},
     "IncidentNote": {"note": "the owner locked the car by hand"},

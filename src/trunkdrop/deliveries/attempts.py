@@ -21,7 +21,7 @@ from trunkdrop.devices import service as devices
 from trunkdrop.devices.models import DeviceNonce
 from trunkdrop.devices.schemas import DeviceProof
 from trunkdrop.dispatch import service as dispatch
-from trunkdrop.errors import AccessRefused, Conflict, Forbidden, NotFound
+from trunkdrop.errors import AccessRefused, Conflict, Forbidden, InvalidInput, NotFound
 from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
 from trunkdrop.geo import distance_m
@@ -110,7 +110,9 @@ def start_attempt(
     if session.scalars(_ATTEMPT_AT_STOP, {"stop_id": stop.id}).first():
         raise Conflict("an attempt at this stop already exists", code="attempt_exists")
     delivery = deliveries.get_delivery(session=session, delivery_id=stop.delivery_id)
-    if attempt_in.scanned_parcel_ref != delivery.parcel_ref:
+    pickup = domain.is_pickup(delivery.purpose)
+    # A pickup's parcel is in the trunk: its label is scanned there (`collect`).
+    if not pickup and attempt_in.scanned_parcel_ref != delivery.parcel_ref:
         events.record(
             session=session,
             event=Event(
@@ -139,11 +141,13 @@ def start_attempt(
         started_at=now,
         driver_latitude=attempt_in.position.latitude,
         driver_longitude=attempt_in.position.longitude,
-        scanned_parcel_ref=attempt_in.scanned_parcel_ref,
+        scanned_parcel_ref="" if pickup else (attempt_in.scanned_parcel_ref or ""),
     )
     session.add(attempt)
     session.flush()
     where = "at the car" if stop.mode == "trunk" else "at the door"
+    if pickup:
+        where += " to collect the parcel"
     events.record(
         session=session,
         event=Event(
@@ -313,6 +317,7 @@ def request_access(
         position_max_age_s=settings.position_max_age_s,
         live_grant_on_vehicle=busy,
         car_verifies_grant=car_verifies,
+        nothing_to_collect=domain.is_pickup(delivery.purpose) and delivery.parcel_ready_at is None,
     )
     refusals = domain.access_refusals(ctx)
     if refusals:
@@ -454,6 +459,11 @@ def confirm_deposit(
     attempt = _own_attempt(session, driver, attempt_id)
     if attempt.mode != "trunk":
         raise Conflict("use handover for a home delivery", code="not_a_trunk_stop")
+    delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
+    if domain.is_pickup(delivery.purpose):
+        raise Conflict(
+            "a pickup is confirmed by scanning its label: use collect", code="not_a_delivery"
+        )
     if (
         attempt.status == domain.AttemptStatus.unlocking
         and attempt.unlock_command_id is None
@@ -487,6 +497,78 @@ def confirm_deposit(
             text="parcel placed in the trunk",
         ),
     )
+    _await_lock(session=session, settings=settings, attempt=attempt, now=now)
+    return attempt
+
+
+def collect(
+    *,
+    session: Session,
+    settings: Settings,
+    driver: Party,
+    attempt_id: str,
+    scanned_label: str,
+    now: datetime,
+) -> Attempt:
+    """The driver scanned the label of the parcel in the open trunk. The booked one: taken
+    out, and the pickup is collected once the car reports closed and locked (as a delivery
+    is delivered). Another label: the attempt fails with `label_mismatch` and the parcel
+    stays; the trunk is closed and locked as after any attempt that opened it."""
+    attempt = _own_attempt(session, driver, attempt_id)
+    delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
+    if not domain.is_pickup(delivery.purpose):
+        raise Conflict("a delivery is confirmed with deposit", code="not_a_pickup")
+    if attempt.status != domain.AttemptStatus.trunk_open:
+        raise Conflict(
+            f"the label is scanned in the open trunk; this attempt is {attempt.status}",
+            code="trunk_not_open",
+            extra={"attempt_status": attempt.status},
+        )
+    attempt.scanned_parcel_ref = scanned_label[:64]
+    if not domain.label_matches(
+        scanned_label, tracking_number=delivery.parcel_ref, code_payload=delivery.label_code
+    ):
+        outcomes.fail_attempt(
+            session=session,
+            settings=settings,
+            attempt=attempt,
+            reason=domain.Reason.label_mismatch,
+            detail="the label in the trunk is not the booked one; the parcel stays",
+            now=now,
+        )
+        vehicle = session.get(Vehicle, attempt.vehicle_id)
+        if vehicle is not None and vehicle.trunk_state == "closed":
+            outcomes.send_lock(
+                session=session, settings=settings, vehicle=vehicle, attempt=attempt, now=now
+            )
+        session.flush()
+        raise AccessRefused(
+            "the scanned label is not the one booked for this pickup: leave the parcel, "
+            "close the trunk",
+            code=domain.Reason.label_mismatch,
+            field="scanned_label",
+            extra={"attempt_status": attempt.status},
+        )
+    outcomes.transition(attempt, domain.AttemptStatus.deposited)
+    attempt.deposited_at = now
+    events.record(
+        session=session,
+        event=Event(
+            kind="attempt.collected",
+            at=now,
+            subject=attempt.delivery_id,
+            delivery_id=attempt.delivery_id,
+            facts={"tracking_number": delivery.parcel_ref},
+            text="parcel taken out of the trunk, its label scanned",
+        ),
+    )
+    _await_lock(session=session, settings=settings, attempt=attempt, now=now)
+    return attempt
+
+
+def _await_lock(*, session: Session, settings: Settings, attempt: Attempt, now: datetime) -> None:
+    """The driver's part is done: finish at once if the car already reported closed and
+    locked since it opened, else lock a closed trunk; the car's report decides."""
     vehicle = session.get(Vehicle, attempt.vehicle_id)
     assert vehicle is not None
     if outcomes.secured_since(vehicle, attempt):
@@ -496,7 +578,6 @@ def confirm_deposit(
             session=session, settings=settings, vehicle=vehicle, attempt=attempt, now=now
         )
     session.flush()
-    return attempt
 
 
 def confirm_handover(
@@ -526,6 +607,12 @@ def report_failure(
     now: datetime,
 ) -> Attempt:
     attempt = _own_attempt(session, driver, attempt_id)
+    if reason == domain.Reason.nothing_to_collect and not domain.is_pickup(
+        deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id).purpose
+    ):
+        raise InvalidInput(
+            "nothing_to_collect is a pickup's reason; this stop delivers", field="reason"
+        )
     if (
         attempt.status == domain.AttemptStatus.deposited
         and reason == domain.Reason.car_unresponsive

@@ -19,6 +19,27 @@ class DeliveryStatus(enum.StrEnum):
     delivered = "delivered"
     returned_to_sender = "returned_to_sender"
     cancelled = "cancelled"
+    # A pickup (a return, a send) taken out of the trunk, the car closed and locked again.
+    collected = "collected"
+    # A pickup that ended without its parcel: nothing there, the wrong one, the car gone.
+    not_collected = "not_collected"
+
+
+class Purpose(enum.StrEnum):
+    """Which way the parcel goes at the trunk: in (a delivery) or out (a pickup)."""
+
+    delivery = "delivery"
+    # The shop authorised it; the customer left it in the trunk.
+    return_ = "return"
+    # The customer bought postage and left the labelled parcel or letter in the trunk.
+    send = "send"
+
+
+PICKUPS = frozenset({Purpose.return_, Purpose.send})
+
+
+def is_pickup(purpose: str) -> bool:
+    return purpose in PICKUPS
 
 
 DELIVERY_TRANSITIONS: dict[DeliveryStatus, frozenset[DeliveryStatus]] = {
@@ -27,13 +48,22 @@ DELIVERY_TRANSITIONS: dict[DeliveryStatus, frozenset[DeliveryStatus]] = {
             DeliveryStatus.out_for_delivery,
             DeliveryStatus.cancelled,
             DeliveryStatus.returned_to_sender,
+            DeliveryStatus.not_collected,
         }
     ),
     # Back to booked: not reached today, the parcel waits at the depot for the next day.
     DeliveryStatus.out_for_delivery: frozenset(
-        {DeliveryStatus.delivered, DeliveryStatus.returned_to_sender, DeliveryStatus.booked}
+        {
+            DeliveryStatus.delivered,
+            DeliveryStatus.returned_to_sender,
+            DeliveryStatus.booked,
+            DeliveryStatus.collected,
+            DeliveryStatus.not_collected,
+        }
     ),
     DeliveryStatus.delivered: frozenset(),
+    DeliveryStatus.collected: frozenset(),
+    DeliveryStatus.not_collected: frozenset(),
     DeliveryStatus.returned_to_sender: frozenset(),
     DeliveryStatus.cancelled: frozenset(),
 }
@@ -105,6 +135,9 @@ class Reason(enum.StrEnum):
     car_unresponsive = "car_unresponsive"
     # An operator settled what the car left undecided.
     operator_override = "operator_override"
+    # A pickup: the trunk held no parcel to take, or one whose label is not the booked one.
+    nothing_to_collect = "nothing_to_collect"
+    label_mismatch = "label_mismatch"
     other = "other"
 
 
@@ -118,9 +151,17 @@ DRIVER_REASONS = frozenset(
         Reason.nobody_home,
         Reason.address_not_found,
         Reason.car_unresponsive,
+        Reason.nothing_to_collect,
         Reason.other,
     }
 )
+
+
+def label_matches(scanned: str, *, tracking_number: str, code_payload: str | None) -> bool:
+    """The label the driver scanned in the trunk is the booked pickup's: its printed
+    tracking number, or the payload of its 2-D code."""
+    scanned = scanned.strip()
+    return bool(scanned) and scanned in {tracking_number, code_payload}
 
 
 # -- item rules --------------------------------------------------------------------------
@@ -284,6 +325,8 @@ class AccessContext:
     # The car verifies grants itself (offline mode): it may be out of reach of the platform,
     # and it checks its own position against the grant's geofence.
     car_verifies_grant: bool = False
+    # A pickup whose customer never said the parcel is in the trunk: nothing to open it for.
+    nothing_to_collect: bool = False
 
 
 @dataclass(frozen=True)
@@ -302,6 +345,13 @@ def access_refusals(ctx: AccessContext) -> list[Refusal]:
         found.append(Refusal(Reason.access_blocked, "the owner has blocked access to this car"))
     if "no_consent" in ctx.vehicle_blockers:
         found.append(Refusal(Reason.no_consent, "the owner has withdrawn consent to trunk access"))
+    if ctx.nothing_to_collect:
+        found.append(
+            Refusal(
+                Reason.nothing_to_collect,
+                "the customer has not confirmed the parcel is in the trunk",
+            )
+        )
     other = [b for b in ctx.vehicle_blockers if b not in ("access_blocked", "no_consent")]
     if other:
         found.append(
@@ -389,6 +439,8 @@ class FallbackKind(enum.StrEnum):
     next_place = "next_place"
     home = "home"
     return_to_sender = "return_to_sender"
+    # A pickup ends without its parcel; the shop or the sender decides what comes next.
+    not_collected = "not_collected"
 
 
 @dataclass(frozen=True)
@@ -399,6 +451,8 @@ class Fallback:
 
 # The owner said no: do not go looking for the car elsewhere.
 _NOT_THIS_CAR = frozenset({Reason.access_blocked, Reason.no_consent, Reason.trunk_full})
+# The trunk was open and the parcel was not (or not the right one): another place won't help.
+_NOTHING_THERE = frozenset({Reason.nothing_to_collect, Reason.label_mismatch})
 
 
 def decide_fallback(
@@ -409,14 +463,21 @@ def decide_fallback(
     reason: str,
     now: datetime,
     has_fallback_address: bool,
+    pickup: bool = False,
 ) -> Fallback:
-    """What happens to a parcel after a failed attempt. Never drops it."""
+    """What happens to a parcel after a failed attempt. Never drops it. A pickup tries the
+    car's later places too, and otherwise ends not collected: its parcel is still with the
+    customer, there is no door to take it to."""
     if mode == "home":
-        return Fallback(FallbackKind.return_to_sender)
+        return Fallback(FallbackKind.not_collected if pickup else FallbackKind.return_to_sender)
+    if pickup and reason in _NOTHING_THERE:
+        return Fallback(FallbackKind.not_collected)
     if reason not in _NOT_THIS_CAR and current_seq is not None:
         for option in sorted(options, key=lambda o: o.seq):
             if option.seq > current_seq and option.window.end > now:
                 return Fallback(FallbackKind.next_place, option.seq)
+    if pickup:
+        return Fallback(FallbackKind.not_collected)
     if has_fallback_address:
         return Fallback(FallbackKind.home)
     return Fallback(FallbackKind.return_to_sender)

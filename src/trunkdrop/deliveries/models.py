@@ -34,6 +34,12 @@ class Delivery(Base):
     door_window_start: Mapped[datetime | None] = mapped_column(default=None)
     door_window_end: Mapped[datetime | None] = mapped_column(default=None)
     outcome: Mapped[str | None] = mapped_column(String(32), default=None)
+    # delivery | return | send: a return or a send is a pickup, its parcel comes out of the
+    # trunk; `parcel_ref` is then its label's tracking number, `label_code` its 2-D code.
+    purpose: Mapped[str] = mapped_column(String(8), default="delivery")
+    label_code: Mapped[str | None] = mapped_column(String(200), default=None)
+    # When the customer said the pickup's parcel is in the trunk.
+    parcel_ready_at: Mapped[datetime | None] = mapped_column(default=None)
     outcome_reason: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime]
     ended_at: Mapped[datetime | None] = mapped_column(default=None)

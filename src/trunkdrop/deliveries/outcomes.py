@@ -136,6 +136,7 @@ def fall_back(
         reason=reason,
         now=now,
         has_fallback_address=delivery.fallback_address is not None,
+        pickup=domain.is_pickup(delivery.purpose),
     )
     route = session.get(Route, stop.route_id)
     assert route is not None
@@ -155,6 +156,17 @@ def fall_back(
             session=session, route=route, delivery_id=delivery.id, mode="home", option_seq=None
         )
         text = f"will deliver to the fallback address: {delivery.fallback_address}"
+    elif decision.kind == domain.FallbackKind.not_collected:
+        delivery.status = domain.check_delivery_transition(
+            delivery.status, domain.DeliveryStatus.not_collected
+        )
+        delivery.outcome, delivery.outcome_reason, delivery.ended_at = (
+            "not_collected",
+            reason,
+            now,
+        )
+        kind, text = "delivery.not_collected", f"not collected: {reason.replace('_', ' ')}"
+        dispatch.maybe_finish_route(session=session, route_id=route.id)
     else:
         delivery.status = domain.check_delivery_transition(
             delivery.status, domain.DeliveryStatus.returned_to_sender
@@ -166,7 +178,9 @@ def fall_back(
         )
         kind, text = "delivery.returned_to_sender", "going back to the sender"
         dispatch.maybe_finish_route(session=session, route_id=route.id)
-    if decision.kind != domain.FallbackKind.return_to_sender and settings.auto_replan:
+    if decision.kind in (domain.FallbackKind.next_place, domain.FallbackKind.home) and (
+        settings.auto_replan
+    ):
         # The new stop went to the end of this van's route: the planner puts it where it fits.
         dispatch.request_replan(session=session, route=route, reason="stop_failed", now=now)
     events.record(
@@ -188,14 +202,34 @@ def finish_delivered(
     *, session: Session, settings: Settings, attempt: Attempt, outcome: str, now: datetime
 ) -> None:
     delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
+    pickup = domain.is_pickup(delivery.purpose)
+    if pickup:
+        # The car closed and locked after the parcel came out: the pickup is done.
+        outcome = "collected_trunk"
     delivery.status = domain.check_delivery_transition(
-        delivery.status, domain.DeliveryStatus.delivered
+        delivery.status,
+        domain.DeliveryStatus.collected if pickup else domain.DeliveryStatus.delivered,
     )
     delivery.outcome, delivery.ended_at = outcome, now
     stop = session.get(RouteStop, attempt.stop_id)
     assert stop is not None
     dispatch.finish_stop(stop=stop, status="done")
     dispatch.maybe_finish_route(session=session, route_id=stop.route_id)
+    if pickup:
+        events.record(
+            session=session,
+            event=Event(
+                kind="delivery.collected",
+                at=now,
+                subject=delivery.id,
+                delivery_id=delivery.id,
+                facts={"outcome": outcome, "tracking_number": delivery.parcel_ref},
+                text=f"collected from the trunk, trunk locked at {deliveries.local_time(now, settings)}",
+                parties=(delivery.retailer_id, delivery.carrier_id, delivery.customer_id),
+            ),
+        )
+        session.flush()
+        return
     if outcome == "delivered_trunk":
         text = f"delivered, trunk locked at {deliveries.local_time(now, settings)}"
     else:

@@ -142,6 +142,10 @@ class DeliveryRead(BaseModel):
     id: str
     status: str
     mode: str
+    # delivery, or a pickup from the trunk: return | send.
+    purpose: str = "delivery"
+    # A pickup: when the customer said its parcel is in the trunk.
+    parcel_ready_at: datetime | None = None
     outcome: str | None
     outcome_reason: str | None
     retailer_id: str
@@ -164,7 +168,9 @@ class AttemptStart(BaseModel):
     model_config = _STRICT
 
     position: Position
-    scanned_parcel_ref: str = Field(min_length=1, max_length=64)
+    # The parcel in the driver's hand (a delivery); a pickup's label is scanned in the trunk
+    # (`POST /v1/attempts/{id}/collect`), so a pickup starts without one.
+    scanned_parcel_ref: str | None = Field(None, min_length=1, max_length=64)
     # The handset that will sign the access request: its challenge then comes with the
     # attempt, one round trip fewer at the car (POST /challenge still gives a fresh one).
     device_id: str | None = Field(None, min_length=1, max_length=32)
@@ -212,8 +218,17 @@ DriverReason = Literal[
     "nobody_home",
     "address_not_found",
     "car_unresponsive",
+    "nothing_to_collect",
     "other",
 ]
+
+
+class CollectRequest(BaseModel):
+    """The label the driver scanned on the parcel in the open trunk."""
+
+    model_config = _STRICT
+
+    scanned_label: str = Field(min_length=1, max_length=200)
 
 
 class FailureReport(BaseModel):

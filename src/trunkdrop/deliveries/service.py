@@ -172,10 +172,17 @@ def book(
     retailer: Party,
     delivery_in: DeliveryCreate,
     now: datetime,
+    purpose: domain.Purpose = domain.Purpose.delivery,
+    label_code: str | None = None,
 ) -> Delivery:
+    """Book a parcel into the customer's trunk (or to the door without a car). A pickup
+    (`purpose` return or send) is booked by the same rules: its parcel must fit the trunk
+    and the van, the car must be eligible, the places served, the windows sound."""
     customer = parties.get_party(
         session=session, party_id=delivery_in.customer_id, role=Role.customer
     )
+    if delivery_in.vehicle_id is None and domain.is_pickup(purpose):
+        raise InvalidInput("a pickup from the trunk needs the car", field="vehicle_id")
     if delivery_in.vehicle_id is None:
         return _book_home(
             session=session,
@@ -271,6 +278,8 @@ def book(
         parcel=delivery_in.parcel.model_dump(),
         status=domain.DeliveryStatus.booked,
         mode="trunk",
+        purpose=purpose,
+        label_code=label_code,
         current_option=1,
         fallback_address=fb.address if fb else None,
         fallback_latitude=fb.latitude if fb else None,
@@ -298,7 +307,8 @@ def book(
         session=session,
         delivery=delivery,
         now=now,
-        text=f"booked into the trunk of {vehicle.plate} at {first_place.label}, "
+        text=("pickup booked from" if domain.is_pickup(purpose) else "booked into")
+        + f" the trunk of {vehicle.plate} at {first_place.label}, "
         f"{local_time(first_window.start, settings)}–{local_time(first_window.end, settings)}",
     )
     return delivery
@@ -511,6 +521,33 @@ def get_delivery(*, session: Session, delivery_id: str) -> Delivery:
     return delivery
 
 
+def mark_parcel_ready(*, session: Session, delivery_id: str, now: datetime) -> Delivery:
+    """A pickup's parcel is in the trunk, by its customer's word (a return or a send)."""
+    delivery = get_delivery(session=session, delivery_id=delivery_id)
+    if delivery.status not in (
+        domain.DeliveryStatus.booked,
+        domain.DeliveryStatus.out_for_delivery,
+    ):
+        raise Conflict(f"the pickup is {delivery.status}", code="illegal_transition")
+    if delivery.parcel_ready_at is None:
+        delivery.parcel_ready_at = now
+        events.record(
+            session=session,
+            event=Event(
+                kind="pickup.parcel_ready",
+                at=now,
+                subject=delivery.id,
+                actor=delivery.customer_id,
+                delivery_id=delivery.id,
+                facts={"tracking_number": delivery.parcel_ref},
+                text="the customer put the parcel in the trunk",
+                parties=(delivery.retailer_id, delivery.carrier_id, delivery.customer_id),
+            ),
+        )
+        session.flush()
+    return delivery
+
+
 def check_delivery_access(*, session: Session, party: Party, delivery: Delivery) -> None:
     allowed = {
         Role.operator: True,
@@ -674,6 +711,8 @@ def to_read(*, session: Session, delivery: Delivery, viewer: Party | None = None
         id=delivery.id,
         status=delivery.status,
         mode=delivery.mode,
+        purpose=delivery.purpose,
+        parcel_ready_at=delivery.parcel_ready_at,
         outcome=delivery.outcome,
         outcome_reason=delivery.outcome_reason,
         retailer_id=delivery.retailer_id,

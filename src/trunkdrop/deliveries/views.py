@@ -41,6 +41,7 @@ from trunkdrop.deliveries.schemas import (
     AttemptStarted,
     CheckoutOptionsRead,
     CheckoutRequest,
+    CollectRequest,
     DeliveryCreate,
     DeliveryPage,
     DeliveryRead,
@@ -53,7 +54,13 @@ from trunkdrop.store.engine import read_only_session
 router = APIRouter(tags=["deliveries"], route_class=CommitInView)
 Id = Annotated[str, Path(max_length=32)]
 DeliveryState = Literal[
-    "booked", "out_for_delivery", "delivered", "returned_to_sender", "cancelled"
+    "booked",
+    "out_for_delivery",
+    "delivered",
+    "returned_to_sender",
+    "cancelled",
+    "collected",
+    "not_collected",
 ]
 
 
@@ -227,6 +234,25 @@ async def confirm_deposit(attempt_id: Id, call: AtTheCar) -> AttemptRead:
                 settings=call.settings,
                 driver=call.driver,
                 attempt_id=attempt_id,
+                now=call.now,
+            )
+        )
+    )
+
+
+@router.post("/attempts/{attempt_id}/collect", response_model=AttemptRead)
+async def collect(attempt_id: Id, body: CollectRequest, call: AtTheCar) -> AttemptRead:
+    """A pickup: the driver scanned the label of the parcel in the open trunk. The booked
+    one is taken out, and the pickup is collected when the car reports closed and locked;
+    another label fails the attempt with `label_mismatch` (the parcel stays)."""
+    return await call.unit(
+        lambda session: AttemptRead.model_validate(
+            attempts.collect(
+                session=session,
+                settings=call.settings,
+                driver=call.driver,
+                attempt_id=attempt_id,
+                scanned_label=body.scanned_label,
                 now=call.now,
             )
         )

@@ -221,6 +221,7 @@ def stop_to_read(
         seq=stop.seq,
         status=stop.status,
         mode=stop.mode,
+        purpose=delivery.purpose,
         is_next=stop.id == next_id,
         delivery_id=delivery.id,
         parcel_ref=delivery.parcel_ref,

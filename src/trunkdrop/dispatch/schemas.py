@@ -65,6 +65,8 @@ class StopRead(BaseModel):
     seq: int
     status: str
     mode: str
+    # delivery: the parcel goes into the trunk; return | send: a pickup, it comes out.
+    purpose: str = "delivery"
     is_next: bool
     delivery_id: str
     parcel_ref: str

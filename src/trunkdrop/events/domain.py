@@ -85,6 +85,22 @@ RECORDINGS: Mapping[str, Recording] = MappingProxyType(
             published="delivery.returned_to_sender",
         ),
         "stop.rerouted": Recording("rerouted", "stop.rerouted"),
+        # Pickups from the trunk: returns and sends.
+        "return.authorised": Recording(audit="return.authorised", published="return.authorised"),
+        "send.bought": Recording(audit="send.bought", published="send.bought"),
+        "pickup.parcel_ready": Recording(
+            "parcel_ready", "pickup.parcel_ready", published="pickup.parcel_ready"
+        ),
+        "attempt.collected": Recording("collected_from_trunk", "attempt.collected"),
+        "delivery.collected": Recording(
+            "collected", "delivery.collected", "delivery.collected", "delivery.collected"
+        ),
+        "delivery.not_collected": Recording(
+            "not_collected",
+            "delivery.not_collected",
+            "delivery.attempt_failed",
+            "delivery.not_collected",
+        ),
         # An attempt at the car or the door.
         "attempt.refused": _audited("attempt.refused"),
         "attempt.started": Recording("attempt_started"),

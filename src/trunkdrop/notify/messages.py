@@ -29,6 +29,17 @@ _TEXTS: Mapping[str, Mapping[str, tuple[str, str]]] = {
             "Ihr Paket {delivery} ist zur Zustellung in Ihren Kofferraum gebucht.",
         ),
     },
+    "delivery.collected": {
+        "en": (
+            "Parcel collected",
+            "Parcel {delivery} was collected from your trunk; the trunk was locked at {time}.",
+        ),
+        "de": (
+            "Paket abgeholt",
+            "Paket {delivery} wurde aus Ihrem Kofferraum abgeholt; "
+            "der Kofferraum wurde um {time} verriegelt.",
+        ),
+    },
     "delivery.cancelled": {
         "en": ("Delivery cancelled", "The delivery of parcel {delivery} was cancelled."),
         "de": ("Zustellung storniert", "Die Zustellung von Paket {delivery} wurde storniert."),
