@@ -188,6 +188,9 @@ class Fuzz:
                 ],
             },
             ("POST", "/v1/attempts/{attempt_id}/collect"): {"scanned_label": "TDR0"},
+            ("POST", "/v1/attempts/{attempt_id}/deposit"): {
+                "scanned_parcel_ref": delivery["parcel_ref"],
+            },
             ("POST", "/v1/sends"): _SEND,
             ("POST", "/v1/sends/{send_id}/pickup"): {
                 "vehicle_id": vehicle["id"],
@@ -231,7 +234,10 @@ class Fuzz:
         return filled + query
 
     def schema(self, op: dict[str, Any]) -> dict[str, Any]:
-        return self.resolve(op["requestBody"]["content"]["application/json"]["schema"])
+        schema = op["requestBody"]["content"]["application/json"]["schema"]
+        # An optional body (`anyOf: [schema, null]`): when sent, it is that schema.
+        schema = next((s for s in schema.get("anyOf", []) if "$ref" in s), schema)
+        return self.resolve(schema)
 
     def resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
         while "$ref" in schema:

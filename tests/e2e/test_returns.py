@@ -3,8 +3,11 @@ driver's scan; collected only when the car reports closed and locked."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from tests.security.common import unlock_count
 from tests.support import OFFICE, World
+from trunkdrop.access.models import AuditEntry
 
 
 def _timeline(world: World, delivery_id: str, who: str = "anna") -> list[str]:
@@ -120,3 +123,24 @@ def test_only_the_returns_customer_books_its_pickup_and_only_once(world: World) 
     mine = world.ok(world.get("anna", "/v1/returns"))
     assert [r["id"] for r in mine["data"]] == [ret["id"]] and mine["has_more"] is False
     assert world.ok(world.get("ben", "/v1/returns"))["data"] == []
+
+
+def test_the_parcel_is_scanned_again_at_the_trunk(world: World) -> None:
+    """Deposit with another parcel's reference is refused parcel_mismatch and audited; the
+    attempt stays open and the booked parcel is then accepted and on the timeline."""
+    _vehicle, delivery, attempt = world.ready_at_car()
+    world.ok(world.request_access(attempt["id"], (OFFICE[0] + 0.0001, OFFICE[1])), 202)
+    world.tick(20)
+    path = f"/v1/attempts/{attempt['id']}/deposit"
+    wrong = world.post("driver", path, {"scanned_parcel_ref": "PCL-NOT-MINE"})
+    assert (wrong.status_code, wrong.json()["code"]) == (409, "parcel_mismatch")
+    assert world.ok(world.get("driver", f"/v1/attempts/{attempt['id']}"))["status"] == "trunk_open"
+    with world.platform.uow() as s:
+        refusals = s.scalars(
+            select(AuditEntry.data).where(AuditEntry.action == "attempt.refused")
+        ).all()
+    assert [r.get("reason") for r in refusals] == ["parcel_mismatch"]
+    done = world.ok(world.post("driver", path, {"scanned_parcel_ref": delivery["parcel_ref"]}))
+    assert done["status"] == "deposited"
+    read = world.ok(world.get("anna", f"/v1/deliveries/{delivery['id']}"))
+    assert "parcel scanned and placed in the trunk" in [t["text"] for t in read["timeline"]]

@@ -157,6 +157,7 @@ EXAMPLES: dict[str, Any] = {
         },
         "recipient": {"name": "Max Muster", "address": "Hauptstr. 1, 80331 Munich"},
     },
+    "DepositRequest": {"scanned_parcel_ref": "PCL-000123"},
     "CollectRequest": {"scanned_label": "TDR000123456789"},
     "FailureReport": {"reason": "trunk_full", "detail": "a crate fills the trunk"},
     "AttemptSettlement": {"outcome": "delivered", "note": "the owner found the parcel inside"},
@@ -277,7 +278,11 @@ def _operation(path: str, method: str, op: dict[str, Any], schemas: dict[str, An
         }
     body = op.get("requestBody", {}).get("content", {}).get("application/json")
     if body is not None:
-        ref = body.get("schema", {}).get("$ref", "")
+        schema = body.get("schema", {})
+        # An optional body is `anyOf: [its schema, null]`: its example is its schema's.
+        ref = schema.get("$ref") or next(
+            (s["$ref"] for s in schema.get("anyOf", []) if "$ref" in s), ""
+        )
         schema_name = ref.rsplit("/", 1)[-1]
         own = schemas.get(schema_name, {}).get("examples")
         body["example"] = own[0] if own else EXAMPLES[schema_name]

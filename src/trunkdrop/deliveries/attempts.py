@@ -454,7 +454,13 @@ def request_access(
 
 
 def confirm_deposit(
-    *, session: Session, settings: Settings, driver: Party, attempt_id: str, now: datetime
+    *,
+    session: Session,
+    settings: Settings,
+    driver: Party,
+    attempt_id: str,
+    now: datetime,
+    scanned_parcel_ref: str | None = None,
 ) -> Attempt:
     attempt = _own_attempt(session, driver, attempt_id)
     if attempt.mode != "trunk":
@@ -463,6 +469,24 @@ def confirm_deposit(
     if domain.is_pickup(delivery.purpose):
         raise Conflict(
             "a pickup is confirmed by scanning its label: use collect", code="not_a_delivery"
+        )
+    if scanned_parcel_ref is not None and scanned_parcel_ref != delivery.parcel_ref:
+        # Checked again at the trunk: the parcel in hand at the stop may not be the one
+        # that goes in. Refused and audited; the driver can still deposit the right one.
+        events.record(
+            session=session,
+            event=Event(
+                kind="attempt.refused",
+                at=now,
+                subject=attempt.id,
+                actor=driver.id,
+                facts={"reason": "parcel_mismatch", "at": "deposit"},
+            ),
+        )
+        raise AccessRefused(
+            "the scanned parcel is not the one booked for this trunk",
+            code="parcel_mismatch",
+            field="scanned_parcel_ref",
         )
     if (
         attempt.status == domain.AttemptStatus.unlocking
@@ -494,7 +518,10 @@ def confirm_deposit(
             at=now,
             subject=attempt.delivery_id,
             delivery_id=attempt.delivery_id,
-            text="parcel placed in the trunk",
+            facts={"scanned_at_trunk": scanned_parcel_ref is not None},
+            text="parcel scanned and placed in the trunk"
+            if scanned_parcel_ref is not None
+            else "parcel placed in the trunk",
         ),
     )
     _await_lock(session=session, settings=settings, attempt=attempt, now=now)

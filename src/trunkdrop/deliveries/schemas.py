@@ -223,6 +223,14 @@ DriverReason = Literal[
 ]
 
 
+class DepositRequest(BaseModel):
+    """The parcel scanned again as it goes into the trunk: it must be the booked one."""
+
+    model_config = _STRICT
+
+    scanned_parcel_ref: str = Field(min_length=1, max_length=64)
+
+
 class CollectRequest(BaseModel):
     """The label the driver scanned on the parcel in the open trunk."""
 

@@ -45,6 +45,7 @@ from trunkdrop.deliveries.schemas import (
     DeliveryCreate,
     DeliveryPage,
     DeliveryRead,
+    DepositRequest,
     FailureReport,
 )
 from trunkdrop.devices.schemas import ChallengeRead, ChallengeRequest
@@ -224,9 +225,12 @@ async def request_access(attempt_id: Id, body: AccessRequest, call: AtTheCar) ->
 
 
 @router.post("/attempts/{attempt_id}/deposit", response_model=AttemptRead)
-async def confirm_deposit(attempt_id: Id, call: AtTheCar) -> AttemptRead:
+async def confirm_deposit(
+    attempt_id: Id, call: AtTheCar, body: DepositRequest | None = None
+) -> AttemptRead:
     """The driver has put the parcel in the trunk; the delivery ends when the car reports
-    closed and locked."""
+    closed and locked. With `scanned_parcel_ref` the parcel is scanned at the trunk and
+    must be the booked one (else 409 `parcel_mismatch`, nothing changes)."""
     return await call.unit(
         lambda session: AttemptRead.model_validate(
             attempts.confirm_deposit(
@@ -235,6 +239,7 @@ async def confirm_deposit(attempt_id: Id, call: AtTheCar) -> AttemptRead:
                 driver=call.driver,
                 attempt_id=attempt_id,
                 now=call.now,
+                scanned_parcel_ref=None if body is None else body.scanned_parcel_ref,
             )
         )
     )
