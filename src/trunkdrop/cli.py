@@ -236,10 +236,14 @@ def _database(*, migrate: bool = True) -> Iterator[Session]:
     from trunkdrop.store.engine import make_engine, make_session_factory
     from trunkdrop.store.uow import unit_of_work
 
+    from trunkdrop.operations import wakeups
+
     settings = _settings()
     if migrate:
         upgrade(settings.resolved_database_url)
     engine = make_engine(settings.resolved_database_url)
+    # A revoked key must reach the running API processes at once (PostgreSQL NOTIFY).
+    wakeups.announce()
     try:
         with unit_of_work(make_session_factory(engine)) as session:
             yield session
