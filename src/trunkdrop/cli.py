@@ -233,10 +233,9 @@ def db_upgrade() -> None:
 def _database(*, migrate: bool = True) -> Iterator[Session]:
     """One unit of work on the configured database (brought up to date first)."""
     from trunkdrop.migrate import upgrade
+    from trunkdrop.operations import wakeups
     from trunkdrop.store.engine import make_engine, make_session_factory
     from trunkdrop.store.uow import unit_of_work
-
-    from trunkdrop.operations import wakeups
 
     settings = _settings()
     if migrate:

@@ -167,8 +167,7 @@ def test_a_revoked_key_is_refused_by_every_api_process_at_once(pg_env: dict[str,
             )
             assert revoked.returncode == 0
             statuses = [
-                httpx.get(f"{base}/metrics", headers=auth, timeout=5).status_code
-                for _ in range(10)
+                httpx.get(f"{base}/metrics", headers=auth, timeout=5).status_code for _ in range(10)
             ]
             assert client.get("/metrics").status_code == 401
         assert statuses == [401] * 10
