@@ -6,7 +6,6 @@ Each step is its own unit of work, so one failing step never undoes another.
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -370,8 +369,10 @@ class WorkerThread(threading.Thread):
                     next_full = time.monotonic() + interval
                     try:
                         done = run_once(self._platform)
-                    finally:
-                        self._passed()
+                    except WorkerStepsFailed as e:
+                        self._passed(e.steps)
+                        raise
+                    self._passed([])
                 else:
                     done = run_commands(self._platform, only_if_queued=True)
             except WorkerStepsFailed as e:
@@ -384,12 +385,12 @@ class WorkerThread(threading.Thread):
                 # tick later (a lock it asks for is then sent on the next pass).
                 self._wake.set()
 
-    def _passed(self) -> None:
+    def _passed(self, failed: list[str]) -> None:
+        """A full pass ran (some steps may have failed): the heartbeat."""
         if self._on_pass is None:
             return
-        failed = getattr(sys.exc_info()[1], "steps", [])
         try:
-            self._on_pass(list(failed))
+            self._on_pass(failed)
         except Exception:  # a heartbeat that cannot be written must not stop the work
             log.exception("worker heartbeat failed")
 
