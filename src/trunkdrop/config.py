@@ -78,8 +78,8 @@ class Settings(BaseSettings):
     mqtt_topic_root: str = Field(
         "trunkdrop", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._/-]+$"
     )
-    # The platform's session: one id per platform (several workers share it by taking turns
-    # through the database's claims, not the broker), kept this long while disconnected.
+    # The platform's session, kept this long while disconnected. Beside other processes
+    # each derives its own id from it, and the workers share the reports under it.
     mqtt_client_id: str = Field("trunkdrop-platform", min_length=1, max_length=64)
     mqtt_session_expiry_s: int = Field(86_400, ge=0, le=30 * 86_400)
 
