@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -92,7 +94,12 @@ def bootstrap(
     clock: Clock | None = None,
     simulator: CarSimulator | None = None,
     migrate: bool = True,
+    role: Literal["all", "api", "worker"] = "all",
+    worker_name: str = "1",
 ) -> Platform:
+    """`role` says what this process does beside others (docs/operations.md): "all" runs
+    alone (API and workers); "api" only publishes to the cars; "worker" shares the cars'
+    reports with the other workers through the broker."""
     settings = settings or Settings()
     url = settings.resolved_database_url
     if migrate:
@@ -103,7 +110,7 @@ def bootstrap(
     brand_adapters: list[VehicleAdapter]
     reports: ReportSource
     if settings.car_link == "mqtt":
-        car_link = _mqtt_link(settings)
+        car_link = _mqtt_link(settings, role, worker_name)
         from trunkdrop.vehicles.adapters.mqtt.adapter import MqttAdapter
         from trunkdrop.vehicles.adapters.mqtt.brands import MQTT_BRANDS
 
@@ -127,18 +134,31 @@ def bootstrap(
     )
 
 
-def _mqtt_link(settings: Settings) -> MqttCarLink:
+def _mqtt_link(settings: Settings, role: str = "all", worker_name: str = "1") -> MqttCarLink:
     """The platform's session with the broker, connecting (and reconnecting) in the
     background: the API starts even while the broker is still coming up."""
     from trunkdrop.vehicles.adapters.mqtt.adapter import MqttCarLink
     from trunkdrop.vehicles.adapters.mqtt.topics import Topics
 
     assert settings.mqtt_url is not None  # the settings refuse mqtt without a URL
+    # A client id is one session at the broker: a second process with the same id would
+    # throw the first off. Alone, the platform is `mqtt_client_id`; beside others each
+    # process has its own, and the workers share the reports under that name.
+    client_id = settings.mqtt_client_id
+    if role == "api":
+        client_id = f"{client_id}-api-{socket.gethostname()}-{os.getpid()}"[:64]
+    elif role == "worker":
+        # Named, not numbered by pid: a worker restarted under its name resumes its session
+        # and gets what the broker kept for it while it was down.
+        client_id = f"{client_id}-worker-{worker_name}"[:64]
     link = MqttCarLink(
         settings.mqtt_url.get_secret_value(),
         topics=Topics(settings.mqtt_topic_root),
-        client_id=settings.mqtt_client_id,
-        session_expiry_s=settings.mqtt_session_expiry_s,
+        client_id=client_id,
+        # An API process receives nothing: its session dies with it.
+        session_expiry_s=0 if role == "api" else settings.mqtt_session_expiry_s,
+        receive=role != "api",
+        share_group=settings.mqtt_client_id if role == "worker" else None,
     )
     link.start()
     return link

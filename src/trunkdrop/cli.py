@@ -6,7 +6,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -69,17 +69,36 @@ def main(
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
+    processes: Annotated[
+        int, typer.Option(min=1, max=64, help="API processes on the port (PostgreSQL only)")
+    ] = 1,
+    workers: Annotated[
+        bool,
+        typer.Option(
+            "--workers/--no-workers",
+            help="run the workers in the API processes (--no-workers: `trunkdrop worker` does)",
+        ),
+    ] = True,
 ) -> None:
-    """Run the HTTP API (upgrades the database first) with the in-process workers."""
+    """Run the HTTP API (upgrades the database first), with the in-process workers unless
+    --no-workers."""
+    import os
+
     import uvicorn
 
-    from trunkdrop.api.app import create_app
-    from trunkdrop.bootstrap import bootstrap
+    from trunkdrop.operations import logs
 
     settings = _settings()
     url = settings.resolved_database_url
+    if processes > 1 and not url.startswith("postgresql"):
+        _fail(
+            "--processes: several API processes need PostgreSQL (set TRUNKDROP_DATABASE_URL);"
+            " SQLite serves from one process"
+        )
+    from trunkdrop.migrate import upgrade
+
     with database_errors(url, _fail):
-        platform = bootstrap(settings)
+        upgrade(url)
     typer.echo(f"database: {_redact(url)}", err=True)
     if settings.key_passphrase.get_secret_value() == DEVELOPMENT_KEY_PASSPHRASE:
         typer.echo(
@@ -88,7 +107,77 @@ def serve(
             err=True,
         )
     typer.echo(f"pages at http://{host}:{port}/app, API docs at /docs", err=True)
-    uvicorn.run(create_app(platform), host=host, port=port, log_level="info")
+    logs.configure(json=settings.log_format == "json")
+    # The API processes read their settings from the environment (uvicorn starts them).
+    os.environ["TRUNKDROP_WORKERS_INLINE"] = "true" if workers else "false"
+    os.environ["TRUNKDROP_SERVE_PROCESSES"] = str(processes)
+    uvicorn.run(
+        "trunkdrop.api.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=processes,
+        log_config=None,
+        log_level="info",
+    )
+
+
+@app.command()
+def worker(
+    name: Annotated[
+        str, typer.Option(help="this worker's name, unique among the running workers")
+    ] = "1",
+) -> None:
+    """Run the workers as their own process: commands to the cars, the cars' reports, the
+    relock watchdog, sweeps, re-planning, webhooks and messages. Several may run at once
+    (PostgreSQL); each writes its heartbeat to worker_heartbeats."""
+    import signal
+    import threading
+
+    from trunkdrop.bootstrap import bootstrap
+    from trunkdrop.operations import logs, wakeups
+    from trunkdrop.operations import service as operations
+    from trunkdrop.workers import PlannerThread, RelayThread, WorkerThread
+
+    settings = _settings()
+    if not name.replace("-", "").isalnum() or len(name) > 32:
+        _fail("--name: letters, digits and '-' only, at most 32")
+    logs.configure(json=settings.log_format == "json")
+    platform = bootstrap(settings, role="worker", worker_name=name)
+    me, started = f"{name}@{operations.worker_id()}", platform.now()
+
+    def beat(failed: list[str]) -> None:
+        with platform.uow() as session:
+            operations.beat(
+                session=session,
+                worker=me,
+                started_at=started,
+                now=platform.now(),
+                last_step="pass",
+                failed_steps=failed,
+            )
+            operations.forget_silent(session=session, now=platform.now(), after=timedelta(days=1))
+
+    beat([])
+    runner = WorkerThread(platform, on_pass=beat)
+    unwake = wakeups.on_commands(runner.wake)
+    listener = wakeups.listen(platform.engine, settings.resolved_database_url)
+    threads: list[WorkerThread | PlannerThread | RelayThread] = [runner, RelayThread(platform)]
+    if settings.auto_replan:
+        threads.append(PlannerThread(platform))
+    for thread in threads:
+        thread.start()
+    typer.echo(f"worker {me} running", err=True)
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    stopped.wait()
+    for thread in reversed(threads):
+        thread.stop()
+    unwake()
+    if listener is not None:
+        listener.stop()
+    platform.close()
 
 
 @app.command()
@@ -177,6 +266,7 @@ def db_upgrade() -> None:
 def _database(*, migrate: bool = True) -> Iterator[Session]:
     """One unit of work on the configured database (brought up to date first)."""
     from trunkdrop.migrate import upgrade
+    from trunkdrop.operations import wakeups
     from trunkdrop.store.engine import make_engine, make_session_factory
     from trunkdrop.store.uow import unit_of_work
 
@@ -185,6 +275,8 @@ def _database(*, migrate: bool = True) -> Iterator[Session]:
         with database_errors(settings.resolved_database_url, _fail):
             upgrade(settings.resolved_database_url)
     engine = make_engine(settings.resolved_database_url)
+    # A revoked key must reach the running API processes at once (PostgreSQL NOTIFY).
+    wakeups.announce()
     try:
         with unit_of_work(make_session_factory(engine)) as session:
             yield session

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     service_day_end_hour: int = Field(21, ge=1, le=24)
     grant_lifetime_s: int = Field(600, ge=30, le=3_600)
     command_expiry_s: int = Field(30, ge=1, le=600)
+    # A command claimed for sending whose outcome was not recorded this long after (its
+    # dispatcher died) is sent again under the same id; the car runs an id once.
+    command_claim_timeout_s: int = Field(10, ge=1, le=600)
     # A device's challenge nonce: single use and only this long.
     nonce_lifetime_s: int = Field(60, ge=5, le=600)
     # An expired nonce is kept this long after it ran out, so that presenting it is answered
@@ -80,12 +83,18 @@ class Settings(BaseSettings):
     mqtt_topic_root: str = Field(
         "trunkdrop", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._/-]+$"
     )
-    # The platform's session: one id per platform (several workers share it by taking turns
-    # through the database's claims, not the broker), kept this long while disconnected.
+    # The platform's session, kept this long while disconnected. Beside other processes
+    # each derives its own id from it, and the workers share the reports under it.
     mqtt_client_id: str = Field("trunkdrop-platform", min_length=1, max_length=64)
     mqtt_session_expiry_s: int = Field(86_400, ge=0, le=30 * 86_400)
 
     workers_inline: bool = True
+    # /ready answers 503 when no `trunkdrop worker` beat this recently (workers elsewhere).
+    worker_heartbeat_max_age_s: int = Field(30, ge=2, le=3_600)
+    # /metrics needs an operator's key; with this, a scrape from loopback needs none.
+    metrics_open_on_localhost: bool = False
+    # serve and worker log one JSON object a line (operations.logs); "text" for a terminal.
+    log_format: Literal["json", "text"] = "json"
     # Threads per API process for the driver's hot path, one pool for reads and one for
     # writes. SQLite runs one writer at a time and Python one thread at a time: a few keep
     # the database busy, more only wait (and contend for the interpreter lock).

@@ -11,6 +11,7 @@ from trunkdrop.events import models as event_models
 from trunkdrop.idempotency import models as idempotency_models
 from trunkdrop.incidents import models as incident_models
 from trunkdrop.notify import models as notify_models
+from trunkdrop.operations import models as operations_models
 from trunkdrop.parties import models as party_models
 from trunkdrop.places import models as place_models
 from trunkdrop.returns import models as return_models
@@ -32,6 +33,7 @@ __all__ = [
     "incident_models",
     "metadata",
     "notify_models",
+    "operations_models",
     "party_models",
     "place_models",
     "return_models",

@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
 from trunkdrop.idempotency import service as idempotency
 from trunkdrop.notify import relay as outbox
+from trunkdrop.operations import service as operations
 from trunkdrop.parties import service as parties
 from trunkdrop.store.engine import read_only_session
 from trunkdrop.vehicles import pending
@@ -116,15 +118,23 @@ def run_commands(
     pump_simulator(platform, now)
     if only_if_queued and not pending.take():
         return done
-    with platform.uow() as session:
-        car_link.dispatch_commands(
-            session=session,
-            settings=platform.settings,
-            registry=platform.registry,
-            now=now,
-            done=done,
-        )
+    send_commands(platform, now, done)
     return done
+
+
+def send_commands(platform: Platform, now: datetime, done: upkeep.WorkDone) -> None:
+    """Claim the commands to send (commit), send them with no transaction open, record what
+    the cars' clouds answered (commit). A crash between claim and record leaves claims that
+    the next pass sends again after `command_claim_timeout_s` (car_link.claim_commands)."""
+    with platform.uow() as session:
+        claims = car_link.claim_commands(
+            session=session, settings=platform.settings, now=now, done=done
+        )
+    if not claims:
+        return
+    sent = car_link.send_claimed(registry=platform.registry, claims=claims, now=now)
+    with platform.uow() as session:
+        car_link.record_sends(session=session, sent=sent, now=now, done=done)
 
 
 def run_once(platform: Platform, now: datetime | None = None) -> upkeep.WorkDone:
@@ -137,7 +147,12 @@ def run_once(platform: Platform, now: datetime | None = None) -> upkeep.WorkDone
 
     def step(name: str, work: Callable[[], object]) -> None:
         try:
-            work()
+            # Several worker processes (PostgreSQL): a step that does not claim its rows
+            # runs in one of them at a time; the others skip it this pass.
+            exclusive = name not in _CLAIMING_STEPS
+            with operations.step_lock(platform.engine, name) if exclusive else _free() as mine:
+                if mine:
+                    work()
         except Exception:
             log.exception("worker step %s failed", name)
             failed.append(name)
@@ -210,6 +225,16 @@ def run_once(platform: Platform, now: datetime | None = None) -> upkeep.WorkDone
     return done
 
 
+# Steps whose rows are claimed (FOR UPDATE SKIP LOCKED, leases): any number of workers run
+# them side by side. The reports are split among workers by the broker (shared subscription).
+_CLAIMING_STEPS = frozenset({"commands", "reports", "webhooks", "messages"})
+
+
+@contextmanager
+def _free() -> Iterator[bool]:
+    yield True
+
+
 class WorkerStepsFailed(RuntimeError):
     """Some steps of a worker pass failed (each was logged); the others ran."""
 
@@ -228,9 +253,11 @@ def run_replans(platform: Platform, now: datetime | None = None) -> int:
     something did, the route asks again and is re-planned on the next round.
     """
     now = now or platform.now()
-    settings = platform.settings
-    with platform.uow() as session:
-        upkeep.watch_late_vans(session=session, settings=settings, now=now)
+    with operations.step_lock(platform.engine, "late vans") as mine:
+        if mine:
+            with platform.uow() as session:
+                upkeep.watch_late_vans(session=session, settings=platform.settings, now=now)
+    # Requests are claimed with a lease: several workers re-plan different routes.
     with platform.uow() as session:
         taken = [
             (r.id, r.route_id)
@@ -317,11 +344,15 @@ class WorkerThread(threading.Thread):
     then waits for no timer between the access request, the unlock and the lock.
     """
 
-    def __init__(self, platform: Platform) -> None:
+    def __init__(
+        self, platform: Platform, on_pass: Callable[[list[str]], None] | None = None
+    ) -> None:
         super().__init__(name="trunkdrop-workers", daemon=True)
         self._platform = platform
         self._stopping = threading.Event()
         self._wake = threading.Event()
+        # Called after each full pass with the steps that failed (the worker's heartbeat).
+        self._on_pass = on_pass
 
     def wake(self) -> None:
         self._wake.set()
@@ -337,7 +368,12 @@ class WorkerThread(threading.Thread):
             try:
                 if time.monotonic() >= next_full:
                     next_full = time.monotonic() + interval
-                    done = run_once(self._platform)
+                    try:
+                        done = run_once(self._platform)
+                    except WorkerStepsFailed as e:
+                        self._passed(e.steps)
+                        raise
+                    self._passed([])
                 else:
                     done = run_commands(self._platform, only_if_queued=True)
             except WorkerStepsFailed as e:
@@ -349,6 +385,15 @@ class WorkerThread(threading.Thread):
                 # A car that answers at once has reported already: take it in now, not a
                 # tick later (a lock it asks for is then sent on the next pass).
                 self._wake.set()
+
+    def _passed(self, failed: list[str]) -> None:
+        """A full pass ran (some steps may have failed): the heartbeat."""
+        if self._on_pass is None:
+            return
+        try:
+            self._on_pass(failed)
+        except Exception:  # a heartbeat that cannot be written must not stop the work
+            log.exception("worker heartbeat failed")
 
     def stop(self) -> None:
         self._stopping.set()

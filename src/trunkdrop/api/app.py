@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Literal
 
 import anyio
 from fastapi import FastAPI
@@ -18,6 +19,9 @@ from trunkdrop.devices.views import router as devices_router
 from trunkdrop.dispatch.views import router as dispatch_router
 from trunkdrop.events.views import router as events_router
 from trunkdrop.incidents.views import router as incidents_router
+from trunkdrop.operations import wakeups
+from trunkdrop.operations.logs import RequestContext
+from trunkdrop.operations.views import router as operations_router
 from trunkdrop.parties.views import router as parties_router
 from trunkdrop.places.views import router as places_router
 from trunkdrop.returns.views import router as returns_router
@@ -35,6 +39,7 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         worker = WorkerThread(platform) if run_workers else None
+        unwake = wakeups.on_commands(worker.wake) if worker is not None else None
         planner = PlannerThread(platform) if run_workers and platform.settings.auto_replan else None
         relay = RelayThread(platform) if run_workers else None
         app.state.workers = worker
@@ -47,6 +52,8 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
             for thread in (relay, planner, worker):
                 if thread is not None:
                     thread.stop()
+            if unwake is not None:
+                unwake()
 
     app = FastAPI(
         title="trunkdrop",
@@ -65,6 +72,7 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
     app.state.workers = None
     problems.install(app)
     app.add_middleware(problems.RefuseNulInPath)
+    app.add_middleware(RequestContext)
     # A request is matched against the routers in this order, one route after another:
     # the driver's hot path (seven requests a delivery) first. No two routers share a path.
     for router in (
@@ -89,7 +97,33 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
         """Whether the process answers."""
         return {"status": "ok"}
 
+    app.include_router(operations_router)
     openapi.install(app)
     web.install(app, platform)
 
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """One of `trunkdrop serve --processes N`'s API processes (uvicorn's factory): the
+    settings from the environment, the database already migrated by `serve`, listening
+    for the other processes' wake-ups (PostgreSQL)."""
+    import os
+
+    from trunkdrop.bootstrap import bootstrap
+    from trunkdrop.config import Settings
+    from trunkdrop.operations import logs
+
+    settings = Settings()
+    logs.configure(json=settings.log_format == "json")  # uvicorn started this process afresh
+    processes = int(os.environ.get("TRUNKDROP_SERVE_PROCESSES", "1"))
+    role: Literal["all", "api", "worker"] = "all"
+    if not settings.workers_inline:
+        role = "api"
+    elif processes > 1:
+        role = "worker"  # each API process runs workers too: they share the cars' reports
+    platform = bootstrap(settings, migrate=False, role=role)
+    app = create_app(platform)
+    listener = wakeups.listen(platform.engine, settings.resolved_database_url)
+    app.state.wakeups = listener
     return app

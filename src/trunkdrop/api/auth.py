@@ -90,3 +90,9 @@ def _forget(_: set[Hashable]) -> None:
 
 
 hints.after_commit("trunkdrop.auth.keys", _changed, _forget)
+
+
+def forget_all() -> None:
+    """Forget every remembered key now: another process changed a key or a party
+    (operations.wakeups hears it over PostgreSQL NOTIFY)."""
+    _forget(set())

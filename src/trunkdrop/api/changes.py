@@ -81,3 +81,12 @@ def _tell(changed: set[Hashable]) -> None:
 
 
 hints.after_commit("trunkdrop.changes.attempts", _changed, _tell)
+
+
+def changed_elsewhere(engine: Engine, attempt_id: str) -> None:
+    """Another process committed a change to the attempt (heard over PostgreSQL NOTIFY):
+    its followers here read it themselves."""
+    with _lock:
+        callbacks = list(_followers.get((engine, attempt_id), ()))
+    for callback in callbacks:
+        callback(None)

@@ -20,6 +20,7 @@ from trunkdrop.api.auth import KeyCache
 from trunkdrop.bootstrap import Platform
 from trunkdrop.config import Settings
 from trunkdrop.errors import Forbidden, Unauthenticated
+from trunkdrop.operations.logs import PARTY_ID
 from trunkdrop.parties import service as parties
 from trunkdrop.parties.models import Party, Role
 from trunkdrop.store.engine import read_only_session
@@ -176,6 +177,7 @@ async def current_party(
         party = await anyio.to_thread.run_sync(
             _authenticate, platform, cache, key, limiter=request.app.state.db_read_threads
         )
+    PARTY_ID.set(party.id)  # named in this request's log lines
     return party
 
 

@@ -42,7 +42,8 @@ _OTHER_ATTEMPT_AT_CAR = select(Attempt.id).where(
         # answers or the unlock runs out, an opening could be that unlock, not this one's.
         Attempt.unlock_command_id.in_(
             select(VehicleCommand.id).where(
-                VehicleCommand.status == "sent", VehicleCommand.expires_at > bindparam("now")
+                VehicleCommand.status.in_(("sending", "sent")),
+                VehicleCommand.expires_at > bindparam("now"),
             )
         ),
     ),

@@ -3,7 +3,8 @@ that check grants themselves."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -29,6 +30,25 @@ from trunkdrop.vehicles.ports import (
 from trunkdrop.vehicles.registry import AdapterRegistry
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A command marked `sending` (committed) and now to be sent, outside any transaction."""
+
+    command_id: str
+    brand: str
+    order: CommandOrder
+    attempt_id: str | None
+    tries: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What the adapter answered for one claim: "sent", "asleep" or an adapter error."""
+
+    claim: Claim
+    outcome: str
+
+
 def dispatch_commands(
     *,
     session: Session,
@@ -37,60 +57,132 @@ def dispatch_commands(
     now: datetime,
     done: WorkDone,
 ) -> None:
-    """Send pending commands to the cars; expire those that ran out of time."""
-    for command, vehicle in vehicles.commands_to_handle(session=session, now=now):
+    """Claim, send and record in one session: the embedded path and the tests. The workers
+    commit the claim before sending (`claim_commands`, `send_claimed`, `record_sends`)."""
+    claims = claim_commands(session=session, settings=settings, now=now, done=done)
+    sent = send_claimed(registry=registry, claims=claims, now=now)
+    record_sends(session=session, sent=sent, now=now, done=done)
+
+
+def claim_commands(
+    *, session: Session, settings: Settings, now: datetime, done: WorkDone
+) -> list[Claim]:
+    """Expire the commands that ran out of time and mark those to send `sending`.
+
+    The caller commits before sending: a car maker's cloud may take seconds, and no row
+    lock or transaction waits for it. A claim whose outcome was never recorded (the
+    dispatcher died between claim and record) is claimed again after
+    `command_claim_timeout_s` and sent again under the same command id: a car runs a
+    command id once and drops it past its expiry, so an unlock never runs twice.
+    """
+    claims: list[Claim] = []
+    stale = now - timedelta(seconds=settings.command_claim_timeout_s)
+    for command, vehicle in vehicles.commands_to_handle(session=session, now=now, stale=stale):
         if now >= command.expires_at:
             if _expire_command(
                 session=session, settings=settings, command=command, vehicle=vehicle, now=now
             ):
                 done.expired += 1
             continue
-        if command.status != "pending":
+        if command.status not in ("pending", "sending"):
             continue
+        recovering = command.status == "sending"
         handset_key = None
         if command.kind == "unlock_trunk":
             verdict, handset_key = _unlock_verdict(session, command)
             if verdict == "wait":
                 continue  # another transaction holds its attempt or handset: it decides
             if verdict == "drop":
-                vehicles.finish_command(
-                    command=command, status="dropped", now=now, detail="grant no longer valid"
-                )
-                continue
-        adapter = registry.get(vehicle.brand)
-        order = CommandOrder(
-            command_id=command.id,
-            vehicle_external_id=vehicle.external_id,
-            kind="unlock_trunk" if command.kind == "unlock_trunk" else "lock",
-            expires_at=command.expires_at,
-            handset_key=handset_key,
-        )
-        command.tries += 1
-        try:
-            adapter.send_command(order, now=now)
-        except VehicleAsleep:
-            # Waking is an explicit, bounded step: the command stays pending until it expires.
-            adapter.wake(external_id=vehicle.external_id, now=now)
-            command.detail = "vehicle asleep; wake-up sent"
-            if command.attempt_id is not None and command.tries == 1:
-                attempt = session.get(Attempt, command.attempt_id)
-                if attempt is not None:
-                    events.record(
-                        session=session,
-                        event=Event(
-                            kind="vehicle.waking",
-                            at=now,
-                            subject=attempt.delivery_id,
-                            delivery_id=attempt.delivery_id,
-                            text="the car was asleep; waking it",
-                        ),
+                if not recovering:  # a recovered claim may have reached the car: it runs out
+                    vehicles.finish_command(
+                        command=command, status="dropped", now=now, detail="grant no longer valid"
                     )
+                continue
+        command.tries += 1
+        command.status, command.sent_at = "sending", now
+        claims.append(
+            Claim(
+                command_id=command.id,
+                brand=vehicle.brand,
+                attempt_id=command.attempt_id,
+                tries=command.tries,
+                order=CommandOrder(
+                    command_id=command.id,
+                    vehicle_external_id=vehicle.external_id,
+                    kind="unlock_trunk" if command.kind == "unlock_trunk" else "lock",
+                    expires_at=command.expires_at,
+                    handset_key=handset_key,
+                ),
+            )
+        )
+    session.flush()
+    return claims
+
+
+def send_claimed(*, registry: AdapterRegistry, claims: list[Claim], now: datetime) -> list[Sent]:
+    """Send each claimed command through its brand's adapter; no database is touched."""
+    sent: list[Sent] = []
+    for claim in claims:
+        adapter = registry.get(claim.brand)
+        try:
+            adapter.send_command(claim.order, now=now)
+        except VehicleAsleep:
+            # Waking is an explicit, bounded step: the command waits until it expires.
+            try:
+                adapter.wake(external_id=claim.order.vehicle_external_id, now=now)
+            except AdapterError as e:
+                sent.append(Sent(claim, f"{e.code}: {e}"))
+                continue
+            sent.append(Sent(claim, "asleep"))
             continue
         except AdapterError as e:
-            command.detail = f"{e.code}: {e}"[:200]
+            sent.append(Sent(claim, f"{e.code}: {e}"))
             continue
-        command.status, command.sent_at = "sent", now
-        done.sent += 1
+        sent.append(Sent(claim, "sent"))
+    return sent
+
+
+def record_sends(*, session: Session, sent: list[Sent], now: datetime, done: WorkDone) -> None:
+    """Record what the adapter answered. A command the car answered meanwhile (executed,
+    rejected) or that another pass expired keeps that state; one not sent waits as
+    `pending` for the next pass."""
+    done.sent += sum(s.outcome == "sent" for s in sent)
+    if not sent:
+        return
+    commands = {
+        c.id: c
+        for c in session.scalars(
+            select(VehicleCommand)
+            .where(VehicleCommand.id.in_([s.claim.command_id for s in sent]))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    }
+    for result in sent:
+        command = commands.get(result.claim.command_id)
+        if command is None or command.status != "sending":
+            continue
+        if result.outcome == "sent":
+            command.status = "sent"
+            continue
+        command.status = "pending"
+        if result.outcome != "asleep":
+            command.detail = result.outcome[:200]
+            continue
+        command.detail = "vehicle asleep; wake-up sent"
+        if result.claim.attempt_id is not None and result.claim.tries == 1:
+            attempt = session.get(Attempt, result.claim.attempt_id)
+            if attempt is not None:
+                events.record(
+                    session=session,
+                    event=Event(
+                        kind="vehicle.waking",
+                        at=now,
+                        subject=attempt.delivery_id,
+                        delivery_id=attempt.delivery_id,
+                        text="the car was asleep; waking it",
+                    ),
+                )
     session.flush()
 
 

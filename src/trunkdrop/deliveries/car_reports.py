@@ -210,7 +210,7 @@ def _on_unexpected_open(
                 # An unlock that had left for the car, and could still arrive (the car
                 # refuses one past its expiry)...
                 and_(
-                    VehicleCommand.status.in_(("sent", "executed")),
+                    VehicleCommand.status.in_(("sending", "sent", "executed")),
                     VehicleCommand.expires_at >= at,
                 ),
                 # ...or a grant a car that checks grants itself may honour until it expires.
@@ -261,7 +261,7 @@ def _on_command_result(
     if (
         command is None
         or command.vehicle_id != vehicle.id
-        or command.status not in ("pending", "sent")
+        or command.status not in ("pending", "sending", "sent")
     ):
         return
     executed = event_in.type == "command_executed"

@@ -26,7 +26,7 @@ from trunkdrop.vehicles.models import Vehicle, VehicleCommand
 _OPEN_LOCK_COMMAND = select(VehicleCommand).where(
     VehicleCommand.vehicle_id == bindparam("vehicle_id"),
     VehicleCommand.kind == "lock",
-    VehicleCommand.status.in_(("pending", "sent")),
+    VehicleCommand.status.in_(("pending", "sending", "sent")),
 )
 
 

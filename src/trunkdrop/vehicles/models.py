@@ -69,7 +69,8 @@ class VehicleCommand(Base):
     kind: Mapped[str] = mapped_column(String(16))
     attempt_id: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
     grant_id: Mapped[str | None] = mapped_column(String(32), default=None)
-    # pending -> sent -> executed | expired | rejected | dropped
+    # pending -> sending (claimed, committed before the send) -> sent -> executed | expired |
+    # rejected | dropped; sent_at is when it was last claimed
     status: Mapped[str] = mapped_column(String(16), default="pending")
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]

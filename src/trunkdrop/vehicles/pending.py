@@ -31,3 +31,8 @@ def _queued(flushed: hints.Flushed) -> set[Hashable]:
 
 
 hints.after_commit("trunkdrop.pending.commands", _queued, lambda _: _waiting.set())
+
+
+def queued_elsewhere() -> None:
+    """Another process queued a command (heard over PostgreSQL NOTIFY)."""
+    _waiting.set()

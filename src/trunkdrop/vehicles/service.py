@@ -404,12 +404,15 @@ def create_command(
 
 
 def commands_to_handle(
-    *, session: Session, now: datetime, limit: int = 200
+    *, session: Session, now: datetime, stale: datetime | None = None, limit: int = 200
 ) -> list[tuple[VehicleCommand, Vehicle]]:
-    """Commands the dispatcher must act on, each with its car: those still to send, and
-    sent ones whose time ran out. A sent command within its time waits for the car's
-    answer and is not even read (under load, most open commands are such)."""
-    rows = session.execute(_COMMANDS_TO_HANDLE, {"now": now, "limit": limit}).all()
+    """Commands the dispatcher must act on, each with its car: those still to send, claims
+    (`sending`) made before `stale` whose outcome was never recorded, and sent or claimed
+    ones whose time ran out. A sent command within its time waits for the car's answer
+    and is not even read (under load, most open commands are such)."""
+    rows = session.execute(
+        _COMMANDS_TO_HANDLE, {"now": now, "stale": stale or now, "limit": limit}
+    ).all()
     return [(command, vehicle) for command, vehicle in rows]
 
 
@@ -420,7 +423,11 @@ _COMMANDS_TO_HANDLE = (
     .where(
         or_(
             VehicleCommand.status == "pending",
-            and_(VehicleCommand.status == "sent", VehicleCommand.expires_at <= bindparam("now")),
+            and_(VehicleCommand.status == "sending", VehicleCommand.sent_at <= bindparam("stale")),
+            and_(
+                VehicleCommand.status.in_(("sending", "sent")),
+                VehicleCommand.expires_at <= bindparam("now"),
+            ),
         )
     )
     .order_by(VehicleCommand.created_at)

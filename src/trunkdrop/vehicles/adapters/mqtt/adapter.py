@@ -58,7 +58,12 @@ class MqttCarLink:
         client_id: str = "trunkdrop-platform",
         session_expiry_s: int = 86_400,
         publish_wait_s: float = 5.0,
+        receive: bool = True,
+        share_group: str | None = None,
     ) -> None:
+        """`receive=False`: a link that only publishes (an API process beside workers).
+        `share_group`: several workers' sessions share the cars' messages through an MQTT 5
+        shared subscription, each message going to one of them."""
         self.topics = topics
         self._publish_wait_s = publish_wait_s
         self._lock = threading.Lock()
@@ -70,9 +75,13 @@ class MqttCarLink:
             BrokerAddress.parse(url),
             client_id=client_id,
             subscriptions=[
-                topics.every_car("reports"),
-                topics.every_car("acks"),
-                topics.every_car("state"),
+                f"$share/{share_group}/{topic}" if share_group else topic
+                for topic in (
+                    topics.every_car("reports"),
+                    topics.every_car("acks"),
+                    topics.every_car("state"),
+                )
+                if receive
             ],
             on_message=self._received,
             session_expiry_s=session_expiry_s,

@@ -66,6 +66,9 @@ class SimCar:
     outbox: list[dict[str, Any]] = field(default_factory=list)
     # Handsets that proved themselves beside the car (public key -> when).
     handsets_seen: dict[str, datetime] = field(default_factory=dict)
+    # Commands this car has taken: the platform re-sends a command whose outcome it did not
+    # record (a dispatcher that died between claim and record), and a command runs once.
+    commands_taken: set[str] = field(default_factory=set)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -323,8 +326,9 @@ class CarSimulator:
             if car.asleep:
                 raise VehicleAsleep()
             # An offline car's cloud still takes the command; it just never reaches the car.
-            if not car.online:
+            if not car.online or order.command_id in car.commands_taken:
                 return
+            car.commands_taken.add(order.command_id)
             due = now + timedelta(seconds=car.latency_s)
             heapq.heappush(self._due, _Due(due, next(self._seq), order, (brand, car.external_id)))
 
