@@ -13,6 +13,8 @@ from trunkdrop.access.views import router as audit_router
 from trunkdrop.api import openapi, problems
 from trunkdrop.api.auth import KeyCache
 from trunkdrop.bootstrap import Platform
+from trunkdrop.consents.views import oauth_router
+from trunkdrop.consents.views import router as consents_router
 from trunkdrop.deliveries.views import router as deliveries_router
 from trunkdrop.devices.views import router as devices_router
 from trunkdrop.dispatch.views import router as dispatch_router
@@ -73,8 +75,10 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
         audit_router,
         events_router,
         webhooks_router,
+        consents_router,
     ):
         app.include_router(router, prefix="/v1")
+    app.include_router(oauth_router)  # RFC 6749 endpoints: not part of the versioned API
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:

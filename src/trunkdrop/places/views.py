@@ -6,11 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from trunkdrop.api.deps import CommitInView, Customer, NowDep, SessionDep, SettingsDep
+from trunkdrop.api.deps import CommitInView, Customer, NowDep, Retailer, SessionDep, SettingsDep
 from trunkdrop.api.idempotency import IdempotencyKey
 from trunkdrop.api.pages import PageParams, page_read
+from trunkdrop.consents import service as consents
+from trunkdrop.consents.views import ConsentToken
 from trunkdrop.places import service
 from trunkdrop.places.schemas import PlaceCreate, PlacePage, PlaceRead
+from trunkdrop.store.pages import decode_cursor
 
 router = APIRouter(tags=["places"], route_class=CommitInView)
 
@@ -42,6 +45,30 @@ def list_places(session: SessionDep, owner: Customer, page: PageParams) -> Place
     """The caller's saved places, oldest first."""
     found = service.page_places(
         session=session, owner_id=owner.id, cursor=page.cursor, limit=page.limit
+    )
+    return page_read(PlacePage, found, PlaceRead.model_validate)
+
+
+@router.get("/customers/{customer_id}/places", response_model=PlacePage)
+def list_customers_places(
+    customer_id: Annotated[str, Path(max_length=32)],
+    session: SessionDep,
+    retailer: Retailer,
+    consent: ConsentToken,
+    page: PageParams,
+) -> PlacePage:
+    """A customer's saved places, for a shop with the customer's consent (`places:read`)."""
+    if page.cursor is not None:
+        decode_cursor(page.cursor, 2)  # a bad cursor is named before anything is looked up
+    consents.require(
+        session=session,
+        retailer_id=retailer.id,
+        customer_id=customer_id,
+        token=consent,
+        scope="places:read",
+    )
+    found = service.page_places(
+        session=session, owner_id=customer_id, cursor=page.cursor, limit=page.limit
     )
     return page_read(PlacePage, found, PlaceRead.model_validate)
 
