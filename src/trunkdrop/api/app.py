@@ -22,6 +22,7 @@ from trunkdrop.events.views import router as events_router
 from trunkdrop.incidents.views import router as incidents_router
 from trunkdrop.parties.views import router as parties_router
 from trunkdrop.places.views import router as places_router
+from trunkdrop.privacy.views import router as privacy_router
 from trunkdrop.vehicles.adapters.simulator.views import router as sim_router
 from trunkdrop.vehicles.views import router as vehicles_router
 from trunkdrop.webhooks.views import router as webhooks_router
@@ -76,6 +77,7 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
         events_router,
         webhooks_router,
         consents_router,
+        privacy_router,
     ):
         app.include_router(router, prefix="/v1")
     app.include_router(oauth_router)  # RFC 6749 endpoints: not part of the versioned API
