@@ -171,6 +171,7 @@ class Fuzz:
             ("POST", "/v1/sim/vehicles/{vehicle_id}"): {
                 "action": "park", "latitude": OFFICE[0], "longitude": OFFICE[1],
             },
+            ("PATCH", "/v1/places/{place_id}"): {"label": "desk", "parking_notes": "bay 3"},
             ("PATCH", "/v1/me"): {
                 "language": "de", "timezone": "Europe/Berlin", "email": "anna@example.org",
             },

@@ -164,6 +164,7 @@ EXAMPLES: dict[str, Any] = {
         "address": "Leopoldstr. 1, München",
         "parking_notes": "level -2, bay 14",
     },
+    "PlaceUpdate": {"label": "office", "parking_notes": "level -1, bay 3"},
     "PartyUpdate": {"language": "de", "timezone": "Europe/Berlin", "email": "anna@example.org"},
     "VehicleLink": {
         "brand": "sim-aurora",

@@ -12,7 +12,7 @@ from trunkdrop.api.pages import PageParams, page_read
 from trunkdrop.consents import service as consents
 from trunkdrop.consents.views import ConsentToken
 from trunkdrop.places import service
-from trunkdrop.places.schemas import PlaceCreate, PlacePage, PlaceRead
+from trunkdrop.places.schemas import PlaceCreate, PlacePage, PlaceRead, PlaceUpdate
 from trunkdrop.store.pages import decode_cursor
 
 router = APIRouter(tags=["places"], route_class=CommitInView)
@@ -71,6 +71,21 @@ def list_customers_places(
         session=session, owner_id=customer_id, cursor=page.cursor, limit=page.limit
     )
     return page_read(PlacePage, found, PlaceRead.model_validate)
+
+
+@router.patch("/places/{place_id}", response_model=PlaceRead)
+def update_place(
+    place_id: Annotated[str, Path(max_length=32)],
+    place_in: PlaceUpdate,
+    session: SessionDep,
+    owner: Customer,
+) -> PlaceRead:
+    """Edit a saved place (label, position, address, parking notes); bookings already made
+    keep their copy."""
+    place = service.get_place(session=session, place_id=place_id, owner_id=owner.id)
+    return PlaceRead.model_validate(
+        service.update_place(session=session, place=place, place_in=place_in)
+    )
 
 
 @router.delete("/places/{place_id}", status_code=status.HTTP_204_NO_CONTENT)
