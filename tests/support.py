@@ -6,11 +6,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
@@ -28,6 +32,9 @@ CENTRE = (48.1374, 11.5755)
 OFFICE = (48.1402, 11.5600)
 HOME = (48.1497, 11.5670)
 _serial = itertools.count(1)
+SHOP_SCOPES = "places:read deliveries:book returns:book"
+REDIRECT_URI = "https://shop.example/trunkdrop/callback"
+_CUSTOMERS_PATH = re.compile(r"^/v1/customers/([^/]+)/")
 
 
 @dataclass
@@ -57,6 +64,10 @@ class World:
         self.keys: dict[str, str] = {}
         self.ids: dict[str, str] = {}
         self.handsets: dict[str, Handset] = {}
+        self.roles: dict[str, str] = {}
+        self.oauth_clients: dict[str, dict[str, Any]] = {}
+        # Consent tokens by (shop, customer id): each shop asks each customer once.
+        self.consents: dict[tuple[str, str], str] = {}
         self.add_party("retailer", "shop")
         self.add_party("carrier", "carrier")
         self.add_party("driver", "driver", carrier="carrier")
@@ -103,16 +114,91 @@ class World:
                 session=session, party=party, now=self.clock.now()
             )
             self.ids[name] = party.id
+            self.roles[name] = role
         return self.ids[name]
 
-    def auth(self, who: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.keys[who]}"}
+    def auth(self, who: str, customer: str | None = None) -> dict[str, str]:
+        """`who`'s API key; for a shop acting for `customer` (a name or an id), also the
+        customer's consent, asked for once (as a shop would at its first checkout)."""
+        headers = {"Authorization": f"Bearer {self.keys[who]}"}
+        if customer is not None and self.roles.get(who) == "retailer":
+            customer_id = self.ids.get(customer, customer)
+            if (who, customer_id) not in self.consents:
+                name = next((n for n, i in self.ids.items() if i == customer_id), None)
+                if name is None or self.roles.get(name) != "customer":
+                    return headers  # nobody to ask
+                self.consents[who, customer_id] = self.consent(who, name)["access_token"]
+            headers["Trunkdrop-Consent"] = self.consents[who, customer_id]
+        return headers
+
+    def _for_customer(self, path: str, body: Any) -> str | None:
+        if isinstance(body, dict) and isinstance(body.get("customer_id"), str):
+            return str(body["customer_id"])
+        found = _CUSTOMERS_PATH.match(path)
+        return found.group(1) if found else None
 
     def get(self, who: str, path: str, **kw: Any) -> Response:
-        return self.client.get(path, headers=self.auth(who), **kw)
+        return self.client.get(path, headers=self.auth(who, self._for_customer(path, None)), **kw)
 
     def post(self, who: str, path: str, body: Any = None) -> Response:
-        return self.client.post(path, headers=self.auth(who), json=body)
+        return self.client.post(
+            path, headers=self.auth(who, self._for_customer(path, body)), json=body
+        )
+
+    # -- a customer's consent to a shop (OAuth 2 authorisation code + PKCE) ---------------
+    def oauth_client(self, shop: str) -> dict[str, Any]:
+        if shop not in self.oauth_clients:
+            self.oauth_clients[shop] = self.ok(
+                self.post(
+                    shop, "/v1/oauth-clients", {"name": shop, "redirect_uris": [REDIRECT_URI]}
+                ),
+                201,
+            )
+        return self.oauth_clients[shop]
+
+    def authorize(
+        self, shop: str, customer: str, scope: str = SHOP_SCOPES, verifier: str | None = None
+    ) -> tuple[str, str]:
+        """The customer approves the shop: the code the shop gets back, and its verifier."""
+        client = self.oauth_client(shop)
+        verifier = verifier or secrets.token_urlsafe(48)
+        response = self.client.post(
+            "/oauth/authorize",
+            params={
+                "response_type": "code",
+                "client_id": client["client_id"],
+                "redirect_uri": REDIRECT_URI,
+                "scope": scope,
+                "state": "st-1",
+                "code_challenge": create_s256_code_challenge(verifier),
+                "code_challenge_method": "S256",
+            },
+            data={"decision": "approve"},
+            headers=self.auth(customer),
+            follow_redirects=False,
+        )
+        assert response.status_code == 302, f"{response.status_code}: {response.text}"
+        query = parse_qs(urlsplit(response.headers["location"]).query)
+        assert query["state"] == ["st-1"], query
+        return query["code"][0], verifier
+
+    def consent(self, shop: str, customer: str, scope: str = SHOP_SCOPES) -> dict[str, Any]:
+        """Run the whole consent flow; the token endpoint's answer."""
+        code, verifier = self.authorize(shop, customer, scope)
+        client = self.oauth_client(shop)
+        return self.ok(
+            self.client.post(
+                "/oauth/token",
+                data={
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "redirect_uri": REDIRECT_URI,
+                    "code_verifier": verifier,
+                    "client_id": client["client_id"],
+                    "client_secret": client["client_secret"],
+                },
+            )
+        )
 
     def delete(self, who: str, path: str) -> Response:
         return self.client.delete(path, headers=self.auth(who))

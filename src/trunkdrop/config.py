@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # until it moves again, so only a report older than this counts as unknown.
     position_max_age_s: int = Field(43_200, ge=60, le=86_400)
     position_retention_s: int = Field(86_400, ge=0, le=30 * 86_400)
+    # A car's reported coordinates go into its event log only within this margin of one of
+    # its booked windows (docs/privacy.md); outside, the event is kept without them.
+    position_window_margin_s: int = Field(1_800, ge=0, le=86_400)
     # A car's report may claim a time at most this far past its arrival (clocks drift a
     # little); within it the report counts as made when it arrived, beyond it is refused.
     # Either way no report can claim to be newer than one that arrives after it.

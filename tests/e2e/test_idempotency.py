@@ -16,7 +16,9 @@ from trunkdrop.idempotency.models import IdempotentRequest
 
 
 def _post(world: World, who: str, path: str, body: Any, key: str) -> Response:
-    return world.client.post(path, json=body, headers={**world.auth(who), "Idempotency-Key": key})
+    customer = body.get("customer_id") if isinstance(body, dict) else None
+    headers = {**world.auth(who, customer), "Idempotency-Key": key}
+    return world.client.post(path, json=body, headers=headers)
 
 
 def _vehicle(n: int) -> dict[str, Any]:

@@ -44,6 +44,8 @@ CALLERS = [
     ("/v1/routes", "carrier"),
     ("/v1/plans", "carrier"),
     ("/v1/service-areas", "carrier"),
+    ("/v1/oauth-clients", "shop"),
+    ("/v1/customers", "shop"),
 ]
 
 
@@ -77,12 +79,14 @@ def test_the_api_keeps_to_its_openapi_document(served: World) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", app).exclude(
         operation_id="follow_attempt"
     )
+    # The OAuth endpoints answer errors as RFC 6749 says (`{"error": ...}`), not as problems.
+    schema = schema.exclude(path_regex="^/oauth/")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 40
 
     for operation in operations:
         who = next((w for prefix, w in CALLERS if operation.path.startswith(prefix)), "operator")
-        _fuzz(operation, served.auth(who))
+        _fuzz(operation, served.auth(who, "anna"))  # a shop acts with anna's consent
 
 
 def _fuzz(operation: Any, headers: dict[str, str]) -> None:

@@ -416,6 +416,7 @@ def test_carmaker_cannot_report_a_car_of_another_brand(world: World) -> None:
 def test_duplicate_event_is_acknowledged_but_not_applied_twice(world: World) -> None:
     """The same event id twice: 202 both times, duplicate true the second, state changed once."""
     car = world.link_car()
+    world.book(car, [(world.add_place(), 10, 12)])  # a delivery needs the car's position
     first = world.ok(
         world.post(
             "aurora-cloud", "/v1/vehicle-events", event(car, "ev-7", latitude=48.1, longitude=11.5)

@@ -247,6 +247,7 @@ def test_a_redelivered_report_changes_nothing(linked: LinkedWorld, observer: Obs
     """The broker delivers a report again (QoS 1 is at least once): it is taken in once."""
     w = linked
     vehicle = w.link_car()
+    w.book(vehicle, [(w.add_place(), 10, 12)])  # a car nobody delivers to has no position kept
     w.park(vehicle, OFFICE)
     w.wait_for(lambda: bool(observer.of_type("position")), advance=False)
     topic, payload = next((t, p) for t, p in observer.reports if b'"position"' in p)

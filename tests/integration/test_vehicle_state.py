@@ -99,9 +99,12 @@ def test_another_customer_cannot_relink_a_car_whose_consent_was_withdrawn(world:
 
 
 def test_positions_are_forgotten_after_retention_when_no_delivery_needs_them(world: World) -> None:
-    """A parked car's position is deleted 24 h after its last report when nothing is booked."""
+    """A parked car's position is deleted 24 h after its last report once nothing is booked
+    (with nothing booked at all it is not stored: tests/e2e/test_positions_kept.py)."""
     vehicle = world.link_car()
+    delivery = world.book(vehicle, [(world.add_place(), 10, 12)])
     world.park(vehicle, OFFICE)
+    world.ok(world.post("shop", f"/v1/deliveries/{delivery['id']}/cancel"))
     world.clock.advance(timedelta(hours=23).total_seconds())
     world.tick(2)
     with world.platform.uow() as s:
@@ -131,6 +134,7 @@ def test_a_refused_report_does_not_undo_the_others_of_its_batch(world: World) ->
     """Reports of a car nobody linked are refused; the linked car's reports of the same batch
     are still taken in (the batch is retried report by report)."""
     vehicle = world.link_car()
+    world.book(vehicle, [(world.add_place(), 10, 12)])  # a delivery needs the car's position
     world.platform.simulator.ensure_car("sim-aurora", "NEVER-LINKED")
     now = world.clock.now()
     world.platform.simulator.park("sim-aurora", "NEVER-LINKED", OFFICE[0], OFFICE[1], now)
@@ -152,6 +156,7 @@ def test_reports_the_database_could_not_take_are_delivered_again(world: World) -
     from sqlalchemy.exc import OperationalError
 
     vehicle = world.link_car()
+    world.book(vehicle, [(world.add_place(), 10, 12)])  # a delivery needs the car's position
     now = world.clock.now()
     world.platform.simulator.park("sim-aurora", vehicle["external_id"], OFFICE[0], OFFICE[1], now)
     down = OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))

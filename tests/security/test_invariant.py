@@ -97,13 +97,24 @@ class GrantMachine(RuleBasedStateMachine):
         self.car_at_place = True
         self.driver_near = True
         self.expect_open = False
-        self.p.simulator.park(BRAND, EXTERNAL, *OFFICE, now)
-        self._work()
+        self._park(OFFICE)
 
     # -- helpers -------------------------------------------------------------------------
     @property
     def car(self):  # type: ignore[no-untyped-def]
         return self.p.simulator.car(BRAND, EXTERNAL)
+
+    def _park(self, where: tuple[float, float]) -> None:
+        """The car parks and reports it. This model books no delivery, and a car's position
+        is stored only while one needs it (tests/e2e/test_positions_kept.py): the report's
+        position is set here as a booking would have kept it."""
+        now = self.clock.now()
+        self.p.simulator.park(BRAND, EXTERNAL, *where, now)
+        self._work()
+        with self.p.uow() as s:
+            vehicle = s.get(Vehicle, self.vehicle_id)
+            assert vehicle is not None
+            vehicle.latitude, vehicle.longitude, vehicle.position_at = where[0], where[1], now
 
     def _work(self) -> None:
         workers.run_once(self.p, self.clock.now())
@@ -232,9 +243,8 @@ class GrantMachine(RuleBasedStateMachine):
     @rule(away=st.booleans())
     def move_car(self, away: bool) -> None:
         self._driver_closes_the_trunk()
-        self.p.simulator.park(BRAND, EXTERNAL, *(HOME if away else OFFICE), self.clock.now())
+        self._park(HOME if away else OFFICE)
         self.car_at_place = not away
-        self._work()
 
     @rule(near=st.booleans())
     def move_driver(self, near: bool) -> None:

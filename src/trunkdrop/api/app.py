@@ -14,6 +14,8 @@ from trunkdrop.access.views import router as audit_router
 from trunkdrop.api import openapi, problems
 from trunkdrop.api.auth import KeyCache
 from trunkdrop.bootstrap import Platform
+from trunkdrop.consents.views import oauth_router
+from trunkdrop.consents.views import router as consents_router
 from trunkdrop.deliveries.views import router as deliveries_router
 from trunkdrop.devices.views import router as devices_router
 from trunkdrop.dispatch.views import router as dispatch_router
@@ -24,6 +26,7 @@ from trunkdrop.operations.logs import RequestContext
 from trunkdrop.operations.views import router as operations_router
 from trunkdrop.parties.views import router as parties_router
 from trunkdrop.places.views import router as places_router
+from trunkdrop.privacy.views import router as privacy_router
 from trunkdrop.returns.views import router as returns_router
 from trunkdrop.sends.views import router as sends_router
 from trunkdrop.vehicles.adapters.simulator.views import router as sim_router
@@ -89,8 +92,11 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
         webhooks_router,
         returns_router,
         sends_router,
+        consents_router,
+        privacy_router,
     ):
         app.include_router(router, prefix="/v1")
+    app.include_router(oauth_router)  # RFC 6749 endpoints: not part of the versioned API
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:

@@ -65,6 +65,10 @@ TAGS = [
      "books its pickup from the trunk."},
     {"name": "sends", "description": "Sends from the car: postage from the carrier's price "
      "list, the label, the pickup from the trunk."},
+    {"name": "consents", "description": "A customer's consent to a shop: OAuth clients, "
+     "consents listed and revoked."},
+    {"name": "oauth", "description": "OAuth 2 authorisation code + PKCE (RFC 6749, 7636)."},
+    {"name": "privacy", "description": "A customer's own data: export and erasure."},
 ]  # fmt: skip
 
 # Where a view's name alone does not say what it does to what.
@@ -90,6 +94,10 @@ OPERATION_IDS = {
     "replan": "replan_day",
     "next_stop": "get_next_stop",
     "health": "get_health",
+    "register_client": "register_oauth_client",
+    "authorization_request": "get_oauth_authorization_request",
+    "decide": "decide_oauth_authorization",
+    "token": "exchange_oauth_code",
 }
 
 _POSITION = {"latitude": 48.1402, "longitude": 11.56}
@@ -189,6 +197,7 @@ EXAMPLES: dict[str, Any] = {
         "address": "Leopoldstr. 1, München",
         "parking_notes": "level -2, bay 14",
     },
+    "PlaceUpdate": {"label": "office", "parking_notes": "level -1, bay 3"},
     "PartyUpdate": {"language": "de", "timezone": "Europe/Berlin", "email": "anna@example.org"},
     "VehicleLink": {
         "brand": "sim-aurora",
@@ -206,6 +215,7 @@ EXAMPLES: dict[str, Any] = {
         "type": "locked",
         "occurred_at": "2026-12-01T10:21:00+01:00",
     },
+    "OAuthClientCreate": {"name": "Example Shop", "redirect_uris": ["https://shop.example/cb"]},
     "EndpointCreate": {
         "url": "https://shop.example/hooks/trunkdrop",
         "events": ["delivery.delivered", "delivery.attempt_failed"],

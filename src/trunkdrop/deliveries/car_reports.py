@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
@@ -12,7 +12,7 @@ from trunkdrop.access.models import Grant
 from trunkdrop.config import Settings
 from trunkdrop.deliveries import domain, outcomes
 from trunkdrop.deliveries import service as deliveries
-from trunkdrop.deliveries.models import Attempt
+from trunkdrop.deliveries.models import Attempt, Delivery, DeliveryOption
 from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
 from trunkdrop.geo import distance_m
@@ -40,6 +40,29 @@ _UNSECURED_ATTEMPT_AT_CAR = (
 )
 
 
+def _position_needed(
+    *, session: Session, settings: Settings, vehicle_id: str, at: datetime
+) -> tuple[bool, bool]:
+    """Whether a delivery needs the car's position reported at `at`: (any pending delivery
+    of the car, one whose window, widened by the margin, holds `at`). Positions are personal
+    data: a car nobody delivers to has none stored, and the event log keeps coordinates
+    only around a booked window."""
+    margin = timedelta(seconds=settings.position_window_margin_s)
+    pending = (
+        select(DeliveryOption.window_start, DeliveryOption.window_end)
+        .join(Delivery, Delivery.id == DeliveryOption.delivery_id)
+        .where(
+            Delivery.vehicle_id == vehicle_id,
+            Delivery.status.in_(
+                (domain.DeliveryStatus.booked, domain.DeliveryStatus.out_for_delivery)
+            ),
+        )
+    )
+    windows = session.execute(pending).all()
+    in_window = any(start - margin <= at <= end + margin for start, end in windows)
+    return bool(windows), in_window
+
+
 def _answers_access(attempt: Attempt, opened_at: datetime) -> bool:
     """An opening the car made after the driver was granted access can answer it; one made
     before (the owner's own, reported late) cannot, and so cannot start the clock that a
@@ -60,7 +83,23 @@ def ingest_vehicle_event(
     event_in = vehicles.bounded_report(
         event_in, received_at=now, max_ahead_s=settings.report_max_ahead_s
     )
-    vehicle, new = vehicles.record_event(session=session, brand=brand, event_in=event_in, now=now)
+    vehicle = vehicles.find_by_external_id(
+        session=session, brand=brand, external_id=event_in.vehicle_id
+    )
+    log_position = keep_position = True
+    if event_in.type == "position":
+        keep_position, log_position = _position_needed(
+            session=session, settings=settings, vehicle_id=vehicle.id, at=event_in.occurred_at
+        )
+    vehicle, new = vehicles.record_event(
+        session=session,
+        brand=brand,
+        event_in=event_in,
+        now=now,
+        vehicle=vehicle,
+        log_position=log_position,
+        keep_position=keep_position,
+    )
     if not new:
         return False
     kind = event_in.type

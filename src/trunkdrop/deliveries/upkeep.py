@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from trunkdrop.access import service as access
@@ -23,7 +24,7 @@ from trunkdrop.events.domain import Event
 from trunkdrop.incidents import service as incidents
 from trunkdrop.incidents.models import Incident
 from trunkdrop.vehicles import service as vehicles
-from trunkdrop.vehicles.models import Vehicle
+from trunkdrop.vehicles.models import Vehicle, VehicleEvent
 
 
 @dataclass
@@ -208,4 +209,30 @@ def sweep(*, session: Session, settings: Settings, now: datetime, done: WorkDone
     ):
         vehicles.forget_position(vehicle=vehicle)
         done.positions_forgotten += 1
+    done.positions_forgotten += forget_tracks(session=session, cutoff=cutoff, busy=busy)
     session.flush()
+
+
+def forget_tracks(*, session: Session, cutoff: datetime, busy: Select[Any]) -> int:
+    """Coordinates kept past their use: a car's reported positions in its event log, the
+    driver's positions at attempts of deliveries that ended before `cutoff` (coarsened to
+    about a kilometre: where a delivery was tried stays countable), the driver's last fix."""
+    forgotten = 0
+    for event in session.scalars(
+        select(VehicleEvent).where(
+            VehicleEvent.type == "position",
+            VehicleEvent.occurred_at < cutoff,
+            VehicleEvent.vehicle_id.not_in(busy.where(Delivery.vehicle_id.is_not(None))),
+        )
+    ):
+        if "latitude" in event.data or "longitude" in event.data:
+            event.data = {k: v for k, v in event.data.items() if k not in ("latitude", "longitude")}
+            forgotten += 1
+    ended = select(Delivery.id).where(Delivery.ended_at.is_not(None), Delivery.ended_at < cutoff)
+    for attempt in session.scalars(select(Attempt).where(Attempt.delivery_id.in_(ended))):
+        coarse = (round(attempt.driver_latitude, 2), round(attempt.driver_longitude, 2))
+        if coarse != (attempt.driver_latitude, attempt.driver_longitude):
+            attempt.driver_latitude, attempt.driver_longitude = coarse
+            forgotten += 1
+    forgotten += devices.forget_fixes(session=session, before=cutoff)
+    return forgotten

@@ -30,6 +30,8 @@ from trunkdrop.api.deps import (
 from trunkdrop.api.idempotency import IdempotencyKey
 from trunkdrop.api.pages import PageParams, page_read
 from trunkdrop.bootstrap import Platform
+from trunkdrop.consents import service as consents
+from trunkdrop.consents.views import ConsentToken
 from trunkdrop.deliveries import attempts, outcomes, service
 from trunkdrop.deliveries.domain import AttemptStatus
 from trunkdrop.deliveries.schemas import (
@@ -67,9 +69,22 @@ DeliveryState = Literal[
 
 @router.post("/checkout/options", response_model=CheckoutOptionsRead)
 def checkout_options(
-    request: CheckoutRequest, session: SessionDep, settings: SettingsDep, _: Retailer, now: NowDep
+    request: CheckoutRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    retailer: Retailer,
+    now: NowDep,
+    consent: ConsentToken,
 ) -> CheckoutOptionsRead:
-    """Which trunk windows and places a shop may offer for this parcel, or why none."""
+    """Which trunk windows and places a shop may offer for this parcel, or why none. Needs
+    the customer's consent (`deliveries:book`)."""
+    consents.require(
+        session=session,
+        retailer_id=retailer.id,
+        customer_id=request.customer_id,
+        token=consent,
+        scope="deliveries:book",
+    )
     return service.checkout_options(session=session, settings=settings, request=request, now=now)
 
 
@@ -81,8 +96,19 @@ def book(
     retailer: Retailer,
     now: NowDep,
     keyed: IdempotencyKey,
+    consent: ConsentToken,
 ) -> DeliveryRead:
-    """Book a parcel into the customer's trunk, in the windows and places of its itinerary."""
+    """Book a parcel into the customer's trunk, in the windows and places of its itinerary.
+    Into a trunk only with the customer's consent (`deliveries:book`); a delivery to the
+    door, to an address the shop gives, needs none."""
+    if delivery_in.vehicle_id is not None or delivery_in.itinerary:
+        consents.require(
+            session=session,
+            retailer_id=retailer.id,
+            customer_id=delivery_in.customer_id,
+            token=consent,
+            scope="deliveries:book",
+        )
 
     def create() -> DeliveryRead:
         delivery = service.book(

@@ -377,3 +377,10 @@ def _refuse(
             facts={"reasons": [code], "device": device_id},
         ),
     )
+
+
+def forget_fixes(*, session: Session, before: datetime) -> int:
+    """Forget drivers' last positions older than `before`: after that a new position is
+    checked without a track to follow, as a driver's first of the day is."""
+    gone = session.execute(delete(DriverFix).where(DriverFix.at < before))
+    return int(getattr(gone, "rowcount", 0) or 0)

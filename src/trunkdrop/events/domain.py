@@ -161,6 +161,10 @@ RECORDINGS: Mapping[str, Recording] = MappingProxyType(
             audit="webhook_endpoint.disabled", topic="webhook_endpoint.disabled"
         ),
         "route.replanned": _audited("route.replanned"),
+        # A customer's consent to a shop (OAuth), and their own data.
+        "oauth_client.registered": _audited("oauth_client.registered"),
+        "consent.given": _audited("consent.given"),
+        "consent.revoked": _audited("consent.revoked"),
     }
 )
 

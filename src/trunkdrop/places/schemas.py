@@ -18,6 +18,19 @@ class PlaceCreate(BaseModel):
     is_home: bool = False
 
 
+class PlaceUpdate(BaseModel):
+    """The fields to change; those left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    label: str | None = Field(None, min_length=1, max_length=64)
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    address: str | None = Field(None, min_length=1, max_length=300)
+    parking_notes: str | None = Field(None, max_length=500)
+    is_home: bool | None = None
+
+
 class PlaceRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

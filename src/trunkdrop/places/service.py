@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from trunkdrop.errors import Forbidden, NotFound
+from trunkdrop.errors import Forbidden, InvalidInput, NotFound
 from trunkdrop.parties.models import Party
 from trunkdrop.places.models import Place
-from trunkdrop.places.schemas import PlaceCreate
+from trunkdrop.places.schemas import PlaceCreate, PlaceUpdate
 from trunkdrop.store.base import new_id
 from trunkdrop.store.pages import Order, Page, page_of
 
@@ -60,6 +60,16 @@ def get_customers_place(
     place = session.get(Place, place_id)
     if place is None or place.deleted_at is not None or place.owner_id != customer_id:
         raise NotFound(f"the customer has no place with id {place_id!r}", field=field)
+    return place
+
+
+def update_place(*, session: Session, place: Place, place_in: PlaceUpdate) -> Place:
+    """Change a saved place; bookings already made keep the copy they were booked with."""
+    for name, value in place_in.model_dump(exclude_unset=True).items():
+        if value is None:
+            raise InvalidInput(f"{name}: may be left out, not null", field=name)
+        setattr(place, name, value)
+    session.flush()
     return place
 
 

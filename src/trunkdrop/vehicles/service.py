@@ -320,7 +320,14 @@ def bounded_report(
 
 
 def record_event(
-    *, session: Session, brand: str, event_in: VehicleEventIn, now: datetime
+    *,
+    session: Session,
+    brand: str,
+    event_in: VehicleEventIn,
+    now: datetime,
+    vehicle: Vehicle | None = None,
+    log_position: bool = True,
+    keep_position: bool = True,
 ) -> tuple[Vehicle, bool]:
     """Store a car-maker event and fold it into the car's state.
 
@@ -328,11 +335,12 @@ def record_event(
     idempotent). An event older than the state it would change is kept but does not
     change it: clouds reorder.
     """
-    vehicle = find_by_external_id(session=session, brand=brand, external_id=event_in.vehicle_id)
+    if vehicle is None:
+        vehicle = find_by_external_id(session=session, brand=brand, external_id=event_in.vehicle_id)
     if event_in.type == "position" and (event_in.latitude is None or event_in.longitude is None):
         raise InvalidInput("a position event needs latitude and longitude", field="latitude")
     unseen = {"event_id", "vehicle_id", "type", "occurred_at"}
-    if not location_consented(vehicle):
+    if not location_consented(vehicle) or not log_position:
         unseen |= {"latitude", "longitude"}  # not even kept in the event log
     data: dict[str, Any] = event_in.model_dump(mode="json", exclude=unseen, exclude_none=True)
     row = {
@@ -348,6 +356,8 @@ def record_event(
     # event race: the unique (brand, event_id) keeps one, the other inserts nothing.
     if not insert_if_absent(session, VehicleEvent, row):
         return vehicle, False
+    if event_in.type == "position" and not keep_position:
+        return vehicle, True  # no delivery needs to know where this car is
     _fold(vehicle, event_in)  # written by the next query's autoflush or the commit
     return vehicle, True
 

@@ -1,0 +1,1 @@
+"""A party's own data: export (GDPR art. 15, 20)."""
