@@ -50,6 +50,7 @@ def attach_photo(
         raise InvalidInput(
             "a proof photo must be a JPEG or a PNG (told from its bytes, not its header)",
             code="unsupported_image_type",
+            field="photo",
         )
     blobs.put(photo_key(attempt.id), data)
     digest = hashlib.sha256(data).hexdigest()
