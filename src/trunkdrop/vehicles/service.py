@@ -460,3 +460,20 @@ def finish_command(
 def forget_position(*, vehicle: Vehicle) -> None:
     vehicle.latitude = vehicle.longitude = None
     vehicle.position_at = None
+
+
+def pseudonymise(*, session: Session, vehicle: Vehicle) -> None:
+    """Erasure (GDPR art. 17): the car's plate, maker id and colour go; so do the positions
+    in its event log. Its id stays for the deliveries and the audit chain that name it."""
+    vehicle.plate, vehicle.colour = "erased", ""
+    vehicle.external_id = f"erased-{vehicle.id}"
+    forget_position(vehicle=vehicle)
+    for row in session.scalars(select(VehicleEvent).where(VehicleEvent.vehicle_id == vehicle.id)):
+        if "latitude" in row.data or "longitude" in row.data:
+            row.data = {k: v for k, v in row.data.items() if k not in ("latitude", "longitude")}
+    session.flush()
+
+
+def every_vehicle_of(*, session: Session, owner_id: str) -> list[Vehicle]:
+    """The owner's cars, the unlinked ones too (erasure reaches them all)."""
+    return list(session.scalars(select(Vehicle).where(Vehicle.owner_id == owner_id)))
