@@ -79,13 +79,16 @@ def unlink_vehicle(
 ) -> Vehicle:
     """The owner unlinks a car: as a consent withdrawal, its live grants end and attempts
     at it fail; its booked deliveries fall back when visited (the car is no longer
-    eligible). Another customer's car is not found, as one that does not exist."""
+    eligible); its plate and positions are erased. Another customer's car is not found,
+    as one that does not exist."""
     vehicle = vehicles.get_customers_vehicle(
         session=session, vehicle_id=vehicle_id, customer_id=owner.id
     )
     vehicles.withdraw_consent(session=session, vehicle=vehicle, now=now)
-    vehicles.forget_position(vehicle=vehicle)
     vehicle.unlinked_at = now
+    # Plate, colour and positions go now; the row stays for the deliveries naming it. The
+    # maker's id goes once no revoked grant must still be told to the car (upkeep.sweep).
+    vehicles.pseudonymise(session=session, vehicle=vehicle)
     events.record(
         session=session,
         event=Event(kind="vehicle.unlinked", at=now, subject=vehicle.id, actor=owner.id),

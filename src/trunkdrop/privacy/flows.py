@@ -13,7 +13,7 @@ from trunkdrop.config import Settings
 from trunkdrop.consents import service as consents
 from trunkdrop.consents.schemas import ConsentRead
 from trunkdrop.deliveries import domain as delivery_states
-from trunkdrop.deliveries import erasure, withdrawals
+from trunkdrop.deliveries import erasure, upkeep, withdrawals
 from trunkdrop.deliveries import service as deliveries
 from trunkdrop.deliveries.models import Delivery
 from trunkdrop.errors import Conflict
@@ -107,6 +107,9 @@ def erase(*, session: Session, settings: Settings, party: Party, now: datetime) 
                 session=session, settings=settings, owner=party, vehicle_id=car.id, now=now
             )
         vehicles.pseudonymise(session=session, vehicle=car)
+    # A car with a grant revoked just now keeps its maker's id until the grant would have
+    # expired (the worker's sweep): the car must still hear of the revocation.
+    upkeep.forget_unlinked_maker_ids(session=session, now=now)
     counts = {
         "deliveries_cancelled": cancelled,
         "vehicles": len(cars),
