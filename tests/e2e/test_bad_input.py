@@ -206,6 +206,12 @@ class Fuzz:
                 ],
             },
             ("PATCH", "/v1/places/{place_id}"): {"label": "desk", "parking_notes": "bay 3"},
+            ("PATCH", "/v1/deliveries/{delivery_id}"): {
+                "itinerary": [
+                    {"place_id": place["id"], "window_start": world.at(14).isoformat(),
+                     "window_end": world.at(16).isoformat()},
+                ],
+            },
             ("PATCH", "/v1/me"): {
                 "language": "de", "timezone": "Europe/Berlin", "email": "anna@example.org",
             },

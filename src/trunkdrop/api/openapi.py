@@ -126,6 +126,15 @@ EXAMPLES: dict[str, Any] = {
         ],
         "fallback_address": {"address": "Schellingstr. 10, München", **_POSITION},
     },
+    "DeliveryMove": {
+        "itinerary": [
+            {
+                "place_id": "plc_77d0",
+                "window_start": "2026-12-01T14:00:00+01:00",
+                "window_end": "2026-12-01T16:00:00+01:00",
+            }
+        ]
+    },
     "AttemptStart": {
         "position": _POSITION,
         "scanned_parcel_ref": "PCL-000123",

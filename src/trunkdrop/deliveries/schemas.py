@@ -98,6 +98,14 @@ class DeliveryCreate(BaseModel):
     door_window: DoorWindowIn | None = None
 
 
+class DeliveryMove(BaseModel):
+    """A booking's new itinerary: its windows, its places, or both (while still booked)."""
+
+    model_config = _STRICT
+
+    itinerary: list[ItineraryEntryIn] = Field(min_length=1, max_length=6)
+
+
 class ItineraryEntryRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -20,6 +20,7 @@ from trunkdrop.deliveries.schemas import (
     CheckoutRequest,
     DeliveryCreate,
     DeliveryRead,
+    ItineraryEntryIn,
     ItineraryEntryRead,
     ParcelIn,
     RuleRead,
@@ -27,13 +28,14 @@ from trunkdrop.deliveries.schemas import (
 )
 from trunkdrop.dispatch import reach
 from trunkdrop.dispatch import service as dispatch
-from trunkdrop.dispatch.models import Route, RouteStop
+from trunkdrop.dispatch.models import Route, RouteStop, ServiceArea
 from trunkdrop.errors import Conflict, Forbidden, InvalidInput, NotFound
 from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
 from trunkdrop.parties import service as parties
 from trunkdrop.parties.models import Party, Role
 from trunkdrop.places import service as places
+from trunkdrop.places.models import Place
 from trunkdrop.store.base import new_id
 from trunkdrop.store.pages import Order, Page, page_of
 from trunkdrop.vehicles import service as vehicles
@@ -220,33 +222,14 @@ def book(
             field="vehicle_id",
             extra={"blockers": blockers},
         )
-    # Checked in time order; errors name each entry by its index in the request.
-    order = sorted(
-        range(len(delivery_in.itinerary)), key=lambda i: delivery_in.itinerary[i].window_start
+    resolved, carriers, areas = checked_itinerary(
+        session=session,
+        settings=settings,
+        customer_id=customer.id,
+        itinerary=delivery_in.itinerary,
+        now=now,
     )
-    entries = [delivery_in.itinerary[i] for i in order]
-    windows = _checked_windows(entries, settings=settings, now=now, positions=order)
-    areas = dispatch.list_service_areas(session=session)
-    carriers: set[str] | None = None
-    resolved = []
-    for i, entry in enumerate(entries):
-        place = places.get_customers_place(
-            session=session,
-            place_id=entry.place_id,
-            customer_id=customer.id,
-            field=f"itinerary[{order[i]}].place_id",
-        )
-        inside = {
-            a.carrier_id for a in dispatch.areas_covering(areas, place.latitude, place.longitude)
-        }
-        if not inside:
-            raise InvalidInput(
-                f"{place.label} is outside every carrier's service area",
-                code="place_outside_service_area",
-                field=f"itinerary[{order[i]}].place_id",
-            )
-        carriers = inside if carriers is None else carriers & inside
-        resolved.append((place, windows[i]))
+    windows = [window for _, window in resolved]
     fb = delivery_in.fallback_address
     if fb is not None:
         inside = {a.carrier_id for a in dispatch.areas_covering(areas, fb.latitude, fb.longitude)}
@@ -312,6 +295,44 @@ def book(
         f"{local_time(first_window.start, settings)}–{local_time(first_window.end, settings)}",
     )
     return delivery
+
+
+def checked_itinerary(
+    *,
+    session: Session,
+    settings: Settings,
+    customer_id: str,
+    itinerary: Sequence[ItineraryEntryIn],
+    now: datetime,
+) -> tuple[list[tuple[Place, domain.TimeWindow]], set[str] | None, list[ServiceArea]]:
+    """The itinerary's places and windows in time order, checked as a booking checks them;
+    the carriers that serve every place, and the service areas."""
+    # Checked in time order; errors name each entry by its index in the request.
+    order = sorted(range(len(itinerary)), key=lambda i: itinerary[i].window_start)
+    entries = [itinerary[i] for i in order]
+    windows = _checked_windows(entries, settings=settings, now=now, positions=order)
+    areas = dispatch.list_service_areas(session=session)
+    carriers: set[str] | None = None
+    resolved = []
+    for i, entry in enumerate(entries):
+        place = places.get_customers_place(
+            session=session,
+            place_id=entry.place_id,
+            customer_id=customer_id,
+            field=f"itinerary[{order[i]}].place_id",
+        )
+        inside = {
+            a.carrier_id for a in dispatch.areas_covering(areas, place.latitude, place.longitude)
+        }
+        if not inside:
+            raise InvalidInput(
+                f"{place.label} is outside every carrier's service area",
+                code="place_outside_service_area",
+                field=f"itinerary[{order[i]}].place_id",
+            )
+        carriers = inside if carriers is None else carriers & inside
+        resolved.append((place, windows[i]))
+    return resolved, carriers, areas
 
 
 def _book_home(
@@ -587,6 +608,26 @@ def cancel(*, session: Session, party: Party, delivery: Delivery, now: datetime)
         party.role == Role.retailer and delivery.retailer_id != party.id
     ):
         raise Forbidden("only the retailer that booked it can cancel a delivery")
+    return _cancel(
+        session=session, actor=party.id, delivery=delivery, text="cancelled by the shop", now=now
+    )
+
+
+def cancel_for_erasure(*, session: Session, delivery: Delivery, now: datetime) -> Delivery:
+    """The customer erased their data: a booking of theirs is cancelled by the shop's own
+    path, so the shop and the carrier learn of it as of any cancellation."""
+    return _cancel(
+        session=session,
+        actor=delivery.customer_id,
+        delivery=delivery,
+        text="cancelled: the customer erased their data",
+        now=now,
+    )
+
+
+def _cancel(
+    *, session: Session, actor: str, delivery: Delivery, text: str, now: datetime
+) -> Delivery:
     try:
         delivery.status = domain.check_delivery_transition(
             delivery.status, domain.DeliveryStatus.cancelled
@@ -605,10 +646,10 @@ def cancel(*, session: Session, party: Party, delivery: Delivery, now: datetime)
             kind="delivery.cancelled",
             at=now,
             subject=delivery.id,
-            actor=party.id,
+            actor=actor,
             delivery_id=delivery.id,
             facts={"status": "cancelled"},
-            text="cancelled by the shop",
+            text=text,
             parties=(delivery.retailer_id, delivery.carrier_id, delivery.customer_id),
         ),
     )

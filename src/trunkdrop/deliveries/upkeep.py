@@ -210,7 +210,26 @@ def sweep(*, session: Session, settings: Settings, now: datetime, done: WorkDone
         vehicles.forget_position(vehicle=vehicle)
         done.positions_forgotten += 1
     done.positions_forgotten += forget_tracks(session=session, cutoff=cutoff, busy=busy)
+    forget_unlinked_maker_ids(session=session, now=now)
     session.flush()
+
+
+def forget_unlinked_maker_ids(*, session: Session, now: datetime) -> int:
+    """Unlinked cars lose their maker's id once none of their revoked grants is still
+    running: until then the car must still be told of the revocation under that id."""
+    told = select(Grant.vehicle_id).where(Grant.status == "revoked", Grant.expires_at > now)
+    unlinked = list(
+        session.scalars(
+            select(Vehicle).where(
+                Vehicle.unlinked_at.is_not(None),
+                Vehicle.external_id.not_like(f"{vehicles.ERASED_MAKER_ID}%"),
+                Vehicle.id.not_in(told),
+            )
+        )
+    )
+    for vehicle in unlinked:
+        vehicles.forget_maker_id(vehicle=vehicle)
+    return len(unlinked)
 
 
 def forget_tracks(*, session: Session, cutoff: datetime, busy: Select[Any]) -> int:

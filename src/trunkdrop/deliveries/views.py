@@ -32,7 +32,7 @@ from trunkdrop.api.pages import PageParams, page_read
 from trunkdrop.bootstrap import Platform
 from trunkdrop.consents import service as consents
 from trunkdrop.consents.views import ConsentToken
-from trunkdrop.deliveries import attempts, outcomes, service
+from trunkdrop.deliveries import attempts, moves, outcomes, service
 from trunkdrop.deliveries.domain import AttemptStatus
 from trunkdrop.deliveries.schemas import (
     AccessGranted,
@@ -45,13 +45,15 @@ from trunkdrop.deliveries.schemas import (
     CheckoutRequest,
     CollectRequest,
     DeliveryCreate,
+    DeliveryMove,
     DeliveryPage,
     DeliveryRead,
     DepositRequest,
     FailureReport,
 )
 from trunkdrop.devices.schemas import ChallengeRead, ChallengeRequest
-from trunkdrop.parties.models import Party
+from trunkdrop.errors import Forbidden
+from trunkdrop.parties.models import Party, Role
 from trunkdrop.store.engine import read_only_session
 
 router = APIRouter(tags=["deliveries"], route_class=CommitInView)
@@ -147,6 +149,42 @@ def get_delivery(delivery_id: Id, session: SessionDep, party: CurrentParty) -> D
     """One delivery with its itinerary, attempts and timeline, as the caller may see it."""
     delivery = service.get_delivery(session=session, delivery_id=delivery_id)
     service.check_delivery_access(session=session, party=party, delivery=delivery)
+    return service.to_read(session=session, delivery=delivery, viewer=party)
+
+
+@router.patch("/deliveries/{delivery_id}", response_model=DeliveryRead)
+def move_delivery(
+    delivery_id: Id,
+    move_in: DeliveryMove,
+    session: SessionDep,
+    settings: SettingsDep,
+    party: CurrentParty,
+    now: NowDep,
+    consent: ConsentToken,
+) -> DeliveryRead:
+    """Move a trunk booking to other windows or places while it is booked and not yet
+    planned (409 after): by its customer, or by its shop with the customer's consent
+    (`deliveries:book`). Checked as a booking is; shop and carrier get `delivery.moved`."""
+    delivery = service.get_delivery(session=session, delivery_id=delivery_id)
+    service.check_delivery_access(session=session, party=party, delivery=delivery)
+    if party.role == Role.retailer:
+        consents.require(
+            session=session,
+            retailer_id=party.id,
+            customer_id=delivery.customer_id,
+            token=consent,
+            scope="deliveries:book",
+        )
+    elif party.role != Role.customer:
+        raise Forbidden("a booking is moved by its customer or its shop")
+    moves.move(
+        session=session,
+        settings=settings,
+        actor=party.id,
+        delivery=delivery,
+        move_in=move_in,
+        now=now,
+    )
     return service.to_read(session=session, delivery=delivery, viewer=party)
 
 

@@ -74,6 +74,35 @@ def withdraw_consent(
     return vehicle
 
 
+def unlink_vehicle(
+    *, session: Session, settings: Settings, owner: Party, vehicle_id: str, now: datetime
+) -> Vehicle:
+    """The owner unlinks a car: as a consent withdrawal, its live grants end and attempts
+    at it fail; its booked deliveries fall back when visited (the car is no longer
+    eligible); its plate and positions are erased. Another customer's car is not found,
+    as one that does not exist."""
+    vehicle = vehicles.get_customers_vehicle(
+        session=session, vehicle_id=vehicle_id, customer_id=owner.id
+    )
+    vehicles.withdraw_consent(session=session, vehicle=vehicle, now=now)
+    vehicle.unlinked_at = now
+    # Plate, colour and positions go now; the row stays for the deliveries naming it. The
+    # maker's id goes once no revoked grant must still be told to the car (upkeep.sweep).
+    vehicles.pseudonymise(session=session, vehicle=vehicle)
+    events.record(
+        session=session,
+        event=Event(kind="vehicle.unlinked", at=now, subject=vehicle.id, actor=owner.id),
+    )
+    _kill_access(
+        session=session,
+        settings=settings,
+        vehicle=vehicle,
+        reason=domain.Reason.no_consent,
+        now=now,
+    )
+    return vehicle
+
+
 def _kill_access(
     *, session: Session, settings: Settings, vehicle: Vehicle, reason: str, now: datetime
 ) -> None:

@@ -84,6 +84,8 @@ RECORDINGS: Mapping[str, Recording] = MappingProxyType(
             topic="delivery.attempt_failed",
             published="delivery.returned_to_sender",
         ),
+        # The customer (or the shop with consent) moved a booking's windows or places.
+        "delivery.moved": Recording("moved", "delivery.moved", "delivery.moved", "delivery.moved"),
         "stop.rerouted": Recording("rerouted", "stop.rerouted"),
         # Pickups from the trunk: returns and sends.
         "return.authorised": Recording(audit="return.authorised", published="return.authorised"),
@@ -130,6 +132,7 @@ RECORDINGS: Mapping[str, Recording] = MappingProxyType(
         "vehicle.consent_withdrawn": _audited("vehicle.consent_withdrawn"),
         "vehicle.consent_given": _audited("vehicle.consent_given"),
         "vehicle.keys_provisioned": _audited("vehicle.keys_provisioned"),
+        "vehicle.unlinked": _audited("vehicle.unlinked"),
         "command.unlock_trunk": _audited("command.unlock_trunk"),
         "command.lock": _audited("command.lock"),
         "command.dropped": _audited("command.dropped"),
@@ -167,6 +170,8 @@ RECORDINGS: Mapping[str, Recording] = MappingProxyType(
         "oauth_client.registered": _audited("oauth_client.registered"),
         "consent.given": _audited("consent.given"),
         "consent.revoked": _audited("consent.revoked"),
+        # A customer erased their data (GDPR art. 17): ids and counts only, never the data.
+        "party.erased": _audited("party.erased"),
     }
 )
 

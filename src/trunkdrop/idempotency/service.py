@@ -114,3 +114,8 @@ def sweep(*, session: Session, now: datetime) -> int:
         delete(IdempotentRequest).where(IdempotentRequest.created_at < now - KEPT)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def forget_party(*, session: Session, party_id: str) -> None:
+    """Erasure: the answers kept for a party's retries (they may hold its places) go."""
+    session.execute(delete(IdempotentRequest).where(IdempotentRequest.party_id == party_id))

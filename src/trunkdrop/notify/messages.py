@@ -44,6 +44,13 @@ _TEXTS: Mapping[str, Mapping[str, tuple[str, str]]] = {
         "en": ("Delivery cancelled", "The delivery of parcel {delivery} was cancelled."),
         "de": ("Zustellung storniert", "Die Zustellung von Paket {delivery} wurde storniert."),
     },
+    "delivery.moved": {
+        "en": ("Delivery moved", "The delivery of parcel {delivery} was moved to a new window."),
+        "de": (
+            "Zustellung verlegt",
+            "Die Zustellung von Paket {delivery} wurde in ein neues Zeitfenster verlegt.",
+        ),
+    },
     "delivery.out_for_delivery": {
         "en": (
             "Driver on the way",

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from trunkdrop.notify.models import OutboxMessage
@@ -45,3 +45,17 @@ def messages_for(*, session: Session, recipient_id: str, limit: int = 200) -> li
             .limit(limit)
         )
     )
+
+
+def forget_messages(*, session: Session, recipient_id: str, delivery_ids: Sequence[str]) -> int:
+    """Erasure (GDPR art. 17): the messages to a party go, sent or not; those to others
+    about the party's deliveries keep their topic and facts but lose their words (they name
+    the party's car and places)."""
+    gone = session.execute(delete(OutboxMessage).where(OutboxMessage.recipient_id == recipient_id))
+    for message in session.scalars(
+        select(OutboxMessage).where(OutboxMessage.delivery_id.in_(delivery_ids))
+    ):
+        if "message" in message.payload:
+            message.payload = {**message.payload, "message": "[erased]"}
+    session.flush()
+    return int(gone.rowcount or 0)  # type: ignore[attr-defined]

@@ -245,3 +245,10 @@ def get_party(*, session: Session, party_id: str, role: str | None = None) -> Pa
 def require_role(party: Party, *roles: str) -> None:
     if party.role not in roles:
         raise Forbidden(f"this needs the role {' or '.join(roles)}; your key is a {party.role} key")
+
+
+def pseudonymise(*, session: Session, party: Party) -> None:
+    """Erasure (GDPR art. 17): the party keeps its id (deliveries, the audit chain) but no
+    name, e-mail or time zone."""
+    party.name, party.email, party.timezone = "erased", None, None
+    session.flush()

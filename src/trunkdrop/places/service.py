@@ -76,3 +76,15 @@ def update_place(*, session: Session, place: Place, place_in: PlaceUpdate) -> Pl
 def delete_place(*, session: Session, place: Place, now: datetime) -> None:
     place.deleted_at = now
     session.flush()
+
+
+def erase_places(*, session: Session, owner_id: str, now: datetime) -> int:
+    """Erasure (GDPR art. 17): every place of the owner loses its label, position, address
+    and notes; the row stays (bookings' copies name it) but says nothing about anyone."""
+    owned = list(session.scalars(select(Place).where(Place.owner_id == owner_id)))
+    for place in owned:
+        place.label, place.address, place.parking_notes = "erased", "", ""
+        place.latitude = place.longitude = 0.0
+        place.deleted_at = place.deleted_at or now
+    session.flush()
+    return len(owned)

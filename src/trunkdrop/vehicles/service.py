@@ -73,7 +73,8 @@ def link_vehicle(
             "this car is already linked", code="vehicle_already_linked", field="external_id"
         )
     if existing is not None:
-        session.delete(existing)
+        # Unlinked: its deliveries and history keep the old row; the car comes back as new.
+        forget_maker_id(vehicle=existing)
         session.flush()
     vehicle = Vehicle(
         id=new_id("veh"),
@@ -460,3 +461,30 @@ def finish_command(
 def forget_position(*, vehicle: Vehicle) -> None:
     vehicle.latitude = vehicle.longitude = None
     vehicle.position_at = None
+
+
+def pseudonymise(*, session: Session, vehicle: Vehicle) -> None:
+    """An unlinked or erased car's plate and colour go; so do the positions in its event
+    log. Its id stays for the deliveries and the audit chain that name it; its maker's id
+    until no revoked grant needs telling to the car (`forget_maker_id`)."""
+    vehicle.plate, vehicle.colour = "erased", ""
+    forget_position(vehicle=vehicle)
+    for row in session.scalars(select(VehicleEvent).where(VehicleEvent.vehicle_id == vehicle.id)):
+        if "latitude" in row.data or "longitude" in row.data:
+            row.data = {k: v for k, v in row.data.items() if k not in ("latitude", "longitude")}
+    session.flush()
+
+
+def forget_maker_id(*, vehicle: Vehicle) -> None:
+    """The unlinked car's maker's id (its VIN) goes: reports under it find no car, and the
+    car can be linked again as a new one."""
+    vehicle.external_id = f"{ERASED_MAKER_ID}{vehicle.id}"
+
+
+# The prefix of an unlinked car's maker's id once forgotten.
+ERASED_MAKER_ID = "erased-"
+
+
+def every_vehicle_of(*, session: Session, owner_id: str) -> list[Vehicle]:
+    """The owner's cars, the unlinked ones too (erasure reaches them all)."""
+    return list(session.scalars(select(Vehicle).where(Vehicle.owner_id == owner_id)))

@@ -172,6 +172,17 @@ def withdraw_consent(
     return service.to_read(vehicle)
 
 
+@router.delete("/vehicles/{vehicle_id}", status_code=status.HTTP_204_NO_CONTENT)
+def unlink_vehicle(
+    vehicle_id: VehicleId, session: SessionDep, settings: SettingsDep, owner: Customer, now: NowDep
+) -> None:
+    """Unlink a car: live grants end, attempts at it fail, booked deliveries fall back.
+    Another customer's car: 404."""
+    withdrawals.unlink_vehicle(
+        session=session, settings=settings, owner=owner, vehicle_id=vehicle_id, now=now
+    )
+
+
 @router.post(
     "/vehicle-events", response_model=VehicleEventAck, status_code=status.HTTP_202_ACCEPTED
 )

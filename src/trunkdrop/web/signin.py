@@ -130,3 +130,27 @@ def csrf_token(session_id: str) -> str:
 
 def csrf_ok(session_id: str, presented: str | None) -> bool:
     return presented is not None and hmac.compare_digest(csrf_token(session_id), presented)
+
+
+def end_sessions_of(*, session: Session, party_id: str, now: datetime) -> int:
+    """Every live browser session and unused sign-in link of the party ends (erasure)."""
+    live = list(
+        session.scalars(
+            select(BrowserSession).where(
+                BrowserSession.party_id == party_id, BrowserSession.ended_at.is_(None)
+            )
+        )
+    )
+    for row in live:
+        row.ended_at = now
+    for link in session.scalars(
+        select(SigninLink).where(SigninLink.party_id == party_id, SigninLink.used_at.is_(None))
+    ):
+        link.used_at = now
+    if live:
+        events.record(
+            session=session,
+            event=Event(kind="session.ended", at=now, subject=party_id, actor=party_id),
+        )
+    session.flush()
+    return len(live)
