@@ -1,0 +1,152 @@
+"""The access path across real processes on PostgreSQL: concurrent redemptions over two API
+processes, and an API process or the worker killed with SIGKILL mid-way. Every wait is
+bounded; ports are picked at runtime."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.conftest import PG_URL, _reset_postgres
+from tests.faults.seeding import (
+    ALL_DAY_ENV,
+    Driver,
+    audit_verifies,
+    free_port,
+    rows,
+    seed_route,
+    serving,
+    start,
+    stop_all,
+    until,
+)
+
+LIMIT_S = 55.0
+pytestmark = pytest.mark.skipif(PG_URL is None, reason="TRUNKDROP_TEST_DATABASE_URL is not set")
+UNLOCKS = "SELECT status FROM vehicle_commands WHERE attempt_id = :a AND kind = 'unlock_trunk'"
+
+
+@pytest.fixture
+def pg_env(postgres_migrated: str) -> Iterator[dict[str, str]]:
+    _reset_postgres(postgres_migrated)
+    env = {
+        **os.environ,
+        "TRUNKDROP_DATABASE_URL": postgres_migrated,
+        "TRUNKDROP_CAR_LINK": "embedded",
+        "TRUNKDROP_ENVIRONMENT": "test",
+        "TRUNKDROP_WORKER_INTERVAL_S": "0.3",
+        "TRUNKDROP_AUTO_REPLAN": "false",
+        **ALL_DAY_ENV,
+    }
+    yield env
+    _reset_postgres(postgres_migrated)
+
+
+def test_fifty_concurrent_access_requests_over_two_processes_unlock_once(
+    pg_env: dict[str, str],
+) -> None:
+    """One signed access request sent 50 times at once over two API processes (one worker
+    beside them): one is accepted, one unlock command exists, the other 49 are refused with
+    one stable code."""
+    deadline = time.monotonic() + LIMIT_S
+    url = pg_env["TRUNKDROP_DATABASE_URL"]
+    seeded = seed_route(url)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    started = [start(pg_env, "serve", "--port", str(port), "--processes", "2", "--no-workers")]
+    try:
+        started.append(start(pg_env, "worker", "--name", "w1"))
+        assert until(serving(base), deadline)
+        driver = Driver(base, seeded)
+        attempt = driver.attempt()
+        body = driver.access_body(attempt)
+        go = threading.Barrier(50)
+
+        def redeem(_: int) -> httpx.Response:
+            with httpx.Client(base_url=base, headers=driver.auth, timeout=30) as client:
+                go.wait(timeout=30)  # all fifty connections open, then all send
+                return client.post(f"/v1/attempts/{attempt['id']}/access", json=body)
+
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            answers = list(pool.map(redeem, range(50)))
+        accepted = [a for a in answers if a.status_code == 202]
+        refusals = {(a.status_code, a.json().get("code")) for a in answers if a not in accepted}
+        assert len(accepted) == 1
+        assert len(refusals) == 1, refusals
+        ((status, code),) = refusals
+        assert 400 <= status < 500 and code
+        assert len(rows(url, UNLOCKS, a=attempt["id"])) == 1
+        verify = audit_verifies(pg_env)
+        assert verify.returncode == 0, verify.stdout
+    finally:
+        stop_all(started)
+
+
+def _send_raw(port: int, path: str, auth: dict[str, str], body: dict[str, object]) -> None:
+    """Write a whole POST to the server and return without reading its answer."""
+    payload = json.dumps(body).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: {auth['Authorization']}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(head + payload)
+
+
+def test_an_api_process_killed_during_an_access_request_leaves_a_defined_state(
+    pg_env: dict[str, str],
+) -> None:
+    """The API process is killed with SIGKILL right after an access request reaches it;
+    restarted, the attempt is in a defined state with at most one unlock, a retry with a
+    fresh challenge ends with exactly one unlock (accepted or cleanly refused), and the
+    audit chain verifies."""
+    deadline = time.monotonic() + LIMIT_S
+    url = pg_env["TRUNKDROP_DATABASE_URL"]
+    seeded = seed_route(url)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    api = start(pg_env, "serve", "--port", str(port), "--no-workers")
+    started = [api, start(pg_env, "worker", "--name", "w1")]
+    try:
+        assert until(serving(base), deadline)
+        driver = Driver(base, seeded)
+        attempt = driver.attempt()
+        path = f"/v1/attempts/{attempt['id']}/access"
+        _send_raw(port, path, driver.auth, driver.access_body(attempt))
+        api.send_signal(signal.SIGKILL)
+        api.wait(timeout=10)
+        started.append(start(pg_env, "serve", "--port", str(port), "--no-workers"))
+        assert until(serving(base), deadline)
+
+        (status,) = rows(url, "SELECT status FROM attempts WHERE id = :a", a=attempt["id"])[0]
+        assert status in ("started", "unlocking", "trunk_open", "failed")
+        assert len(rows(url, UNLOCKS, a=attempt["id"])) <= 1
+        asked = driver.fresh_nonce(attempt["id"])
+        if asked.status_code == 201:
+            retry = httpx.post(
+                f"{base}{path}",
+                json=driver.access_body(attempt, asked.json()["nonce"]),
+                headers=driver.auth,
+                timeout=10,
+            )
+        else:
+            retry = asked  # the attempt is past asking: the refusal comes at the challenge
+        if retry.status_code != 202:
+            assert retry.status_code in (409, 422), retry.text
+            assert retry.headers["content-type"].startswith("application/problem+json")
+            assert retry.json()["code"]
+        assert len(rows(url, UNLOCKS, a=attempt["id"])) == 1
+        verify = audit_verifies(pg_env)
+        assert verify.returncode == 0, verify.stdout
+    finally:
+        stop_all(started)
