@@ -150,3 +150,62 @@ def test_an_api_process_killed_during_an_access_request_leaves_a_defined_state(
         assert verify.returncode == 0, verify.stdout
     finally:
         stop_all(started)
+
+
+def test_a_worker_killed_between_claim_and_send_is_recovered_by_another(
+    pg_env: dict[str, str],
+) -> None:
+    """The worker is killed with SIGKILL while it holds an unlock claimed (`sending`) and not
+    yet sent; a new worker claims it again after the claim timeout and the car opens its
+    trunk exactly once (or the command expires with the trunk shut); the audit verifies."""
+    deadline = time.monotonic() + LIMIT_S
+    url = pg_env["TRUNKDROP_DATABASE_URL"]
+    env = {**pg_env, "TRUNKDROP_COMMAND_CLAIM_TIMEOUT_S": "2"}
+    seeded = seed_route(url)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    stuck = start(
+        {**env, "TRUNKDROP_FAULT_PAUSE_AFTER_CLAIM_S": "120"}, "worker", "--name", "stuck"
+    )
+    started = [start(env, "serve", "--port", str(port), "--no-workers"), stuck]
+    try:
+        assert until(serving(base), deadline)
+        driver = Driver(base, seeded)
+        attempt = driver.attempt()
+        accepted = httpx.post(
+            f"{base}/v1/attempts/{attempt['id']}/access",
+            json=driver.access_body(attempt),
+            headers=driver.auth,
+            timeout=10,
+        )
+        assert accepted.status_code == 202, accepted.text
+
+        def unlocks() -> list[str]:
+            return [r[0] for r in rows(url, UNLOCKS, a=attempt["id"])]
+
+        assert until(lambda: unlocks() == ["sending"], deadline)
+        stuck.send_signal(signal.SIGKILL)
+        stuck.wait(timeout=10)
+        started.append(start(env, "worker", "--name", "fresh"))
+        assert until(lambda: unlocks()[0] in ("executed", "expired", "rejected"), deadline)
+        opened = rows(
+            url,
+            "SELECT count(*) FROM vehicle_events e JOIN attempts a ON a.vehicle_id = e.vehicle_id"
+            " WHERE a.id = :a AND e.type = 'trunk_opened'",
+            a=attempt["id"],
+        )[0][0]
+        if unlocks() == ["executed"]:
+            assert opened == 1
+            assert until(
+                lambda: (
+                    rows(url, "SELECT status FROM attempts WHERE id = :a", a=attempt["id"])
+                    == [("trunk_open",)]
+                ),
+                deadline,
+            )
+        else:
+            assert opened == 0
+        verify = audit_verifies(pg_env)
+        assert verify.returncode == 0, verify.stdout
+    finally:
+        stop_all(started)
