@@ -209,3 +209,51 @@ def test_a_worker_killed_between_claim_and_send_is_recovered_by_another(
         assert verify.returncode == 0, verify.stdout
     finally:
         stop_all(started)
+
+
+def test_the_platforms_database_connections_cut_mid_delivery_are_recovered(
+    pg_env: dict[str, str],
+) -> None:
+    """Right after an access request is accepted every PostgreSQL connection of the API
+    process and the worker is terminated (pg_terminate_backend): the trunk still opens
+    once, the deposit is accepted, and the audit chain verifies."""
+    deadline = time.monotonic() + LIMIT_S
+    url = pg_env["TRUNKDROP_DATABASE_URL"]
+    seeded = seed_route(url)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    started = [
+        start(pg_env, "serve", "--port", str(port), "--no-workers"),
+        start(pg_env, "worker", "--name", "w1"),
+    ]
+    try:
+        assert until(serving(base), deadline)
+        driver = Driver(base, seeded)
+        attempt = driver.attempt()
+        path = f"/v1/attempts/{attempt['id']}"
+        body = driver.access_body(attempt)
+        accepted = httpx.post(f"{base}{path}/access", json=body, headers=driver.auth, timeout=10)
+        assert accepted.status_code == 202, accepted.text
+        cut = rows(
+            url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        assert cut and all(r[0] for r in cut)
+
+        def status() -> str:
+            return str(
+                rows(url, "SELECT status FROM attempts WHERE id = :a", a=attempt["id"])[0][0]
+            )
+
+        assert until(lambda: status() == "trunk_open", deadline)
+        assert [r[0] for r in rows(url, UNLOCKS, a=attempt["id"])] == ["executed"]
+
+        # The pool checks a connection before use: no request fails for the cut.
+        deposit = httpx.post(f"{base}{path}/deposit", headers=driver.auth, timeout=10)
+        assert deposit.status_code == 200, deposit.text
+        assert status() == "deposited"
+        verify = audit_verifies(pg_env)
+        assert verify.returncode == 0, verify.stdout
+    finally:
+        stop_all(started)
