@@ -211,7 +211,8 @@ def seeded_platform(
             delivery_ids = []
             for k in range(per_driver):
                 n = d * per_driver + k
-                lat, lon = CENTRE[0] + (n % 97) * 0.0009, CENTRE[1] + (n // 97) * 0.0009
+                # Each driver its own street, stops 100 m apart: a plausible track.
+                lat, lon = CENTRE[0] + k * 0.0009, CENTRE[1] + d * 0.0009
                 owner = parties.create_party(session=s, role="customer", name=f"c{n}", now=now())
                 car = vehicles.link_vehicle(
                     session=s,
