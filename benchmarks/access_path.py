@@ -763,13 +763,20 @@ def run_processes(args: argparse.Namespace) -> None:
             )
             control.act(brand, external, "park", now=platform.now(), where=(lat, lon))
         engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-        parked = 0
-        for _ in range(600):  # the worker ingests the cars' positions: at most a minute
+        parked, progress = 0, time.monotonic()
+        # The worker ingests the cars' positions; each car joins the broker on its first
+        # message, slowly on a busy machine: wait while they keep coming, 20 s at most idle.
+        while time.monotonic() - progress < 20:
             with engine.connect() as c:
-                parked = c.scalar(text("SELECT count(*) FROM vehicles WHERE latitude IS NOT NULL"))
-            if parked == len(seed["cars"]):
+                now_parked = c.scalar(
+                    text("SELECT count(*) FROM vehicles WHERE latitude IS NOT NULL")
+                )
+            if now_parked == len(seed["cars"]):
+                parked = now_parked
                 break
-            time.sleep(0.1)
+            if now_parked != parked:
+                parked, progress = now_parked, time.monotonic()
+            time.sleep(0.2)
         engine.dispose()
         if parked != len(seed["cars"]):
             raise SystemExit(f"only {parked} of {len(seed['cars'])} cars reported where they are")
