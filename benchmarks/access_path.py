@@ -442,7 +442,10 @@ async def drive(
     deadline: float,
     access_ms: list[float],
     done: list[float],
+    stalled: list[str] | None = None,
 ) -> None:
+    """One driver's day. With `stalled` given, an attempt whose events stop for the read
+    timeout ends this driver's day and is listed there instead of stopping the run."""
     auth = {"Authorization": f"Bearer {driver['key']}"}
     ops = {"Authorization": f"Bearer {operator_key}"}
     handset = Ed25519PrivateKey.from_private_bytes(tokens.unb64u(driver["private_key"]))
@@ -502,18 +505,24 @@ async def drive(
         if status != 202:
             raise RuntimeError(f"access refused: {granted}")
         last = None
-        async for status_now in follow(attempt["id"]):
-            if status_now == "trunk_open" and last != "trunk_open":
-                # Parcel in, lid shut: the car then reports closed, is locked, reports locked.
-                await post(f"/v1/attempts/{attempt['id']}/deposit")
-                await post(
-                    f"/v1/sim/vehicles/{vehicles[stop['parcel_ref']]}",
-                    {"action": "close_trunk"},
-                    ops,
-                )
-            last = status_now
-            if status_now in ("succeeded", "failed"):
-                break
+        try:
+            async for status_now in follow(attempt["id"]):
+                if status_now == "trunk_open" and last != "trunk_open":
+                    # Parcel in, lid shut: the car reports closed, is locked, reports locked.
+                    await post(f"/v1/attempts/{attempt['id']}/deposit")
+                    await post(
+                        f"/v1/sim/vehicles/{vehicles[stop['parcel_ref']]}",
+                        {"action": "close_trunk"},
+                        ops,
+                    )
+                last = status_now
+                if status_now in ("succeeded", "failed"):
+                    break
+        except (TimeoutError, aiohttp.ClientError):
+            if stalled is None:
+                raise
+            stalled.append(attempt["id"])
+            return
         if last == "succeeded":
             done.append(time.perf_counter() - t0)
         elif time.monotonic() < deadline:
@@ -563,7 +572,7 @@ async def sql_so_far(port: int) -> int:
 
 
 async def load(
-    port: int, seed: dict[str, Any], seconds: float
+    port: int, seed: dict[str, Any], seconds: float, stalled: list[str] | None = None
 ) -> tuple[list[float], list[float], float]:
     access_ms: list[float] = []
     done: list[float] = []
@@ -572,7 +581,16 @@ async def load(
         deadline = time.monotonic() + seconds
         await asyncio.gather(
             *(
-                drive(client, d, seed["operator_key"], seed["vehicles"], deadline, access_ms, done)
+                drive(
+                    client,
+                    d,
+                    seed["operator_key"],
+                    seed["vehicles"],
+                    deadline,
+                    access_ms,
+                    done,
+                    stalled,
+                )
                 for d in seed["drivers"]
             )
         )
@@ -782,8 +800,23 @@ def run_processes(args: argparse.Namespace) -> None:
             raise SystemExit(f"only {parked} of {len(seed['cars'])} cars reported where they are")
         pids = platform_pids(api.pid, worker.pid, admin)
         cpu_before, xact_before = cpu_by_pid(pids), transactions(admin)
-        access_ms, done, elapsed = asyncio.run(load(args.port, seed, args.seconds))
+        stalled: list[str] = []
+        access_ms, done, elapsed = asyncio.run(load(args.port, seed, args.seconds, stalled))
         xact = transactions(admin) - xact_before
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        with engine.connect() as c:  # what became of the stalled attempts' commands
+            stalled_commands = [
+                f"{a}: {r[0]} {r[1]} {r[2]}"
+                for a in stalled
+                for r in c.execute(
+                    text(
+                        "SELECT kind, status, coalesce(detail, '') FROM vehicle_commands"
+                        " WHERE attempt_id = :a ORDER BY created_at"
+                    ),
+                    {"a": a},
+                )
+            ]
+        engine.dispose()
         pids |= platform_pids(api.pid, worker.pid, admin)
         cpu_after = cpu_by_pid(pids)
     finally:
@@ -797,6 +830,8 @@ def run_processes(args: argparse.Namespace) -> None:
             except subprocess.TimeoutExpired:
                 process.kill()
         drop_bench_schema(admin)
+    for line in stalled_commands:
+        print(f"stalled attempt {line}", file=sys.stderr)
     by_kind: dict[str, float] = {}
     for pid, kind in pids.items():
         spent = cpu_after.get(pid, 0.0) - cpu_before.get(pid, 0.0)
@@ -817,6 +852,7 @@ def run_processes(args: argparse.Namespace) -> None:
         ("API processes", str(args.processes)),
         ("concurrent drivers", str(args.drivers)),
         ("deliveries completed", f"{len(done)} of {args.drivers * args.per_driver}"),
+        ("attempts stalled (no event for 30 s)", str(len(stalled))),
         ("complete trunk deliveries per s (HTTP)", f"{rate:.1f}"),
         ("access request p50 (ms)", f"{p50:.1f}"),
         ("access request p99 (ms)", f"{p99:.1f}"),
@@ -842,6 +878,7 @@ def run_processes(args: argparse.Namespace) -> None:
                     k: round(1000 * v / per, 1) for k, v in by_kind.items()
                 },
                 "transactions_per_delivery": round(xact / per, 1),
+                "stalled_attempts": len(stalled),
                 "processes": args.processes,
                 "car_link": "mqtt",
                 "database": "postgresql",
