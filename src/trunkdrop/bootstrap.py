@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from trunkdrop.access.service import KeyringCache
 from trunkdrop.access.tokens import Keyring
+from trunkdrop.blobs.filesystem import FilesystemBlobs
+from trunkdrop.blobs.ports import BlobStore
 from trunkdrop.clock import Clock, SystemClock
 from trunkdrop.config import Settings
 from trunkdrop.dispatch.matrix import GreatCircleMatrix, MatrixProvider, OsrmMatrix
@@ -53,12 +55,15 @@ class Platform:
     car_link: MqttCarLink | None = None  # set when the cars are reached over MQTT
     # Postage for sends from the car; no real provider yet.
     payments: PaymentPort = field(default_factory=FakePayments)
+    # Proof photos taken at the trunk; files under the blob dir unless replaced.
+    blobs: BlobStore = field(init=False, repr=False)
     relay: Relay = field(init=False, repr=False)
     # Where customer messages go besides the outbox (push): e-mail when SMTP is set.
     message_channels: list[MessageChannel] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.relay = Relay(self.settings)
+        self.blobs = FilesystemBlobs(self.settings.resolved_blob_dir)
         s = self.settings
         self.message_channels = (
             [SmtpChannel(s.smtp_host, s.smtp_port, s.smtp_from, timeout_s=s.smtp_timeout_s)]

@@ -12,9 +12,13 @@ Every call answers the JSON body as a dict (lists: the page's `data`); a refusal
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from cryptography.hazmat.primitives import serialization
@@ -67,6 +71,13 @@ class Handset:
         return b64u(self.private_key.sign(message))
 
 
+def pkce_pair() -> tuple[str, str]:
+    """A fresh PKCE code verifier and its S256 challenge (RFC 7636)."""
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
 class Client:
     """One party's view of the API, authenticated by its API key."""
 
@@ -78,8 +89,10 @@ class Client:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        # The OAuth endpoints live beside the versioned API, not under it.
+        self._root = base_url.rstrip("/")
         self._http = httpx.Client(
-            base_url=base_url.rstrip("/") + "/v1",
+            base_url=self._root + "/v1",
             headers={"Authorization": f"Bearer {api_key}"},
             timeout=timeout,
             transport=transport,
@@ -95,12 +108,27 @@ class Client:
         self.close()
 
     # -- the wire -----------------------------------------------------------------------
-    def request(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        consent: str | None = None,
+        **params: Any,
+    ) -> Any:
         """Send one request; a creating POST carries a fresh Idempotency-Key, so a retry
-        of this same call (by httpx) cannot create twice."""
+        of this same call (by httpx) cannot create twice. `consent`: a shop's consent token
+        for the customer the request is about."""
         headers = {"Idempotency-Key": str(uuid.uuid4())} if method == "POST" else {}
+        if consent is not None:
+            headers["Trunkdrop-Consent"] = consent
         query = {k: v for k, v in params.items() if v is not None}
         response = self._http.request(method, path, json=body, params=query, headers=headers)
+        return self._answer(response)
+
+    @staticmethod
+    def _answer(response: httpx.Response) -> Any:
         if response.status_code >= 400:
             try:
                 problem = response.json()
@@ -159,13 +187,69 @@ class Client:
     def places(self) -> list[JSON]:
         return self._list("/places")
 
+    def approve_shop(
+        self, *, client_id: str, redirect_uri: str, scope: str, code_challenge: str
+    ) -> str:
+        """The customer approves a shop's request (OAuth 2 authorisation code with PKCE,
+        S256): the code trunkdrop sends back to the shop's redirect URI."""
+        response = self._http.post(
+            self._root + "/oauth/authorize",
+            params={
+                "response_type": "code",
+                "client_id": client_id,
+                "redirect_uri": redirect_uri,
+                "scope": scope,
+                "state": secrets.token_urlsafe(16),
+                "code_challenge": code_challenge,
+                "code_challenge_method": "S256",
+            },
+            data={"decision": "approve"},
+            follow_redirects=False,
+        )
+        if response.status_code != 302:
+            self._answer(response)
+            raise ApiError(response.status_code, {"code": "unexpected", "detail": response.text})
+        return parse_qs(urlsplit(response.headers["location"]).query)["code"][0]
+
     # -- shops --------------------------------------------------------------------------
-    def checkout_options(self, **query: Any) -> JSON:
-        result: JSON = self.request("POST", "/checkout/options", query)
+    def register_oauth_client(self, *, name: str, redirect_uris: list[str]) -> JSON:
+        """The shop's OAuth client: `client_id` and `client_secret` (shown once)."""
+        result: JSON = self.request(
+            "POST", "/oauth-clients", {"name": name, "redirect_uris": redirect_uris}
+        )
         return result
 
-    def book(self, **booking: Any) -> JSON:
-        result: JSON = self.request("POST", "/deliveries", booking)
+    def consent_token(
+        self,
+        *,
+        client: JSON,
+        code: str,
+        redirect_uri: str,
+        code_verifier: str,
+    ) -> str:
+        """Exchange the customer's code for the consent token the shop sends with each
+        request about that customer."""
+        response = self._http.post(
+            self._root + "/oauth/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "code_verifier": code_verifier,
+                "client_id": client["client_id"],
+                "client_secret": client["client_secret"],
+            },
+        )
+        token: str = self._answer(response)["access_token"]
+        return token
+
+    def checkout_options(self, *, consent: str | None = None, **query: Any) -> JSON:
+        result: JSON = self.request("POST", "/checkout/options", query, consent=consent)
+        return result
+
+    def book(self, *, consent: str | None = None, **booking: Any) -> JSON:
+        """Book a delivery; into a car's trunk it needs the customer's `consent` token."""
+        result: JSON = self.request("POST", "/deliveries", booking, consent=consent)
         return result
 
     # -- carriers -----------------------------------------------------------------------

@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     map_tile_url: str | None = None
     signin_link_lifetime_s: int = Field(900, ge=60, le=86_400)
     session_lifetime_s: int = Field(12 * 3_600, ge=300, le=30 * 86_400)
+    # Where proof photos are kept (the blob store); unset, `blobs/` under the data dir.
+    blob_dir: Path | None = None
+    proof_photo_max_bytes: int = Field(2 * 1024 * 1024, ge=1_024, le=20 * 1024 * 1024)
 
     @field_validator("database_url")
     @classmethod
@@ -175,6 +178,10 @@ class Settings(BaseSettings):
         if self.car_link == "mqtt" and self.mqtt_url is None:
             raise ValueError("TRUNKDROP_MQTT_URL must be set when TRUNKDROP_CAR_LINK is mqtt")
         return self
+
+    @property
+    def resolved_blob_dir(self) -> Path:
+        return self.blob_dir if self.blob_dir is not None else self.data_dir / "blobs"
 
     @property
     def resolved_database_url(self) -> str:

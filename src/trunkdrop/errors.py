@@ -62,6 +62,14 @@ class Conflict(DomainError):
     title = "Conflict with the current state"
 
 
+class PayloadTooLarge(DomainError):
+    """A request body over the size the endpoint takes (a proof photo over its limit)."""
+
+    status = 413
+    code = "payload_too_large"
+    title = "Request body too large"
+
+
 class AccessRefused(Conflict):
     """The platform refused to open a trunk; `code` is the reason."""
 

@@ -20,6 +20,7 @@ def test_a_return_is_collected_from_the_trunk_only_once_the_car_is_locked(world:
     the stop marked a pickup, and the shop sees the return collected."""
     vehicle, pickup, stop = world.at_the_pickup()
     assert (stop["purpose"], stop["parcel_ref"]) == ("return", pickup["parcel_ref"])
+    assert stop["load"] == "pickup"
     assert pickup["purpose"] == "return" and pickup["parcel_ready_at"] is not None
     label = pickup["return"]["code_payload"]
     attempt = world.ok(world.start_attempt(stop), 201)

@@ -61,7 +61,7 @@ def test_a_letter_is_sent_from_the_car(world: World) -> None:
     world.park(vehicle, OFFICE)
     world.until(world.at(10, 15))
     stop = world.next_stop()
-    assert stop["purpose"] == "send"
+    assert (stop["purpose"], stop["load"]) == ("send", "pickup")
     attempt = world.ok(world.start_attempt(stop), 201)
     world.ok(world.request_access(attempt["id"], (OFFICE[0] + 0.0001, OFFICE[1])), 202)
     world.tick(20)

@@ -281,3 +281,35 @@ def test_two_planners_never_take_the_same_request(world: World) -> None:
     with world.platform.uow() as s:
         again = dispatch.claim_replan_requests(session=s, now=later, lease=timedelta(minutes=10))
     assert [r.id for r in again] == [first[0].id]
+
+
+def test_a_van_delivers_first_and_collects_a_return_it_had_no_room_for_at_the_depot(
+    world: World,
+) -> None:
+    """Two 24 l deliveries and a 24 l return in a 50 l van: planned on one route, the
+    return a pickup once the deliveries left (carried from the depot, 72 l would not fit)."""
+    car_a, car_b = world.link_car(), world.link_car("ben")
+    office_a, office_b = world.add_place(), world.add_place("ben", "office", OFFICE)
+    first = world.book(car_a, [(office_a, 10, 12)])
+    second = world.book(car_b, [(office_b, 10, 12)], who="ben")
+    pickup = world.book_pickup(car_a, [(office_a, 10, 12)])
+    day = world.ok(
+        world.post(
+            "carrier",
+            "/v1/plans",
+            {
+                "service_date": world.at(0).date().isoformat(),
+                "driver_ids": [world.ids["driver"]],
+                "van_capacity_l": 50,
+                "home_as_option": False,
+                "seconds": 1.0,
+            },
+        ),
+        201,
+    )
+    assert day["unplanned"] == []
+    (route,) = day["routes"]
+    loads = {s["delivery_id"]: s["load"] for s in route["stops"]}
+    assert loads == {first["id"]: "delivery", second["id"]: "delivery", pickup["id"]: "pickup"}
+    # Collected first, the return would ride with both deliveries: 72 l in a 50 l van.
+    assert route["stops"][0]["delivery_id"] != pickup["id"]

@@ -47,7 +47,7 @@ def test_same_seed_gives_the_same_numbers(tmp_path: Path, roaming: SimulatedDay)
 def test_every_booked_parcel_ends_delivered_returned_or_carried_over(roaming: SimulatedDay) -> None:
     """No parcel is lost: each is delivered, returned to the sender, or back at the depot with a reason."""
     with roaming.platform.uow() as s:
-        deliveries = list(s.scalars(select(Delivery)))
+        deliveries = list(s.scalars(select(Delivery).where(Delivery.purpose == "delivery")))
         assert len(deliveries) == CUSTOMERS
         for d in deliveries:
             assert (d.status, d.outcome_reason) in {
@@ -116,3 +116,22 @@ def test_checkout_books_no_trunk_place_that_closes_before_a_van_could_arrive(
         assert places == [near]
     finally:
         day.close()
+
+
+def test_returns_and_sends_are_collected_from_trunks(roaming: SimulatedDay) -> None:
+    """About 15 % of customers hand a return or a send to the van; each ends collected, not
+    collected with a reason, or carried over, and the KPIs count them apart from deliveries."""
+    with roaming.platform.uow() as s:
+        pickups = list(s.scalars(select(Delivery).where(Delivery.purpose != "delivery")))
+        figures = kpis(s, roaming.record)
+    assert pickups and {p.purpose for p in pickups} <= {"return", "send"}
+    for p in pickups:
+        assert (p.status, p.outcome_reason) in {
+            ("collected", None), ("not_collected", p.outcome_reason), ("booked", "not_reached"),
+        }, (p.id, p.status, p.outcome_reason)  # fmt: skip
+    collected = [p for p in pickups if p.status == "collected"]
+    assert figures["collections"] == len(pickups)
+    assert figures["returns_collected"] + figures["sends_collected"] == len(collected)
+    assert figures["returns_collected"] == sum(p.purpose == "return" for p in collected)
+    assert figures["parcels"] == CUSTOMERS
+    assert 0 < figures["collection_first_attempt_success"] <= 1

@@ -27,6 +27,7 @@ from trunkdrop.operations.views import router as operations_router
 from trunkdrop.parties.views import router as parties_router
 from trunkdrop.places.views import router as places_router
 from trunkdrop.privacy.views import router as privacy_router
+from trunkdrop.proofs.views import router as proofs_router
 from trunkdrop.returns.views import router as returns_router
 from trunkdrop.sends.views import router as sends_router
 from trunkdrop.vehicles.adapters.simulator.views import router as sim_router
@@ -92,6 +93,7 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
         webhooks_router,
         returns_router,
         sends_router,
+        proofs_router,
         consents_router,
         privacy_router,
     ):

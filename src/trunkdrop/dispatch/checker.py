@@ -22,6 +22,24 @@ class CheckReport:
         return not self.violations
 
 
+def load_profile(problem: Problem, route: Route) -> list[int]:
+    """What the van carries leaving the depot, then after each stop of `route`.
+
+    Every delivery's load rides from the depot; at each stop its delivery leaves and its
+    pickup joins, so a van can collect more than it had room for at the start."""
+    stops = [
+        problem.stops[problem.place_at[location][0]]
+        for location in route.locations
+        if location in problem.place_at
+    ]
+    load = sum(stop.demand for stop in stops)
+    profile = [load]
+    for stop in stops:
+        load += stop.pickup - stop.demand
+        profile.append(load)
+    return profile
+
+
 def check_plan(problem: Problem, plan: Plan) -> CheckReport:
     """Check `plan` against `problem`: stops served once, windows, capacity, shifts, cost."""
     violations: list[str] = []
@@ -73,7 +91,6 @@ def _check_route(
     size = len(problem.locations)
     label = f"Route {number}"
     cost = 0
-    load = 0
     here = van.start_depot
     clock = van.shift_start + problem.service_time(here)
     # Time from departure to each service start without waiting, and how late the van may
@@ -94,7 +111,6 @@ def _check_route(
         stop_number, place = owner
         stop = problem.stops[stop_number]
         served.setdefault(stop_number, []).append(number)
-        load += stop.demand
         cost += problem.cost[here][location]
         arrival = clock + problem.travel_time[here][location]
         unhurried += problem.travel_time[here][location]
@@ -116,6 +132,7 @@ def _check_route(
         violations.append(
             f"{label} is back at the depot at {back}, after the shift ends at {van.shift_end}."
         )
+    load = max(load_profile(problem, route))
     if load > van.capacity:
         violations.append(f"{label} carries {load} units, more than the van's {van.capacity}.")
     unhurried += problem.travel_time[here][van.end_depot]

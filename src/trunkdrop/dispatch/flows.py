@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from trunkdrop.config import Settings
 from trunkdrop.deliveries import service as deliveries
+from trunkdrop.deliveries.domain import is_pickup
 from trunkdrop.deliveries.models import Delivery
 from trunkdrop.dispatch import routes
 from trunkdrop.dispatch import service as dispatch
@@ -175,12 +176,15 @@ def build_problem(
     matrix: MatrixProvider,
     optional: bool = False,
     costs: CostModel | None = None,
+    pickups: frozenset[str] = frozenset(),
 ) -> DayProblem:
     """Locations: the depot, each van's start, then every candidate place (one location each).
 
     With `optional`, a stop no plan can serve is left out instead of failing the whole plan:
     each stop carries a prize larger than serving it can ever cost. With `costs` the plan
-    minimises the carrier's cost (vans, km, driver hours); without, metres alone."""
+    minimises the carrier's cost (vans, km, driver hours); without, metres alone. A stop
+    whose delivery id is in `pickups` (a return or a send) is a load collected there and
+    carried back, not one carried out from the depot."""
     points: list[Point] = [depot]
     starts: list[int] = []
     for van in vans:
@@ -198,7 +202,16 @@ def build_problem(
             points.append(candidate.point)
             candidates[index] = candidate
             places.append(Place(index, Window(candidate.open_s, candidate.close_s)))
-        problem_stops.append(Stop(name=options[0].delivery_id, places=tuple(places), demand=demand))
+        name = options[0].delivery_id
+        collected = name in pickups
+        problem_stops.append(
+            Stop(
+                name=name,
+                places=tuple(places),
+                demand=0 if collected else demand,
+                pickup=demand if collected else 0,
+            )
+        )
     m = matrix.matrices(points)
     cost = m.metres.copy()
     for index, candidate in candidates.items():
@@ -474,6 +487,7 @@ def prepare_day(
             matrix=matrix,
             optional=True,
             costs=CostModel.from_settings(settings),
+            pickups=frozenset(d.id for d in todo if is_pickup(d.purpose)),
         )
     except ProblemError as e:
         raise InvalidInput(str(e), code="plan_input_invalid") from e
@@ -637,6 +651,7 @@ def prepare_replan(
     end_s = shift_end_hour * 3600
     vans: list[Van] = []
     movable: list[str] = []
+    collected: set[str] = set()
     stops_in: list[tuple[list[Candidate], int]] = []
     for route in routes:
         stops = dispatch.stops_of(session=session, route_id=route.id)
@@ -668,6 +683,8 @@ def prepare_replan(
             if options:
                 movable.append(stop.id)
                 stops_in.append((options, parcel_litres(delivery)))
+                if is_pickup(delivery.purpose):
+                    collected.add(delivery.id)
     day = None
     if movable:
         try:
@@ -678,6 +695,7 @@ def prepare_replan(
                 stops=stops_in,
                 matrix=matrix,
                 costs=CostModel.from_settings(settings),
+                pickups=frozenset(collected),
             )
         except ProblemError as e:
             raise InvalidInput(str(e), code="plan_input_invalid") from e

@@ -44,6 +44,14 @@ def plan_command(instance_file: Path, seconds: float, seed: int, json_output: bo
     routes = [
         [problem.locations[location].id for location in route.locations] for route in plan.routes
     ]
+    # Per route, what each stop does to the van's load: a delivery leaves, a pickup joins.
+    loads = [
+        [
+            "pickup" if problem.stops[problem.place_at[location][0]].pickup else "delivery"
+            for location in route.locations
+        ]
+        for route in plan.routes
+    ]
     unplanned = [
         {"stop": problem.stops[number].name, "reason": str(reason)}
         for number, reason in sorted(unserved_stops(problem, plan).items())
@@ -55,6 +63,7 @@ def plan_command(instance_file: Path, seconds: float, seed: int, json_output: bo
             "cost": report.cost,
             "feasible": report.feasible,
             "routes": routes,
+            "loads": loads,
             "unplanned": unplanned,
             "seconds": round(elapsed, 3),
         }

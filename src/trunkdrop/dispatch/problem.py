@@ -71,6 +71,8 @@ class Stop:
     """One parcel: delivered at exactly one of its mutually exclusive places.
 
     An optional stop (`required=False`) may be left out; leaving it out costs its `prize`.
+    `demand` is loaded at the depot and leaves the van here; `pickup` joins the van here
+    and rides back to the depot (a return or a send collected from a trunk).
     """
 
     name: str
@@ -78,12 +80,15 @@ class Stop:
     demand: int = 0
     required: bool = True
     prize: int = 0
+    pickup: int = 0
 
     def __post_init__(self) -> None:
         if not self.places:
             raise StopError(f"Stop {self.name!r} has no place to deliver at.")
         if self.demand < 0:
             raise StopError(f"Stop {self.name!r} has a negative demand ({self.demand}).")
+        if self.pickup < 0:
+            raise StopError(f"Stop {self.name!r} has a negative pickup ({self.pickup}).")
         if self.prize < 0:
             raise StopError(f"Stop {self.name!r} has a negative prize ({self.prize}).")
         seen: set[int] = set()
@@ -196,9 +201,9 @@ class Problem:
         biggest = max(van.capacity for van in self.vehicle_types)
         owners: dict[int, str] = {}
         for stop in self.stops:
-            if stop.demand > biggest:
+            if max(stop.demand, stop.pickup) > biggest:
                 raise StopError(
-                    f"Stop {stop.name!r} needs {stop.demand} units of space "
+                    f"Stop {stop.name!r} needs {max(stop.demand, stop.pickup)} units of space "
                     f"but the biggest van holds {biggest}."
                 )
             for place in stop.places:

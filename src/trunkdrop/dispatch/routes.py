@@ -222,6 +222,7 @@ def stop_to_read(
         status=stop.status,
         mode=stop.mode,
         purpose=delivery.purpose,
+        load="pickup" if domain.is_pickup(delivery.purpose) else "delivery",
         is_next=stop.id == next_id,
         delivery_id=delivery.id,
         parcel_ref=delivery.parcel_ref,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -67,6 +67,8 @@ class StopRead(BaseModel):
     mode: str
     # delivery: the parcel goes into the trunk; return | send: a pickup, it comes out.
     purpose: str = "delivery"
+    # What the van does here: a delivery's load leaves it, a pickup's joins it.
+    load: Literal["delivery", "pickup"] = "delivery"
     is_next: bool
     delivery_id: str
     parcel_ref: str

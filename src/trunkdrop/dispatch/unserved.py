@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 
+from trunkdrop.dispatch.checker import load_profile
 from trunkdrop.dispatch.problem import Place, Plan, Problem, VehicleType
 
 
@@ -30,11 +31,8 @@ def unserved_stops(problem: Problem, plan: Plan) -> dict[int, Unserved]:
         for location in route.locations
         if location in problem.place_at
     }
-    loads = [0] * len(plan.routes)
-    for number, route in enumerate(plan.routes):
-        for location in route.locations:
-            if location in problem.place_at:
-                loads[number] += problem.stops[problem.place_at[location][0]].demand
+    # A route's room is what its fullest moment leaves (pickups join as deliveries leave).
+    loads = [max(load_profile(problem, route)) for route in plan.routes]
     used = [0] * len(problem.vehicle_types)
     for route in plan.routes:
         used[route.vehicle_type] += 1
@@ -62,7 +60,7 @@ def unserved_stops(problem: Problem, plan: Plan) -> dict[int, Unserved]:
             reasons[number] = Unserved.window_unreachable
         elif not any(_back_in_time(problem, place, van) for place, van in in_window):
             reasons[number] = Unserved.shift
-        elif all(left < stop.demand for left in room):
+        elif all(left < max(stop.demand, stop.pickup) for left in room):
             reasons[number] = Unserved.capacity
         else:
             reasons[number] = Unserved.no_van

@@ -108,6 +108,8 @@ RECORDINGS: Mapping[str, Recording] = MappingProxyType(
         "access.granted": Recording("access_granted"),
         "attempt.trunk_open": Recording("trunk_open"),
         "attempt.deposited": Recording("deposited"),
+        # A proof photo taken at the open trunk (proofs/): on the timeline and audited.
+        "attempt.photo_taken": Recording("photo_taken", "attempt.photo_taken"),
         "attempt.failed": Recording("attempt_failed", "attempt.failed"),
         "attempt.secured": Recording("locked", "vehicle.secured"),
         "attempt.relock_sent": Recording("relock"),

@@ -68,6 +68,7 @@ class Visit:
     polls: int = 0
     lid: tuple[str, str] | None = None  # a trunk left open: (brand, external id)
     car: tuple[str, str] | None = None  # (brand, external id) of the car at this stop
+    label: str | None = None  # a pickup: the label the driver scans in the trunk
 
 
 @dataclass

@@ -9,6 +9,7 @@ from trunkdrop import workers
 from trunkdrop.access.tokens import TRUNK_UNLOCK, b64u, proof_message
 from trunkdrop.deliveries import attempts
 from trunkdrop.deliveries import service as deliveries
+from trunkdrop.deliveries.domain import is_pickup
 from trunkdrop.deliveries.models import Attempt
 from trunkdrop.deliveries.schemas import AttemptStart
 from trunkdrop.devices.schemas import DeviceProof
@@ -205,10 +206,12 @@ class DayEvents:
                 now=self.clock.now(),
                 attempt_in=AttemptStart(
                     position=Position(latitude=d.at[0], longitude=d.at[1]),
-                    scanned_parcel_ref=delivery.parcel_ref,
+                    # A pickup's parcel is in the trunk: its label is scanned there.
+                    scanned_parcel_ref=None if is_pickup(delivery.purpose) else delivery.parcel_ref,
                 ),
             )
             attempt_id, mode = attempt.id, stop.mode
+        self.visits[i].label = delivery.parcel_ref if is_pickup(delivery.purpose) else None
         cust = self.day.customer_of_delivery[delivery.id]
         self.visits[i].attempt = attempt_id
         _, brand, external = self.day.car_of[cust.number]
@@ -308,14 +311,26 @@ class DayEvents:
             self._push(at_s + PARK_AND_WALK_S, "go", i)
             return
         d = self.record.drivers[i]
+        label = self.visits[i].label
         with self.platform.uow() as s:
-            attempts.confirm_deposit(
-                session=s,
-                settings=self.platform.settings,
-                driver=party(s, d.party_id),
-                attempt_id=attempt_id,
-                now=self.clock.now(),
-            )
+            if label is not None:
+                # A pickup: the driver scans the label of the parcel in the trunk, takes it.
+                attempts.collect(
+                    session=s,
+                    settings=self.platform.settings,
+                    driver=party(s, d.party_id),
+                    attempt_id=attempt_id,
+                    scanned_label=label,
+                    now=self.clock.now(),
+                )
+            else:
+                attempts.confirm_deposit(
+                    session=s,
+                    settings=self.platform.settings,
+                    driver=party(s, d.party_id),
+                    attempt_id=attempt_id,
+                    now=self.clock.now(),
+                )
         car = self.visits[i].car
         assert car is not None
         brand, external = car

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from trunkdrop.simulation import plans, setup
+from trunkdrop.simulation import pickups, plans, setup
 from trunkdrop.simulation.day import STRATEGIES, DayRecord, RunConfig, SimulatedDay
 from trunkdrop.simulation.day_events import DayEvents
 from trunkdrop.store.base import reproducible_ids
@@ -22,6 +22,7 @@ def run_strategy(config: RunConfig, progress: Callable[[str, float], None]) -> S
     with reproducible_ids(config.seed * 31 + STRATEGIES.index(config.strategy)):
         setup.set_up(day)
         setup.book(day)
+        pickups.book_pickups(day)
         plans.plan(day)
         DayEvents(day).run()
     progress("done", 1.0)

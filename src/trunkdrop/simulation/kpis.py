@@ -24,12 +24,21 @@ def kpis(session: Session, record: DayRecord, costs: CostModel | None = None) ->
     failed first attempt causes a second one; one made today is in the day's cost already),
     divided by the parcels booked, all of which are delivered in the end."""
     costs = costs or CostModel()
-    booked = session.scalar(select(func.count()).select_from(Delivery)) or 0
-    attempts = list(session.scalars(select(Attempt).order_by(Attempt.started_at, Attempt.id)))
+    # The parcel figures are the deliveries'; returns and sends (pickups) have their own.
+    purpose = {
+        row.id: row.purpose for row in session.execute(select(Delivery.id, Delivery.purpose))
+    }
+    booked = sum(1 for kind in purpose.values() if kind == "delivery")
+    every_attempt = list(session.scalars(select(Attempt).order_by(Attempt.started_at, Attempt.id)))
+    attempts = [a for a in every_attempt if purpose.get(a.delivery_id) == "delivery"]
     first: dict[str, Attempt] = {}
-    for a in attempts:
+    for a in every_attempt:
         first.setdefault(a.delivery_id, a)
-    first_ok = sum(1 for a in first.values() if a.status == "succeeded")
+    first_ok = sum(
+        1
+        for a in first.values()
+        if a.status == "succeeded" and purpose[a.delivery_id] == "delivery"
+    )
     failed_by_reason = Counter(
         a.failure_reason or "unknown" for a in attempts if a.status == "failed"
     )
@@ -37,13 +46,30 @@ def kpis(session: Session, record: DayRecord, costs: CostModel | None = None) ->
         session.scalar(
             select(func.count())
             .select_from(Delivery)
-            .where(Delivery.outcome_reason == "not_reached", Delivery.status == "booked")
+            .where(
+                Delivery.outcome_reason == "not_reached",
+                Delivery.status == "booked",
+                Delivery.purpose == "delivery",
+            )
         )
         or 0
     )
     if not_reached:
         failed_by_reason["not_reached"] += not_reached
-    outcomes = Counter((d.status, d.outcome) for d in session.scalars(select(Delivery)))
+    outcomes = Counter(
+        (d.status, d.outcome)
+        for d in session.scalars(select(Delivery).where(Delivery.purpose == "delivery"))
+    )
+    pickups = Counter(
+        (d.purpose, d.status)
+        for d in session.scalars(select(Delivery).where(Delivery.purpose != "delivery"))
+    )
+    collections = sum(pickups.values())
+    collected_first = sum(
+        1
+        for a in first.values()
+        if a.status == "succeeded" and purpose[a.delivery_id] != "delivery"
+    )
     grants = Counter(session.scalars(select(Grant.status)))
     refused = (
         session.scalar(
@@ -104,6 +130,12 @@ def kpis(session: Session, record: DayRecord, costs: CostModel | None = None) ->
         if unlock_to_lock
         else None,
         "incidents": session.scalar(select(func.count()).select_from(Incident)) or 0,
+        "collections": collections,
+        "returns_collected": pickups.get(("return", "collected"), 0),
+        "sends_collected": pickups.get(("send", "collected"), 0),
+        "collection_first_attempt_success": round(collected_first / collections, 4)
+        if collections
+        else None,
         "unplanned": record.unplanned,
         "unplanned_by_reason": dict(sorted(record.unplanned_by_reason.items())),
     }

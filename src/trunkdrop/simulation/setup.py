@@ -157,7 +157,7 @@ def _book_one(day: SimulatedDay, s: Session, shop: Party, cust: Customer) -> str
         stays = [
             st
             for st in itinerary(cust, open_s=SHIFT_START, close_s=SHIFT_END)
-            if _reachable(day, st.point, st.end_s, now)
+            if reachable(day, st.point, st.end_s, now)
         ]
         if day.config.strategy == "trunk_fixed" and stays:
             stays = [max(stays, key=lambda st: st.end_s - st.start_s)]
@@ -186,7 +186,7 @@ def _book_one(day: SimulatedDay, s: Session, shop: Party, cust: Customer) -> str
     ).id
 
 
-def _reachable(day: SimulatedDay, point: Point, end_s: int, now: datetime) -> bool:
+def reachable(day: SimulatedDay, point: Point, end_s: int, now: datetime) -> bool:
     """Whether any van from the depot can reach `point` before a window ending at `end_s`
     closes: checkout offers no other (`dispatch.reach`), so the customer never picks one,
     and a place no plan can serve would only leave the parcel unplanned."""

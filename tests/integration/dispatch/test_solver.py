@@ -235,7 +235,18 @@ def test_plan_command_prints_one_json_object(
     assert code == 0
     document = json.loads(output)
     assert output.strip().count("\n") == 0
-    assert set(document) == {"instance", "cost", "feasible", "routes", "unplanned", "seconds"}
+    assert set(document) == {
+        "instance",
+        "cost",
+        "feasible",
+        "routes",
+        "loads",
+        "unplanned",
+        "seconds",
+    }
+    # The benchmark files hold deliveries only, one load entry per stop of each route.
+    assert [len(r) for r in document["loads"]] == [len(r) for r in document["routes"]]
+    assert {load for route in document["loads"] for load in route} == {"delivery"}
     assert document["unplanned"] == []
     assert document["instance"] == "instance_1-triangle"
     assert document["feasible"] is True

@@ -49,6 +49,7 @@ class Translation:
                     pyvrp.Client(
                         location=place.location,
                         delivery=[stop.demand],
+                        pickup=[stop.pickup],
                         service_duration=problem.service_time(place.location),
                         tw_early=place.window.open,
                         tw_late=place.window.close,

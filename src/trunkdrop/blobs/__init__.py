@@ -1,0 +1,1 @@
+"""Where opaque files (proof photos) are kept: a port and its filesystem adapter."""
