@@ -4,6 +4,17 @@ running), with N concurrent simulated drivers, and the p50/p99 latency of the ac
 
     .venv/bin/python benchmarks/access_path.py [--drivers 32] [--per-driver 8]
         [--database-url postgresql://postgres@127.0.0.1:5432/test]
+    .venv/bin/python benchmarks/access_path.py --processes 2 --car-link mqtt \
+        --database-url postgresql://postgres@127.0.0.1:5432/<your database> \
+        [--mqtt-url mqtt://127.0.0.1:1883]
+
+With --processes N --car-link mqtt the platform runs as in production: `trunkdrop serve
+--processes N --no-workers`, one `trunkdrop worker` and the cars as `trunkdrop cars` on the
+broker (own topic root and client ids, so a shared broker is fine), on the real clock with
+service hours all day. It measures (psutil) the CPU of the API processes, the worker, the
+PostgreSQL backends on the database and the broker, not this load generator nor the cars;
+it counts database transactions per delivery (pg_stat_database), not statements. Give it
+a database of its own: every backend on it is counted as the platform's.
 
 A delivery is: next stop → start attempt (naming the handset, so the challenge comes with
 it) → signed access request → (unlock sent, car opens) → deposit → driver shuts the lid →
@@ -111,12 +122,21 @@ class PinnedClock:
 
 
 def seeded_platform(
-    *, database_url: str, drivers: int, per_driver: int, worker_interval: float
+    *,
+    database_url: str,
+    drivers: int,
+    per_driver: int,
+    worker_interval: float,
+    live: dict[str, Any] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """A platform on the benchmark's delivery morning, and what the drivers need: each
     driver a registered handset, an API key and a started route of `per_driver` trunk
-    stops, every car parked at its booked place and answering at once."""
+    stops, every car parked at its booked place and answering at once.
+
+    `live` (settings for processes apart): the real clock, windows open now, and the cars
+    left for the caller to park over the car link (their places in seed["cars"])."""
     from trunkdrop.bootstrap import bootstrap
+    from trunkdrop.clock import SystemClock
     from trunkdrop.config import Settings
     from trunkdrop.deliveries import service as deliveries
     from trunkdrop.deliveries.schemas import DeliveryCreate
@@ -130,15 +150,28 @@ def seeded_platform(
     from trunkdrop.vehicles import service as vehicles
     from trunkdrop.vehicles.schemas import VehicleLink
 
-    clock = PinnedClock(datetime(2026, 12, 1, 9, 55, tzinfo=BERLIN))
+    clock = PinnedClock(datetime(2026, 12, 1, 9, 55, tzinfo=BERLIN)) if live is None else None
     settings = Settings(
         database_url=database_url,
         environment="development",
         worker_interval_s=worker_interval,
-        workers_inline=True,
+        workers_inline=live is None,
+        **(live or {}),
     )
-    platform = bootstrap(settings, clock=clock)
-    now = clock.now
+    platform = bootstrap(settings, clock=clock or SystemClock(), role="api" if live else "all")
+    now = platform.now
+    day, window = (
+        DAY,
+        (datetime(2026, 12, 1, 8, tzinfo=BERLIN), datetime(2026, 12, 1, 18, tzinfo=BERLIN)),
+    )
+    if live is not None:  # service hours all day (the processes' settings say so too)
+        local = now().astimezone(BERLIN)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        day = local.date()
+        window = (
+            max(midnight, local - timedelta(hours=1)),
+            min(midnight + timedelta(hours=23, minutes=59), local + timedelta(hours=3)),
+        )
     seed: dict[str, Any] = {"drivers": [], "vehicles": {}}
     with platform.uow() as s:
         shop = parties.create_party(session=s, role="retailer", name="shop", now=now())
@@ -178,7 +211,8 @@ def seeded_platform(
             delivery_ids = []
             for k in range(per_driver):
                 n = d * per_driver + k
-                lat, lon = CENTRE[0] + (n % 97) * 0.0009, CENTRE[1] + (n // 97) * 0.0009
+                # Each driver its own street, stops 100 m apart: a plausible track.
+                lat, lon = CENTRE[0] + k * 0.0009, CENTRE[1] + d * 0.0009
                 owner = parties.create_party(session=s, role="customer", name=f"c{n}", now=now())
                 car = vehicles.link_vehicle(
                     session=s,
@@ -223,8 +257,8 @@ def seeded_platform(
                             "itinerary": [
                                 {
                                     "place_id": place.id,
-                                    "window_start": datetime(2026, 12, 1, 8, tzinfo=BERLIN),
-                                    "window_end": datetime(2026, 12, 1, 18, tzinfo=BERLIN),
+                                    "window_start": window[0],
+                                    "window_end": window[1],
                                 }
                             ],
                         }
@@ -233,11 +267,12 @@ def seeded_platform(
                 delivery_ids.append(delivery.id)
                 seed["vehicles"][delivery.parcel_ref] = car.id
                 cars.append((car.brand, car.external_id, lat, lon))
+                seed.setdefault("cars", []).append([car.brand, car.external_id, lat, lon])
             route = routes.plan_route(
                 session=s,
                 carrier=carrier,
                 driver_id=driver.id,
-                service_date=DAY,
+                service_date=day,
                 delivery_ids=delivery_ids,
                 now=now(),
             )
@@ -255,6 +290,8 @@ def seeded_platform(
                     ),
                 }
             )
+    if live is not None:
+        return platform, seed
     for brand, external, lat, lon in cars:
         platform.simulator.configure(brand, external, latency_s=0.0)
         platform.simulator.park(brand, external, lat, lon, now())
@@ -405,7 +442,10 @@ async def drive(
     deadline: float,
     access_ms: list[float],
     done: list[float],
+    stalled: list[str] | None = None,
 ) -> None:
+    """One driver's day. With `stalled` given, an attempt whose events stop for the read
+    timeout ends this driver's day and is listed there instead of stopping the run."""
     auth = {"Authorization": f"Bearer {driver['key']}"}
     ops = {"Authorization": f"Bearer {operator_key}"}
     handset = Ed25519PrivateKey.from_private_bytes(tokens.unb64u(driver["private_key"]))
@@ -465,18 +505,24 @@ async def drive(
         if status != 202:
             raise RuntimeError(f"access refused: {granted}")
         last = None
-        async for status_now in follow(attempt["id"]):
-            if status_now == "trunk_open" and last != "trunk_open":
-                # Parcel in, lid shut: the car then reports closed, is locked, reports locked.
-                await post(f"/v1/attempts/{attempt['id']}/deposit")
-                await post(
-                    f"/v1/sim/vehicles/{vehicles[stop['parcel_ref']]}",
-                    {"action": "close_trunk"},
-                    ops,
-                )
-            last = status_now
-            if status_now in ("succeeded", "failed"):
-                break
+        try:
+            async for status_now in follow(attempt["id"]):
+                if status_now == "trunk_open" and last != "trunk_open":
+                    # Parcel in, lid shut: the car reports closed, is locked, reports locked.
+                    await post(f"/v1/attempts/{attempt['id']}/deposit")
+                    await post(
+                        f"/v1/sim/vehicles/{vehicles[stop['parcel_ref']]}",
+                        {"action": "close_trunk"},
+                        ops,
+                    )
+                last = status_now
+                if status_now in ("succeeded", "failed"):
+                    break
+        except (TimeoutError, aiohttp.ClientError):
+            if stalled is None:
+                raise
+            stalled.append(attempt["id"])
+            return
         if last == "succeeded":
             done.append(time.perf_counter() - t0)
         elif time.monotonic() < deadline:
@@ -526,7 +572,7 @@ async def sql_so_far(port: int) -> int:
 
 
 async def load(
-    port: int, seed: dict[str, Any], seconds: float
+    port: int, seed: dict[str, Any], seconds: float, stalled: list[str] | None = None
 ) -> tuple[list[float], list[float], float]:
     access_ms: list[float] = []
     done: list[float] = []
@@ -535,11 +581,28 @@ async def load(
         deadline = time.monotonic() + seconds
         await asyncio.gather(
             *(
-                drive(client, d, seed["operator_key"], seed["vehicles"], deadline, access_ms, done)
+                drive(
+                    client,
+                    d,
+                    seed["operator_key"],
+                    seed["vehicles"],
+                    deadline,
+                    access_ms,
+                    done,
+                    stalled,
+                )
                 for d in seed["drivers"]
             )
         )
         return access_ms, done, time.perf_counter() - start
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def bench_pg_url(base: str) -> tuple[str, str]:
@@ -600,6 +663,230 @@ def floor_rate(args: argparse.Namespace, tmp: str) -> tuple[float, float]:
     return len(done) / elapsed, 1000 * cpu / max(1, len(done))
 
 
+# -- (3) processes apart: API processes, a worker and the cars over MQTT -----------------------
+def platform_pids(serve: int, worker: int, database: str) -> dict[int, str]:
+    """Every process of the platform now: the API processes (`serve` and its children),
+    the worker, the PostgreSQL backends on the benchmark's database, the MQTT broker.
+    Not the load generator, not the simulated cars."""
+    import psutil
+    import psycopg
+
+    pids = {serve: "api", worker: "worker"}
+    for child in psutil.Process(serve).children(recursive=True):
+        pids[child.pid] = "api"
+    admin = database.split("?")[0]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for (pid,) in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        ):
+            pids[int(pid)] = "postgresql"
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] == "mosquitto":
+            pids[process.pid] = "mosquitto"
+    return pids
+
+
+def cpu_by_pid(pids: dict[int, str]) -> dict[int, float]:
+    import psutil
+
+    seconds: dict[int, float] = {}
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        seconds[pid] = times.user + times.system
+    return seconds
+
+
+def transactions(database: str) -> int:
+    import psycopg
+
+    with psycopg.connect(database.split("?")[0], autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database"
+            " WHERE datname = current_database()"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def run_processes(args: argparse.Namespace) -> None:
+    """`--processes N --car-link mqtt`: the platform as it runs in production, measured."""
+    import secrets
+
+    from sqlalchemy import create_engine, text
+
+    from trunkdrop.vehicles.adapters.mqtt.control import FleetControl
+
+    if not (args.database_url or "").startswith("postgresql"):
+        raise SystemExit(
+            "--processes needs PostgreSQL: --database-url or TRUNKDROP_BENCH_DATABASE_URL"
+        )
+    if args.car_link != "mqtt":
+        raise SystemExit("--processes runs the cars as their own process: --car-link mqtt")
+    url, admin = bench_pg_url(args.database_url)
+    root = f"bench{secrets.token_hex(4)}"  # the broker may be shared: our own topics and ids
+    live = {
+        "car_link": "mqtt",
+        "mqtt_url": args.mqtt_url,
+        "mqtt_topic_root": root,
+        "mqtt_client_id": f"{root}-platform",
+        "service_day_start_hour": 0,
+        "service_day_end_hour": 24,
+        "auto_replan": False,
+    }
+    env = {
+        **os.environ,
+        **{
+            f"TRUNKDROP_{k.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
+            for k, v in live.items()
+        },
+        "TRUNKDROP_DATABASE_URL": url,
+        "TRUNKDROP_ENVIRONMENT": "development",
+        "TRUNKDROP_WORKER_INTERVAL_S": str(args.worker_interval),
+    }
+    trunkdrop = str(Path(sys.executable).with_name("trunkdrop"))
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    started: list[subprocess.Popen[bytes]] = []
+    platform = None
+    try:
+        cars = [trunkdrop, "cars", "--broker", args.mqtt_url, "--topic-root", root]
+        cars += ["--client-prefix", f"{root}-car"]
+        started.append(subprocess.Popen(cars, env=env, **quiet))  # noqa: S603
+        platform, seed = seeded_platform(
+            database_url=url,
+            drivers=args.drivers,
+            per_driver=args.per_driver,
+            worker_interval=args.worker_interval,
+            live=live,
+        )
+        serve_cmd = [trunkdrop, "serve", "--port", str(args.port), "--no-workers"]
+        api = subprocess.Popen([*serve_cmd, "--processes", str(args.processes)], env=env, **quiet)  # noqa: S603
+        worker = subprocess.Popen([trunkdrop, "worker", "--name", root], env=env, **quiet)  # noqa: S603
+        started += [api, worker]
+        for _ in range(600):
+            try:
+                if httpx.get(f"http://127.0.0.1:{args.port}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise SystemExit("the API processes did not answer within a minute")
+        assert platform.car_link is not None
+        control = FleetControl(platform.car_link)
+        for brand, external, lat, lon in seed["cars"]:
+            control.act(
+                brand, external, "configure", now=platform.now(), settings={"latency_s": 0.0}
+            )
+            control.act(brand, external, "park", now=platform.now(), where=(lat, lon))
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        parked, progress = 0, time.monotonic()
+        # The worker ingests the cars' positions; each car joins the broker on its first
+        # message, slowly on a busy machine: wait while they keep coming, 20 s at most idle.
+        while time.monotonic() - progress < 20:
+            with engine.connect() as c:
+                now_parked = c.scalar(
+                    text("SELECT count(*) FROM vehicles WHERE latitude IS NOT NULL")
+                )
+            if now_parked == len(seed["cars"]):
+                parked = now_parked
+                break
+            if now_parked != parked:
+                parked, progress = now_parked, time.monotonic()
+            time.sleep(0.2)
+        engine.dispose()
+        if parked != len(seed["cars"]):
+            raise SystemExit(f"only {parked} of {len(seed['cars'])} cars reported where they are")
+        pids = platform_pids(api.pid, worker.pid, admin)
+        cpu_before, xact_before = cpu_by_pid(pids), transactions(admin)
+        stalled: list[str] = []
+        access_ms, done, elapsed = asyncio.run(load(args.port, seed, args.seconds, stalled))
+        xact = transactions(admin) - xact_before
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        with engine.connect() as c:  # what became of the stalled attempts' commands
+            stalled_commands = [
+                f"{a}: {r[0]} {r[1]} {r[2]}"
+                for a in stalled
+                for r in c.execute(
+                    text(
+                        "SELECT kind, status, coalesce(detail, '') FROM vehicle_commands"
+                        " WHERE attempt_id = :a ORDER BY created_at"
+                    ),
+                    {"a": a},
+                )
+            ]
+        engine.dispose()
+        pids |= platform_pids(api.pid, worker.pid, admin)
+        cpu_after = cpu_by_pid(pids)
+    finally:
+        if platform is not None:
+            platform.close()
+        for process in reversed(started):
+            process.terminate()
+        for process in started:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        drop_bench_schema(admin)
+    for line in stalled_commands:
+        print(f"stalled attempt {line}", file=sys.stderr)
+    by_kind: dict[str, float] = {}
+    for pid, kind in pids.items():
+        spent = cpu_after.get(pid, 0.0) - cpu_before.get(pid, 0.0)
+        by_kind[kind] = by_kind.get(kind, 0.0) + max(0.0, spent)
+    per = max(1, len(done))
+    platform_ms = 1000 * sum(by_kind.values()) / per
+    access_ms.sort()
+    p50 = statistics.median(access_ms) if access_ms else float("nan")
+    p99 = (
+        access_ms[min(len(access_ms) - 1, int(len(access_ms) * 0.99))]
+        if access_ms
+        else float("nan")
+    )
+    rate = len(done) / elapsed if elapsed else 0.0
+    rows = [
+        ("database", "postgresql"),
+        ("car link", "mqtt (trunkdrop cars, own process)"),
+        ("API processes", str(args.processes)),
+        ("concurrent drivers", str(args.drivers)),
+        ("deliveries completed", f"{len(done)} of {args.drivers * args.per_driver}"),
+        ("attempts stalled (no event for 30 s)", str(len(stalled))),
+        ("complete trunk deliveries per s (HTTP)", f"{rate:.1f}"),
+        ("access request p50 (ms)", f"{p50:.1f}"),
+        ("access request p99 (ms)", f"{p99:.1f}"),
+        ("platform CPU per delivery (ms)", f"{platform_ms:.1f}"),
+        *(
+            (f"  of which {kind} (ms)", f"{1000 * by_kind.get(kind, 0.0) / per:.1f}")
+            for kind in ("api", "worker", "postgresql", "mosquitto")
+        ),
+        # The broker is shared on a developer machine: its share may include others' traffic.
+        ("database transactions per delivery", f"{xact / per:.1f}"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value:>14}")
+    print(
+        json.dumps(
+            {
+                "deliveries_per_s": round(rate, 1),
+                "p50_access_ms": round(p50, 1),
+                "p99_access_ms": round(p99, 1),
+                "platform_cpu_ms_per_delivery": round(platform_ms, 1),
+                "cpu_ms_per_delivery_by_process": {
+                    k: round(1000 * v / per, 1) for k, v in by_kind.items()
+                },
+                "transactions_per_delivery": round(xact / per, 1),
+                "stalled_attempts": len(stalled),
+                "processes": args.processes,
+                "car_link": "mqtt",
+                "database": "postgresql",
+            }
+        )
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--drivers", type=int, default=32)
@@ -613,6 +900,13 @@ def main() -> None:
     parser.add_argument(
         "--floor-seconds", type=float, default=15.0, help="run the no-op floor this long (0: skip)"
     )
+    parser.add_argument(
+        "--processes", type=int, default=0, help="API processes apart (PostgreSQL, MQTT)"
+    )
+    parser.add_argument("--car-link", choices=("embedded", "mqtt"), default="embedded")
+    parser.add_argument(
+        "--mqtt-url", default=os.environ.get("TRUNKDROP_BENCH_MQTT_URL", "mqtt://127.0.0.1:1883")
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-floor", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--seed-file", help=argparse.SUPPRESS)
@@ -622,6 +916,11 @@ def main() -> None:
         return
     if args.serve_floor:
         serve_floor(args)
+        return
+    if args.processes or args.car_link == "mqtt":
+        if args.port == 8765:
+            args.port = free_port()
+        run_processes(args)
         return
 
     issue_rate, verify_rate = grants_per_second()

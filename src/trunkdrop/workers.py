@@ -6,6 +6,7 @@ Each step is its own unit of work, so one failing step never undoes another.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -132,9 +133,19 @@ def send_commands(platform: Platform, now: datetime, done: upkeep.WorkDone) -> N
         )
     if not claims:
         return
+    _fault_pause_after_claim()
     sent = car_link.send_claimed(registry=platform.registry, claims=claims, now=now)
     with platform.uow() as session:
         car_link.record_sends(session=session, sent=sent, now=now, done=done)
+
+
+def _fault_pause_after_claim() -> None:
+    """Fault-injection point of tests/faults: with TRUNKDROP_FAULT_PAUSE_AFTER_CLAIM_S set
+    the worker waits that long between committing a claim and sending it, so a test can
+    kill it there. Read from the environment, not Settings: no deployment configures it."""
+    pause = os.environ.get("TRUNKDROP_FAULT_PAUSE_AFTER_CLAIM_S")
+    if pause:
+        time.sleep(float(pause))
 
 
 def run_once(platform: Platform, now: datetime | None = None) -> upkeep.WorkDone:
