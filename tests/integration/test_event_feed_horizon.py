@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.support import World
 from trunkdrop.events.domain import Event
@@ -34,3 +35,24 @@ def test_a_later_commit_waits_for_the_earlier_id(world: World, database_url: str
     finally:
         early.close()
     assert _feed(world) == ["inc_early", "inc_late"]
+
+
+def test_another_databases_open_transaction_does_not_stall_the_feed(
+    world: World, database_url: str
+) -> None:
+    """A writing transaction left open in another database of the cluster holds nothing back."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+    other = create_engine(
+        database_url.replace("postgresql://", "postgresql+psycopg://", 1).rsplit("/", 1)[0]
+        + "/postgres"
+    )
+    try:
+        with other.connect() as conn:
+            conn.execute(text("SELECT pg_current_xact_id()"))  # holds a transaction id open
+            with world.platform.session_factory.begin() as session:
+                record(session=session, event=_opened(world, "inc_now"))
+            assert _feed(world) == ["inc_now"]
+            conn.rollback()
+    finally:
+        other.dispose()

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, String, cast, func, insert, or_, select
+from sqlalchemy import BigInteger, String, cast, func, insert, literal_column, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import ColumnClause
 
 from trunkdrop.access import audit
 from trunkdrop.deliveries.models import Delivery, TimelineEntry
@@ -122,15 +123,30 @@ def feed(
     if session.get_bind().dialect.name == "postgresql":
         # An event whose id is higher but whose transaction commits later than another's
         # would be skipped by a reader whose cursor already passed it. Only events recorded
-        # by transactions older than every transaction still running are final.
-        horizon = _as_bigint(func.pg_snapshot_xmin(func.pg_current_snapshot()))
-        query = query.where(or_(LoggedEvent.tx.is_(None), LoggedEvent.tx < horizon))
+        # by transactions older than every transaction of this database still running are
+        # final (the cluster-wide snapshot xmin would let any other database's long
+        # transaction stall the feed).
+        query = query.where(or_(LoggedEvent.tx.is_(None), LoggedEvent.tx < _OPEN_WRITERS_HORIZON))
     if party.role != Role.operator:
         query = query.join(EventAudience, EventAudience.event_id == LoggedEvent.id).where(
             EventAudience.party_id == party.id
         )
     rows = list(session.scalars(query.order_by(LoggedEvent.id).limit(limit + 1)))
     return rows[:limit], len(rows) > limit
+
+
+# The oldest transaction still running in the reader's snapshot, leaving out those another
+# database of the cluster runs (its 32-bit `backend_xid` matched against the snapshot's 64-bit
+# ids); with none, the next id to be handed out. A transaction that ended between the
+# snapshot and the look at `pg_stat_activity` counts as ours: held back for one read.
+_OPEN_WRITERS_HORIZON: ColumnClause[Any] = literal_column(
+    "(SELECT coalesce("
+    "(SELECT min(i::text::bigint) FROM pg_snapshot_xip(pg_current_snapshot()) AS i"
+    " WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity AS a"
+    " WHERE a.datname IS DISTINCT FROM current_database() AND a.backend_xid IS NOT NULL"
+    " AND a.backend_xid::text::bigint = i::text::bigint % 4294967296)),"
+    " pg_snapshot_xmax(pg_current_snapshot())::text::bigint))"
+)
 
 
 def _as_bigint(xid8: Any) -> Any:
