@@ -9,8 +9,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -156,14 +156,34 @@ def run_once(platform: Platform, now: datetime | None = None) -> upkeep.WorkDone
     done = upkeep.WorkDone()
     failed: list[str] = []
 
-    def step(name: str, work: Callable[[], object]) -> None:
+    with ExitStack() as held:
         try:
             # Several worker processes (PostgreSQL): a step that does not claim its rows
             # runs in one of them at a time; the others skip it this pass.
-            exclusive = name not in _CLAIMING_STEPS
-            with operations.step_lock(platform.engine, name) if exclusive else _free() as mine:
-                if mine:
-                    work()
+            mine = held.enter_context(operations.step_locks(platform.engine, _EXCLUSIVE_STEPS))
+        except Exception:
+            log.exception("worker step locks not taken")
+            mine = frozenset()
+            failed.extend(_EXCLUSIVE_STEPS)
+        _run_steps(platform, now, done, mine, failed)
+    if failed:
+        # The steps that could run have run; the caller learns which did not.
+        raise WorkerStepsFailed(failed, done)
+    return done
+
+
+def _run_steps(
+    platform: Platform,
+    now: datetime,
+    done: upkeep.WorkDone,
+    mine: frozenset[str],
+    failed: list[str],
+) -> None:
+    def step(name: str, work: Callable[[], object]) -> None:
+        if name not in _CLAIMING_STEPS and name not in mine:
+            return
+        try:
+            work()
         except Exception:
             log.exception("worker step %s failed", name)
             failed.append(name)
@@ -230,20 +250,15 @@ def run_once(platform: Platform, now: datetime | None = None) -> upkeep.WorkDone
             )
         ),
     )
-    if failed:
-        # The steps that could run have run; the caller learns which did not.
-        raise WorkerStepsFailed(failed, done)
-    return done
 
 
 # Steps whose rows are claimed (FOR UPDATE SKIP LOCKED, leases): any number of workers run
 # them side by side. The reports are split among workers by the broker (shared subscription).
 _CLAIMING_STEPS = frozenset({"commands", "reports", "webhooks", "messages"})
-
-
-@contextmanager
-def _free() -> Iterator[bool]:
-    yield True
+# The others run in one worker at a time (operations.step_locks).
+_EXCLUSIVE_STEPS = (
+    "revocations", "keys", "watchdog", "offline attempts", "sweep", "idempotency keys",
+)  # fmt: skip
 
 
 class WorkerStepsFailed(RuntimeError):
