@@ -50,28 +50,47 @@ def pump_simulator(platform: Platform, now: datetime) -> int:
     maker retries a webhook that failed; taking a report twice is harmless (idempotent).
     Only a committed batch is settled (acknowledged to the broker).
     """
+    return _pump(platform, now)[0]
+
+
+def _pump(
+    platform: Platform, now: datetime, done: upkeep.WorkDone | None = None
+) -> tuple[int, list[car_link.Claim] | None]:
+    """`pump_simulator`; with `done`, the commands waiting are also claimed in the batch's
+    transaction (the reports may just have queued a lock): one transaction where there
+    were two. The claims are None when nothing was claimed with the reports."""
     source = platform.reports or SimulatorReportSource(platform.simulator)
     raw_events = source.take(now)
     if not raw_events:
-        return 0
+        return 0, None
     try:
-        count = _take_in(platform, raw_events, now)
+        count, claims = _take_in(platform, raw_events, now, done)
     except DBAPIError:
         source.redeliver(raw_events)
         raise
     source.settle(raw_events)
-    return count
+    return count, claims
 
 
 def _take_in(
-    platform: Platform, raw_events: list[tuple[str, dict[str, Any]]], now: datetime
-) -> int:
+    platform: Platform,
+    raw_events: list[tuple[str, dict[str, Any]]],
+    now: datetime,
+    done: upkeep.WorkDone | None = None,
+) -> tuple[int, list[car_link.Claim] | None]:
     reports = [(brand, VehicleEventIn.model_validate(raw)) for brand, raw in raw_events]
     session = platform.session_factory()
     try:
         count = sum(_ingest(platform, session, brand, event, now) for brand, event in reports)
+        claims = None
+        if done is not None:
+            claims = car_link.claim_commands(
+                session=session, settings=platform.settings, now=now, done=done
+            )
+            # What these reports queued is claimed here: no wake-up needed for it.
+            pending.claimed_in(session)
         session.commit()
-        return count
+        return count, claims
     except DomainError:
         session.rollback()
     finally:
@@ -89,7 +108,7 @@ def _take_in(
                     event.vehicle_id,
                     e.code,
                 )
-    return count
+    return count, None
 
 
 def _ingest(
@@ -111,26 +130,31 @@ def run_commands(
 ) -> upkeep.WorkDone:
     """The fast path: take the cars' reports in and send the commands that wait.
 
-    With `only_if_queued`, commands are looked for only when a commit in this process
+    With `only_if_queued`, commands are looked for only when reports came in or a commit
     queued one since the last look (vehicles.pending); the full pass looks regardless.
     """
     now = now or platform.now()
     done = done or upkeep.WorkDone()
-    pump_simulator(platform, now)
-    if only_if_queued and not pending.take():
-        return done
-    send_commands(platform, now, done)
+    # Taken before looking: a command queued after this is hinted again for the next look.
+    hinted = pending.take()
+    _, claims = _pump(platform, now, done)
+    if claims is None:
+        if only_if_queued and not hinted:
+            return done
+        with platform.uow() as session:
+            claims = car_link.claim_commands(
+                session=session, settings=platform.settings, now=now, done=done
+            )
+    send_claims(platform, claims, now, done)
     return done
 
 
-def send_commands(platform: Platform, now: datetime, done: upkeep.WorkDone) -> None:
-    """Claim the commands to send (commit), send them with no transaction open, record what
-    the cars' clouds answered (commit). A crash between claim and record leaves claims that
+def send_claims(
+    platform: Platform, claims: list[car_link.Claim], now: datetime, done: upkeep.WorkDone
+) -> None:
+    """Send claimed (committed) commands with no transaction open, then record what the
+    cars' clouds answered (commit). A crash between claim and record leaves claims that
     the next pass sends again after `command_claim_timeout_s` (car_link.claim_commands)."""
-    with platform.uow() as session:
-        claims = car_link.claim_commands(
-            session=session, settings=platform.settings, now=now, done=done
-        )
     if not claims:
         return
     _fault_pause_after_claim()
