@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -771,6 +771,31 @@ def to_read(*, session: Session, delivery: Delivery, viewer: Party | None = None
         attempts=[AttemptRead.model_validate(a) for a in attempts],
         timeline=[TimelineRead.model_validate(t) for t in timeline],
     )
+
+
+# The access request reads a delivery, its car and the booked entry together: one statement.
+_AT_THE_CAR = (
+    select(Delivery, Vehicle, DeliveryOption)
+    .join(Vehicle, Vehicle.id == Delivery.vehicle_id)
+    .join(
+        DeliveryOption,
+        and_(DeliveryOption.delivery_id == Delivery.id, DeliveryOption.seq == bindparam("seq")),
+    )
+    .where(Delivery.id == bindparam("delivery_id"))
+)
+
+
+def delivery_at_the_car(
+    *, session: Session, delivery_id: str, seq: int
+) -> tuple[Delivery, Vehicle, DeliveryOption]:
+    """The delivery, its car and its itinerary entry `seq`, read in one statement; a
+    missing one is named as `get_delivery`, `vehicle_for` and `option` name it."""
+    row = session.execute(_AT_THE_CAR, {"delivery_id": delivery_id, "seq": seq}).one_or_none()
+    if row is not None:
+        return row[0], row[1], row[2]
+    delivery = get_delivery(session=session, delivery_id=delivery_id)
+    vehicle = vehicle_for(session=session, delivery=delivery)
+    return delivery, vehicle, option(session=session, delivery_id=delivery_id, seq=seq)
 
 
 def vehicle_for(*, session: Session, delivery: Delivery) -> Vehicle:
