@@ -63,8 +63,14 @@ def _pump(
     raw_events = source.take(now)
     if not raw_events:
         return 0, None
+    # A report arrives when it is taken, not when the pass began: a full pass takes
+    # reports again after sending commands, and a car on its own clock (the car link)
+    # answers an unlock sent in this very pass. Stamped with the pass's start, its
+    # "trunk opened" would be clamped to before the access it answers and taken for the
+    # owner's own opening: the attempt would wait for it forever.
+    received = max(now, platform.now())
     try:
-        count, claims = _take_in(platform, raw_events, now, done)
+        count, claims = _take_in(platform, raw_events, received, done)
     except DBAPIError:
         source.redeliver(raw_events)
         raise
