@@ -310,7 +310,7 @@ def request_access(
         vehicle_lon=vehicle.longitude,
         vehicle_position_at=vehicle.position_at,
         vehicle_online=vehicle.online,
-        vehicle_blockers=tuple(vehicles.trunk_delivery_blockers(vehicle)),
+        vehicle_blockers=tuple(vehicles.trunk_delivery_blockers(vehicle, now=now)),
         driver_lat=position.latitude,
         driver_lon=position.longitude,
         vehicle_radius_m=settings.vehicle_radius_m,

@@ -43,7 +43,7 @@ def move(
             code="delivery_not_movable",
         )
     vehicle = deliveries.vehicle_for(session=session, delivery=delivery)
-    blockers = vehicles.trunk_delivery_blockers(vehicle)
+    blockers = vehicles.trunk_delivery_blockers(vehicle, now=now)
     if blockers:
         raise Conflict(
             f"this car cannot take trunk deliveries: {', '.join(blockers)}",

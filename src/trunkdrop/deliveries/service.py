@@ -111,7 +111,7 @@ def checkout_options(
     options: list[CheckoutOption] = []
     parcel_ok = not domain.parcel_violations(to_parcel(request.parcel), item_rules(settings))
     for car in cars:
-        blockers = vehicles.trunk_delivery_blockers(car)
+        blockers = vehicles.trunk_delivery_blockers(car, now=now)
         for blocker in blockers:
             reasons.append(
                 RuleRead(
@@ -214,7 +214,7 @@ def book(
             field=first.field,
             extra={"violations": [v.code for v in violations]},
         )
-    blockers = vehicles.trunk_delivery_blockers(vehicle)
+    blockers = vehicles.trunk_delivery_blockers(vehicle, now=now)
     if blockers:
         raise Conflict(
             f"this car cannot take trunk deliveries: {', '.join(blockers)}",

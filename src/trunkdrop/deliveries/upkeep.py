@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from trunkdrop.access import service as access
 from trunkdrop.access.models import Grant
 from trunkdrop.config import Settings
-from trunkdrop.deliveries import domain, outcomes
+from trunkdrop.deliveries import domain, outcomes, withdrawals
 from trunkdrop.deliveries.models import Attempt, Delivery
 from trunkdrop.devices import service as devices
 from trunkdrop.dispatch import service as dispatch
@@ -37,6 +37,7 @@ class WorkDone:
     revocations_pushed: int = 0
     keys_provisioned: int = 0
     offline_unreported: int = 0
+    consents_expired: int = 0
 
     def total(self) -> int:
         return (
@@ -195,7 +196,12 @@ def run_watchdog(*, session: Session, settings: Settings, now: datetime, done: W
 
 
 def sweep(*, session: Session, settings: Settings, now: datetime, done: WorkDone) -> None:
-    """Expire grants that ran out; forget car positions no delivery needs any more."""
+    """End access to cars whose maker's consent ran out (and warn those soon to); expire
+    grants that ran out; forget car positions no delivery needs any more."""
+    done.consents_expired += withdrawals.end_expired_consents(
+        session=session, settings=settings, now=now
+    )
+    withdrawals.warn_expiring_consents(session=session, settings=settings, now=now)
     done.grants_expired += access.expire_grants(session=session, now=now)
     devices.purge_nonces(session=session, now=now, retention_s=settings.nonce_retention_s)
     cutoff = now - timedelta(seconds=settings.position_retention_s)

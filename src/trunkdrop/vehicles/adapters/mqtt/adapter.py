@@ -33,6 +33,7 @@ from trunkdrop.vehicles.ports import (
     AdapterError,
     AdapterMetadata,
     CommandOrder,
+    ConsentAsk,
     GrantKeys,
     Report,
     VehicleAsleep,
@@ -206,7 +207,16 @@ class MqttAdapter:
             external_id=external_id,
             consent_scopes=CONSENT_SCOPES,
             capabilities=self._meta.capabilities,
+            consent_expires_at=self._meta.consent_expires_at(now),
         )
+
+    def authorization_url(self, ask: ConsentAsk) -> str:
+        raise AdapterError("not_supported", "the car link confirms consent directly")
+
+    def exchange_consent(
+        self, *, external_id: str, code: str, code_verifier: str, redirect_uri: str, now: datetime
+    ) -> VehicleConfirmation:
+        raise AdapterError("not_supported", "the car link confirms consent directly")
 
     def send_command(self, order: CommandOrder, *, now: datetime) -> None:
         state = self._link.states.get((self._meta.brand, order.vehicle_external_id))
