@@ -23,6 +23,7 @@ from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
 from trunkdrop.incidents import service as incidents
 from trunkdrop.incidents.models import Incident
+from trunkdrop.vehicles import consent as vehicle_consents
 from trunkdrop.vehicles import service as vehicles
 from trunkdrop.vehicles.models import Vehicle, VehicleEvent
 
@@ -217,6 +218,7 @@ def sweep(*, session: Session, settings: Settings, now: datetime, done: WorkDone
         done.positions_forgotten += 1
     done.positions_forgotten += forget_tracks(session=session, cutoff=cutoff, busy=busy)
     forget_unlinked_maker_ids(session=session, now=now)
+    vehicle_consents.forget_requests(session=session, now=now)
     session.flush()
 
 

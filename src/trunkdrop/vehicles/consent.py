@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from trunkdrop.errors import Conflict, Forbidden, InvalidInput
@@ -160,11 +160,13 @@ def finish(
         .where(VehicleConsentRequest.state_hash == _digest(state))
         .with_for_update()
     ).one_or_none()
-    if request is None or request.owner_id != owner.id or request.finished_at is not None:
+    if request is None or request.owner_id != owner.id:
         raise InvalidInput(
             "no open consent request has this state", field="state", code="consent_state_invalid"
         )
-    request.finished_at = now  # one use: the car maker's code is spent by the exchange too
+    # One use: gone with the answer (the car maker's code is spent by the exchange too);
+    # the plate and VIN it holds are not kept past it.
+    session.delete(request)
     session.flush()
     if request.expires_at <= now:
         raise InvalidInput(
@@ -205,3 +207,14 @@ def finish(
         grant_issuer=grant_issuer,
         grant_public_keys=grant_public_keys,
     )
+
+
+def forget_requests(*, session: Session, now: datetime, owner_id: str | None = None) -> int:
+    """Drop requests that ran out unanswered (the sweep), or all of one owner's (erasure)."""
+    query = delete(VehicleConsentRequest)
+    if owner_id is None:
+        query = query.where(VehicleConsentRequest.expires_at <= now)
+    else:
+        query = query.where(VehicleConsentRequest.owner_id == owner_id)
+    gone = session.execute(query)
+    return int(getattr(gone, "rowcount", 0) or 0)

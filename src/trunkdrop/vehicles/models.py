@@ -87,7 +87,8 @@ class VehicleCommand(Base):
 
 class VehicleConsentRequest(Base):
     """The platform asked an owner to approve it at the car maker (OAuth 2 with PKCE): what
-    the callback needs to finish linking the car or renewing its consent."""
+    the callback needs to finish linking the car or renewing its consent. Deleted when
+    answered, when it runs out (the sweep) and when its owner is erased."""
 
     __tablename__ = "vehicle_consent_requests"
 
@@ -104,4 +105,3 @@ class VehicleConsentRequest(Base):
     redirect_uri: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
-    finished_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -39,7 +39,6 @@ def upgrade() -> None:
         sa.Column("redirect_uri", sa.String(length=500), nullable=False),
         sa.Column("created_at", UTC, nullable=False),
         sa.Column("expires_at", UTC, nullable=False),
-        sa.Column("finished_at", UTC, nullable=True),
         sa.ForeignKeyConstraint(
             ["owner_id"], ["parties.id"], name="fk_vehicle_consent_requests_owner_id_parties"
         ),
