@@ -26,6 +26,7 @@ from trunkdrop.vehicles.adapters.mqtt.schemas import (
     ReportMessage,
     RevocationMessage,
     StateMessage,
+    why_refused,
 )
 from trunkdrop.vehicles.adapters.mqtt.topics import Channel, Topics
 from trunkdrop.vehicles.ports import (
@@ -182,7 +183,7 @@ class MqttCarLink:
                     "car %s/%s: command %s %s", where.brand, where.car, ack.command_id, ack.status
                 )
         except (ValidationError, ValueError) as e:
-            log.warning("car link: bad message on %s dropped: %s", msg.topic, e)
+            log.warning("car link: bad message on %s dropped: %s", msg.topic, why_refused(e))
         self._link.ack(msg.mid, msg.qos)
 
 
