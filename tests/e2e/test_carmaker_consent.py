@@ -147,3 +147,29 @@ def test_direct_brands_renew_with_the_consent_endpoint(world: World) -> None:
     renewed = world.ok(world.post("anna", f"/v1/vehicles/{car['id']}/consent"))
     assert renewed["trunk_delivery_blockers"] == []
     assert datetime.fromisoformat(renewed["consent_expires_at"]) > world.clock.now()
+
+
+def test_no_window_is_offered_or_booked_past_the_consents_end(world: World) -> None:
+    """The day the consent ends (07:00, before the first window): checkout offers no trunk
+    window for the car and says why, and a booking into that day is refused
+    `consent_ends_before_window`; windows the day before are still offered."""
+    car = world.link_car()
+    office = world.add_place()
+    ends = datetime.fromisoformat(car["consent_expires_at"])
+    world.until(ends - timedelta(days=1))
+    parcel = {k: v for k, v in world.parcel().items()}
+    ask = {"customer_id": world.ids["anna"], "parcel": parcel}
+    day_before = world.ok(world.post("shop", "/v1/checkout/options", {
+        **ask, "date": (ends - timedelta(days=1)).date().isoformat()}))  # fmt: skip
+    assert day_before["trunk_possible"] is True
+    last_day = world.ok(world.post("shop", "/v1/checkout/options", {
+        **ask, "date": ends.date().isoformat()}))  # fmt: skip
+    assert last_day["trunk_possible"] is False
+    assert "consent_ends_before_window" in [r["code"] for r in last_day["reasons"]]
+    world.clock.set(ends - timedelta(hours=2))  # 05:00 that day: the windows lie after 07:00
+    body = refused(
+        world.post("shop", "/v1/deliveries", _booking(world, car, office)),
+        409,
+        "consent_ends_before_window",
+    )
+    assert datetime.fromisoformat(body["consent_expires_at"]) == ends

@@ -375,7 +375,8 @@ def request_access(
         place_lat=booked.latitude,
         place_lon=booked.longitude,
         radius_m=settings.vehicle_radius_m,
-        window_end=booked.window_end,
+        # Nor past the car maker's consent: a car checking the grant itself refuses it then.
+        window_end=min(booked.window_end, vehicle.consent_expires_at or booked.window_end),
         lifetime_s=settings.grant_lifetime_s,
         now=now,
     )

@@ -58,6 +58,7 @@ def move(
         itinerary=move_in.itinerary,
         now=now,
     )
+    vehicles.check_consent_lasts(vehicle, until=max(w.end for _, w in resolved))
     # The carrier the shop booked stays: the new places must lie in its areas.
     if not carriers or delivery.carrier_id not in carriers:
         raise InvalidInput(

@@ -220,6 +220,27 @@ def consent_expired(vehicle: Vehicle, *, now: datetime | None = None) -> bool:
     return now is not None and ends is not None and ends <= now
 
 
+def consent_lasts(vehicle: Vehicle, *, until: datetime) -> bool:
+    """The car maker's consent still holds at `until` (a window's end)."""
+    ends = vehicle.consent_expires_at
+    return ends is None or until <= ends
+
+
+def check_consent_lasts(vehicle: Vehicle, *, until: datetime) -> None:
+    """Refuse a booking whose windows run past the end of the car maker's consent: no grant
+    could open the trunk then. The owner renews first."""
+    if not consent_lasts(vehicle, until=until):
+        assert vehicle.consent_expires_at is not None
+        raise Conflict(
+            "the owner's consent at the car maker ends at "
+            f"{vehicle.consent_expires_at.isoformat()}, before a window of this itinerary "
+            "closes; the owner renews it first",
+            code="consent_ends_before_window",
+            field="itinerary",
+            extra={"consent_expires_at": vehicle.consent_expires_at.isoformat()},
+        )
+
+
 def to_read(vehicle: Vehicle, *, now: datetime | None = None) -> VehicleRead:
     return VehicleRead.model_validate(
         {
