@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     # A car's reported coordinates go into its event log only within this margin of one of
     # its booked windows (docs/privacy.md); outside, the event is kept without them.
     position_window_margin_s: int = Field(1_800, ge=0, le=86_400)
+    # Owners are told this many days before their consent at the car maker runs out.
+    carmaker_consent_warn_days: int = Field(14, ge=0, le=90)
     # A car's report may claim a time at most this far past its arrival (clocks drift a
     # little); within it the report counts as made when it arrived, beyond it is refused.
     # Either way no report can claim to be newer than one that arrives after it.

@@ -24,6 +24,7 @@ from trunkdrop.vehicles.models import Vehicle
 ROLES: list[tuple[str | None, str, str | None]] = [
     ("POST", "/v1/vehicle-events", "aurora-cloud"),
     (None, "/v1/vehicles", "anna"),
+    (None, "/v1/vehicle-consents", "anna"),
     (None, "/v1/places", "anna"),
     (None, "/v1/checkout", "shop"),
     (None, "/v1/deliveries", "shop"),
@@ -119,6 +120,11 @@ class Fuzz:
             ("POST", "/v1/vehicles"): {
                 "brand": "sim-aurora", "external_id": "VINFUZZ0000000001", "make": "Aurora",
                 "model": "Estate", "year": 2023, "plate": "M-FZ 1", "colour": "red",
+                "trunk_volume_l": 400,
+            },
+            ("POST", "/v1/vehicle-consents"): {
+                "brand": "sim-fjord", "external_id": "FJORDFUZZ0000001", "make": "Fjord",
+                "model": "Tourer", "year": 2024, "plate": "M-FZ 2", "colour": "grey",
                 "trunk_volume_l": 400,
             },
             ("POST", "/v1/vehicle-events"): {

@@ -317,7 +317,7 @@ def request_access(
         vehicle_lon=vehicle.longitude,
         vehicle_position_at=vehicle.position_at,
         vehicle_online=vehicle.online,
-        vehicle_blockers=tuple(vehicles.trunk_delivery_blockers(vehicle)),
+        vehicle_blockers=tuple(vehicles.trunk_delivery_blockers(vehicle, now=now)),
         driver_lat=position.latitude,
         driver_lon=position.longitude,
         vehicle_radius_m=settings.vehicle_radius_m,
@@ -382,7 +382,8 @@ def request_access(
         place_lat=booked.latitude,
         place_lon=booked.longitude,
         radius_m=settings.vehicle_radius_m,
-        window_end=booked.window_end,
+        # Nor past the car maker's consent: a car checking the grant itself refuses it then.
+        window_end=min(booked.window_end, vehicle.consent_expires_at or booked.window_end),
         lifetime_s=settings.grant_lifetime_s,
         now=now,
     )

@@ -123,6 +123,8 @@ class Reason(enum.StrEnum):
     outside_window = "outside_window"
     access_blocked = "access_blocked"
     no_consent = "no_consent"
+    # The car maker's consent ran out and the owner has not renewed it.
+    consent_expired = "consent_expired"
     parcel_mismatch = "parcel_mismatch"
     parcel_damaged = "parcel_damaged"
     driver_not_at_vehicle = "driver_not_at_vehicle"
@@ -338,6 +340,10 @@ class Refusal:
     details: dict[str, int] = field(default_factory=dict)
 
 
+# Blockers that are the owner's say, each refused under its own reason.
+_OWNER_SAID = ("access_blocked", "no_consent", "consent_expired")
+
+
 def access_refusals(ctx: AccessContext) -> list[Refusal]:
     """Every rule that forbids opening this trunk now, most important first (empty: allowed)."""
     found: list[Refusal] = []
@@ -345,6 +351,10 @@ def access_refusals(ctx: AccessContext) -> list[Refusal]:
         found.append(Refusal(Reason.access_blocked, "the owner has blocked access to this car"))
     if "no_consent" in ctx.vehicle_blockers:
         found.append(Refusal(Reason.no_consent, "the owner has withdrawn consent to trunk access"))
+    if "consent_expired" in ctx.vehicle_blockers:
+        found.append(
+            Refusal(Reason.consent_expired, "the owner's consent at the car maker has expired")
+        )
     if ctx.nothing_to_collect:
         found.append(
             Refusal(
@@ -352,7 +362,7 @@ def access_refusals(ctx: AccessContext) -> list[Refusal]:
                 "the customer has not confirmed the parcel is in the trunk",
             )
         )
-    other = [b for b in ctx.vehicle_blockers if b not in ("access_blocked", "no_consent")]
+    other = [b for b in ctx.vehicle_blockers if b not in _OWNER_SAID]
     if other:
         found.append(
             Refusal("vehicle_not_capable", f"car cannot take trunk delivery: {', '.join(other)}")
@@ -450,7 +460,9 @@ class Fallback:
 
 
 # The owner said no: do not go looking for the car elsewhere.
-_NOT_THIS_CAR = frozenset({Reason.access_blocked, Reason.no_consent, Reason.trunk_full})
+_NOT_THIS_CAR = frozenset(
+    {Reason.access_blocked, Reason.no_consent, Reason.consent_expired, Reason.trunk_full}
+)
 # The trunk was open and the parcel was not (or not the right one): another place won't help.
 _NOTHING_THERE = frozenset({Reason.nothing_to_collect, Reason.label_mismatch})
 

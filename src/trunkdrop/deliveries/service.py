@@ -110,8 +110,9 @@ def checkout_options(
             )
     options: list[CheckoutOption] = []
     parcel_ok = not domain.parcel_violations(to_parcel(request.parcel), item_rules(settings))
+    lapsing: set[str] = set()
     for car in cars:
-        blockers = vehicles.trunk_delivery_blockers(car)
+        blockers = vehicles.trunk_delivery_blockers(car, now=now)
         for blocker in blockers:
             reasons.append(
                 RuleRead(
@@ -141,6 +142,9 @@ def checkout_options(
                 if a.carrier_id == covered[place.id]
             )
             for slot in slots:
+                if not vehicles.consent_lasts(car, until=slot.end):
+                    lapsing.add(car.id)
+                    continue  # the car maker's consent ends before this window does
                 if not reach.window_reachable(
                     depot=depot,
                     place=(place.latitude, place.longitude),
@@ -161,6 +165,16 @@ def checkout_options(
                         window_end=slot.end,
                     )
                 )
+    reasons += [
+        RuleRead(
+            code="consent_ends_before_window",
+            message="the owner's consent at the car maker ends before this day's windows; "
+            "the owner renews it first",
+            vehicle_id=car.id,
+        )
+        for car in cars
+        if car.id in lapsing and not any(o.vehicle_id == car.id for o in options)
+    ]
     return CheckoutOptionsRead(
         trunk_possible=bool(options), options=options, reasons=[] if options else reasons
     )
@@ -214,7 +228,7 @@ def book(
             field=first.field,
             extra={"violations": [v.code for v in violations]},
         )
-    blockers = vehicles.trunk_delivery_blockers(vehicle)
+    blockers = vehicles.trunk_delivery_blockers(vehicle, now=now)
     if blockers:
         raise Conflict(
             f"this car cannot take trunk deliveries: {', '.join(blockers)}",
@@ -230,6 +244,7 @@ def book(
         now=now,
     )
     windows = [window for _, window in resolved]
+    vehicles.check_consent_lasts(vehicle, until=max(w.end for w in windows))
     fb = delivery_in.fallback_address
     if fb is not None:
         inside = {a.carrier_id for a in dispatch.areas_covering(areas, fb.latitude, fb.longitude)}

@@ -131,6 +131,11 @@ RECORDINGS: Mapping[str, Recording] = MappingProxyType(
         "vehicle.access_unblocked": _audited("vehicle.access_unblocked"),
         "vehicle.consent_withdrawn": _audited("vehicle.consent_withdrawn"),
         "vehicle.consent_given": _audited("vehicle.consent_given"),
+        # The car maker's consent is about to run out (the owner is told), or ran out.
+        "vehicle.consent_expiring": Recording(topic="vehicle.consent_expiring"),
+        "vehicle.consent_expired": Recording(
+            audit="vehicle.consent_expired", topic="vehicle.consent_expired"
+        ),
         "vehicle.keys_provisioned": _audited("vehicle.keys_provisioned"),
         "vehicle.unlinked": _audited("vehicle.unlinked"),
         "command.unlock_trunk": _audited("command.unlock_trunk"),

@@ -119,6 +119,30 @@ _TEXTS: Mapping[str, Mapping[str, tuple[str, str]]] = {
             "Ihr Kofferraum stand offen und wurde wieder verriegelt ({time}).",
         ),
     },
+    "vehicle.consent_expiring": {
+        "en": (
+            "Renew your car maker consent",
+            "Your consent at the car maker for car {vehicle} ends on {until}; renew it to "
+            "keep trunk deliveries into this car.",
+        ),
+        "de": (
+            "Zustimmung beim Hersteller erneuern",
+            "Ihre Zustimmung beim Autohersteller für Auto {vehicle} endet am {until}; "
+            "erneuern Sie sie, damit weiter in den Kofferraum geliefert werden kann.",
+        ),
+    },
+    "vehicle.consent_expired": {
+        "en": (
+            "Car maker consent ended",
+            "Your consent at the car maker for car {vehicle} ended at {time}; trunk "
+            "deliveries into it stop until you renew it.",
+        ),
+        "de": (
+            "Zustimmung beim Hersteller beendet",
+            "Ihre Zustimmung beim Autohersteller für Auto {vehicle} endete um {time}; "
+            "bis zur Erneuerung wird nicht mehr in den Kofferraum geliefert.",
+        ),
+    },
     "webhook_endpoint.disabled": {
         "en": (
             "Webhook endpoint disabled",
@@ -152,6 +176,17 @@ def local_time(at: datetime, zone: ZoneInfo) -> str:
     return f"{local:%H:%M} {local.tzname() or zone.key}"
 
 
+def _local_day(at: object, zone: ZoneInfo) -> str:
+    """ "2027-03-01 14:02 CET" from an ISO time in the facts; empty when there is none."""
+    if not isinstance(at, str):
+        return ""
+    try:
+        local = datetime.fromisoformat(at).astimezone(zone)
+    except ValueError:
+        return ""
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname() or zone.key}"
+
+
 def render(
     *, topic: str, facts: Mapping[str, Any], at: datetime, language: str, zone: ZoneInfo
 ) -> Message | None:
@@ -165,5 +200,7 @@ def render(
         "time": local_time(at, zone),
         "delivery": str(facts.get("delivery_id") or ""),
         "endpoint_id": str(facts.get("endpoint_id") or ""),
+        "vehicle": str(facts.get("vehicle_id") or ""),
+        "until": _local_day(facts.get("expires_at"), zone),
     }
     return Message(subject=subject, body=body.format(**values), language=language)

@@ -182,3 +182,30 @@ def to_read(*, session: Session, authorisation: ReturnAuthorisation) -> ReturnRe
         parcel_ready_at=None if delivery is None else delivery.parcel_ready_at,
         created_at=authorisation.created_at,
     )
+
+
+def of_customer(*, session: Session, customer_id: str) -> list[ReturnAuthorisation]:
+    """Every return authorised for the customer, oldest first (their export)."""
+    return list(
+        session.scalars(
+            select(ReturnAuthorisation)
+            .where(ReturnAuthorisation.customer_id == customer_id)
+            .order_by(ReturnAuthorisation.created_at, ReturnAuthorisation.id)
+        )
+    )
+
+
+def erase_customer_words(*, session: Session, customer_id: str) -> int:
+    """The customer's words in their returns (the reason they gave) go; the shop keeps the
+    authorisation under its order reference, tracking number and ids."""
+    erased = 0
+    for authorisation in of_customer(session=session, customer_id=customer_id):
+        if authorisation.reason != ERASED:
+            authorisation.reason = ERASED
+            erased += 1
+    session.flush()
+    return erased
+
+
+# What an erased customer's free text reads afterwards.
+ERASED = "erased"

@@ -209,3 +209,24 @@ def to_read(*, session: Session, send: Send) -> SendRead:
         parcel_ready_at=None if delivery is None else delivery.parcel_ready_at,
         created_at=send.created_at,
     )
+
+
+def of_customer(*, session: Session, customer_id: str) -> list[Send]:
+    """Every send the customer bought, oldest first (their export)."""
+    return list(
+        session.scalars(
+            select(Send).where(Send.customer_id == customer_id).order_by(Send.created_at, Send.id)
+        )
+    )
+
+
+def erase_recipients(*, session: Session, customer_id: str) -> int:
+    """Whom the customer sent to (name and address) goes; the postage record stays under
+    its ids, tracking number and amount (the payment's and the carrier's records)."""
+    erased = 0
+    for send in of_customer(session=session, customer_id=customer_id):
+        if (send.recipient_name, send.recipient_address) != ("erased", ""):
+            send.recipient_name, send.recipient_address = "erased", ""
+            erased += 1
+    session.flush()
+    return erased
