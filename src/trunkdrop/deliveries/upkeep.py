@@ -23,6 +23,7 @@ from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
 from trunkdrop.incidents import service as incidents
 from trunkdrop.incidents.models import Incident
+from trunkdrop.pickup_points import service as pickup_points
 from trunkdrop.vehicles import service as vehicles
 from trunkdrop.vehicles.models import Vehicle, VehicleEvent
 
@@ -195,7 +196,8 @@ def run_watchdog(*, session: Session, settings: Settings, now: datetime, done: W
 
 
 def sweep(*, session: Session, settings: Settings, now: datetime, done: WorkDone) -> None:
-    """Expire grants that ran out; forget car positions no delivery needs any more."""
+    """Expire grants that ran out; forget car positions no delivery needs any more; send
+    parcels not collected from pickup points in time back to the sender."""
     done.grants_expired += access.expire_grants(session=session, now=now)
     devices.purge_nonces(session=session, now=now, retention_s=settings.nonce_retention_s)
     cutoff = now - timedelta(seconds=settings.position_retention_s)
@@ -211,6 +213,7 @@ def sweep(*, session: Session, settings: Settings, now: datetime, done: WorkDone
         done.positions_forgotten += 1
     done.positions_forgotten += forget_tracks(session=session, cutoff=cutoff, busy=busy)
     forget_unlinked_maker_ids(session=session, now=now)
+    pickup_points.return_uncollected(session=session, settings=settings, now=now)
     session.flush()
 
 

@@ -40,6 +40,35 @@ _TEXTS: Mapping[str, Mapping[str, tuple[str, str]]] = {
             "der Kofferraum wurde um {time} verriegelt.",
         ),
     },
+    # To the customer alone: the one place the pickup code is ever shown.
+    "delivery.at_pickup_point": {
+        "en": (
+            "Parcel at a pickup point",
+            "We could not deliver parcel {delivery}. It waits for you at {point}, {address}, "
+            "until {until}. Your pickup code: {code}. Show it with the parcel number there.",
+        ),
+        "de": (
+            "Paket in der Filiale",
+            "Wir konnten Paket {delivery} nicht zustellen. Es liegt bis {until} für Sie bei "
+            "{point}, {address}. Ihr Abholcode: {code}. Zeigen Sie ihn dort mit der "
+            "Paketnummer vor.",
+        ),
+    },
+    "delivery.collected_by_customer": {
+        "en": ("Parcel collected", "You collected parcel {delivery} at {point} at {time}."),
+        "de": ("Paket abgeholt", "Sie haben Paket {delivery} um {time} bei {point} abgeholt."),
+    },
+    "delivery.uncollected_returned": {
+        "en": (
+            "Parcel going back",
+            "Parcel {delivery} was not collected from {point} in time and goes back to the sender.",
+        ),
+        "de": (
+            "Paket geht zurück",
+            "Paket {delivery} wurde nicht rechtzeitig bei {point} abgeholt und geht an den "
+            "Absender zurück.",
+        ),
+    },
     "delivery.cancelled": {
         "en": ("Delivery cancelled", "The delivery of parcel {delivery} was cancelled."),
         "de": ("Zustellung storniert", "Die Zustellung von Paket {delivery} wurde storniert."),
@@ -152,6 +181,16 @@ def local_time(at: datetime, zone: ZoneInfo) -> str:
     return f"{local:%H:%M} {local.tzname() or zone.key}"
 
 
+def _local_date(value: Any, zone: ZoneInfo) -> str:
+    """An ISO time from an event's facts as the reader's calendar day."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        return f"{datetime.fromisoformat(value).astimezone(zone):%Y-%m-%d}"
+    except ValueError:
+        return value
+
+
 def render(
     *, topic: str, facts: Mapping[str, Any], at: datetime, language: str, zone: ZoneInfo
 ) -> Message | None:
@@ -165,5 +204,9 @@ def render(
         "time": local_time(at, zone),
         "delivery": str(facts.get("delivery_id") or ""),
         "endpoint_id": str(facts.get("endpoint_id") or ""),
+        "point": str(facts.get("pickup_point") or ""),
+        "address": str(facts.get("address") or ""),
+        "code": str(facts.get("code") or ""),
+        "until": _local_date(facts.get("collect_by"), zone),
     }
     return Message(subject=subject, body=body.format(**values), language=language)
