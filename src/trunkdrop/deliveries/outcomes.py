@@ -227,8 +227,9 @@ def finish_delivered(
     delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
     pickup = domain.is_pickup(delivery.purpose)
     if pickup:
-        # The car closed and locked after the parcel came out: the pickup is done.
-        outcome = "collected_trunk"
+        # The car closed and locked after the parcel came out (or the customer handed it
+        # over at the door): the pickup is done.
+        outcome = "collected_trunk" if attempt.mode == "trunk" else "collected_door"
     delivery.status = domain.check_delivery_transition(
         delivery.status,
         domain.DeliveryStatus.collected if pickup else domain.DeliveryStatus.delivered,
@@ -247,7 +248,9 @@ def finish_delivered(
                 subject=delivery.id,
                 delivery_id=delivery.id,
                 facts={"outcome": outcome, "tracking_number": delivery.parcel_ref},
-                text=f"collected from the trunk, trunk locked at {deliveries.local_time(now, settings)}",
+                text=f"collected from the trunk, trunk locked at {deliveries.local_time(now, settings)}"
+                if attempt.mode == "trunk"
+                else f"collected at the door at {deliveries.local_time(now, settings)}",
                 parties=(delivery.retailer_id, delivery.carrier_id, delivery.customer_id),
             ),
         )
