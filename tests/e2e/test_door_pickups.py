@@ -43,9 +43,7 @@ def test_nobody_at_the_door_leaves_the_return_not_collected(world: World) -> Non
     """Nobody opens: the pickup ends not collected (never at a pickup point: the parcel is
     still with the customer)."""
     pickup, attempt = _at_the_door(world)
-    world.ok(
-        world.post("driver", f"/v1/attempts/{attempt['id']}/fail", {"reason": "nobody_home"})
-    )
+    world.ok(world.post("driver", f"/v1/attempts/{attempt['id']}/fail", {"reason": "nobody_home"}))
     read = world.ok(world.get("anna", f"/v1/deliveries/{pickup['id']}"))
     assert (read["status"], read["outcome_reason"]) == ("not_collected", "nobody_home")
 
