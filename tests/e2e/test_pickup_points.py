@@ -208,3 +208,18 @@ def test_only_the_points_carrier_sees_and_collects_at_it(world: World) -> None:
     )
     assert bad.status_code == 422
     assert "opening_hours" in bad.text
+
+
+def test_a_repeated_collection_with_its_key_answers_the_first_again(world: World) -> None:
+    """The staff's app retries a collection (same Idempotency-Key): the same 201 answer,
+    and the stock went down once."""
+    point = _point(world)
+    (delivery,) = _failed_deliveries(world)
+    code = _code_sent_to(world, "anna", delivery["id"])
+    headers = {**world.auth("carrier"), "Idempotency-Key": "collect-1"}
+    body = {"parcel_ref": delivery["parcel_ref"], "code": code}
+    path = f"/v1/pickup-points/{point['id']}/collections"
+    first = world.ok(world.client.post(path, json=body, headers=headers), 201)
+    again = world.ok(world.client.post(path, json=body, headers=headers), 201)
+    assert first == again
+    assert world.ok(world.get("carrier", f"/v1/pickup-points/{point['id']}"))["stock"] == 0

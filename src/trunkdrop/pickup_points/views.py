@@ -103,23 +103,31 @@ def collect_at_pickup_point(
     settings: SettingsDep,
     staff: CarrierOrOperator,
     now: NowDep,
+    keyed: IdempotencyKey,
 ) -> CollectionRead:
     """The customer collects: the staff scan the parcel and enter the customer's code. A
-    wrong code is refused and counted; after five the parcel is blocked."""
-    held, delivery = service.collect(
-        session=session,
-        settings=settings,
-        staff=staff,
-        point_id=point_id,
-        parcel_ref=collection_in.parcel_ref,
-        code=collection_in.code,
-        now=now,
-    )
-    assert held.ended_at is not None
-    return CollectionRead(
-        delivery_id=delivery.id,
-        parcel_ref=delivery.parcel_ref,
-        point_id=held.point_id,
-        status=delivery.status,
-        collected_at=held.ended_at,
+    wrong code is refused and counted; after five the parcel is blocked. With an
+    Idempotency-Key a repeated request answers the first collection again."""
+
+    def create() -> CollectionRead:
+        held, delivery = service.collect(
+            session=session,
+            settings=settings,
+            staff=staff,
+            point_id=point_id,
+            parcel_ref=collection_in.parcel_ref,
+            code=collection_in.code,
+            now=now,
+        )
+        assert held.ended_at is not None
+        return CollectionRead(
+            delivery_id=delivery.id,
+            parcel_ref=delivery.parcel_ref,
+            point_id=held.point_id,
+            status=delivery.status,
+            collected_at=held.ended_at,
+        )
+
+    return keyed.once(
+        session=session, party=staff, settings=settings, now=now, read=CollectionRead, create=create
     )
