@@ -69,6 +69,11 @@ _TEXTS: Mapping[str, Mapping[str, tuple[str, str]]] = {
             "Absender zurück.",
         ),
     },
+    # The same event when the driver took the parcel at the door (a door pickup).
+    "delivery.collected:collected_door": {
+        "en": ("Parcel collected", "Parcel {delivery} was collected at your door at {time}."),
+        "de": ("Paket abgeholt", "Paket {delivery} wurde um {time} an Ihrer Tür abgeholt."),
+    },
     "delivery.cancelled": {
         "en": ("Delivery cancelled", "The delivery of parcel {delivery} was cancelled."),
         "de": ("Zustellung storniert", "Die Zustellung von Paket {delivery} wurde storniert."),
@@ -195,7 +200,8 @@ def render(
     *, topic: str, facts: Mapping[str, Any], at: datetime, language: str, zone: ZoneInfo
 ) -> Message | None:
     """The message for an event of `topic`, or None for a topic nobody is written to."""
-    texts = _TEXTS.get(topic)
+    # A variant for the event's outcome, where one is written ("collected at the door").
+    texts = _TEXTS.get(f"{topic}:{facts.get('outcome')}") or _TEXTS.get(topic)
     if texts is None:
         return None
     language = language if language in texts else "en"
