@@ -121,6 +121,11 @@ class Fuzz:
             "point_id": world.ok(world.post("carrier", "/v1/pickup-points", _POINT), 201)["id"],
         }
         day = world.at(0).date().isoformat()
+        door_pickup = {
+            "address": {"address": "Schellingstr. 10", "latitude": HOME[0], "longitude": HOME[1]},
+            "service_date": day,
+            "door_window": {"start": world.at(17).isoformat(), "end": world.at(19).isoformat()},
+        }
         near = {"latitude": OFFICE[0] + 0.0001, "longitude": OFFICE[1]}
         self.bodies: dict[tuple[str, str], Any] = {
             ("POST", "/v1/vehicles"): {
@@ -205,6 +210,8 @@ class Fuzz:
                 "scanned_parcel_ref": delivery["parcel_ref"],
             },
             ("POST", "/v1/sends"): _SEND,
+            ("POST", "/v1/returns/{return_id}/door-pickup"): door_pickup,
+            ("POST", "/v1/sends/{send_id}/door-pickup"): door_pickup,
             ("POST", "/v1/pickup-points"): _POINT,
             ("PATCH", "/v1/pickup-points/{point_id}"): {"capacity": 12, "name": "Kiosk 2"},
             ("POST", "/v1/pickup-points/{point_id}/collections"): {

@@ -15,7 +15,7 @@ def _door_pickup(world: World, who: str = "anna") -> dict[str, Any]:
         "service_date": world.at(0).date().isoformat(),
         "door_window": {"start": world.at(17).isoformat(), "end": world.at(19).isoformat()},
     }
-    booked = world.ok(world.post(who, f"/v1/returns/{authorised['id']}/pickup", body), 201)
+    booked = world.ok(world.post(who, f"/v1/returns/{authorised['id']}/door-pickup", body), 201)
     read: dict[str, Any] = world.ok(world.get(who, f"/v1/deliveries/{booked['delivery_id']}"))
     return read
 
@@ -48,10 +48,10 @@ def test_nobody_at_the_door_leaves_the_return_not_collected(world: World) -> Non
     assert (read["status"], read["outcome_reason"]) == ("not_collected", "nobody_home")
 
 
-def test_a_pickup_names_a_car_or_a_door(world: World) -> None:
-    """Neither a car nor an address is a 422; a car without an itinerary too."""
+def test_a_door_pickup_needs_the_address_and_the_day(world: World) -> None:
+    """An empty door pickup is a 422 naming the address; a trunk pickup still needs its car."""
     authorised = world.authorise_return()
-    path = f"/v1/returns/{authorised['id']}/pickup"
-    assert world.post("anna", path, {}).status_code == 422
-    car = world.link_car()
-    assert world.post("anna", path, {"vehicle_id": car["id"]}).status_code == 422
+    door = world.post("anna", f"/v1/returns/{authorised['id']}/door-pickup", {})
+    assert (door.status_code, door.json()["field"]) == (422, "address")
+    trunk = world.post("anna", f"/v1/returns/{authorised['id']}/pickup", {})
+    assert trunk.status_code == 422

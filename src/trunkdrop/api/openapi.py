@@ -165,6 +165,11 @@ EXAMPLES: dict[str, Any] = {
             }
         ],
     },
+    "DoorPickupCreate": {
+        "address": {"address": "Schellingstr. 10, München", **_POSITION},
+        "service_date": "2026-12-01",
+        "door_window": {"start": "2026-12-01T17:00:00+01:00", "end": "2026-12-01T19:00:00+01:00"},
+    },
     "SendCreate": {
         "kind": "letter",
         "parcel": {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from trunkdrop.deliveries.schemas import DoorWindowIn, FallbackAddressIn, ItineraryEntryIn
 from trunkdrop.schemas import ListPage
@@ -36,25 +36,23 @@ class ReturnCreate(BaseModel):
 
 class PickupCreate(BaseModel):
     """Where the customer's car stands when (one place and window, or the day's itinerary):
-    the same choice as a delivery's checkout. Or, for a customer without an eligible car, a
-    pickup at the door: the address, the day and when somebody is in."""
+    the same choice as a delivery's checkout."""
 
     model_config = _STRICT
 
-    vehicle_id: str | None = Field(None, min_length=1, max_length=32)
-    itinerary: list[ItineraryEntryIn] = Field(default_factory=list, max_length=6)
-    # A door pickup: no car, no itinerary.
-    address: FallbackAddressIn | None = None
-    service_date: date | None = None
-    door_window: DoorWindowIn | None = None
+    vehicle_id: str = Field(min_length=1, max_length=32)
+    itinerary: list[ItineraryEntryIn] = Field(min_length=1, max_length=6)
 
-    @model_validator(mode="after")
-    def _car_or_door(self) -> PickupCreate:
-        if self.vehicle_id is None and self.address is None:
-            raise ValueError("name the car and its itinerary, or the address for a door pickup")
-        if self.vehicle_id is not None and not self.itinerary:
-            raise ValueError("a pickup from the trunk needs at least one place and window")
-        return self
+
+class DoorPickupCreate(BaseModel):
+    """A pickup at the door, for a customer without an eligible car: the address, the day,
+    and when somebody is in (none: all day)."""
+
+    model_config = _STRICT
+
+    address: FallbackAddressIn
+    service_date: date
+    door_window: DoorWindowIn | None = None
 
 
 class ReturnRead(BaseModel):

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from trunkdrop.errors import DomainError
 from trunkdrop.returns import service as returns
-from trunkdrop.returns.schemas import ItemIn, PickupCreate, ReturnCreate
+from trunkdrop.returns.schemas import DoorPickupCreate, ItemIn, PickupCreate, ReturnCreate
 from trunkdrop.sends import service as sends
 from trunkdrop.sends.schemas import RecipientIn, SendCreate
 from trunkdrop.simulation.city import Customer, itinerary
@@ -94,7 +94,7 @@ def _trunk_pickup(day: SimulatedDay, cust: Customer) -> PickupCreate | None:
     )
 
 
-def _door_pickup(day: SimulatedDay, cust: Customer) -> PickupCreate:
+def _door_pickup(day: SimulatedDay, cust: Customer) -> DoorPickupCreate:
     """At home, in the longest stretch the customer is in (as a delivery's door window)."""
     body: dict[str, object] = {
         "address": {
@@ -113,7 +113,7 @@ def _door_pickup(day: SimulatedDay, cust: Customer) -> PickupCreate:
             "start": moment_at(day.config.day, longest.start_s),
             "end": moment_at(day.config.day, longest.end_s),
         }
-    return PickupCreate.model_validate(body)
+    return DoorPickupCreate.model_validate(body)
 
 
 def _book_one(
@@ -122,7 +122,7 @@ def _book_one(
     cust: Customer,
     kind: str,
     item: ItemIn,
-    pickup_in: PickupCreate | None,
+    pickup_in: PickupCreate | DoorPickupCreate | None,
 ) -> str | None:
     if pickup_in is None:
         return None
