@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     driver_track_slack_m: int = Field(200, ge=0, le=10_000)
     # How far ahead a shop may book (and checkout offers): a day further out is refused.
     booking_horizon_days: int = Field(60, ge=1, le=366)
+    # A parcel at a pickup point waits this many days for its customer, then goes back to
+    # the sender (DHL and most carriers: seven).
+    pickup_point_hold_days: int = Field(7, ge=1, le=60)
     # Checkout's slots; never shorter than the shortest window a booking takes.
     window_slot_minutes: int = Field(120, ge=MIN_WINDOW // timedelta(minutes=1), le=720)
     service_day_start_hour: int = Field(8, ge=0, le=23)

@@ -14,6 +14,7 @@ from trunkdrop.incidents import models as incident_models
 from trunkdrop.notify import models as notify_models
 from trunkdrop.operations import models as operations_models
 from trunkdrop.parties import models as party_models
+from trunkdrop.pickup_points import models as pickup_point_models
 from trunkdrop.places import models as place_models
 from trunkdrop.returns import models as return_models
 from trunkdrop.sends import models as send_models
@@ -37,6 +38,7 @@ __all__ = [
     "notify_models",
     "operations_models",
     "party_models",
+    "pickup_point_models",
     "place_models",
     "return_models",
     "send_models",

@@ -49,6 +49,7 @@ ROLES: list[tuple[str | None, str, str | None]] = [
     (None, "/v1/returns", "shop"),
     (None, "/v1/oauth-clients", "shop"),
     (None, "/v1/customers", "shop"),
+    (None, "/v1/pickup-points", "carrier"),
     (None, "/health", None),
 ]
 
@@ -57,6 +58,11 @@ _SEND = {
     "parcel": {"length_cm": 22, "width_cm": 11, "height_cm": 1, "weight_g": 20,
                "declared_value_cents": 0},
     "recipient": {"name": "Max Muster", "address": "Hauptstr. 1"},
+}  # fmt: skip
+_POINT = {
+    "name": "Kiosk", "kind": "locker", "address": "Schellingstr. 20", "latitude": HOME[0],
+    "longitude": HOME[1], "capacity": 10,
+    "opening_hours": {"mon": [{"opens": "00:00", "closes": "24:00"}]},
 }  # fmt: skip
 HUGE = "a" * 100_000
 LONG_ID = "x" * 10_000
@@ -113,8 +119,14 @@ class Fuzz:
             "route_id": route["id"],
             "return_id": world.authorise_return()["id"],
             "send_id": world.ok(world.post("anna", "/v1/sends", _SEND), 201)["id"],
+            "point_id": world.ok(world.post("carrier", "/v1/pickup-points", _POINT), 201)["id"],
         }
         day = world.at(0).date().isoformat()
+        door_pickup = {
+            "address": {"address": "Schellingstr. 10", "latitude": HOME[0], "longitude": HOME[1]},
+            "service_date": day,
+            "door_window": {"start": world.at(17).isoformat(), "end": world.at(19).isoformat()},
+        }
         near = {"latitude": OFFICE[0] + 0.0001, "longitude": OFFICE[1]}
         self.bodies: dict[tuple[str, str], Any] = {
             ("POST", "/v1/vehicles"): {
@@ -204,6 +216,13 @@ class Fuzz:
                 "scanned_parcel_ref": delivery["parcel_ref"],
             },
             ("POST", "/v1/sends"): _SEND,
+            ("POST", "/v1/returns/{return_id}/door-pickup"): door_pickup,
+            ("POST", "/v1/sends/{send_id}/door-pickup"): door_pickup,
+            ("POST", "/v1/pickup-points"): _POINT,
+            ("PATCH", "/v1/pickup-points/{point_id}"): {"capacity": 12, "name": "Kiosk 2"},
+            ("POST", "/v1/pickup-points/{point_id}/collections"): {
+                "parcel_ref": delivery["parcel_ref"], "code": "12345678",
+            },
             ("POST", "/v1/sends/{send_id}/pickup"): {
                 "vehicle_id": vehicle["id"],
                 "itinerary": [

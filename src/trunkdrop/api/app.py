@@ -25,6 +25,7 @@ from trunkdrop.operations import wakeups
 from trunkdrop.operations.logs import RequestContext
 from trunkdrop.operations.views import router as operations_router
 from trunkdrop.parties.views import router as parties_router
+from trunkdrop.pickup_points.views import router as pickup_points_router
 from trunkdrop.places.views import router as places_router
 from trunkdrop.privacy.views import router as privacy_router
 from trunkdrop.proofs.views import router as proofs_router
@@ -93,6 +94,7 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
         webhooks_router,
         returns_router,
         sends_router,
+        pickup_points_router,
         proofs_router,
         consents_router,
         privacy_router,

@@ -197,9 +197,8 @@ def book(
     customer = parties.get_party(
         session=session, party_id=delivery_in.customer_id, role=Role.customer
     )
-    if delivery_in.vehicle_id is None and domain.is_pickup(purpose):
-        raise InvalidInput("a pickup from the trunk needs the car", field="vehicle_id")
     if delivery_in.vehicle_id is None:
+        # To the door, or a pickup at the door for a customer without an eligible car.
         return _book_home(
             session=session,
             settings=settings,
@@ -207,6 +206,8 @@ def book(
             customer=customer,
             delivery_in=delivery_in,
             now=now,
+            purpose=purpose,
+            label_code=label_code,
         )
     if not delivery_in.itinerary:
         raise InvalidInput(
@@ -358,8 +359,11 @@ def _book_home(
     customer: Party,
     delivery_in: DeliveryCreate,
     now: datetime,
+    purpose: domain.Purpose = domain.Purpose.delivery,
+    label_code: str | None = None,
 ) -> Delivery:
-    """A delivery to the door, no car involved: the address and the day are all it needs."""
+    """A delivery to the door, no car involved: the address and the day are all it needs.
+    A pickup at the door the same: the driver takes the labelled parcel from the customer."""
     address = delivery_in.fallback_address
     if address is None:
         raise InvalidInput("a delivery without a car needs an address", field="fallback_address")
@@ -399,14 +403,17 @@ def _book_home(
         fallback_address=address.address,
         fallback_latitude=address.latitude,
         fallback_longitude=address.longitude,
+        purpose=purpose,
+        label_code=label_code,
         created_at=now,
     )
     _insert(session, delivery)
+    what = "pickup at" if domain.is_pickup(purpose) else "delivery to"
     _announce_booking(
         session=session,
         delivery=delivery,
         now=now,
-        text=f"booked for delivery to {address.address} on {delivery_in.service_date}",
+        text=f"booked for {what} {address.address} on {delivery_in.service_date}",
     )
     return delivery
 

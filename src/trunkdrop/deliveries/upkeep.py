@@ -23,6 +23,7 @@ from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
 from trunkdrop.incidents import service as incidents
 from trunkdrop.incidents.models import Incident
+from trunkdrop.pickup_points import service as pickup_points
 from trunkdrop.vehicles import consent as vehicle_consents
 from trunkdrop.vehicles import service as vehicles
 from trunkdrop.vehicles.models import Vehicle, VehicleEvent
@@ -198,7 +199,8 @@ def run_watchdog(*, session: Session, settings: Settings, now: datetime, done: W
 
 def sweep(*, session: Session, settings: Settings, now: datetime, done: WorkDone) -> None:
     """End access to cars whose maker's consent ran out (and warn those soon to); expire
-    grants that ran out; forget car positions no delivery needs any more."""
+    grants that ran out; forget car positions no delivery needs any more; send parcels
+    not collected from pickup points in time back to the sender."""
     done.consents_expired += withdrawals.end_expired_consents(
         session=session, settings=settings, now=now
     )
@@ -219,6 +221,7 @@ def sweep(*, session: Session, settings: Settings, now: datetime, done: WorkDone
     done.positions_forgotten += forget_tracks(session=session, cutoff=cutoff, busy=busy)
     forget_unlinked_maker_ids(session=session, now=now)
     vehicle_consents.forget_requests(session=session, now=now)
+    pickup_points.return_uncollected(session=session, settings=settings, now=now)
     session.flush()
 
 

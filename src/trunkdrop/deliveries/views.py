@@ -66,6 +66,8 @@ DeliveryState = Literal[
     "cancelled",
     "collected",
     "not_collected",
+    "at_pickup_point",
+    "collected_by_customer",
 ]
 
 

@@ -18,7 +18,7 @@ from trunkdrop.events.domain import Event
 from trunkdrop.parties.models import Party, Role
 from trunkdrop.payments.ports import PaymentDeclined, PaymentPort
 from trunkdrop.returns import service as returns
-from trunkdrop.returns.schemas import PickupCreate
+from trunkdrop.returns.schemas import DoorPickupCreate, PickupCreate
 from trunkdrop.sends import domain, labels
 from trunkdrop.sends.models import Send
 from trunkdrop.sends.schemas import SendCreate, SendRead
@@ -132,7 +132,7 @@ def book_pickup(
     settings: Settings,
     customer: Party,
     send_id: str,
-    pickup_in: PickupCreate,
+    pickup_in: PickupCreate | DoorPickupCreate,
     now: datetime,
 ) -> Send:
     """Book the pickup from the trunk under the delivery rules. The customer is the sender:
@@ -150,10 +150,9 @@ def book_pickup(
         retailer=customer,
         delivery_in=DeliveryCreate(
             customer_id=customer.id,
-            vehicle_id=pickup_in.vehicle_id,
             retailer_reference=send.id,
             parcel=ParcelIn(reference=send.tracking_number, **send.parcel),
-            itinerary=pickup_in.itinerary,
+            **returns.where_of(pickup_in),
         ),
         now=now,
         purpose=delivery_domain.Purpose.send,
