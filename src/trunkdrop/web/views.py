@@ -7,6 +7,8 @@ header): no second logic. Here only what the API has no use for: signing in and 
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import secrets
 from typing import Annotated, Any
@@ -207,6 +209,34 @@ async def party_page(request: Request, page: str, platform: PlatformDep) -> Resp
         "tile_url": platform.settings.map_tile_url or "",
     }
     return templates.TemplateResponse(request, f"{page}.html", context)
+
+
+WIDGET = STATIC / "widget" / "checkout.js"
+WIDGET_HEADERS = {
+    "cache-control": "public, max-age=600, must-revalidate",
+    "x-content-type-options": "nosniff",
+    "cross-origin-resource-policy": "cross-origin",
+    # A shop may load it as a module script, which is fetched with CORS.
+    "access-control-allow-origin": "*",
+}
+
+
+@functools.cache
+def _widget() -> tuple[bytes, str]:
+    body = WIDGET.read_bytes()
+    return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+@router.get("/widget/checkout.js")
+async def checkout_widget(request: Request) -> Response:
+    """The checkout widget for shops' pages (another origin): a script any page may load.
+    Cached for ten minutes, then revalidated by its ETag: a new version reaches every
+    shop soon, without a version in its URL."""
+    body, etag = _widget()
+    headers = {**WIDGET_HEADERS, "etag": etag}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
 
 
 @router.get("/docs", response_class=HTMLResponse)
