@@ -266,6 +266,9 @@ class ContentSecurityPolicy:
             (b"content-security-policy", policy.encode()),
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"no-referrer"),
+            # A person's page is theirs only while signed in: no copy kept for a reload or
+            # the back button after signing out (or erasing the account).
+            (b"cache-control", b"no-store"),
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
