@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     map_tile_url: str | None = None
     signin_link_lifetime_s: int = Field(900, ge=60, le=86_400)
     session_lifetime_s: int = Field(12 * 3_600, ge=300, le=30 * 86_400)
+    # A shop's checkout session (the widget's pass): long enough to choose, short enough
+    # that a token left in a page's HTML is soon worth nothing.
+    checkout_session_lifetime_s: int = Field(900, ge=60, le=3_600)
     # Where proof photos are kept (the blob store); unset, `blobs/` under the data dir.
     blob_dir: Path | None = None
     proof_photo_max_bytes: int = Field(2 * 1024 * 1024, ge=1_024, le=20 * 1024 * 1024)

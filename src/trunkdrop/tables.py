@@ -4,6 +4,7 @@ the domains: `store/` (engine, unit of work) imports none of them."""
 from __future__ import annotations
 
 from trunkdrop.access import models as access_models
+from trunkdrop.checkout import models as checkout_models
 from trunkdrop.consents import models as consent_models
 from trunkdrop.deliveries import models as delivery_models
 from trunkdrop.devices import models as device_models
@@ -27,6 +28,7 @@ metadata = Base.metadata
 
 __all__ = [
     "access_models",
+    "checkout_models",
     "consent_models",
     "delivery_models",
     "device_models",

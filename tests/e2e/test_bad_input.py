@@ -20,12 +20,15 @@ from tests.support import HOME, OFFICE, Handset, World
 from trunkdrop.deliveries.models import Delivery
 from trunkdrop.vehicles.models import Vehicle
 
+WIDGET_PATH = "/v1/checkout-sessions/current/options"
 # Which key calls which endpoint: (method or None for any, path prefix, party). First match wins.
 ROLES: list[tuple[str | None, str, str | None]] = [
     ("POST", "/v1/vehicle-events", "aurora-cloud"),
     (None, "/v1/vehicles", "anna"),
     (None, "/v1/vehicle-consents", "anna"),
     (None, "/v1/places", "anna"),
+    # The checkout widget's read: a checkout session's token, no party's key (`headers`).
+    ("GET", WIDGET_PATH, None),
     (None, "/v1/checkout", "shop"),
     (None, "/v1/deliveries", "shop"),
     (None, "/v1/stops", "driver"),
@@ -38,6 +41,7 @@ ROLES: list[tuple[str | None, str, str | None]] = [
     (None, "/v1/plans", "carrier"),
     (None, "/v1/incidents", "operator"),
     (None, "/v1/audit", "operator"),
+    (None, "/v1/keys", "operator"),
     (None, "/v1/sim", "operator"),
     (None, "/v1/me", "anna"),
     (None, "/v1/parties", "operator"),
@@ -128,6 +132,14 @@ class Fuzz:
             "door_window": {"start": world.at(17).isoformat(), "end": world.at(19).isoformat()},
         }
         near = {"latitude": OFFICE[0] + 0.0001, "longitude": OFFICE[1]}
+        self.checkout_token = world.ok(
+            world.post(
+                "shop",
+                "/v1/checkout-sessions",
+                {"customer_id": world.ids["anna"], "date": day, "parcel": world.parcel()},
+            ),
+            201,
+        )["token"]
         self.bodies: dict[tuple[str, str], Any] = {
             ("POST", "/v1/vehicles"): {
                 "brand": "sim-aurora", "external_id": "VINFUZZ0000000001", "make": "Aurora",
@@ -152,6 +164,9 @@ class Fuzz:
                 "parking_notes": "level 2", "is_home": False,
             },
             ("POST", "/v1/checkout/options"): {
+                "customer_id": world.ids["anna"], "date": day, "parcel": world.parcel(),
+            },
+            ("POST", "/v1/checkout-sessions"): {
                 "customer_id": world.ids["anna"], "date": day, "parcel": world.parcel(),
             },
             ("POST", "/v1/deliveries"): {
@@ -267,6 +282,8 @@ class Fuzz:
     ) -> dict[str, str]:
         who = self.who(method, path)
         headers = {"content-type": content_type}
+        if path == WIDGET_PATH:
+            return {**headers, "Authorization": f"Bearer {self.checkout_token}"}
         # A shop acts for anna, with her consent.
         return {**headers, **self.world.auth(who, "anna")} if who else headers
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -59,6 +60,12 @@ def local_time(moment: datetime, settings: Settings) -> str:
 
 
 # -- checkout ------------------------------------------------------------------------------
+def option_id(vehicle_id: str, place_id: str, start: datetime, end: datetime) -> str:
+    """The same id for the same car, place and window, whenever the options are asked for."""
+    facts = f"{vehicle_id}|{place_id}|{start.astimezone(UTC).isoformat()}|{end.astimezone(UTC).isoformat()}"
+    return "opt_" + hashlib.sha256(facts.encode()).hexdigest()[:20]
+
+
 def checkout_options(
     *, session: Session, settings: Settings, request: CheckoutRequest, now: datetime
 ) -> CheckoutOptionsRead:
@@ -156,6 +163,7 @@ def checkout_options(
                     continue  # no van of the carrier gets there before the window closes
                 options.append(
                     CheckoutOption(
+                        id=option_id(car.id, place.id, slot.start, slot.end),
                         vehicle_id=car.id,
                         place_id=place.id,
                         label=place.label,
