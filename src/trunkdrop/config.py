@@ -113,6 +113,12 @@ class Settings(BaseSettings):
     late_van_s: int = Field(900, ge=60, le=6 * 3600)
     replan_interval_s: float = Field(30.0, gt=0, le=3600)
     replan_seconds: float = Field(3.0, gt=0, le=600)
+    # "insertion": an automatic re-plan keeps the van's order and moves only the stops that
+    # would miss their window (a fallback appended at the end, a van running late) to where
+    # they fit at least cost: milliseconds, the same answer however busy the machine (the
+    # simulation needs that), and no re-ordering the driver has to follow. "search" re-solves
+    # the rest of the route for `replan_seconds` on every core.
+    replan_by: Literal["search", "insertion"] = "search"
     van_capacity_l: int = Field(6_000, ge=50, le=50_000)
     shift_end_hour: int = Field(21, ge=1, le=24)
     # The carrier's cost model: what planning minimises and the KPIs price (docs/costs.md

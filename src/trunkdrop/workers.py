@@ -9,8 +9,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Collection, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -299,8 +299,13 @@ class WorkerStepsFailed(RuntimeError):
         self.steps, self.done = steps, done
 
 
-def run_replans(platform: Platform, now: datetime | None = None) -> int:
+def run_replans(
+    platform: Platform, now: datetime | None = None, *, route_ids: Collection[str] | None = None
+) -> int:
     """Re-order the routes that asked for it (a failed stop's fallback, a late van).
+
+    With `route_ids`, only those routes' requests are answered and no late van is looked
+    for: a driver between two stops has their own route re-ordered before setting off.
 
     A route is re-planned on its own: its parcels are loaded in its van, so they stay on it
     (moving stops between vans is the carrier's call: POST /v1/plans/replan). The route is
@@ -309,16 +314,17 @@ def run_replans(platform: Platform, now: datetime | None = None) -> int:
     something did, the route asks again and is re-planned on the next round.
     """
     now = now or platform.now()
-    with operations.step_lock(platform.engine, "late vans") as mine:
-        if mine:
-            with platform.uow() as session:
-                upkeep.watch_late_vans(session=session, settings=platform.settings, now=now)
+    if route_ids is None:
+        with operations.step_lock(platform.engine, "late vans") as mine:
+            if mine:
+                with platform.uow() as session:
+                    upkeep.watch_late_vans(session=session, settings=platform.settings, now=now)
     # Requests are claimed with a lease: several workers re-plan different routes.
     with platform.uow() as session:
         taken = [
             (r.id, r.route_id)
             for r in dispatch.claim_replan_requests(
-                session=session, now=now, lease=timedelta(minutes=10)
+                session=session, now=now, lease=timedelta(minutes=10), route_ids=route_ids
             )
         ]
     replanned = 0
@@ -363,7 +369,9 @@ def _replan_route(platform: Platform, route_id: str, now: datetime) -> str:
         )
     if not draft.movable:
         return "nothing to move"
-    solved = planning.solve_replan(draft, seconds=settings.replan_seconds)
+    solved = planning.solve_replan(
+        draft, seconds=settings.replan_seconds, by_insertion=settings.replan_by == "insertion"
+    )
     with platform.uow() as session:
         planning.store_replan(
             session=session, settings=settings, draft=draft, solved=solved, now=now

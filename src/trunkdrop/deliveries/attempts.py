@@ -712,7 +712,8 @@ def _leave_unconfirmed(
 def reroute_if_car_away(
     *, session: Session, settings: Settings, stop_id: str, now: datetime
 ) -> bool:
-    """Before a driver sets off to a trunk stop: if its window is over, or the car already
+    """Before a driver sets off to a trunk stop: if its window is over (or the plan has the
+    van there only after it closes), or the car already
     reported that it is offline or stands away from the booked place, skip the place without
     an attempt (no wasted trip) and let the fallback policy pick the next. True when skipped."""
     stop = dispatch.get_stop(session=session, stop_id=stop_id)
@@ -724,7 +725,9 @@ def reroute_if_car_away(
     vehicle = deliveries.vehicle_for(session=session, delivery=delivery)
     booked = deliveries.option(session=session, delivery_id=delivery.id, seq=stop.option_seq)
     reason = None
-    if now >= booked.window_end:
+    # A van re-planned by insertion keeps a stop that fits nowhere at the end of its route,
+    # planned after its window: no trip there either.
+    if now >= booked.window_end or (stop.eta is not None and stop.eta > booked.window_end):
         reason = domain.Reason.outside_window
     elif not vehicle.online:
         reason = domain.Reason.vehicle_offline
