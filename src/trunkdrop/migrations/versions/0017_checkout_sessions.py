@@ -12,7 +12,7 @@ from alembic import op
 import trunkdrop.store.base
 
 revision = "0017"
-down_revision = "0011"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
