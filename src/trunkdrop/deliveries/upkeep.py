@@ -26,7 +26,7 @@ from trunkdrop.incidents.models import Incident
 from trunkdrop.pickup_points import service as pickup_points
 from trunkdrop.vehicles import consent as vehicle_consents
 from trunkdrop.vehicles import service as vehicles
-from trunkdrop.vehicles.models import Vehicle, VehicleEvent
+from trunkdrop.vehicles.models import Vehicle, VehicleCommand, VehicleEvent
 
 
 @dataclass
@@ -124,6 +124,7 @@ def watch_offline_attempts(
 def run_watchdog(*, session: Session, settings: Settings, now: datetime, done: WorkDone) -> None:
     """A trunk not closed and locked in time: send lock, retry, open an incident."""
     limit = now - timedelta(seconds=settings.relock_after_s)
+    _lock_unconfirmed_unlocks(session=session, settings=settings, now=now, limit=limit, done=done)
     for attempt in session.scalars(
         select(Attempt).where(
             Attempt.trunk_opened_at.is_not(None),
@@ -195,6 +196,63 @@ def run_watchdog(*, session: Session, settings: Settings, now: datetime, done: W
                 ),
             )
     session.flush()
+
+
+def _lock_unconfirmed_unlocks(
+    *, session: Session, settings: Settings, now: datetime, limit: datetime, done: WorkDone
+) -> None:
+    """The car ran the unlock but its "trunk opened" never came (lost with a broker restart
+    or a car that crashed, or the driver never lifted the lid): the trunk may stand
+    unlocked. The watchdog above keys on the opening, so it would never see this one: lock
+    the car and tell the operator, once per attempt. A late opening report still settles
+    the attempt as usual."""
+    for attempt, vehicle in session.execute(
+        select(Attempt, Vehicle)
+        .join(VehicleCommand, VehicleCommand.id == Attempt.unlock_command_id)
+        .join(Vehicle, Vehicle.id == Attempt.vehicle_id)
+        .where(
+            Attempt.status == domain.AttemptStatus.unlocking,
+            Attempt.trunk_opened_at.is_(None),
+            VehicleCommand.status == "executed",
+            VehicleCommand.finished_at <= limit,
+        )
+    ).all():
+        seen = session.scalars(
+            select(Incident.id).where(
+                Incident.attempt_id == attempt.id, Incident.kind == "unlock_unconfirmed"
+            )
+        ).first()
+        if seen is not None:
+            continue
+        incidents.open_incident(
+            session=session,
+            kind="unlock_unconfirmed",
+            severity="high",
+            now=now,
+            vehicle_id=vehicle.id,
+            delivery_id=attempt.delivery_id,
+            attempt_id=attempt.id,
+            detail=f"{vehicle.plate} ran the unlock {settings.relock_after_s // 60} min ago and "
+            "has not reported the trunk opening since; lock sent",
+        )
+        if (
+            outcomes.send_lock(
+                session=session, settings=settings, vehicle=vehicle, attempt=attempt, now=now
+            )
+            is not None
+        ):
+            done.relocks += 1
+            events.record(
+                session=session,
+                event=Event(
+                    kind="attempt.relock_sent",
+                    at=now,
+                    subject=attempt.delivery_id,
+                    delivery_id=attempt.delivery_id,
+                    text="the car unlocked but never reported its trunk opening; lock sent by "
+                    "trunkdrop",
+                ),
+            )
 
 
 def sweep(*, session: Session, settings: Settings, now: datetime, done: WorkDone) -> None:
