@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from tests.support import HOME, OFFICE, World
 from trunkdrop import workers
 from trunkdrop.deliveries import upkeep
+from trunkdrop.deliveries.models import Delivery
 from trunkdrop.dispatch import flows as planning
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.models import ReplanRequest, RouteStop
@@ -202,6 +203,29 @@ def test_a_failed_stop_asks_the_planner_and_the_planner_replans_the_rest_of_the_
     assert all(datetime.fromisoformat(s["eta"]) >= world.clock.now() for s in pending)
     with world.platform.uow() as s:
         assert _open_requests(s) == []
+
+
+def test_a_replan_by_insertion_times_the_fallback_and_keeps_the_order(world: World) -> None:
+    """With replan_by=insertion the route's planned stops keep their order and the appended
+    fallback gets a place and an ETA; a re-plan asked for another route leaves this route's
+    request waiting (it would be answered if `route_ids` were ignored)."""
+    world.platform.settings.replan_by = "insertion"
+    route, moved, _ = _failed_at_office(world)
+    before = world.ok(world.get("carrier", f"/v1/routes/{route['id']}"))["stops"]
+    order = [s["id"] for s in before if s["status"] == "pending" and s["eta"] is not None]
+    assert workers.run_replans(world.platform, world.clock.now(), route_ids=("rte_other",)) == 0
+    with world.platform.uow() as s:
+        assert [r.reason for r in _open_requests(s)] == ["stop_failed"]
+    assert workers.run_replans(world.platform, world.clock.now(), route_ids=(route["id"],)) == 1
+    after = world.ok(world.get("carrier", f"/v1/routes/{route['id']}"))["stops"]
+    pending = [s for s in after if s["status"] == "pending"]
+    assert [s["id"] for s in pending if s["id"] in order] == order
+    fallback = next(s for s in pending if s["delivery_id"] == moved["id"])
+    assert fallback["eta"] is not None
+    with world.platform.uow() as s:
+        delivery = s.get(Delivery, moved["id"])
+        assert delivery is not None and delivery.mode == fallback["mode"]
+    assert all(datetime.fromisoformat(s["eta"]) >= world.clock.now() for s in pending)
 
 
 def test_a_replan_that_finds_a_stop_started_meanwhile_changes_nothing_and_asks_again(

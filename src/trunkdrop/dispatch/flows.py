@@ -24,6 +24,7 @@ from trunkdrop.dispatch import routes
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.checker import check_plan
 from trunkdrop.dispatch.costs import CostModel
+from trunkdrop.dispatch.insertion import repair_route
 from trunkdrop.dispatch.matrix import MatrixProvider, Point
 from trunkdrop.dispatch.models import Route, RouteStop
 from trunkdrop.dispatch.problem import (
@@ -584,6 +585,10 @@ class ReplanDraft:
     route_ids: tuple[str, ...]
     movable: tuple[str, ...]  # ids of the pending stops that are re-planned
     service_date: date
+    # Per movable stop (the problem's stop of the same number): its route, and the location
+    # of the place it is planned at now (None when that place is no option any more).
+    route_of: tuple[str, ...] = ()
+    current: tuple[int | None, ...] = ()
 
 
 def replan(
@@ -653,6 +658,8 @@ def prepare_replan(
     movable: list[str] = []
     collected: set[str] = set()
     stops_in: list[tuple[list[Candidate], int]] = []
+    route_of: list[str] = []
+    chosen: list[int | None] = []  # index of the movable stop's current place in its options
     for route in routes:
         stops = dispatch.stops_of(session=session, route_id=route.id)
         # Finished stops and stops under way (an attempt exists) stay where they are; the
@@ -683,6 +690,17 @@ def prepare_replan(
             if options:
                 movable.append(stop.id)
                 stops_in.append((options, parcel_litres(delivery)))
+                route_of.append(route.id)
+                chosen.append(
+                    next(
+                        (
+                            n
+                            for n, c in enumerate(options)
+                            if (c.mode, c.option_seq) == (stop.mode, stop.option_seq)
+                        ),
+                        None,
+                    )
+                )
                 if is_pickup(delivery.purpose):
                     collected.add(delivery.id)
     day = None
@@ -699,11 +717,17 @@ def prepare_replan(
             )
         except ProblemError as e:
             raise InvalidInput(str(e), code="plan_input_invalid") from e
+    current = tuple(
+        None if day is None or n is None else day.problem.stops[k].places[n].location
+        for k, n in enumerate(chosen)
+    )
     return ReplanDraft(
         day=day,
         route_ids=tuple(r.id for r in routes),
         movable=tuple(movable),
         service_date=service_date,
+        route_of=tuple(route_of),
+        current=current,
     )
 
 
@@ -755,12 +779,27 @@ def store_replan(
     session.flush()
 
 
-def solve_replan(draft: ReplanDraft, *, seconds: float, seed: int = 0) -> DaySolution:
+def solve_replan(
+    draft: ReplanDraft, *, seconds: float, seed: int = 0, by_insertion: bool = False
+) -> DaySolution:
     """Solve a drafted re-plan and check it independently (Conflict when infeasible). Its
-    stops stay required: a stop a re-plan cannot place keeps its place on its route."""
+    stops stay required: a stop a re-plan cannot place keeps its place on its route.
+
+    `by_insertion`: each van keeps its order and only the stops that would miss their window
+    move (`insertion.repair_route`); no search, so no time budget and no check to fail."""
     if draft.day is None:
         return DaySolution(routes=[])
-    return _solve_and_check(draft.day, seconds, seed)
+    if not by_insertion:
+        return _solve_and_check(draft.day, seconds, seed)
+    routes = []
+    for vehicle_type, van in enumerate(draft.day.vans):
+        mine = [k for k, route_id in enumerate(draft.route_of) if route_id == van.route_id]
+        order = [loc for k in mine if (loc := draft.current[k]) is not None]
+        loose = [k for k in mine if draft.current[k] is None]
+        locations = repair_route(draft.day.problem, vehicle_type, order, loose)
+        if locations:
+            routes.append((vehicle_type, locations))
+    return DaySolution(routes=routes)
 
 
 def stop_point(session: Session, stop: RouteStop) -> Point | None:

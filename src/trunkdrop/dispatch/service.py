@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -260,20 +260,26 @@ def last_replan(*, session: Session, route_id: str) -> datetime | None:
 
 
 def claim_replan_requests(
-    *, session: Session, now: datetime, lease: timedelta, limit: int = 20
+    *,
+    session: Session,
+    now: datetime,
+    lease: timedelta,
+    limit: int = 20,
+    route_ids: Collection[str] | None = None,
 ) -> list[ReplanRequest]:
-    """Take open requests for this planner: each is claimed by one conditional update, so two
-    planners (API processes) never take the same one. A request taken by a planner that
-    died before answering (no outcome after `lease`) is taken again."""
+    """Take open requests for this planner (of `route_ids` only, when given): each is claimed
+    by one conditional update, so two planners (API processes) never take the same one. A
+    request taken by a planner that died before answering (no outcome after `lease`) is
+    taken again."""
     claimable = or_(
         ReplanRequest.done_at.is_(None),
         and_(ReplanRequest.outcome.is_(None), ReplanRequest.done_at < now - lease),
     )
+    waiting_query = select(ReplanRequest.id).where(claimable)
+    if route_ids is not None:
+        waiting_query = waiting_query.where(ReplanRequest.route_id.in_(list(route_ids)))
     waiting = session.scalars(
-        select(ReplanRequest.id)
-        .where(claimable)
-        .order_by(ReplanRequest.requested_at, ReplanRequest.id)
-        .limit(limit)
+        waiting_query.order_by(ReplanRequest.requested_at, ReplanRequest.id).limit(limit)
     ).all()
     claimed = []
     for request_id in waiting:

@@ -130,13 +130,15 @@ class SimulatedDay:
             config.database.unlink()
         for suffix in ("-wal", "-shm"):
             Path(f"{config.database}{suffix}").unlink(missing_ok=True)
-        # The simulated carrier plans each zone once and does not re-plan during the day
-        # (re-planning searches for seconds of wall time, which would make the numbers
-        # depend on the machine): a fallback stop goes to the end of its van's route.
+        # A van whose stop fell back (the car moved, nobody opened) is re-planned before its
+        # driver sets off again, so the new stop lands inside its window instead of at the
+        # end of the route. By insertion, not a timed search: the numbers must not depend on
+        # how busy the machine is.
         settings = Settings(
             database_url=f"sqlite:///{config.database}",
             environment="development",
-            auto_replan=False,
+            auto_replan=True,
+            replan_by="insertion",
         )
         self.platform: Platform = bootstrap(settings, clock=self.clock)
         self.record = DayRecord()

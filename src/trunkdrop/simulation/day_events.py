@@ -5,6 +5,8 @@ from __future__ import annotations
 import heapq
 import itertools
 
+from sqlalchemy.orm import Session
+
 from trunkdrop import workers
 from trunkdrop.access.tokens import TRUNK_UNLOCK, b64u, proof_message
 from trunkdrop.deliveries import attempts
@@ -128,12 +130,14 @@ class DayEvents:
             d.started_s = at_s
         workers.pump_simulator(self.platform, self.clock.now())
         with self.platform.uow() as s:
+            self._skip_cars_away(s, d.route_id)
+        # Fallback stops went to the end of the route: the van is re-planned before the
+        # driver sets off, from where it stands now.
+        if workers.run_replans(self.platform, self.clock.now(), route_ids=(d.route_id,)):
+            with self.platform.uow() as s:
+                self._skip_cars_away(s, d.route_id)
+        with self.platform.uow() as s:
             stop = dispatch.next_open_stop(session=s, route_id=d.route_id)
-            # The app checks the car's own reports first: no trip to a car that is elsewhere.
-            while stop is not None and attempts.reroute_if_car_away(
-                session=s, settings=self.platform.settings, stop_id=stop.id, now=self.clock.now()
-            ):
-                stop = dispatch.next_open_stop(session=s, route_id=d.route_id)
             target = None if stop is None else planning.stop_point(s, stop)
             window = None
             if stop is not None and stop.mode == "trunk" and stop.option_seq is not None:
@@ -191,6 +195,14 @@ class DayEvents:
             arrive = window[0]  # wait for the window to open
         self.visits[i] = Visit(stop=stop_id)
         self._push(arrive, "arrive", i)
+
+    def _skip_cars_away(self, s: Session, route_id: str) -> None:
+        """The app checks the car's own reports first: no trip to a car that is elsewhere."""
+        stop = dispatch.next_open_stop(session=s, route_id=route_id)
+        while stop is not None and attempts.reroute_if_car_away(
+            session=s, settings=self.platform.settings, stop_id=stop.id, now=self.clock.now()
+        ):
+            stop = dispatch.next_open_stop(session=s, route_id=route_id)
 
     def _on_arrive(self, at_s: int, i: int) -> None:
         d = self.record.drivers[i]

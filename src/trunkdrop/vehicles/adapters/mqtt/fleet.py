@@ -32,6 +32,7 @@ from trunkdrop.vehicles.adapters.mqtt.schemas import (
     RevocationMessage,
     SimMessage,
     StateMessage,
+    why_refused,
 )
 from trunkdrop.vehicles.adapters.mqtt.topics import Channel, Topics
 from trunkdrop.vehicles.adapters.simulator.brands import SIM_BRANDS
@@ -230,7 +231,7 @@ class Fleet:
                 self._join(where.brand, where.car)
                 self._act(where.brand, where.car, SimMessage.model_validate_json(msg.payload))
         except (ValidationError, ValueError) as e:
-            log.warning("fleet: bad message on %s dropped: %s", msg.topic, e)
+            log.warning("fleet: bad message on %s dropped: %s", msg.topic, why_refused(e))
 
     def _act(self, brand: str, car: str, order: SimMessage) -> None:
         now, key = self.now(), (brand, car)
