@@ -238,15 +238,17 @@ def test_a_broker_killed_and_restarted_mid_delivery_is_reconnected_and_the_deliv
     """The test's own Mosquitto is killed with SIGKILL after the trunk opened: /ready says
     the broker is down, the lid's control is refused with a 503 problem; restarted on the
     same port, the API, the worker and the car reconnect by themselves, the lid is shut,
-    the platform sends lock, the car reports locked and the delivery succeeds with one
-    unlock executed; the audit chain verifies."""
+    the platform sends lock, the car reports locked and the delivery succeeds (or, if the
+    car's report beat the worker's new subscription, ends deposited with the watchdog's
+    trunk_not_locked incident open); one unlock executed, the audit chain verifies."""
     deadline = time.monotonic() + LIMIT_S
     url = pg_env["TRUNKDROP_DATABASE_URL"]
     broker_port = free_port()
     broker = _mosquitto(broker_port, tmp_path / "broker")
     started = [broker]
     link = _car_link(f"mqtt://127.0.0.1:{broker_port}")
-    env = _env(pg_env, link)
+    # A report lost at the restart (below) is caught by the watchdog at its shortest limit.
+    env = _env(pg_env, link, TRUNKDROP_RELOCK_AFTER_S="30")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     try:
@@ -278,8 +280,21 @@ def test_a_broker_killed_and_restarted_mid_delivery_is_reconnected_and_the_deliv
         assert until(lambda: _ready(base)[0] == 200, deadline)
         shut = _shut_lid(base, seeded, operator)
         assert shut.status_code == 200, shut.text
-        done = until(lambda: _status(url, attempt) == "succeeded", deadline)
-        assert done, _story(url, attempt)
+        # Mosquitto keeps no shared subscription across a restart: when the car's "closed"
+        # went out before the worker subscribed again it is lost, and the delivery must end
+        # with the watchdog's incident open instead (docs/operations.md).
+        unlocked = (
+            "SELECT kind FROM incidents WHERE attempt_id = :a AND kind = 'trunk_not_locked'"
+            " AND status = 'open'"
+        )
+
+        def ended() -> bool:
+            status = _status(url, attempt)
+            return status == "succeeded" or (
+                status == "deposited" and bool(rows(url, unlocked, a=attempt["id"]))
+            )
+
+        assert until(ended, deadline), _story(url, attempt)
         assert [r[0] for r in rows(url, UNLOCKS, a=attempt["id"])] == ["executed"]
         assert rows(url, OPENINGS, a=attempt["id"])[0][0] == 1
         verify = audit_verifies(env)

@@ -88,6 +88,10 @@ class MqttCarLink:
             on_message=self._received,
             session_expiry_s=session_expiry_s,
             manual_ack=True,
+            # Back soon after a broker restart: Mosquitto keeps no shared subscription
+            # across one, and a car's report sent before the workers subscribe again is
+            # lost (the relock watchdog then ends the delivery with an incident).
+            reconnect_max_s=2,
         )
 
     @property

@@ -72,7 +72,10 @@ class MqttLink:
         session_expiry_s: int = 86_400,
         manual_ack: bool = False,
         will: tuple[str, bytes] | None = None,
+        reconnect_max_s: int = 10,
     ) -> None:
+        """`reconnect_max_s`: the longest wait between two tries to reconnect (the wait
+        doubles from 1 s up to it)."""
         self.address = address
         self.client_id = client_id
         self._subscriptions = list(subscriptions)
@@ -91,7 +94,7 @@ class MqttLink:
             self._client.tls_set()
         if will is not None:
             self._client.will_set(will[0], will[1], qos=1, retain=True)
-        self._client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self._client.reconnect_delay_set(min_delay=1, max_delay=reconnect_max_s)
         self._client.on_connect = self._connected_cb
         self._client.on_disconnect = self._disconnected_cb
         self._client.on_message = self._message_cb
