@@ -161,6 +161,7 @@ def worker(
     beat([])
     runner = WorkerThread(platform, on_pass=beat)
     unwake = wakeups.on_commands(runner.wake)
+    unrotate = wakeups.on_rotation(platform.keyrings.forget)
     listener = wakeups.listen(platform.engine, settings.resolved_database_url)
     threads: list[WorkerThread | PlannerThread | RelayThread] = [runner, RelayThread(platform)]
     if settings.auto_replan:
@@ -175,6 +176,7 @@ def worker(
     for thread in reversed(threads):
         thread.stop()
     unwake()
+    unrotate()
     if listener is not None:
         listener.stop()
     platform.close()

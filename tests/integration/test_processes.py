@@ -147,3 +147,32 @@ def test_request_id_is_echoed_when_plain(world: World, given: str) -> None:
     answer = world.client.get("/health", headers={"X-Request-Id": given})
     echoed = answer.headers["x-request-id"]
     assert (echoed == given) is (len(given) <= 64)
+
+
+def test_a_rotated_key_reaches_another_process_keyring_at_once(world: World) -> None:
+    """A rotation's commit NOTIFYs `signing-keys`; a process hearing it signs with the new
+    key on its next grant (without it, its cached keyring would keep the retired key)."""
+    from trunkdrop.access import service as access
+    from trunkdrop.access.service import KeyringCache
+    from trunkdrop.operations import wakeups
+    from trunkdrop.store import hints
+
+    platform = world.platform
+    passphrase = platform.settings.key_passphrase.get_secret_value()
+    elsewhere = KeyringCache(passphrase)  # another API process's cache
+    unlisten = wakeups.on_rotation(elsewhere.forget)
+    try:
+        with platform.uow() as s:
+            before = elsewhere.get(s, now=world.clock.now()).current_kid
+        with platform.uow() as s:
+            made = access.rotate_signing_key(session=s, passphrase=passphrase, now=world.clock.now())
+            payloads = wakeups._payloads(hints.Flushed(s, (made,), (), ()))
+            new_kid = made.kid
+        for payload in payloads:
+            wakeups._received(platform.engine, payload)
+        with platform.uow() as s:
+            after = elsewhere.get(s, now=world.clock.now()).current_kid
+    finally:
+        unlisten()
+    assert before is not None and before != new_kid
+    assert after == new_kid

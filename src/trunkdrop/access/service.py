@@ -123,6 +123,12 @@ class KeyringCache:
             keyring = self.refresh(session)
         return keyring
 
+    def forget(self) -> None:
+        """Another process rotated the key (heard over PostgreSQL NOTIFY): the next `get`
+        loads the keyring afresh, so this process never signs with a retired key for long."""
+        with self._lock:
+            self._keyring = None
+
     def refresh(self, session: Session) -> Keyring:
         with self._lock:
             self._keyring = load_keyring(session=session, passphrase=self._passphrase)

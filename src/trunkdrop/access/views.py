@@ -46,7 +46,7 @@ async def rotate_signing_key(
             from_attributes=True,
         )
     )
-    # This process signs with the new key from its next grant (other processes pick it
-    # up in their workers' next tick, as after the command).
+    # This process signs with the new key from its next grant; the others hear the commit's
+    # NOTIFY (PostgreSQL) and reload theirs, their workers' tick polling behind it.
     await unit(lambda session: platform.keyrings.refresh(session), reads_only=True)
     return made

@@ -138,6 +138,7 @@ def create_app_from_env() -> FastAPI:
         role = "worker"  # each API process runs workers too: they share the cars' reports
     platform = bootstrap(settings, migrate=False, role=role)
     app = create_app(platform)
+    wakeups.on_rotation(platform.keyrings.forget)
     listener = wakeups.listen(platform.engine, settings.resolved_database_url)
     app.state.wakeups = listener
     return app

@@ -1,8 +1,9 @@
 """Wake-ups across processes: PostgreSQL LISTEN/NOTIFY carries the in-process hints.
 
-A commit that queued a command, changed an API key or a party, or moved an attempt sends a
-NOTIFY in its own transaction (delivered only if it commits); every API and worker process
-listens and wakes its dispatcher, forgets its cached API keys, or tells its event streams.
+A commit that queued a command, changed an API key or a party, made a grant-signing key, or
+moved an attempt sends a NOTIFY in its own transaction (delivered only if it commits); every
+API and worker process listens and wakes its dispatcher, forgets its cached API keys, reloads
+its keyring (it signs with the new key from its next grant), or tells its event streams.
 Hints only: a process that misses one (its listening connection was cut) still polls.
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Callable, Hashable
 import psycopg
 from sqlalchemy import Engine
 
+from trunkdrop.access.models import SigningKey
 from trunkdrop.api import auth, changes
 from trunkdrop.deliveries.models import Attempt
 from trunkdrop.parties.models import ApiKey, Party
@@ -27,6 +29,7 @@ CHANNEL = "trunkdrop"
 _SENT = "trunkdrop.wakeups.sent"
 _announcing = False  # set in processes that run beside others (serve, worker)
 _wakers: list[Callable[[], None]] = []
+_rotated: list[Callable[[], None]] = []
 
 
 def announce() -> None:
@@ -42,12 +45,21 @@ def on_commands(wake: Callable[[], None]) -> Callable[[], None]:
     return lambda: _wakers.remove(wake)
 
 
+def on_rotation(forget: Callable[[], None]) -> Callable[[], None]:
+    """Call `forget` when any process made a new grant-signing key (a keyring cache's
+    `forget`); returns the function that stops it."""
+    _rotated.append(forget)
+    return lambda: _rotated.remove(forget)
+
+
 def _payloads(flushed: hints.Flushed) -> set[str]:
     found: set[str] = set()
     if any(isinstance(o, VehicleCommand) for o in flushed.new):
         found.add("commands")
     if any(isinstance(o, ApiKey | Party) for o in (*flushed.new, *flushed.dirty, *flushed.deleted)):
         found.add("keys")
+    if any(isinstance(o, SigningKey) for o in flushed.new):
+        found.add("signing-keys")
     for attempt in (*flushed.new, *flushed.dirty):
         if isinstance(attempt, Attempt):
             # The state as written goes with the hint, so that the other processes' event
@@ -79,6 +91,9 @@ hints.after_commit(_SENT, _notify, lambda _: None)
 def _received(engine: Engine, payload: str) -> None:
     if payload == "keys":
         auth.forget_all()
+    elif payload == "signing-keys":
+        for forget in list(_rotated):
+            forget()
     elif payload == "commands":
         pending.queued_elsewhere()
         for wake in list(_wakers):
