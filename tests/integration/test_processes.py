@@ -165,7 +165,9 @@ def test_a_rotated_key_reaches_another_process_keyring_at_once(world: World) -> 
         with platform.uow() as s:
             before = elsewhere.get(s, now=world.clock.now()).current_kid
         with platform.uow() as s:
-            made = access.rotate_signing_key(session=s, passphrase=passphrase, now=world.clock.now())
+            made = access.rotate_signing_key(
+                session=s, passphrase=passphrase, now=world.clock.now()
+            )
             payloads = wakeups._payloads(hints.Flushed(s, (made,), (), ()))
             new_kid = made.kid
         for payload in payloads:
