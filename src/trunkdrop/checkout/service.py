@@ -12,7 +12,7 @@ import secrets
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from trunkdrop.checkout.models import CheckoutSession
@@ -29,6 +29,9 @@ from trunkdrop.store.base import new_id
 # Not secrets: the prefix that tells a checkout session's token at a glance, and advice.
 PREFIX = "tdk_"
 HOW_TO_SEND = "send the checkout session's token as 'Authorization: Bearer TOKEN'"
+# Kept a little past expiry so that a widget's request racing the sweep is still told
+# "expired", not "unknown token"; nothing reads a session after that.
+SWEEP_GRACE = timedelta(hours=1)
 
 
 def create(
@@ -148,3 +151,14 @@ def close_for_booking(
         .execution_options(synchronize_session=False)
     )
     return int(getattr(closed, "rowcount", 0) or 0)
+
+
+def forget_expired(*, session: Session, now: datetime) -> int:
+    """Delete the checkout sessions expired more than `SWEEP_GRACE` ago, used or not: a
+    session only ever opens the widget for minutes, and the booking keeps what it chose."""
+    gone = session.execute(
+        delete(CheckoutSession)
+        .where(CheckoutSession.expires_at < now - SWEEP_GRACE)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(gone, "rowcount", 0) or 0)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from trunkdrop.access import service as access
 from trunkdrop.access.models import Grant
+from trunkdrop.checkout import service as checkout
 from trunkdrop.config import Settings
 from trunkdrop.deliveries import domain, outcomes, withdrawals
 from trunkdrop.deliveries.models import Attempt, Delivery
@@ -27,6 +28,7 @@ from trunkdrop.pickup_points import service as pickup_points
 from trunkdrop.vehicles import consent as vehicle_consents
 from trunkdrop.vehicles import service as vehicles
 from trunkdrop.vehicles.models import Vehicle, VehicleCommand, VehicleEvent
+from trunkdrop.web import signin
 
 
 @dataclass
@@ -258,7 +260,8 @@ def _lock_unconfirmed_unlocks(
 def sweep(*, session: Session, settings: Settings, now: datetime, done: WorkDone) -> None:
     """End access to cars whose maker's consent ran out (and warn those soon to); expire
     grants that ran out; forget car positions no delivery needs any more; send parcels
-    not collected from pickup points in time back to the sender."""
+    not collected from pickup points in time back to the sender; delete spent checkout
+    sessions and sign-in links."""
     done.consents_expired += withdrawals.end_expired_consents(
         session=session, settings=settings, now=now
     )
@@ -280,6 +283,8 @@ def sweep(*, session: Session, settings: Settings, now: datetime, done: WorkDone
     forget_unlinked_maker_ids(session=session, now=now)
     vehicle_consents.forget_requests(session=session, now=now)
     pickup_points.return_uncollected(session=session, settings=settings, now=now)
+    checkout.forget_expired(session=session, now=now)
+    signin.forget_spent_links(session=session, now=now)
     session.flush()
 
 

@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from trunkdrop.config import Settings
@@ -27,6 +27,9 @@ from trunkdrop.web.models import BrowserSession, SigninLink
 
 COOKIE = "td_session"
 CSRF_HEADER = "X-CSRF-Token"
+# Spent links are kept a little while so that a click racing the sweep is refused as
+# spent, not unknown; nothing reads them after that.
+SWEEP_GRACE = timedelta(hours=1)
 
 
 def _hash(secret: str) -> str:
@@ -154,3 +157,15 @@ def end_sessions_of(*, session: Session, party_id: str, now: datetime) -> int:
         )
     session.flush()
     return len(live)
+
+
+def forget_spent_links(*, session: Session, now: datetime) -> int:
+    """Delete the sign-in links used or expired more than `SWEEP_GRACE` ago: a spent link
+    signs nobody in, and its row would only pile up (its use is in the event log)."""
+    cutoff = now - SWEEP_GRACE
+    gone = session.execute(
+        delete(SigninLink)
+        .where(or_(SigninLink.used_at < cutoff, SigninLink.expires_at < cutoff))
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(gone, "rowcount", 0) or 0)
