@@ -2,7 +2,9 @@
 platform's access to a car, the code it redirects back with, and the exchange (PKCE).
 
 It plays what a car maker's cloud does for brands with `consent_redirect`. Codes live in
-memory, like the simulated cars: one use each, ten minutes at most (RFC 6749 4.1.2).
+memory, like the simulated cars: one use each, ten minutes at most (RFC 6749 4.1.2). So the
+redirect flow needs its callback on the process that approved (one process: see
+docs/car-link.md, "Limit: one process").
 """
 
 from __future__ import annotations
