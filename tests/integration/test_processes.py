@@ -178,3 +178,32 @@ def test_a_rotated_key_reaches_another_process_keyring_at_once(world: World) -> 
         unlisten()
     assert before is not None and before != new_kid
     assert after == new_kid
+
+
+def test_a_rotation_is_heard_over_postgresql_notify(
+    world: World, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a rotation's commit really reaches a listening connection and the
+    listener makes the other keyring forget (no NOTIFY sent or heard: the wait runs out)."""
+    import threading
+
+    from trunkdrop.access import service as access
+    from trunkdrop.operations import wakeups
+
+    platform = world.platform
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    monkeypatch.setattr(wakeups, "_announcing", True)  # as `serve` and `worker` do
+    heard = threading.Event()
+    unlisten = wakeups.on_rotation(heard.set)
+    listener = wakeups.Listener(platform.engine, database_url)
+    listener.start()
+    try:
+        assert listener.listening.wait(10)
+        passphrase = platform.settings.key_passphrase.get_secret_value()
+        with platform.uow() as s:
+            access.rotate_signing_key(session=s, passphrase=passphrase, now=world.clock.now())
+        assert heard.wait(10)
+    finally:
+        unlisten()
+        listener.stop()
