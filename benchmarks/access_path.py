@@ -509,12 +509,17 @@ async def drive(
             async for status_now in follow(attempt["id"]):
                 if status_now == "trunk_open" and last != "trunk_open":
                     # Parcel in, lid shut: the car reports closed, is locked, reports locked.
-                    await post(f"/v1/attempts/{attempt['id']}/deposit")
-                    await post(
-                        f"/v1/sim/vehicles/{vehicles[stop['parcel_ref']]}",
-                        {"action": "close_trunk"},
-                        ops,
-                    )
+                    answers = [
+                        await post(f"/v1/attempts/{attempt['id']}/deposit"),
+                        await post(
+                            f"/v1/sim/vehicles/{vehicles[stop['parcel_ref']]}",
+                            {"action": "close_trunk"},
+                            ops,
+                        ),
+                    ]
+                    for code, body in answers:
+                        if code >= 300:  # the attempt will stall: say why
+                            print(f"{attempt['id']}: {code} {body}", file=sys.stderr)
                 last = status_now
                 if status_now in ("succeeded", "failed"):
                     break
@@ -711,6 +716,36 @@ def transactions(database: str) -> int:
     return int(row[0]) if row else 0
 
 
+def _stall_story(conn: Any, attempt_id: str) -> str:
+    """A stalled attempt's status, its commands and what its car reported since access."""
+    from sqlalchemy import text
+
+    status, vehicle_id, asked = conn.execute(
+        text("SELECT status, vehicle_id, access_requested_at FROM attempts WHERE id = :a"),
+        {"a": attempt_id},
+    ).one()
+    commands = conn.execute(
+        text(
+            "SELECT kind, status, coalesce(detail, '') FROM vehicle_commands"
+            " WHERE attempt_id = :a ORDER BY created_at"
+        ),
+        {"a": attempt_id},
+    ).all()
+    reports = conn.execute(
+        text(
+            "SELECT type FROM vehicle_events WHERE vehicle_id = :v AND received_at >= :t"
+            " ORDER BY received_at, id"
+        ),
+        {"v": vehicle_id, "t": asked},
+    ).scalars()
+    return (
+        f"{attempt_id} {status}; commands: "
+        + ", ".join(" ".join(str(x) for x in r if x) for r in commands)
+        + "; reports: "
+        + ", ".join(reports)
+    )
+
+
 def run_processes(args: argparse.Namespace) -> None:
     """`--processes N --car-link mqtt`: the platform as it runs in production, measured."""
     import secrets
@@ -804,18 +839,8 @@ def run_processes(args: argparse.Namespace) -> None:
         access_ms, done, elapsed = asyncio.run(load(args.port, seed, args.seconds, stalled))
         xact = transactions(admin) - xact_before
         engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-        with engine.connect() as c:  # what became of the stalled attempts' commands
-            stalled_commands = [
-                f"{a}: {r[0]} {r[1]} {r[2]}"
-                for a in stalled
-                for r in c.execute(
-                    text(
-                        "SELECT kind, status, coalesce(detail, '') FROM vehicle_commands"
-                        " WHERE attempt_id = :a ORDER BY created_at"
-                    ),
-                    {"a": a},
-                )
-            ]
+        with engine.connect() as c:  # what became of the stalled attempts
+            stalled_commands = [_stall_story(c, a) for a in stalled]
         engine.dispose()
         pids |= platform_pids(api.pid, worker.pid, admin)
         cpu_after = cpu_by_pid(pids)

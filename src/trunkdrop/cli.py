@@ -198,6 +198,13 @@ def cars(
     session_expiry: Annotated[
         int, typer.Option(min=0, help="seconds the broker keeps a car's session while away")
     ] = 86_400,
+    state_file: Annotated[
+        Path | None,
+        typer.Option(
+            dir_okay=False,
+            help="keep the cars' lids, locks and places here and take them up on restart",
+        ),
+    ] = None,
 ) -> None:
     """Run the simulated cars as their own process, speaking only MQTT (no database)."""
     import signal
@@ -224,11 +231,14 @@ def cars(
         client_prefix=client_prefix,
         follow_clock=clock == "follow",
         session_expiry_s=session_expiry,
+        state_file=state_file,
     )
     try:
         fleet.start(wait_s=10.0)
     except LinkUnavailable as e:
         _fail(f"--broker: {e}")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        _fail(f"--state-file: cannot take up {state_file}: {e}")
     typer.echo(f"cars on mqtt://{address.host}:{address.port} under {topics.root}/", err=True)
     runner = threading.Thread(target=fleet.run, name="trunkdrop-cars", daemon=True)
     runner.start()

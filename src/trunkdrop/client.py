@@ -247,6 +247,12 @@ class Client:
         result: JSON = self.request("POST", "/checkout/options", query, consent=consent)
         return result
 
+    def create_checkout_session(self, *, consent: str, **query: Any) -> JSON:
+        """A checkout session for the checkout widget (`customer_id`, `date`, `parcel` as
+        for `checkout_options`): its `token` goes into the shop's page, nothing else does."""
+        result: JSON = self.request("POST", "/checkout-sessions", query, consent=consent)
+        return result
+
     def book(self, *, consent: str | None = None, **booking: Any) -> JSON:
         """Book a delivery; into a car's trunk it needs the customer's `consent` token."""
         result: JSON = self.request("POST", "/deliveries", booking, consent=consent)

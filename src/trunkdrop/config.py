@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     driver_track_slack_m: int = Field(200, ge=0, le=10_000)
     # How far ahead a shop may book (and checkout offers): a day further out is refused.
     booking_horizon_days: int = Field(60, ge=1, le=366)
+    # A parcel at a pickup point waits this many days for its customer, then goes back to
+    # the sender (DHL and most carriers: seven).
+    pickup_point_hold_days: int = Field(7, ge=1, le=60)
     # Checkout's slots; never shorter than the shortest window a booking takes.
     window_slot_minutes: int = Field(120, ge=MIN_WINDOW // timedelta(minutes=1), le=720)
     service_day_start_hour: int = Field(8, ge=0, le=23)
@@ -61,6 +64,8 @@ class Settings(BaseSettings):
     # A car's reported coordinates go into its event log only within this margin of one of
     # its booked windows (docs/privacy.md); outside, the event is kept without them.
     position_window_margin_s: int = Field(1_800, ge=0, le=86_400)
+    # Owners are told this many days before their consent at the car maker runs out.
+    carmaker_consent_warn_days: int = Field(14, ge=0, le=90)
     # A car's report may claim a time at most this far past its arrival (clocks drift a
     # little); within it the report counts as made when it arrived, beyond it is refused.
     # Either way no report can claim to be newer than one that arrives after it.
@@ -157,6 +162,9 @@ class Settings(BaseSettings):
     map_tile_url: str | None = None
     signin_link_lifetime_s: int = Field(900, ge=60, le=86_400)
     session_lifetime_s: int = Field(12 * 3_600, ge=300, le=30 * 86_400)
+    # A shop's checkout session (the widget's pass): long enough to choose, short enough
+    # that a token left in a page's HTML is soon worth nothing.
+    checkout_session_lifetime_s: int = Field(900, ge=60, le=3_600)
     # Where proof photos are kept (the blob store); unset, `blobs/` under the data dir.
     blob_dir: Path | None = None
     proof_photo_max_bytes: int = Field(2 * 1024 * 1024, ge=1_024, le=20 * 1024 * 1024)

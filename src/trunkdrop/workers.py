@@ -9,8 +9,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection
+from contextlib import ExitStack
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,28 +50,53 @@ def pump_simulator(platform: Platform, now: datetime) -> int:
     maker retries a webhook that failed; taking a report twice is harmless (idempotent).
     Only a committed batch is settled (acknowledged to the broker).
     """
+    return _pump(platform, now)[0]
+
+
+def _pump(
+    platform: Platform, now: datetime, done: upkeep.WorkDone | None = None
+) -> tuple[int, list[car_link.Claim] | None]:
+    """`pump_simulator`; with `done`, the commands waiting are also claimed in the batch's
+    transaction (the reports may just have queued a lock): one transaction where there
+    were two. The claims are None when nothing was claimed with the reports."""
     source = platform.reports or SimulatorReportSource(platform.simulator)
     raw_events = source.take(now)
     if not raw_events:
-        return 0
+        return 0, None
+    # A report arrives when it is taken, not when the pass began: a full pass takes
+    # reports again after sending commands, and a car on its own clock (the car link)
+    # answers an unlock sent in this very pass. Stamped with the pass's start, its
+    # "trunk opened" would be clamped to before the access it answers and taken for the
+    # owner's own opening: the attempt would wait for it forever.
+    received = max(now, platform.now())
     try:
-        count = _take_in(platform, raw_events, now)
+        count, claims = _take_in(platform, raw_events, received, done)
     except DBAPIError:
         source.redeliver(raw_events)
         raise
     source.settle(raw_events)
-    return count
+    return count, claims
 
 
 def _take_in(
-    platform: Platform, raw_events: list[tuple[str, dict[str, Any]]], now: datetime
-) -> int:
+    platform: Platform,
+    raw_events: list[tuple[str, dict[str, Any]]],
+    now: datetime,
+    done: upkeep.WorkDone | None = None,
+) -> tuple[int, list[car_link.Claim] | None]:
     reports = [(brand, VehicleEventIn.model_validate(raw)) for brand, raw in raw_events]
     session = platform.session_factory()
     try:
         count = sum(_ingest(platform, session, brand, event, now) for brand, event in reports)
+        claims = None
+        if done is not None:
+            claims = car_link.claim_commands(
+                session=session, settings=platform.settings, now=now, done=done
+            )
+            # What these reports queued is claimed here: no wake-up needed for it.
+            pending.claimed_in(session)
         session.commit()
-        return count
+        return count, claims
     except DomainError:
         session.rollback()
     finally:
@@ -89,7 +114,7 @@ def _take_in(
                     event.vehicle_id,
                     e.code,
                 )
-    return count
+    return count, None
 
 
 def _ingest(
@@ -111,26 +136,31 @@ def run_commands(
 ) -> upkeep.WorkDone:
     """The fast path: take the cars' reports in and send the commands that wait.
 
-    With `only_if_queued`, commands are looked for only when a commit in this process
+    With `only_if_queued`, commands are looked for only when reports came in or a commit
     queued one since the last look (vehicles.pending); the full pass looks regardless.
     """
     now = now or platform.now()
     done = done or upkeep.WorkDone()
-    pump_simulator(platform, now)
-    if only_if_queued and not pending.take():
-        return done
-    send_commands(platform, now, done)
+    # Taken before looking: a command queued after this is hinted again for the next look.
+    hinted = pending.take()
+    _, claims = _pump(platform, now, done)
+    if claims is None:
+        if only_if_queued and not hinted:
+            return done
+        with platform.uow() as session:
+            claims = car_link.claim_commands(
+                session=session, settings=platform.settings, now=now, done=done
+            )
+    send_claims(platform, claims, now, done)
     return done
 
 
-def send_commands(platform: Platform, now: datetime, done: upkeep.WorkDone) -> None:
-    """Claim the commands to send (commit), send them with no transaction open, record what
-    the cars' clouds answered (commit). A crash between claim and record leaves claims that
+def send_claims(
+    platform: Platform, claims: list[car_link.Claim], now: datetime, done: upkeep.WorkDone
+) -> None:
+    """Send claimed (committed) commands with no transaction open, then record what the
+    cars' clouds answered (commit). A crash between claim and record leaves claims that
     the next pass sends again after `command_claim_timeout_s` (car_link.claim_commands)."""
-    with platform.uow() as session:
-        claims = car_link.claim_commands(
-            session=session, settings=platform.settings, now=now, done=done
-        )
     if not claims:
         return
     _fault_pause_after_claim()
@@ -156,14 +186,34 @@ def run_once(platform: Platform, now: datetime | None = None) -> upkeep.WorkDone
     done = upkeep.WorkDone()
     failed: list[str] = []
 
-    def step(name: str, work: Callable[[], object]) -> None:
+    with ExitStack() as held:
         try:
             # Several worker processes (PostgreSQL): a step that does not claim its rows
             # runs in one of them at a time; the others skip it this pass.
-            exclusive = name not in _CLAIMING_STEPS
-            with operations.step_lock(platform.engine, name) if exclusive else _free() as mine:
-                if mine:
-                    work()
+            mine = held.enter_context(operations.step_locks(platform.engine, _EXCLUSIVE_STEPS))
+        except Exception:
+            log.exception("worker step locks not taken")
+            mine = frozenset()
+            failed.extend(_EXCLUSIVE_STEPS)
+        _run_steps(platform, now, done, mine, failed)
+    if failed:
+        # The steps that could run have run; the caller learns which did not.
+        raise WorkerStepsFailed(failed, done)
+    return done
+
+
+def _run_steps(
+    platform: Platform,
+    now: datetime,
+    done: upkeep.WorkDone,
+    mine: frozenset[str],
+    failed: list[str],
+) -> None:
+    def step(name: str, work: Callable[[], object]) -> None:
+        if name not in _CLAIMING_STEPS and name not in mine:
+            return
+        try:
+            work()
         except Exception:
             log.exception("worker step %s failed", name)
             failed.append(name)
@@ -230,20 +280,15 @@ def run_once(platform: Platform, now: datetime | None = None) -> upkeep.WorkDone
             )
         ),
     )
-    if failed:
-        # The steps that could run have run; the caller learns which did not.
-        raise WorkerStepsFailed(failed, done)
-    return done
 
 
 # Steps whose rows are claimed (FOR UPDATE SKIP LOCKED, leases): any number of workers run
 # them side by side. The reports are split among workers by the broker (shared subscription).
 _CLAIMING_STEPS = frozenset({"commands", "reports", "webhooks", "messages"})
-
-
-@contextmanager
-def _free() -> Iterator[bool]:
-    yield True
+# The others run in one worker at a time (operations.step_locks).
+_EXCLUSIVE_STEPS = (
+    "revocations", "keys", "watchdog", "offline attempts", "sweep", "idempotency keys",
+)  # fmt: skip
 
 
 class WorkerStepsFailed(RuntimeError):

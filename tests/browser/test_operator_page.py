@@ -1,15 +1,19 @@
 """The operator's page in a real browser: acknowledge and resolve an incident, check the
-audit chain."""
+audit chain, rotate the grant-signing key."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from tests.browser.conftest import Site, serious_violations
 from tests.support import OFFICE
+from trunkdrop.access.models import SigningKey
 
 
 def test_operator_acknowledges_and_resolves_an_incident(site: Site) -> None:
     """An unlock that expired at an offline car opens an incident; on the page the operator
-    acknowledges it, resolves it with a note, and checks the audit chain intact."""
+    acknowledges it, resolves it with a note, checks the audit chain intact, and rotates
+    the signing key (the page names the key the database now has as its one current)."""
     world = site.world
     vehicle, _, attempt = world.ready_at_car()
     site.platform.simulator.configure(vehicle["brand"], vehicle["external_id"], online=False)
@@ -34,4 +38,13 @@ def test_operator_acknowledges_and_resolves_an_incident(site: Site) -> None:
     assert read["acknowledged_by"] == world.ids["operator"]
     page.get_by_role("button", name="Check the audit chain").click()
     page.get_by_text("Intact:").wait_for()
+
+    page.get_by_role("button", name="Rotate the signing key").click()
+    page.get_by_text("is now current.").wait_for()
+    with site.platform.uow() as session:
+        current = session.scalars(select(SigningKey.kid).where(SigningKey.retired_at.is_(None)))
+        kids = list(current)
+    assert len(kids) == 1
+    page.get_by_text(f"New signing key {kids[0]} is now current.").wait_for()
+    assert serious_violations(page) == []
     assert page.errors == []  # type: ignore[attr-defined]

@@ -20,11 +20,15 @@ from tests.support import HOME, OFFICE, Handset, World
 from trunkdrop.deliveries.models import Delivery
 from trunkdrop.vehicles.models import Vehicle
 
+WIDGET_PATH = "/v1/checkout-sessions/current/options"
 # Which key calls which endpoint: (method or None for any, path prefix, party). First match wins.
 ROLES: list[tuple[str | None, str, str | None]] = [
     ("POST", "/v1/vehicle-events", "aurora-cloud"),
     (None, "/v1/vehicles", "anna"),
+    (None, "/v1/vehicle-consents", "anna"),
     (None, "/v1/places", "anna"),
+    # The checkout widget's read: a checkout session's token, no party's key (`headers`).
+    ("GET", WIDGET_PATH, None),
     (None, "/v1/checkout", "shop"),
     (None, "/v1/deliveries", "shop"),
     (None, "/v1/stops", "driver"),
@@ -37,6 +41,7 @@ ROLES: list[tuple[str | None, str, str | None]] = [
     (None, "/v1/plans", "carrier"),
     (None, "/v1/incidents", "operator"),
     (None, "/v1/audit", "operator"),
+    (None, "/v1/keys", "operator"),
     (None, "/v1/sim", "operator"),
     (None, "/v1/me", "anna"),
     (None, "/v1/parties", "operator"),
@@ -48,6 +53,7 @@ ROLES: list[tuple[str | None, str, str | None]] = [
     (None, "/v1/returns", "shop"),
     (None, "/v1/oauth-clients", "shop"),
     (None, "/v1/customers", "shop"),
+    (None, "/v1/pickup-points", "carrier"),
     (None, "/health", None),
 ]
 
@@ -56,6 +62,11 @@ _SEND = {
     "parcel": {"length_cm": 22, "width_cm": 11, "height_cm": 1, "weight_g": 20,
                "declared_value_cents": 0},
     "recipient": {"name": "Max Muster", "address": "Hauptstr. 1"},
+}  # fmt: skip
+_POINT = {
+    "name": "Kiosk", "kind": "locker", "address": "Schellingstr. 20", "latitude": HOME[0],
+    "longitude": HOME[1], "capacity": 10,
+    "opening_hours": {"mon": [{"opens": "00:00", "closes": "24:00"}]},
 }  # fmt: skip
 HUGE = "a" * 100_000
 LONG_ID = "x" * 10_000
@@ -112,13 +123,32 @@ class Fuzz:
             "route_id": route["id"],
             "return_id": world.authorise_return()["id"],
             "send_id": world.ok(world.post("anna", "/v1/sends", _SEND), 201)["id"],
+            "point_id": world.ok(world.post("carrier", "/v1/pickup-points", _POINT), 201)["id"],
         }
         day = world.at(0).date().isoformat()
+        door_pickup = {
+            "address": {"address": "Schellingstr. 10", "latitude": HOME[0], "longitude": HOME[1]},
+            "service_date": day,
+            "door_window": {"start": world.at(17).isoformat(), "end": world.at(19).isoformat()},
+        }
         near = {"latitude": OFFICE[0] + 0.0001, "longitude": OFFICE[1]}
+        self.checkout_token = world.ok(
+            world.post(
+                "shop",
+                "/v1/checkout-sessions",
+                {"customer_id": world.ids["anna"], "date": day, "parcel": world.parcel()},
+            ),
+            201,
+        )["token"]
         self.bodies: dict[tuple[str, str], Any] = {
             ("POST", "/v1/vehicles"): {
                 "brand": "sim-aurora", "external_id": "VINFUZZ0000000001", "make": "Aurora",
                 "model": "Estate", "year": 2023, "plate": "M-FZ 1", "colour": "red",
+                "trunk_volume_l": 400,
+            },
+            ("POST", "/v1/vehicle-consents"): {
+                "brand": "sim-fjord", "external_id": "FJORDFUZZ0000001", "make": "Fjord",
+                "model": "Tourer", "year": 2024, "plate": "M-FZ 2", "colour": "grey",
                 "trunk_volume_l": 400,
             },
             ("POST", "/v1/vehicle-events"): {
@@ -134,6 +164,9 @@ class Fuzz:
                 "parking_notes": "level 2", "is_home": False,
             },
             ("POST", "/v1/checkout/options"): {
+                "customer_id": world.ids["anna"], "date": day, "parcel": world.parcel(),
+            },
+            ("POST", "/v1/checkout-sessions"): {
                 "customer_id": world.ids["anna"], "date": day, "parcel": world.parcel(),
             },
             ("POST", "/v1/deliveries"): {
@@ -198,6 +231,13 @@ class Fuzz:
                 "scanned_parcel_ref": delivery["parcel_ref"],
             },
             ("POST", "/v1/sends"): _SEND,
+            ("POST", "/v1/returns/{return_id}/door-pickup"): door_pickup,
+            ("POST", "/v1/sends/{send_id}/door-pickup"): door_pickup,
+            ("POST", "/v1/pickup-points"): _POINT,
+            ("PATCH", "/v1/pickup-points/{point_id}"): {"capacity": 12, "name": "Kiosk 2"},
+            ("POST", "/v1/pickup-points/{point_id}/collections"): {
+                "parcel_ref": delivery["parcel_ref"], "code": "12345678",
+            },
             ("POST", "/v1/sends/{send_id}/pickup"): {
                 "vehicle_id": vehicle["id"],
                 "itinerary": [
@@ -242,6 +282,8 @@ class Fuzz:
     ) -> dict[str, str]:
         who = self.who(method, path)
         headers = {"content-type": content_type}
+        if path == WIDGET_PATH:
+            return {**headers, "Authorization": f"Bearer {self.checkout_token}"}
         # A shop acts for anna, with her consent.
         return {**headers, **self.world.auth(who, "anna")} if who else headers
 

@@ -91,3 +91,67 @@ def test_erasure_is_refused_while_a_delivery_is_out_for_delivery(world: World) -
     assert world.ok(world.get("anna", f"/v1/deliveries/{delivery['id']}"))["status"] == (
         "out_for_delivery"
     )
+
+
+RECIPIENT, RECIPIENT_ADDRESS = "Eberhard Wunderlich", "Kaulbachstr. 77, 80539 Muenchen"
+RETURN_WHY = "Quistorp: the sleeves are too short"
+
+
+def test_erasure_covers_returns_and_sends(world: World) -> None:
+    """Zelda's send (recipient's name and address) and her return (the reason in her words)
+    are in the database and her export, and nowhere after `DELETE /v1/me`; the shop still
+    finds its return authorisation by id, and the audit chain verifies."""
+    vehicle, (garage, _) = _customer(world)
+    send = world.ok(
+        world.post(NAME, "/v1/sends", {
+            "kind": "letter",
+            "parcel": {"length_cm": 22, "width_cm": 11, "height_cm": 1, "weight_g": 20,
+                       "declared_value_cents": 0},
+            "recipient": {"name": RECIPIENT, "address": RECIPIENT_ADDRESS},
+        }),
+        201,
+    )  # fmt: skip
+    item = {k: v for k, v in world.parcel().items() if k != "reference"}
+    authorised = world.ok(
+        world.post("shop", "/v1/returns", {"customer_id": world.ids[NAME],
+                   "order_ref": "ORD-Q-1", "reason": RETURN_WHY, "parcel": item}),
+        201,
+    )  # fmt: skip
+    pickup = {"vehicle_id": vehicle["id"], "itinerary": [{"place_id": garage["id"],
+              "window_start": world.at(14).isoformat(), "window_end": world.at(16).isoformat()}]}  # fmt: skip
+    world.ok(world.post(NAME, f"/v1/sends/{send['id']}/pickup", pickup), 201)
+    export = world.ok(world.get(NAME, "/v1/me/export"))
+    assert [(s["recipient_name"], s["recipient_address"]) for s in export["sends"]] == [
+        (RECIPIENT, RECIPIENT_ADDRESS)
+    ]
+    assert [r["reason"] for r in export["returns"]] == [RETURN_WHY]
+    words = {RECIPIENT, RECIPIENT_ADDRESS, "Wunderlich", "sleeves are too short"}
+    assert set(_traces(world, words, set())) >= {
+        "sends.recipient_name",
+        "return_authorisations.reason",
+    }
+
+    erased = world.ok(world.delete(NAME, "/v1/me"))
+
+    assert erased["sends"] == 1 and erased["returns"] == 1
+    assert _traces(world, words, set()) == []
+    kept = world.ok(world.get("shop", f"/v1/returns/{authorised['id']}"))
+    assert kept["order_ref"] == "ORD-Q-1" and kept["reason"] == "erased"
+    with world.platform.uow() as session:
+        report = audit.verify(session=session)
+    assert report.problems == [], report.problems
+
+
+def test_erasure_drops_open_consent_requests_at_the_car_maker(world: World) -> None:
+    """A car maker consent request Zelda started (it holds the plate and VIN she typed)
+    is gone after erasure."""
+    world.add_party("customer", NAME)
+    link = {"brand": "sim-fjord", "external_id": "FJORDQUISTORP001", "make": "Fjord",
+            "model": "Tourer", "year": 2024, "plate": "M-QU 77", "colour": "grey",
+            "trunk_volume_l": 480}  # fmt: skip
+    world.ok(world.post(NAME, "/v1/vehicle-consents", link), 201)
+    assert _traces(world, {"M-QU 77", "FJORDQUISTORP001"}, set())
+
+    world.ok(world.delete(NAME, "/v1/me"))
+
+    assert _traces(world, {"M-QU 77", "FJORDQUISTORP001"}, set()) == []

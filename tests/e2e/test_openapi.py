@@ -46,6 +46,7 @@ CALLERS = [
     ("/v1/service-areas", "carrier"),
     ("/v1/oauth-clients", "shop"),
     ("/v1/customers", "shop"),
+    ("/v1/keys", "operator"),
 ]
 
 

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,11 +39,19 @@ class Seeded:
     device_id: str
     handset: Ed25519PrivateKey
     vehicles: dict[str, str] = field(default_factory=dict)  # parcel ref -> vehicle id
+    # Each car's brand, external id and booked place, to park it over the car link.
+    cars: list[tuple[str, str, float, float]] = field(default_factory=list)
 
 
-def seed_route(url: str, *, deliveries: int = 1, park: bool = True) -> Seeded:
+def seed_route(
+    url: str, *, deliveries: int = 1, park: bool = True, car_link: dict[str, str] | None = None
+) -> Seeded:
     """One driver with an approved handset and a started route of `deliveries` trunk stops,
-    windows open now; cars parked (their positions ingested) unless `park` is False."""
+    windows open now; cars parked (their positions ingested) unless `park` is False.
+
+    `car_link`: the MQTT car link's settings (car_link, mqtt_url, mqtt_topic_root,
+    mqtt_client_id); the cars are then linked over it (their retained link messages bring
+    them into `trunkdrop cars`) and left for the caller to park (`park_over_link`)."""
     from trunkdrop import workers
     from trunkdrop.bootstrap import bootstrap
     from trunkdrop.config import Settings
@@ -60,8 +68,16 @@ def seed_route(url: str, *, deliveries: int = 1, park: bool = True) -> Seeded:
     from trunkdrop.vehicles import service as vehicles
     from trunkdrop.vehicles.schemas import VehicleLink
 
-    settings = Settings(database_url=url, environment="test", car_link="embedded", **ALL_DAY)
-    platform = bootstrap(settings, migrate=False)
+    settings = Settings(
+        database_url=url,
+        environment="test",
+        **(car_link or {"car_link": "embedded"}),  # type: ignore[arg-type]
+        **ALL_DAY,
+    )
+    platform = bootstrap(settings, migrate=False, role="api" if car_link else "all")
+    if platform.car_link is not None and not platform.car_link.wait_connected(10):
+        platform.close()
+        raise AssertionError("the seeding platform did not reach the broker in 10 s")
     try:
         now = platform.now
         local = now().astimezone(BERLIN)
@@ -74,7 +90,6 @@ def seed_route(url: str, *, deliveries: int = 1, park: bool = True) -> Seeded:
         public = handset.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
-        cars: list[tuple[str, str, float, float]] = []
         with platform.uow() as s:
             shop = parties.create_party(session=s, role="retailer", name="shop", now=now())
             carrier = parties.create_party(session=s, role="carrier", name="carrier", now=now())
@@ -164,7 +179,7 @@ def seed_route(url: str, *, deliveries: int = 1, park: bool = True) -> Seeded:
                 )
                 delivery_ids.append(delivery.id)
                 seeded.vehicles[delivery.parcel_ref] = car.id
-                cars.append((car.brand, car.external_id, lat, lon))
+                seeded.cars.append((car.brand, car.external_id, lat, lon))
             route = routes.plan_route(
                 session=s,
                 carrier=carrier,
@@ -174,8 +189,8 @@ def seed_route(url: str, *, deliveries: int = 1, park: bool = True) -> Seeded:
                 now=now(),
             )
             routes.start_route(session=s, settings=settings, party=carrier, route=route, now=now())
-        if park:
-            for brand, external, lat, lon in cars:
+        if park and car_link is None:
+            for brand, external, lat, lon in seeded.cars:
                 platform.simulator.configure(brand, external, latency_s=0.0)
                 platform.simulator.park(brand, external, lat, lon, now())
             workers.run_once(platform)
@@ -230,6 +245,30 @@ class Driver:
             headers=self.auth,
             timeout=10,
         )
+
+
+def park_over_link(car_link: dict[str, str], seeded: Seeded) -> None:
+    """Park the seeded cars of `trunkdrop cars` at their places, answering at once: as the
+    operator's controls do, one `sim` message each on the broker."""
+    from trunkdrop.vehicles.adapters.mqtt.adapter import MqttCarLink
+    from trunkdrop.vehicles.adapters.mqtt.control import FleetControl
+    from trunkdrop.vehicles.adapters.mqtt.topics import Topics
+
+    link = MqttCarLink(
+        car_link["mqtt_url"],
+        topics=Topics(car_link["mqtt_topic_root"]),
+        client_id=f"{car_link['mqtt_client_id']}-seeding",
+        session_expiry_s=0,
+        receive=False,
+    )
+    link.start(wait_s=10)
+    try:
+        control, now = FleetControl(link), datetime.now(UTC)
+        for brand, external, lat, lon in seeded.cars:
+            control.act(brand, external, "configure", now=now, settings={"latency_s": 0.0})
+            control.act(brand, external, "park", now=now, where=(lat, lon))
+    finally:
+        link.close()
 
 
 def free_port() -> int:

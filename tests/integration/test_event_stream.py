@@ -93,11 +93,11 @@ def test_an_attempt_with_expired_fields_is_handed_over_as_none(world: World) -> 
     _, _, attempt = world.ready_at_car()
     with world.platform.uow() as session:
         loaded = get_attempt(session=session, attempt_id=attempt["id"])
-        handed = changes._committed(loaded)
+        handed = changes.as_committed(loaded)
         assert handed == AttemptRead.model_validate(attempt)
         assert handed is not None and handed.started_at.utcoffset() == timedelta(0)
         session.expire(loaded, ["status"])
-        assert changes._committed(loaded) is None
+        assert changes.as_committed(loaded) is None
 
 
 def test_within_a_step_the_state_with_more_facts_is_the_newer(world: World) -> None:
@@ -136,3 +136,25 @@ def test_two_states_of_one_step_with_the_same_facts_are_settled_by_a_read(
     events = _stream(world, attempt, [after_started])
     assert _statuses(events) == ["started", "succeeded", "end:succeeded"]
     assert odd.started_at.isoformat().replace("+00:00", "Z") not in "".join(events)
+
+
+def test_a_change_heard_from_another_process_hands_its_committed_state(world: World) -> None:
+    """The NOTIFY of an attempt's change carries the attempt as written, and a follower
+    here is handed that state, not asked to read it (None would make it read)."""
+    from trunkdrop.operations import wakeups
+    from trunkdrop.store import hints
+
+    _, _, attempt = world.ready_at_car()
+    engine = world.platform.engine
+    with world.platform.uow() as session:
+        loaded = get_attempt(session=session, attempt_id=attempt["id"])
+        flushed = hints.Flushed(session, (), (loaded,), ())
+        (payload,) = wakeups._payloads(flushed)
+    handed: list[AttemptRead | None] = []
+    unfollow = changes.follow(engine, attempt["id"], handed.append)
+    try:
+        wakeups._received(engine, payload)
+        wakeups._received(engine, f"attempt:{attempt['id']}")  # a state not in memory
+    finally:
+        unfollow()
+    assert handed == [AttemptRead.model_validate(attempt), None]

@@ -46,13 +46,15 @@ def test_same_seed_gives_the_same_numbers(tmp_path: Path, roaming: SimulatedDay)
 
 
 def test_every_booked_parcel_ends_delivered_returned_or_carried_over(roaming: SimulatedDay) -> None:
-    """No parcel is lost: each is delivered, returned to the sender, or back at the depot with a reason."""
+    """No parcel is lost: each is delivered, at a pickup point, returned to the sender, or back
+    at the depot with a reason."""
     with roaming.platform.uow() as s:
         deliveries = list(s.scalars(select(Delivery).where(Delivery.purpose == "delivery")))
         assert len(deliveries) == CUSTOMERS
         for d in deliveries:
             assert (d.status, d.outcome_reason) in {
                 ("delivered", None), ("returned_to_sender", d.outcome_reason), ("booked", "not_reached"),
+                ("at_pickup_point", d.outcome_reason),
             }, (d.id, d.status, d.outcome_reason)  # fmt: skip
             if d.status == "returned_to_sender":
                 assert d.outcome_reason
@@ -149,3 +151,25 @@ def test_a_van_whose_stop_fell_back_is_replanned_before_it_drives_on(roaming: Si
         for r in requests:
             stops = s.scalars(select(RouteStop).where(RouteStop.route_id == r.route_id)).all()
             assert all(st.eta is not None for st in stops if st.status == "done")
+
+
+def test_the_door_strategy_collects_at_doors_and_uses_pickup_points(tmp_path: Path) -> None:
+    """Without cars every return and send is booked at the door, and every parcel nobody took
+    at the door waits at a pickup point (none goes back): the KPIs count both."""
+    run = _run(tmp_path, "home")
+    try:
+        with run.platform.uow() as s:
+            pickups = list(s.scalars(select(Delivery).where(Delivery.purpose != "delivery")))
+            at_points = s.scalar(
+                select(func.count())
+                .select_from(Delivery)
+                .where(Delivery.status == "at_pickup_point")
+            )
+            figures = kpis(s, run.record)
+    finally:
+        run.close()
+    assert pickups and {p.mode for p in pickups} == {"home"}
+    assert figures["door_pickups"] == figures["collections"] == len(pickups)
+    assert figures["pickup_points_used"] == at_points
+    assert at_points == figures["failed_by_reason"].get("nobody_home", 0) > 0
+    assert figures["returned_to_sender"] == 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -191,3 +191,52 @@ def test_the_fast_path_sends_a_queued_unlock_and_skips_the_database_when_nothing
         assert any("vehicle_commands" in s for s in statements)
     finally:
         event.remove(world.platform.engine, "before_cursor_execute", count)
+
+
+class _CarOnItsOwnClock:
+    """The reports a car on the car link sent, dated by its own clock (a ReportSource)."""
+
+    def __init__(self, reports: list[tuple[str, dict[str, Any]]]) -> None:
+        self.reports = reports
+
+    def take(self, now: datetime) -> list[tuple[str, dict[str, Any]]]:
+        taken, self.reports = self.reports, []
+        return taken
+
+    def redeliver(self, reports: list[tuple[str, dict[str, Any]]]) -> None:
+        self.reports[:0] = reports
+
+    def settle(self, reports: list[tuple[str, dict[str, Any]]]) -> None:
+        pass
+
+
+def test_an_opening_taken_late_in_a_worker_pass_answers_the_access_of_that_pass(
+    world: World,
+) -> None:
+    """A worker pass that began before the access request sends its unlock, and its reports
+    step then takes the car's answer (dated by the car's clock after the request): the
+    attempt moves to trunk_open. Stamped with the pass's start, the opening would be clamped
+    to before the access, taken for the owner's own, and the attempt would wait forever."""
+    from trunkdrop.deliveries.models import Attempt
+
+    vehicle, _, attempt = world.ready_at_car()
+    pass_began = world.clock.now()
+    world.clock.advance(2)
+    world.ok(world.request_access(attempt["id"], (OFFICE[0] + 0.0001, OFFICE[1])), 202)
+    with world.platform.uow() as s:
+        unlock = s.get(Attempt, attempt["id"])
+        assert unlock is not None and unlock.unlock_command_id is not None
+        command_id = unlock.unlock_command_id
+    opened = world.clock.advance(1).isoformat()
+    car = {"vehicle_id": vehicle["external_id"], "occurred_at": opened}
+    world.platform.reports = _CarOnItsOwnClock(
+        [
+            ("sim-aurora", {**car, "event_id": "c-1", "type": "command_executed",
+                            "command_id": command_id}),
+            ("sim-aurora", {**car, "event_id": "c-2", "type": "trunk_opened"}),
+        ]
+    )  # fmt: skip
+    assert workers.pump_simulator(world.platform, pass_began) == 2
+    with world.platform.uow() as s:
+        after = s.get(Attempt, attempt["id"])
+        assert after is not None and after.status == "trunk_open"

@@ -13,6 +13,7 @@ from trunkdrop.vehicles.adapters.mqtt.schemas import (
     KeysMessage,
     ReportMessage,
     SimMessage,
+    why_refused,
 )
 from trunkdrop.vehicles.adapters.mqtt.topics import CarTopic, Topics
 from trunkdrop.vehicles.ports import CommandOrder
@@ -110,6 +111,22 @@ def test_a_report_with_unknown_fields_is_refused() -> None:
     )
     with pytest.raises(ValidationError):
         ReportMessage.model_validate_json(wire)
+
+
+def test_a_refused_report_is_logged_without_its_position() -> None:
+    """A report refused for a bad latitude is named in the log by field and fault, never by
+    the coordinates it carried (pydantic's own message would echo them)."""
+    wire = (
+        b'{"v": 1, "event_id": "e", "vehicle_id": "VIN1", "type": "position",'
+        b' "occurred_at": "2026-12-01T09:00:00Z", "latitude": 91.2345678,'
+        b' "longitude": 11.5600123}'
+    )
+    with pytest.raises(ValidationError) as refused:
+        ReportMessage.model_validate_json(wire)
+    assert "91.234" in str(refused.value)  # what logging the exception itself would leak
+    why = why_refused(refused.value)
+    assert why == "latitude: less_than_equal"
+    assert "91.2" not in why and "11.56" not in why
 
 
 def test_keys_survive_the_base64_round_trip() -> None:

@@ -66,3 +66,47 @@ def test_facts_with_a_position_never_reach_the_words() -> None:
     )
     assert message is not None
     assert "48.14" not in message.body and "11.56" not in message.body
+
+
+@pytest.mark.parametrize("language", messages.LANGUAGES)
+def test_the_pickup_point_message_names_the_point_the_day_and_the_code(language: str) -> None:
+    """The customer's message carries the point, its address, the local day to collect by
+    and the code; without them the words would not let anyone collect."""
+    message = messages.render(
+        topic="delivery.at_pickup_point",
+        facts={
+            "delivery_id": "dlv_1",
+            "pickup_point": "Kiosk Schelling",
+            "address": "Schellingstr. 20",
+            "collect_by": "2026-12-08T22:30:00+00:00",
+            "code": "40271953",
+        },
+        at=AT,
+        language=language,
+        zone=ZoneInfo("Europe/Berlin"),
+    )
+    assert message is not None
+    for part in ("Kiosk Schelling", "Schellingstr. 20", "2026-12-08", "40271953"):
+        assert part in message.body
+    assert "2026-12-09" not in message.body  # 23:30 in Berlin is still the 8th
+
+
+def test_a_door_pickup_is_not_told_as_taken_from_the_trunk() -> None:
+    """A pickup collected at the door gets the door's words, one from the trunk the trunk's."""
+    zone = ZoneInfo("Europe/Berlin")
+    door = messages.render(
+        topic="delivery.collected",
+        facts={"outcome": "collected_door"},
+        at=AT,
+        language="en",
+        zone=zone,
+    )
+    trunk = messages.render(
+        topic="delivery.collected",
+        facts={"outcome": "collected_trunk"},
+        at=AT,
+        language="en",
+        zone=zone,
+    )
+    assert door is not None and "door" in door.body and "trunk" not in door.body
+    assert trunk is not None and "trunk" in trunk.body

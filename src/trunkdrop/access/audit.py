@@ -107,6 +107,10 @@ def _write_pending(session: Session) -> None:
         digest = entry_hash(seq=seq, prev=prev, **record)
         rows.append({"seq": seq, "prev_hash": prev, "hash": digest, **record})
         prev = digest
+    if len(rows) == 1 and connection.dialect.name == "postgresql":
+        # The usual commit audits one thing: entry and head in one round trip.
+        connection.execute(_APPEND_ONE_AND_MOVE_HEAD, {**rows[0], "to_seq": seq, "to_hash": prev})
+        return
     connection.execute(_APPEND, rows)
     connection.execute(_MOVE_HEAD, {"to_seq": seq, "to_hash": prev})
 
@@ -118,6 +122,12 @@ _READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_u
 _APPEND = _ENTRIES.insert()
 _MOVE_HEAD = (
     _HEAD.update().where(_HEAD.c.id == 1).values(seq=bindparam("to_seq"), hash=bindparam("to_hash"))
+)
+# PostgreSQL: the entry appended in a data-modifying WITH of the head's UPDATE.
+_APPEND_ONE_AND_MOVE_HEAD = _MOVE_HEAD.add_cte(
+    _ENTRIES.insert()
+    .values({c.name: bindparam(c.name, type_=c.type) for c in _ENTRIES.columns})
+    .cte("appended")
 )
 
 

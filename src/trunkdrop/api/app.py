@@ -14,6 +14,8 @@ from trunkdrop.access.views import router as audit_router
 from trunkdrop.api import openapi, problems
 from trunkdrop.api.auth import KeyCache
 from trunkdrop.bootstrap import Platform
+from trunkdrop.checkout.views import WidgetCors
+from trunkdrop.checkout.views import router as checkout_router
 from trunkdrop.consents.views import oauth_router
 from trunkdrop.consents.views import router as consents_router
 from trunkdrop.deliveries.views import router as deliveries_router
@@ -25,6 +27,7 @@ from trunkdrop.operations import wakeups
 from trunkdrop.operations.logs import RequestContext
 from trunkdrop.operations.views import router as operations_router
 from trunkdrop.parties.views import router as parties_router
+from trunkdrop.pickup_points.views import router as pickup_points_router
 from trunkdrop.places.views import router as places_router
 from trunkdrop.privacy.views import router as privacy_router
 from trunkdrop.proofs.views import router as proofs_router
@@ -77,6 +80,7 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
     problems.install(app)
     app.add_middleware(problems.RefuseNulInPath)
     app.add_middleware(RequestContext)
+    app.add_middleware(WidgetCors)
     # A request is matched against the routers in this order, one route after another:
     # the driver's hot path (seven requests a delivery) first. No two routers share a path.
     for router in (
@@ -93,8 +97,10 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
         webhooks_router,
         returns_router,
         sends_router,
+        pickup_points_router,
         proofs_router,
         consents_router,
+        checkout_router,
         privacy_router,
     ):
         app.include_router(router, prefix="/v1")

@@ -55,7 +55,7 @@ def _changed(flushed: hints.Flushed) -> set[Hashable]:
     return {(bind, o) for o in (*flushed.new, *flushed.dirty) if isinstance(o, Attempt)}
 
 
-def _committed(attempt: Attempt) -> AttemptRead | None:
+def as_committed(attempt: Attempt) -> AttemptRead | None:
     """The attempt as it was committed, from memory only: a lazy load here would start a
     new transaction in a session that has just ended its own."""
     state = inspect(attempt).dict
@@ -75,7 +75,7 @@ def _tell(changed: set[Hashable]) -> None:
         told = [(a, list(_followers.get((bind, a.id), ()))) for bind, a in pairs]
     for attempt, callbacks in told:
         if callbacks:
-            read = _committed(attempt)
+            read = as_committed(attempt)
             for callback in callbacks:
                 callback(read)
 
@@ -83,10 +83,14 @@ def _tell(changed: set[Hashable]) -> None:
 hints.after_commit("trunkdrop.changes.attempts", _changed, _tell)
 
 
-def changed_elsewhere(engine: Engine, attempt_id: str) -> None:
-    """Another process committed a change to the attempt (heard over PostgreSQL NOTIFY):
-    its followers here read it themselves."""
+def changed_elsewhere(engine: Engine, attempt_id: str, committed: str = "") -> None:
+    """Another process committed a change to the attempt (heard over PostgreSQL NOTIFY,
+    with the attempt as committed in JSON when that process had it in memory): its
+    followers here are handed it, or read it themselves."""
     with _lock:
         callbacks = list(_followers.get((engine, attempt_id), ()))
+    if not callbacks:
+        return
+    read = AttemptRead.model_validate_json(committed) if committed else None
     for callback in callbacks:
-        callback(None)
+        callback(read)

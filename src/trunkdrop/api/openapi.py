@@ -69,6 +69,8 @@ TAGS = [
      "consents listed and revoked."},
     {"name": "oauth", "description": "OAuth 2 authorisation code + PKCE (RFC 6749, 7636)."},
     {"name": "privacy", "description": "A customer's own data: export and erasure."},
+    {"name": "pickup points", "description": "A carrier's pickup points and lockers: where a "
+     "parcel nobody could take waits for its customer's code."},
 ]  # fmt: skip
 
 # Where a view's name alone does not say what it does to what.
@@ -163,6 +165,11 @@ EXAMPLES: dict[str, Any] = {
             }
         ],
     },
+    "DoorPickupCreate": {
+        "address": {"address": "Schellingstr. 10, München", **_POSITION},
+        "service_date": "2026-12-01",
+        "door_window": {"start": "2026-12-01T17:00:00+01:00", "end": "2026-12-01T19:00:00+01:00"},
+    },
     "SendCreate": {
         "kind": "letter",
         "parcel": {
@@ -174,6 +181,19 @@ EXAMPLES: dict[str, Any] = {
         },
         "recipient": {"name": "Max Muster", "address": "Hauptstr. 1, 80331 Munich"},
     },
+    "PickupPointCreate": {
+        "name": "Kiosk Schellingstraße",
+        "kind": "point",
+        "address": "Schellingstr. 20, 80799 München",
+        **_POSITION,
+        "opening_hours": {
+            day: [{"opens": "08:00", "closes": "20:00"}]
+            for day in ("mon", "tue", "wed", "thu", "fri", "sat")
+        },
+        "capacity": 40,
+    },
+    "PickupPointUpdate": {"capacity": 60},
+    "CollectionCreate": {"parcel_ref": "PCL-000123", "code": "40271953"},
     "DepositRequest": {"scanned_parcel_ref": "PCL-000123"},
     "CollectRequest": {"scanned_label": "TDR000123456789"},
     "FailureReport": {"reason": "trunk_full", "detail": "a crate fills the trunk"},

@@ -39,6 +39,8 @@ class ConsentRead(BaseModel):
     id: str
     retailer_id: str
     client_id: str
+    # The name the shop registered its client under: what the customer recognises.
+    client_name: str | None = None
     scopes: list[str]
     created_at: datetime
     revoked_at: datetime | None

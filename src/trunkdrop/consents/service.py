@@ -137,6 +137,16 @@ def page_consents(
     )
 
 
+def client_names(*, session: Session, client_ids: set[str]) -> dict[str, str]:
+    """The registered names of these OAuth clients, by id."""
+    if not client_ids:
+        return {}
+    rows = session.execute(
+        select(OAuthClient.id, OAuthClient.name).where(OAuthClient.id.in_(client_ids))
+    )
+    return {client_id: name for client_id, name in rows}
+
+
 def list_consents(*, session: Session, customer_id: str) -> list[Consent]:
     return list(session.scalars(_consents(customer_id).order_by(Consent.created_at, Consent.id)))
 

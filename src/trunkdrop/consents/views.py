@@ -73,7 +73,14 @@ def list_consents(session: SessionDep, customer: Customer, page: PageParams) -> 
     found = service.page_consents(
         session=session, customer_id=customer.id, cursor=page.cursor, limit=page.limit
     )
-    return page_read(ConsentPage, found, ConsentRead.model_validate)
+    names = service.client_names(session=session, client_ids={c.client_id for c in found.items})
+    return page_read(
+        ConsentPage,
+        found,
+        lambda c: ConsentRead.model_validate(c).model_copy(
+            update={"client_name": names.get(c.client_id)}
+        ),
+    )
 
 
 @router.delete("/me/consents/{consent_id}", response_model=ConsentRead)

@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, bindparam, or_, select, update
+from sqlalchemy import CursorResult, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from trunkdrop.access import service as access
+from trunkdrop.access.models import Grant
 from trunkdrop.access.tokens import TRUNK_UNLOCK, Keyring
 from trunkdrop.config import Settings
 from trunkdrop.deliveries import domain, outcomes
@@ -47,6 +48,18 @@ _OTHER_ATTEMPT_AT_CAR = select(Attempt.id).where(
             )
         ),
     ),
+)
+
+# A live grant on the car, or another attempt at it that may still open it: one statement.
+_CAR_BUSY = select(
+    or_(
+        exists().where(
+            Grant.vehicle_id == bindparam("vehicle_id"),
+            Grant.status == "live",
+            Grant.expires_at > bindparam("now"),
+        ),
+        _OTHER_ATTEMPT_AT_CAR.exists(),
+    )
 )
 
 _CLAIM_ACCESS = (
@@ -287,19 +300,13 @@ def request_access(
         proof=proof,
         now=now,
     )
-    delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
-    vehicle = deliveries.vehicle_for(session=session, delivery=delivery)
-    car_verifies = vehicles.capabilities_of(vehicle).offline_grants
     assert attempt.option_seq is not None
-    booked = deliveries.option(session=session, delivery_id=delivery.id, seq=attempt.option_seq)
-    busy = access.live_grant_for_vehicle(
-        session=session, vehicle_id=vehicle.id, now=now
-    ) is not None or (
-        session.scalars(
-            _OTHER_ATTEMPT_AT_CAR,
-            {"vehicle_id": vehicle.id, "attempt_id": attempt.id, "now": now},
-        ).first()
-        is not None
+    delivery, vehicle, booked = deliveries.delivery_at_the_car(
+        session=session, delivery_id=attempt.delivery_id, seq=attempt.option_seq
+    )
+    car_verifies = vehicles.capabilities_of(vehicle).offline_grants
+    busy = bool(
+        session.scalar(_CAR_BUSY, {"vehicle_id": vehicle.id, "attempt_id": attempt.id, "now": now})
     )
     ctx = domain.AccessContext(
         now=now,
@@ -310,7 +317,7 @@ def request_access(
         vehicle_lon=vehicle.longitude,
         vehicle_position_at=vehicle.position_at,
         vehicle_online=vehicle.online,
-        vehicle_blockers=tuple(vehicles.trunk_delivery_blockers(vehicle)),
+        vehicle_blockers=tuple(vehicles.trunk_delivery_blockers(vehicle, now=now)),
         driver_lat=position.latitude,
         driver_lon=position.longitude,
         vehicle_radius_m=settings.vehicle_radius_m,
@@ -375,7 +382,8 @@ def request_access(
         place_lat=booked.latitude,
         place_lon=booked.longitude,
         radius_m=settings.vehicle_radius_m,
-        window_end=booked.window_end,
+        # Nor past the car maker's consent: a car checking the grant itself refuses it then.
+        window_end=min(booked.window_end, vehicle.consent_expires_at or booked.window_end),
         lifetime_s=settings.grant_lifetime_s,
         now=now,
     )

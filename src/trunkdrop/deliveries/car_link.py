@@ -90,6 +90,9 @@ def claim_commands(
         handset_key = None
         if command.kind == "unlock_trunk":
             verdict, handset_key = _unlock_verdict(session, command)
+            if verdict == "send" and vehicles.consent_expired(vehicle, now=now):
+                # The maker's consent ran out since the grant: the sweep ends the attempt.
+                verdict = "drop"
             if verdict == "wait":
                 continue  # another transaction holds its attempt or handset: it decides
             if verdict == "drop":

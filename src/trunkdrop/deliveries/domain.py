@@ -23,6 +23,10 @@ class DeliveryStatus(enum.StrEnum):
     collected = "collected"
     # A pickup that ended without its parcel: nothing there, the wrong one, the car gone.
     not_collected = "not_collected"
+    # A delivery nobody could take: held at a pickup point of its carrier for the customer.
+    at_pickup_point = "at_pickup_point"
+    # The customer fetched it from the pickup point with their code.
+    collected_by_customer = "collected_by_customer"
 
 
 class Purpose(enum.StrEnum):
@@ -49,6 +53,8 @@ DELIVERY_TRANSITIONS: dict[DeliveryStatus, frozenset[DeliveryStatus]] = {
             DeliveryStatus.cancelled,
             DeliveryStatus.returned_to_sender,
             DeliveryStatus.not_collected,
+            # A stop skipped before the van left (the car reported it is elsewhere).
+            DeliveryStatus.at_pickup_point,
         }
     ),
     # Back to booked: not reached today, the parcel waits at the depot for the next day.
@@ -59,8 +65,14 @@ DELIVERY_TRANSITIONS: dict[DeliveryStatus, frozenset[DeliveryStatus]] = {
             DeliveryStatus.booked,
             DeliveryStatus.collected,
             DeliveryStatus.not_collected,
+            DeliveryStatus.at_pickup_point,
         }
     ),
+    # Not fetched within the holding period: the point sends it back.
+    DeliveryStatus.at_pickup_point: frozenset(
+        {DeliveryStatus.collected_by_customer, DeliveryStatus.returned_to_sender}
+    ),
+    DeliveryStatus.collected_by_customer: frozenset(),
     DeliveryStatus.delivered: frozenset(),
     DeliveryStatus.collected: frozenset(),
     DeliveryStatus.not_collected: frozenset(),
@@ -123,6 +135,8 @@ class Reason(enum.StrEnum):
     outside_window = "outside_window"
     access_blocked = "access_blocked"
     no_consent = "no_consent"
+    # The car maker's consent ran out and the owner has not renewed it.
+    consent_expired = "consent_expired"
     parcel_mismatch = "parcel_mismatch"
     parcel_damaged = "parcel_damaged"
     driver_not_at_vehicle = "driver_not_at_vehicle"
@@ -338,6 +352,10 @@ class Refusal:
     details: dict[str, int] = field(default_factory=dict)
 
 
+# Blockers that are the owner's say, each refused under its own reason.
+_OWNER_SAID = ("access_blocked", "no_consent", "consent_expired")
+
+
 def access_refusals(ctx: AccessContext) -> list[Refusal]:
     """Every rule that forbids opening this trunk now, most important first (empty: allowed)."""
     found: list[Refusal] = []
@@ -345,6 +363,10 @@ def access_refusals(ctx: AccessContext) -> list[Refusal]:
         found.append(Refusal(Reason.access_blocked, "the owner has blocked access to this car"))
     if "no_consent" in ctx.vehicle_blockers:
         found.append(Refusal(Reason.no_consent, "the owner has withdrawn consent to trunk access"))
+    if "consent_expired" in ctx.vehicle_blockers:
+        found.append(
+            Refusal(Reason.consent_expired, "the owner's consent at the car maker has expired")
+        )
     if ctx.nothing_to_collect:
         found.append(
             Refusal(
@@ -352,7 +374,7 @@ def access_refusals(ctx: AccessContext) -> list[Refusal]:
                 "the customer has not confirmed the parcel is in the trunk",
             )
         )
-    other = [b for b in ctx.vehicle_blockers if b not in ("access_blocked", "no_consent")]
+    other = [b for b in ctx.vehicle_blockers if b not in _OWNER_SAID]
     if other:
         found.append(
             Refusal("vehicle_not_capable", f"car cannot take trunk delivery: {', '.join(other)}")
@@ -438,6 +460,8 @@ class OptionView:
 class FallbackKind(enum.StrEnum):
     next_place = "next_place"
     home = "home"
+    # The nearest pickup point of the carrier with room, open today, holds it for the customer.
+    pickup_point = "pickup_point"
     return_to_sender = "return_to_sender"
     # A pickup ends without its parcel; the shop or the sender decides what comes next.
     not_collected = "not_collected"
@@ -450,9 +474,13 @@ class Fallback:
 
 
 # The owner said no: do not go looking for the car elsewhere.
-_NOT_THIS_CAR = frozenset({Reason.access_blocked, Reason.no_consent, Reason.trunk_full})
+_NOT_THIS_CAR = frozenset(
+    {Reason.access_blocked, Reason.no_consent, Reason.consent_expired, Reason.trunk_full}
+)
 # The trunk was open and the parcel was not (or not the right one): another place won't help.
 _NOTHING_THERE = frozenset({Reason.nothing_to_collect, Reason.label_mismatch})
+# A damaged parcel, or one that is not the booked one, goes back; no customer should fetch it.
+_NOT_FOR_A_POINT = frozenset({Reason.parcel_damaged, Reason.parcel_mismatch})
 
 
 def decide_fallback(
@@ -464,12 +492,17 @@ def decide_fallback(
     now: datetime,
     has_fallback_address: bool,
     pickup: bool = False,
+    pickup_point_with_room: bool = False,
 ) -> Fallback:
     """What happens to a parcel after a failed attempt. Never drops it. A pickup tries the
     car's later places too, and otherwise ends not collected: its parcel is still with the
-    customer, there is no door to take it to."""
+    customer, there is no door to take it to. A delivery goes to the car's later places,
+    the door, a pickup point of its carrier with room (`pickup_point_with_room`), and only
+    then back to the sender."""
+    if pickup and mode == "home":
+        return Fallback(FallbackKind.not_collected)
     if mode == "home":
-        return Fallback(FallbackKind.not_collected if pickup else FallbackKind.return_to_sender)
+        return _last_resort(reason, pickup_point_with_room)
     if pickup and reason in _NOTHING_THERE:
         return Fallback(FallbackKind.not_collected)
     if reason not in _NOT_THIS_CAR and current_seq is not None:
@@ -480,4 +513,10 @@ def decide_fallback(
         return Fallback(FallbackKind.not_collected)
     if has_fallback_address:
         return Fallback(FallbackKind.home)
+    return _last_resort(reason, pickup_point_with_room)
+
+
+def _last_resort(reason: str, pickup_point_with_room: bool) -> Fallback:
+    if pickup_point_with_room and reason not in _NOT_FOR_A_POINT:
+        return Fallback(FallbackKind.pickup_point)
     return Fallback(FallbackKind.return_to_sender)

@@ -43,7 +43,7 @@ def move(
             code="delivery_not_movable",
         )
     vehicle = deliveries.vehicle_for(session=session, delivery=delivery)
-    blockers = vehicles.trunk_delivery_blockers(vehicle)
+    blockers = vehicles.trunk_delivery_blockers(vehicle, now=now)
     if blockers:
         raise Conflict(
             f"this car cannot take trunk deliveries: {', '.join(blockers)}",
@@ -58,6 +58,7 @@ def move(
         itinerary=move_in.itinerary,
         now=now,
     )
+    vehicles.check_consent_lasts(vehicle, until=max(w.end for _, w in resolved))
     # The carrier the shop booked stays: the new places must lie in its areas.
     if not carriers or delivery.carrier_id not in carriers:
         raise InvalidInput(

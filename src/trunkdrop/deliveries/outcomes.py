@@ -20,6 +20,7 @@ from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
 from trunkdrop.incidents import service as incidents
 from trunkdrop.parties.models import Party
+from trunkdrop.pickup_points import service as pickup_points
 from trunkdrop.vehicles import service as vehicles
 from trunkdrop.vehicles.models import Vehicle, VehicleCommand
 
@@ -129,6 +130,14 @@ def fall_back(
         domain.OptionView(o.seq, domain.TimeWindow(o.window_start, o.window_end))
         for o in deliveries.options_of(session=session, delivery_id=delivery.id)
     ]
+    pickup = domain.is_pickup(delivery.purpose)
+    # Looked up only where the policy could send the parcel there: a delivery on its last
+    # resort (at the door, or with no door to go to).
+    point = (
+        pickup_points.choose_point(session=session, settings=settings, delivery=delivery, now=now)
+        if not pickup and (mode == "home" or delivery.fallback_address is None)
+        else None
+    )
     decision = domain.decide_fallback(
         options=options,
         current_seq=option_seq,
@@ -136,7 +145,8 @@ def fall_back(
         reason=reason,
         now=now,
         has_fallback_address=delivery.fallback_address is not None,
-        pickup=domain.is_pickup(delivery.purpose),
+        pickup=pickup,
+        pickup_point_with_room=point is not None,
     )
     route = session.get(Route, stop.route_id)
     assert route is not None
@@ -156,6 +166,19 @@ def fall_back(
             session=session, route=route, delivery_id=delivery.id, mode="home", option_seq=None
         )
         text = f"will deliver to the fallback address: {delivery.fallback_address}"
+    elif decision.kind == domain.FallbackKind.pickup_point:
+        assert point is not None
+        # Its own event (the code goes to the customer alone): nothing more to record here.
+        pickup_points.hold(
+            session=session,
+            settings=settings,
+            delivery=delivery,
+            point=point,
+            reason=reason,
+            now=now,
+        )
+        dispatch.maybe_finish_route(session=session, route_id=route.id)
+        return
     elif decision.kind == domain.FallbackKind.not_collected:
         delivery.status = domain.check_delivery_transition(
             delivery.status, domain.DeliveryStatus.not_collected
@@ -204,8 +227,9 @@ def finish_delivered(
     delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
     pickup = domain.is_pickup(delivery.purpose)
     if pickup:
-        # The car closed and locked after the parcel came out: the pickup is done.
-        outcome = "collected_trunk"
+        # The car closed and locked after the parcel came out (or the customer handed it
+        # over at the door): the pickup is done.
+        outcome = "collected_trunk" if attempt.mode == "trunk" else "collected_door"
     delivery.status = domain.check_delivery_transition(
         delivery.status,
         domain.DeliveryStatus.collected if pickup else domain.DeliveryStatus.delivered,
@@ -224,7 +248,9 @@ def finish_delivered(
                 subject=delivery.id,
                 delivery_id=delivery.id,
                 facts={"outcome": outcome, "tracking_number": delivery.parcel_ref},
-                text=f"collected from the trunk, trunk locked at {deliveries.local_time(now, settings)}",
+                text=f"collected from the trunk, trunk locked at {deliveries.local_time(now, settings)}"
+                if attempt.mode == "trunk"
+                else f"collected at the door at {deliveries.local_time(now, settings)}",
                 parties=(delivery.retailer_id, delivery.carrier_id, delivery.customer_id),
             ),
         )

@@ -45,6 +45,9 @@ class RuleRead(BaseModel):
 
 
 class CheckoutOption(BaseModel):
+    # Stable for the same car, place and window: the checkout widget hands it back to the
+    # shop's page, and the shop finds the option again by it.
+    id: str
     vehicle_id: str
     place_id: str
     label: str

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -59,6 +60,12 @@ def local_time(moment: datetime, settings: Settings) -> str:
 
 
 # -- checkout ------------------------------------------------------------------------------
+def option_id(vehicle_id: str, place_id: str, start: datetime, end: datetime) -> str:
+    """The same id for the same car, place and window, whenever the options are asked for."""
+    facts = f"{vehicle_id}|{place_id}|{start.astimezone(UTC).isoformat()}|{end.astimezone(UTC).isoformat()}"
+    return "opt_" + hashlib.sha256(facts.encode()).hexdigest()[:20]
+
+
 def checkout_options(
     *, session: Session, settings: Settings, request: CheckoutRequest, now: datetime
 ) -> CheckoutOptionsRead:
@@ -110,8 +117,9 @@ def checkout_options(
             )
     options: list[CheckoutOption] = []
     parcel_ok = not domain.parcel_violations(to_parcel(request.parcel), item_rules(settings))
+    lapsing: set[str] = set()
     for car in cars:
-        blockers = vehicles.trunk_delivery_blockers(car)
+        blockers = vehicles.trunk_delivery_blockers(car, now=now)
         for blocker in blockers:
             reasons.append(
                 RuleRead(
@@ -141,6 +149,9 @@ def checkout_options(
                 if a.carrier_id == covered[place.id]
             )
             for slot in slots:
+                if not vehicles.consent_lasts(car, until=slot.end):
+                    lapsing.add(car.id)
+                    continue  # the car maker's consent ends before this window does
                 if not reach.window_reachable(
                     depot=depot,
                     place=(place.latitude, place.longitude),
@@ -152,6 +163,7 @@ def checkout_options(
                     continue  # no van of the carrier gets there before the window closes
                 options.append(
                     CheckoutOption(
+                        id=option_id(car.id, place.id, slot.start, slot.end),
                         vehicle_id=car.id,
                         place_id=place.id,
                         label=place.label,
@@ -161,6 +173,16 @@ def checkout_options(
                         window_end=slot.end,
                     )
                 )
+    reasons += [
+        RuleRead(
+            code="consent_ends_before_window",
+            message="the owner's consent at the car maker ends before this day's windows; "
+            "the owner renews it first",
+            vehicle_id=car.id,
+        )
+        for car in cars
+        if car.id in lapsing and not any(o.vehicle_id == car.id for o in options)
+    ]
     return CheckoutOptionsRead(
         trunk_possible=bool(options), options=options, reasons=[] if options else reasons
     )
@@ -183,9 +205,8 @@ def book(
     customer = parties.get_party(
         session=session, party_id=delivery_in.customer_id, role=Role.customer
     )
-    if delivery_in.vehicle_id is None and domain.is_pickup(purpose):
-        raise InvalidInput("a pickup from the trunk needs the car", field="vehicle_id")
     if delivery_in.vehicle_id is None:
+        # To the door, or a pickup at the door for a customer without an eligible car.
         return _book_home(
             session=session,
             settings=settings,
@@ -193,6 +214,8 @@ def book(
             customer=customer,
             delivery_in=delivery_in,
             now=now,
+            purpose=purpose,
+            label_code=label_code,
         )
     if not delivery_in.itinerary:
         raise InvalidInput(
@@ -214,7 +237,7 @@ def book(
             field=first.field,
             extra={"violations": [v.code for v in violations]},
         )
-    blockers = vehicles.trunk_delivery_blockers(vehicle)
+    blockers = vehicles.trunk_delivery_blockers(vehicle, now=now)
     if blockers:
         raise Conflict(
             f"this car cannot take trunk deliveries: {', '.join(blockers)}",
@@ -230,6 +253,7 @@ def book(
         now=now,
     )
     windows = [window for _, window in resolved]
+    vehicles.check_consent_lasts(vehicle, until=max(w.end for w in windows))
     fb = delivery_in.fallback_address
     if fb is not None:
         inside = {a.carrier_id for a in dispatch.areas_covering(areas, fb.latitude, fb.longitude)}
@@ -343,8 +367,11 @@ def _book_home(
     customer: Party,
     delivery_in: DeliveryCreate,
     now: datetime,
+    purpose: domain.Purpose = domain.Purpose.delivery,
+    label_code: str | None = None,
 ) -> Delivery:
-    """A delivery to the door, no car involved: the address and the day are all it needs."""
+    """A delivery to the door, no car involved: the address and the day are all it needs.
+    A pickup at the door the same: the driver takes the labelled parcel from the customer."""
     address = delivery_in.fallback_address
     if address is None:
         raise InvalidInput("a delivery without a car needs an address", field="fallback_address")
@@ -384,14 +411,17 @@ def _book_home(
         fallback_address=address.address,
         fallback_latitude=address.latitude,
         fallback_longitude=address.longitude,
+        purpose=purpose,
+        label_code=label_code,
         created_at=now,
     )
     _insert(session, delivery)
+    what = "pickup at" if domain.is_pickup(purpose) else "delivery to"
     _announce_booking(
         session=session,
         delivery=delivery,
         now=now,
-        text=f"booked for delivery to {address.address} on {delivery_in.service_date}",
+        text=f"booked for {what} {address.address} on {delivery_in.service_date}",
     )
     return delivery
 
@@ -771,6 +801,31 @@ def to_read(*, session: Session, delivery: Delivery, viewer: Party | None = None
         attempts=[AttemptRead.model_validate(a) for a in attempts],
         timeline=[TimelineRead.model_validate(t) for t in timeline],
     )
+
+
+# The access request reads a delivery, its car and the booked entry together: one statement.
+_AT_THE_CAR = (
+    select(Delivery, Vehicle, DeliveryOption)
+    .join(Vehicle, Vehicle.id == Delivery.vehicle_id)
+    .join(
+        DeliveryOption,
+        and_(DeliveryOption.delivery_id == Delivery.id, DeliveryOption.seq == bindparam("seq")),
+    )
+    .where(Delivery.id == bindparam("delivery_id"))
+)
+
+
+def delivery_at_the_car(
+    *, session: Session, delivery_id: str, seq: int
+) -> tuple[Delivery, Vehicle, DeliveryOption]:
+    """The delivery, its car and its itinerary entry `seq`, read in one statement; a
+    missing one is named as `get_delivery`, `vehicle_for` and `option` name it."""
+    row = session.execute(_AT_THE_CAR, {"delivery_id": delivery_id, "seq": seq}).one_or_none()
+    if row is not None:
+        return row[0], row[1], row[2]
+    delivery = get_delivery(session=session, delivery_id=delivery_id)
+    vehicle = vehicle_for(session=session, delivery=delivery)
+    return delivery, vehicle, option(session=session, delivery_id=delivery_id, seq=seq)
 
 
 def vehicle_for(*, session: Session, delivery: Delivery) -> Vehicle:

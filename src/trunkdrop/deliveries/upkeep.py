@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from trunkdrop.access import service as access
 from trunkdrop.access.models import Grant
 from trunkdrop.config import Settings
-from trunkdrop.deliveries import domain, outcomes
+from trunkdrop.deliveries import domain, outcomes, withdrawals
 from trunkdrop.deliveries.models import Attempt, Delivery
 from trunkdrop.devices import service as devices
 from trunkdrop.dispatch import service as dispatch
@@ -23,6 +23,8 @@ from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
 from trunkdrop.incidents import service as incidents
 from trunkdrop.incidents.models import Incident
+from trunkdrop.pickup_points import service as pickup_points
+from trunkdrop.vehicles import consent as vehicle_consents
 from trunkdrop.vehicles import service as vehicles
 from trunkdrop.vehicles.models import Vehicle, VehicleEvent
 
@@ -37,6 +39,7 @@ class WorkDone:
     revocations_pushed: int = 0
     keys_provisioned: int = 0
     offline_unreported: int = 0
+    consents_expired: int = 0
 
     def total(self) -> int:
         return (
@@ -195,7 +198,13 @@ def run_watchdog(*, session: Session, settings: Settings, now: datetime, done: W
 
 
 def sweep(*, session: Session, settings: Settings, now: datetime, done: WorkDone) -> None:
-    """Expire grants that ran out; forget car positions no delivery needs any more."""
+    """End access to cars whose maker's consent ran out (and warn those soon to); expire
+    grants that ran out; forget car positions no delivery needs any more; send parcels
+    not collected from pickup points in time back to the sender."""
+    done.consents_expired += withdrawals.end_expired_consents(
+        session=session, settings=settings, now=now
+    )
+    withdrawals.warn_expiring_consents(session=session, settings=settings, now=now)
     done.grants_expired += access.expire_grants(session=session, now=now)
     devices.purge_nonces(session=session, now=now, retention_s=settings.nonce_retention_s)
     cutoff = now - timedelta(seconds=settings.position_retention_s)
@@ -211,6 +220,8 @@ def sweep(*, session: Session, settings: Settings, now: datetime, done: WorkDone
         done.positions_forgotten += 1
     done.positions_forgotten += forget_tracks(session=session, cutoff=cutoff, busy=busy)
     forget_unlinked_maker_ids(session=session, now=now)
+    vehicle_consents.forget_requests(session=session, now=now)
+    pickup_points.return_uncollected(session=session, settings=settings, now=now)
     session.flush()
 
 

@@ -30,6 +30,7 @@ from trunkdrop.api.deps import (
 from trunkdrop.api.idempotency import IdempotencyKey
 from trunkdrop.api.pages import PageParams, page_read
 from trunkdrop.bootstrap import Platform
+from trunkdrop.checkout import service as checkout
 from trunkdrop.consents import service as consents
 from trunkdrop.consents.views import ConsentToken
 from trunkdrop.deliveries import attempts, moves, outcomes, service
@@ -66,6 +67,8 @@ DeliveryState = Literal[
     "cancelled",
     "collected",
     "not_collected",
+    "at_pickup_point",
+    "collected_by_customer",
 ]
 
 
@@ -115,6 +118,14 @@ def book(
     def create() -> DeliveryRead:
         delivery = service.book(
             session=session, settings=settings, retailer=retailer, delivery_in=delivery_in, now=now
+        )
+        # The parcel is booked: a checkout widget still showing its options is done.
+        checkout.close_for_booking(
+            session=session,
+            retailer_id=retailer.id,
+            customer_id=delivery_in.customer_id,
+            parcel_reference=delivery_in.parcel.reference,
+            now=now,
         )
         return service.to_read(session=session, delivery=delivery)
 

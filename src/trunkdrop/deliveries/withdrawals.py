@@ -1,9 +1,9 @@
 """The owner's and the carrier's switches that end access at once: the car blocked, consent
-withdrawn, a handset revoked."""
+withdrawn or run out at the car maker, a handset revoked."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -103,8 +103,88 @@ def unlink_vehicle(
     return vehicle
 
 
+def end_expired_consents(*, session: Session, settings: Settings, now: datetime) -> int:
+    """Cars whose consent at the car maker ran out: access ends exactly as at a withdrawal
+    (live grants die, attempts that have not opened the trunk fail, the position goes), the
+    owner is told. Until this runs, the checks at booking and access see the expiry too."""
+    ended = list(session.scalars(_CONSENT_RAN_OUT, {"now": now}))
+    for vehicle in ended:
+        vehicle.consent_expired_at = now
+        vehicles.forget_position(vehicle=vehicle)
+        assert vehicle.consent_expires_at is not None
+        events.record(
+            session=session,
+            event=Event(
+                kind="vehicle.consent_expired",
+                at=now,
+                subject=vehicle.id,
+                facts={
+                    "vehicle_id": vehicle.id,
+                    "expires_at": vehicle.consent_expires_at.isoformat(),
+                },
+                parties=(vehicle.owner_id,),
+            ),
+        )
+        _kill_access(
+            session=session,
+            settings=settings,
+            vehicle=vehicle,
+            reason=domain.Reason.consent_expired,
+            now=now,
+            detail="the owner's consent at the car maker expired",
+        )
+    return len(ended)
+
+
+def warn_expiring_consents(*, session: Session, settings: Settings, now: datetime) -> int:
+    """Tell owners whose consent at the car maker ends within the warning period (once a
+    term): renewing it keeps their car bookable."""
+    soon = now + timedelta(days=settings.carmaker_consent_warn_days)
+    warned = list(session.scalars(_CONSENT_ENDING, {"now": now, "soon": soon}))
+    for vehicle in warned:
+        vehicle.consent_warned_at = now
+        assert vehicle.consent_expires_at is not None
+        events.record(
+            session=session,
+            event=Event(
+                kind="vehicle.consent_expiring",
+                at=now,
+                subject=vehicle.id,
+                facts={
+                    "vehicle_id": vehicle.id,
+                    "expires_at": vehicle.consent_expires_at.isoformat(),
+                },
+                parties=(vehicle.owner_id,),
+            ),
+        )
+    session.flush()
+    return len(warned)
+
+
+_CONSENTED = (
+    Vehicle.unlinked_at.is_(None),
+    Vehicle.consent_withdrawn_at.is_(None),
+    Vehicle.consent_expired_at.is_(None),
+)
+_CONSENT_RAN_OUT = select(Vehicle).where(
+    *_CONSENTED, Vehicle.consent_expires_at <= bindparam("now")
+)
+_CONSENT_ENDING = select(Vehicle).where(
+    *_CONSENTED,
+    Vehicle.consent_warned_at.is_(None),
+    Vehicle.consent_expires_at > bindparam("now"),
+    Vehicle.consent_expires_at <= bindparam("soon"),
+)
+
+
 def _kill_access(
-    *, session: Session, settings: Settings, vehicle: Vehicle, reason: str, now: datetime
+    *,
+    session: Session,
+    settings: Settings,
+    vehicle: Vehicle,
+    reason: str,
+    now: datetime,
+    detail: str = "the owner withdrew access",
 ) -> None:
     """Withdrawal kills live grants at once and ends any attempt that has not opened the trunk.
 
@@ -120,7 +200,7 @@ def _kill_access(
             settings=settings,
             attempt=attempt,
             reason=reason,
-            detail="the owner withdrew access",
+            detail=detail,
             now=now,
             only_if=outcomes.NOT_OPEN,
         )

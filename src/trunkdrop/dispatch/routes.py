@@ -181,7 +181,7 @@ def stop_to_read(
             in (domain.DeliveryStatus.booked, domain.DeliveryStatus.out_for_delivery)
             and delivery.current_option == stop.option_seq
             and where.window_start <= now < where.window_end
-            and vehicles.location_consented(car)
+            and vehicles.location_consented(car, now=now)
         )
         # ...and its position only while it stands at that place: a car 5 km away is "not
         # there", never where it is (that is the owner's day, not the carrier's business).

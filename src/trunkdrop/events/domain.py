@@ -84,6 +84,29 @@ RECORDINGS: Mapping[str, Recording] = MappingProxyType(
             topic="delivery.attempt_failed",
             published="delivery.returned_to_sender",
         ),
+        # A parcel nobody could take waits at a pickup point; the customer's code goes to
+        # the customer alone (`delivery.pickup_code`), never into the log.
+        "delivery.at_pickup_point": Recording(
+            "at_pickup_point", "delivery.at_pickup_point", published="delivery.at_pickup_point"
+        ),
+        # Only a message, to the customer alone: no timeline, audit or log holds the code.
+        "delivery.pickup_code": Recording(topic="delivery.at_pickup_point"),
+        "delivery.collected_by_customer": Recording(
+            "collected_by_customer",
+            "delivery.collected_by_customer",
+            "delivery.collected_by_customer",
+            "delivery.collected_by_customer",
+        ),
+        "delivery.uncollected_returned": Recording(
+            "fallback_return_to_sender",
+            "delivery.returned_to_sender",
+            "delivery.uncollected_returned",
+            "delivery.returned_to_sender",
+        ),
+        "pickup_point.created": _audited("pickup_point.created"),
+        "pickup_point.updated": _audited("pickup_point.updated"),
+        # A wrong pickup code at the point: counted, and audited (a guesser leaves a trail).
+        "pickup_point.code_refused": _audited("pickup_point.code_refused"),
         # The customer (or the shop with consent) moved a booking's windows or places.
         "delivery.moved": Recording("moved", "delivery.moved", "delivery.moved", "delivery.moved"),
         "stop.rerouted": Recording("rerouted", "stop.rerouted"),
@@ -131,6 +154,11 @@ RECORDINGS: Mapping[str, Recording] = MappingProxyType(
         "vehicle.access_unblocked": _audited("vehicle.access_unblocked"),
         "vehicle.consent_withdrawn": _audited("vehicle.consent_withdrawn"),
         "vehicle.consent_given": _audited("vehicle.consent_given"),
+        # The car maker's consent is about to run out (the owner is told), or ran out.
+        "vehicle.consent_expiring": Recording(topic="vehicle.consent_expiring"),
+        "vehicle.consent_expired": Recording(
+            audit="vehicle.consent_expired", topic="vehicle.consent_expired"
+        ),
         "vehicle.keys_provisioned": _audited("vehicle.keys_provisioned"),
         "vehicle.unlinked": _audited("vehicle.unlinked"),
         "command.unlock_trunk": _audited("command.unlock_trunk"),

@@ -40,6 +40,40 @@ _TEXTS: Mapping[str, Mapping[str, tuple[str, str]]] = {
             "der Kofferraum wurde um {time} verriegelt.",
         ),
     },
+    # To the customer alone: the one place the pickup code is ever shown.
+    "delivery.at_pickup_point": {
+        "en": (
+            "Parcel at a pickup point",
+            "We could not deliver parcel {delivery}. It waits for you at {point}, {address}, "
+            "until {until}. Your pickup code: {code}. Show it with the parcel number there.",
+        ),
+        "de": (
+            "Paket in der Filiale",
+            "Wir konnten Paket {delivery} nicht zustellen. Es liegt bis {until} für Sie bei "
+            "{point}, {address}. Ihr Abholcode: {code}. Zeigen Sie ihn dort mit der "
+            "Paketnummer vor.",
+        ),
+    },
+    "delivery.collected_by_customer": {
+        "en": ("Parcel collected", "You collected parcel {delivery} at {point} at {time}."),
+        "de": ("Paket abgeholt", "Sie haben Paket {delivery} um {time} bei {point} abgeholt."),
+    },
+    "delivery.uncollected_returned": {
+        "en": (
+            "Parcel going back",
+            "Parcel {delivery} was not collected from {point} in time and goes back to the sender.",
+        ),
+        "de": (
+            "Paket geht zurück",
+            "Paket {delivery} wurde nicht rechtzeitig bei {point} abgeholt und geht an den "
+            "Absender zurück.",
+        ),
+    },
+    # The same event when the driver took the parcel at the door (a door pickup).
+    "delivery.collected:collected_door": {
+        "en": ("Parcel collected", "Parcel {delivery} was collected at your door at {time}."),
+        "de": ("Paket abgeholt", "Paket {delivery} wurde um {time} an Ihrer Tür abgeholt."),
+    },
     "delivery.cancelled": {
         "en": ("Delivery cancelled", "The delivery of parcel {delivery} was cancelled."),
         "de": ("Zustellung storniert", "Die Zustellung von Paket {delivery} wurde storniert."),
@@ -119,6 +153,30 @@ _TEXTS: Mapping[str, Mapping[str, tuple[str, str]]] = {
             "Ihr Kofferraum stand offen und wurde wieder verriegelt ({time}).",
         ),
     },
+    "vehicle.consent_expiring": {
+        "en": (
+            "Renew your car maker consent",
+            "Your consent at the car maker for car {vehicle} ends on {until}; renew it to "
+            "keep trunk deliveries into this car.",
+        ),
+        "de": (
+            "Zustimmung beim Hersteller erneuern",
+            "Ihre Zustimmung beim Autohersteller für Auto {vehicle} endet am {until}; "
+            "erneuern Sie sie, damit weiter in den Kofferraum geliefert werden kann.",
+        ),
+    },
+    "vehicle.consent_expired": {
+        "en": (
+            "Car maker consent ended",
+            "Your consent at the car maker for car {vehicle} ended at {time}; trunk "
+            "deliveries into it stop until you renew it.",
+        ),
+        "de": (
+            "Zustimmung beim Hersteller beendet",
+            "Ihre Zustimmung beim Autohersteller für Auto {vehicle} endete um {time}; "
+            "bis zur Erneuerung wird nicht mehr in den Kofferraum geliefert.",
+        ),
+    },
     "webhook_endpoint.disabled": {
         "en": (
             "Webhook endpoint disabled",
@@ -152,11 +210,33 @@ def local_time(at: datetime, zone: ZoneInfo) -> str:
     return f"{local:%H:%M} {local.tzname() or zone.key}"
 
 
+def _local_day(at: object, zone: ZoneInfo) -> str:
+    """ "2027-03-01 14:02 CET" from an ISO time in the facts; empty when there is none."""
+    if not isinstance(at, str):
+        return ""
+    try:
+        local = datetime.fromisoformat(at).astimezone(zone)
+    except ValueError:
+        return ""
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname() or zone.key}"
+
+
+def _local_date(value: Any, zone: ZoneInfo) -> str:
+    """An ISO time from an event's facts as the reader's calendar day."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        return f"{datetime.fromisoformat(value).astimezone(zone):%Y-%m-%d}"
+    except ValueError:
+        return value
+
+
 def render(
     *, topic: str, facts: Mapping[str, Any], at: datetime, language: str, zone: ZoneInfo
 ) -> Message | None:
     """The message for an event of `topic`, or None for a topic nobody is written to."""
-    texts = _TEXTS.get(topic)
+    # A variant for the event's outcome, where one is written ("collected at the door").
+    texts = _TEXTS.get(f"{topic}:{facts.get('outcome')}") or _TEXTS.get(topic)
     if texts is None:
         return None
     language = language if language in texts else "en"
@@ -165,5 +245,11 @@ def render(
         "time": local_time(at, zone),
         "delivery": str(facts.get("delivery_id") or ""),
         "endpoint_id": str(facts.get("endpoint_id") or ""),
+        "vehicle": str(facts.get("vehicle_id") or ""),
+        "until": _local_day(facts.get("expires_at"), zone)
+        or _local_date(facts.get("collect_by"), zone),
+        "point": str(facts.get("pickup_point") or ""),
+        "address": str(facts.get("address") or ""),
+        "code": str(facts.get("code") or ""),
     }
     return Message(subject=subject, body=body.format(**values), language=language)

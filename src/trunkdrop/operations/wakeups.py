@@ -48,9 +48,12 @@ def _payloads(flushed: hints.Flushed) -> set[str]:
         found.add("commands")
     if any(isinstance(o, ApiKey | Party) for o in (*flushed.new, *flushed.dirty, *flushed.deleted)):
         found.add("keys")
-    found.update(
-        f"attempt:{o.id}" for o in (*flushed.new, *flushed.dirty) if isinstance(o, Attempt)
-    )
+    for attempt in (*flushed.new, *flushed.dirty):
+        if isinstance(attempt, Attempt):
+            # The state as written goes with the hint, so that the other processes' event
+            # streams need not read the attempt back (a transaction each).
+            read = changes.as_committed(attempt)
+            found.add(f"attempt:{attempt.id}" + (f" {read.model_dump_json()}" if read else ""))
     return found
 
 
@@ -81,7 +84,8 @@ def _received(engine: Engine, payload: str) -> None:
         for wake in list(_wakers):
             wake()
     elif payload.startswith("attempt:"):
-        changes.changed_elsewhere(engine, payload.removeprefix("attempt:"))
+        attempt_id, _, committed = payload.removeprefix("attempt:").partition(" ")
+        changes.changed_elsewhere(engine, attempt_id, committed)
 
 
 class Listener(threading.Thread):

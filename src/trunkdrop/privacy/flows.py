@@ -27,6 +27,9 @@ from trunkdrop.parties.models import Party
 from trunkdrop.parties.schemas import PartyRead
 from trunkdrop.places import service as places
 from trunkdrop.places.schemas import PlaceRead
+from trunkdrop.returns import service as returns
+from trunkdrop.sends import service as sends
+from trunkdrop.vehicles import consent as vehicle_consents
 from trunkdrop.vehicles import service as vehicles
 from trunkdrop.web import signin
 
@@ -61,6 +64,14 @@ def export(*, session: Session, party: Party) -> dict[str, Any]:
         "deliveries": [
             deliveries.to_read(session=session, delivery=d, viewer=party).model_dump(mode="json")
             for d in customer_deliveries
+        ],
+        "returns": [
+            returns.to_read(session=session, authorisation=r).model_dump(mode="json")
+            for r in returns.of_customer(session=session, customer_id=party.id)
+        ],
+        "sends": [
+            sends.to_read(session=session, send=s).model_dump(mode="json")
+            for s in sends.of_customer(session=session, customer_id=party.id)
         ],
         "messages": [
             {
@@ -110,6 +121,7 @@ def erase(*, session: Session, settings: Settings, party: Party, now: datetime) 
     # A car with a grant revoked just now keeps its maker's id until the grant would have
     # expired (the worker's sweep): the car must still hear of the revocation.
     upkeep.forget_unlinked_maker_ids(session=session, now=now)
+    vehicle_consents.forget_requests(session=session, now=now, owner_id=party.id)
     counts = {
         "deliveries_cancelled": cancelled,
         "vehicles": len(cars),
@@ -119,6 +131,9 @@ def erase(*, session: Session, settings: Settings, party: Party, now: datetime) 
             session=session, by=party, party_id=party.id, now=now
         ),
         "sessions_ended": signin.end_sessions_of(session=session, party_id=party.id, now=now),
+        # A return's reason and a send's recipient are the customer's words.
+        "returns": returns.erase_customer_words(session=session, customer_id=party.id),
+        "sends": sends.erase_recipients(session=session, customer_id=party.id),
     }
     # Last: the cancellations above told the customer too, and their words go with the rest.
     counts["deliveries"] = erasure.erase_customer_copies(session=session, customer_id=party.id)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from trunkdrop.deliveries.schemas import ItineraryEntryIn
+from trunkdrop.deliveries.schemas import DoorWindowIn, FallbackAddressIn, ItineraryEntryIn
 from trunkdrop.schemas import ListPage
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -42,6 +42,17 @@ class PickupCreate(BaseModel):
 
     vehicle_id: str = Field(min_length=1, max_length=32)
     itinerary: list[ItineraryEntryIn] = Field(min_length=1, max_length=6)
+
+
+class DoorPickupCreate(BaseModel):
+    """A pickup at the door, for a customer without an eligible car: the address, the day,
+    and when somebody is in (none: all day)."""
+
+    model_config = _STRICT
+
+    address: FallbackAddressIn
+    service_date: date
+    door_window: DoorWindowIn | None = None
 
 
 class ReturnRead(BaseModel):

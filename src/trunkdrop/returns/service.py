@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,7 +20,7 @@ from trunkdrop.events.domain import Event
 from trunkdrop.parties import service as parties
 from trunkdrop.parties.models import Party, Role
 from trunkdrop.returns.models import ReturnAuthorisation
-from trunkdrop.returns.schemas import PickupCreate, ReturnCreate, ReturnRead
+from trunkdrop.returns.schemas import DoorPickupCreate, PickupCreate, ReturnCreate, ReturnRead
 from trunkdrop.store.base import new_id
 from trunkdrop.store.pages import Order, Page, page_of
 
@@ -113,7 +114,7 @@ def book_pickup(
     settings: Settings,
     customer: Party,
     return_id: str,
-    pickup_in: PickupCreate,
+    pickup_in: PickupCreate | DoorPickupCreate,
     now: datetime,
 ) -> ReturnAuthorisation:
     """The customer says where the car stands when: the pickup is booked by the delivery
@@ -138,10 +139,9 @@ def book_pickup(
         retailer=retailer,
         delivery_in=DeliveryCreate(
             customer_id=customer.id,
-            vehicle_id=pickup_in.vehicle_id,
             retailer_reference=authorisation.order_ref,
             parcel=ParcelIn(reference=authorisation.tracking_number, **authorisation.parcel),
-            itinerary=pickup_in.itinerary,
+            **where_of(pickup_in),
         ),
         now=now,
         purpose=domain.Purpose.return_,
@@ -150,6 +150,18 @@ def book_pickup(
     authorisation.delivery_id = delivery.id
     session.flush()
     return authorisation
+
+
+def where_of(pickup_in: PickupCreate | DoorPickupCreate) -> dict[str, Any]:
+    """A pickup's place in a booking: the car and its itinerary, or the door (address, day,
+    when somebody is in), which books like a delivery to the door."""
+    if isinstance(pickup_in, PickupCreate):
+        return {"vehicle_id": pickup_in.vehicle_id, "itinerary": pickup_in.itinerary}
+    return {
+        "fallback_address": pickup_in.address,
+        "service_date": pickup_in.service_date,
+        "door_window": pickup_in.door_window,
+    }
 
 
 def confirm_ready(
@@ -182,3 +194,30 @@ def to_read(*, session: Session, authorisation: ReturnAuthorisation) -> ReturnRe
         parcel_ready_at=None if delivery is None else delivery.parcel_ready_at,
         created_at=authorisation.created_at,
     )
+
+
+def of_customer(*, session: Session, customer_id: str) -> list[ReturnAuthorisation]:
+    """Every return authorised for the customer, oldest first (their export)."""
+    return list(
+        session.scalars(
+            select(ReturnAuthorisation)
+            .where(ReturnAuthorisation.customer_id == customer_id)
+            .order_by(ReturnAuthorisation.created_at, ReturnAuthorisation.id)
+        )
+    )
+
+
+def erase_customer_words(*, session: Session, customer_id: str) -> int:
+    """The customer's words in their returns (the reason they gave) go; the shop keeps the
+    authorisation under its order reference, tracking number and ids."""
+    erased = 0
+    for authorisation in of_customer(session=session, customer_id=customer_id):
+        if authorisation.reason != ERASED:
+            authorisation.reason = ERASED
+            erased += 1
+    session.flush()
+    return erased
+
+
+# What an erased customer's free text reads afterwards.
+ERASED = "erased"

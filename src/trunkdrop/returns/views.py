@@ -18,7 +18,13 @@ from trunkdrop.api.deps import (
 from trunkdrop.api.idempotency import IdempotencyKey
 from trunkdrop.api.pages import PageParams, page_read
 from trunkdrop.returns import service
-from trunkdrop.returns.schemas import PickupCreate, ReturnCreate, ReturnPage, ReturnRead
+from trunkdrop.returns.schemas import (
+    DoorPickupCreate,
+    PickupCreate,
+    ReturnCreate,
+    ReturnPage,
+    ReturnRead,
+)
 
 router = APIRouter(tags=["returns"], route_class=CommitInView)
 Id = Annotated[str, Path(max_length=32)]
@@ -79,6 +85,42 @@ def book_return_pickup(
     keyed: IdempotencyKey,
 ) -> ReturnRead:
     """Book the pickup from the trunk: the car, and where it stands when (as at checkout)."""
+    return keyed.once(
+        session=session,
+        party=customer,
+        settings=settings,
+        now=now,
+        read=ReturnRead,
+        create=lambda: service.to_read(
+            session=session,
+            authorisation=service.book_pickup(
+                session=session,
+                settings=settings,
+                customer=customer,
+                return_id=return_id,
+                pickup_in=pickup_in,
+                now=now,
+            ),
+        ),
+    )
+
+
+@router.post(
+    "/returns/{return_id}/door-pickup",
+    response_model=ReturnRead,
+    status_code=status.HTTP_201_CREATED,
+)
+def book_return_door_pickup(
+    return_id: Id,
+    pickup_in: DoorPickupCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    customer: Customer,
+    now: NowDep,
+    keyed: IdempotencyKey,
+) -> ReturnRead:
+    """Book the pickup at the door, for a customer without an eligible car: the address,
+    the day, and when somebody is in."""
     return keyed.once(
         session=session,
         party=customer,

@@ -18,7 +18,7 @@ from trunkdrop.events.domain import Event
 from trunkdrop.parties.models import Party, Role
 from trunkdrop.payments.ports import PaymentDeclined, PaymentPort
 from trunkdrop.returns import service as returns
-from trunkdrop.returns.schemas import PickupCreate
+from trunkdrop.returns.schemas import DoorPickupCreate, PickupCreate
 from trunkdrop.sends import domain, labels
 from trunkdrop.sends.models import Send
 from trunkdrop.sends.schemas import SendCreate, SendRead
@@ -132,7 +132,7 @@ def book_pickup(
     settings: Settings,
     customer: Party,
     send_id: str,
-    pickup_in: PickupCreate,
+    pickup_in: PickupCreate | DoorPickupCreate,
     now: datetime,
 ) -> Send:
     """Book the pickup from the trunk under the delivery rules. The customer is the sender:
@@ -150,10 +150,9 @@ def book_pickup(
         retailer=customer,
         delivery_in=DeliveryCreate(
             customer_id=customer.id,
-            vehicle_id=pickup_in.vehicle_id,
             retailer_reference=send.id,
             parcel=ParcelIn(reference=send.tracking_number, **send.parcel),
-            itinerary=pickup_in.itinerary,
+            **returns.where_of(pickup_in),
         ),
         now=now,
         purpose=delivery_domain.Purpose.send,
@@ -209,3 +208,24 @@ def to_read(*, session: Session, send: Send) -> SendRead:
         parcel_ready_at=None if delivery is None else delivery.parcel_ready_at,
         created_at=send.created_at,
     )
+
+
+def of_customer(*, session: Session, customer_id: str) -> list[Send]:
+    """Every send the customer bought, oldest first (their export)."""
+    return list(
+        session.scalars(
+            select(Send).where(Send.customer_id == customer_id).order_by(Send.created_at, Send.id)
+        )
+    )
+
+
+def erase_recipients(*, session: Session, customer_id: str) -> int:
+    """Whom the customer sent to (name and address) goes; the postage record stays under
+    its ids, tracking number and amount (the payment's and the carrier's records)."""
+    erased = 0
+    for send in of_customer(session=session, customer_id=customer_id):
+        if (send.recipient_name, send.recipient_address) != ("erased", ""):
+            send.recipient_name, send.recipient_address = "erased", ""
+            erased += 1
+    session.flush()
+    return erased

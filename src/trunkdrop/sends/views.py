@@ -18,7 +18,7 @@ from trunkdrop.api.deps import (
 )
 from trunkdrop.api.idempotency import IdempotencyKey
 from trunkdrop.api.pages import PageParams, page_read
-from trunkdrop.returns.schemas import PickupCreate
+from trunkdrop.returns.schemas import DoorPickupCreate, PickupCreate
 from trunkdrop.sends import service
 from trunkdrop.sends.schemas import SendCreate, SendPage, SendRead
 
@@ -108,6 +108,40 @@ def book_send_pickup(
     keyed: IdempotencyKey,
 ) -> SendRead:
     """Book the pickup from the trunk: the car, and where it stands when (as at checkout)."""
+    return keyed.once(
+        session=session,
+        party=customer,
+        settings=settings,
+        now=now,
+        read=SendRead,
+        create=lambda: service.to_read(
+            session=session,
+            send=service.book_pickup(
+                session=session,
+                settings=settings,
+                customer=customer,
+                send_id=send_id,
+                pickup_in=pickup_in,
+                now=now,
+            ),
+        ),
+    )
+
+
+@router.post(
+    "/sends/{send_id}/door-pickup", response_model=SendRead, status_code=status.HTTP_201_CREATED
+)
+def book_send_door_pickup(
+    send_id: Id,
+    pickup_in: DoorPickupCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    customer: Customer,
+    now: NowDep,
+    keyed: IdempotencyKey,
+) -> SendRead:
+    """Book the pickup at the door, for a customer without an eligible car: the address,
+    the day, and when somebody is in."""
     return keyed.once(
         session=session,
         party=customer,

@@ -13,6 +13,7 @@ from trunkdrop.access.models import AuditEntry, Grant
 from trunkdrop.deliveries.models import Attempt, Delivery
 from trunkdrop.dispatch.costs import CostModel
 from trunkdrop.incidents.models import Incident
+from trunkdrop.pickup_points.models import HeldParcel
 from trunkdrop.simulation.day import DayRecord
 
 
@@ -136,6 +137,13 @@ def kpis(session: Session, record: DayRecord, costs: CostModel | None = None) ->
         "collection_first_attempt_success": round(collected_first / collections, 4)
         if collections
         else None,
+        # Parcels nobody could take that went to a pickup point instead of back.
+        "pickup_points_used": session.scalar(select(func.count()).select_from(HeldParcel)) or 0,
+        "door_pickups": sum(
+            1
+            for d in session.scalars(select(Delivery.mode).where(Delivery.purpose != "delivery"))
+            if d == "home"
+        ),
         "unplanned": record.unplanned,
         "unplanned_by_reason": dict(sorted(record.unplanned_by_reason.items())),
     }

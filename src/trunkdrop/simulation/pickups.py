@@ -1,6 +1,7 @@
-"""The day's collections from the trunk: about one customer in ten returns an order, one in
-twenty sends a parcel or a letter; each books the pickup like a delivery and puts the item
-in the trunk. Door pickups do not exist on the platform, so the door strategy has none."""
+"""The day's collections: about one customer in ten returns an order, one in twenty sends a
+parcel or a letter; each books the pickup like a delivery and puts the item in the trunk.
+A customer whose car cannot take it (no place reachable in time, the car or the item not
+eligible), and every customer of the door strategy, books a pickup at the door instead."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from trunkdrop.errors import DomainError
 from trunkdrop.returns import service as returns
-from trunkdrop.returns.schemas import ItemIn, PickupCreate, ReturnCreate
+from trunkdrop.returns.schemas import DoorPickupCreate, ItemIn, PickupCreate, ReturnCreate
 from trunkdrop.sends import service as sends
 from trunkdrop.sends.schemas import RecipientIn, SendCreate
 from trunkdrop.simulation.city import Customer, itinerary
@@ -24,8 +25,6 @@ SEND_SHARE = 0.05
 def book_pickups(day: SimulatedDay) -> None:
     """Book the day's returns and sends. Drawn from a generator of their own, so the
     deliveries booked before are the same with or without them."""
-    if day.config.strategy == "home":
-        return
     rng = random.Random(day.config.seed * 104_729 + 19)
     for chunk in chunks(day.config.customers, 200):
         with day.platform.uow() as s:
@@ -47,16 +46,29 @@ def book_pickups(day: SimulatedDay) -> None:
                     weight_g=rng.randint(100, 4_000),
                     declared_value_cents=rng.randint(500, 10_000),
                 )
-                try:
-                    with s.begin_nested():
-                        delivery_id = _book_one(day, s, cust, kind, item)
-                except DomainError:
-                    continue  # the car or the item is not eligible: no pickup today
+                delivery_id = None
+                if day.config.strategy != "home":
+                    try:
+                        with s.begin_nested():
+                            delivery_id = _book_one(
+                                day, s, cust, kind, item, _trunk_pickup(day, cust)
+                            )
+                    except DomainError:
+                        delivery_id = None  # the car or the item is not eligible
+                if delivery_id is None:
+                    try:
+                        with s.begin_nested():
+                            delivery_id = _book_one(
+                                day, s, cust, kind, item, _door_pickup(day, cust)
+                            )
+                    except DomainError:
+                        continue  # not even at the door (outside every service area)
                 if delivery_id is not None:
                     day.customer_of_delivery[delivery_id] = cust
 
 
-def _book_one(day: SimulatedDay, s: Session, cust: Customer, kind: str, item: ItemIn) -> str | None:
+def _trunk_pickup(day: SimulatedDay, cust: Customer) -> PickupCreate | None:
+    """The car's places reachable in time (the longest one for trunk_fixed), or None."""
     now = day.clock.now()
     stays = [
         st
@@ -67,7 +79,7 @@ def _book_one(day: SimulatedDay, s: Session, cust: Customer, kind: str, item: It
         stays = [max(stays, key=lambda st: st.end_s - st.start_s)]
     if not stays:
         return None
-    pickup_in = PickupCreate.model_validate(
+    return PickupCreate.model_validate(
         {
             "vehicle_id": day.car_of[cust.number][0],
             "itinerary": [
@@ -80,6 +92,41 @@ def _book_one(day: SimulatedDay, s: Session, cust: Customer, kind: str, item: It
             ],
         }
     )
+
+
+def _door_pickup(day: SimulatedDay, cust: Customer) -> DoorPickupCreate:
+    """At home, in the longest stretch the customer is in (as a delivery's door window)."""
+    body: dict[str, object] = {
+        "address": {
+            "address": f"home of customer {cust.number}",
+            "latitude": cust.home[0],
+            "longitude": cust.home[1],
+        },
+        "service_date": day.config.day,
+    }
+    at_home = [
+        st for st in itinerary(cust, open_s=SHIFT_START, close_s=SHIFT_END) if st.label == "home"
+    ]
+    if at_home:
+        longest = max(at_home, key=lambda st: st.end_s - st.start_s)
+        body["door_window"] = {
+            "start": moment_at(day.config.day, longest.start_s),
+            "end": moment_at(day.config.day, longest.end_s),
+        }
+    return DoorPickupCreate.model_validate(body)
+
+
+def _book_one(
+    day: SimulatedDay,
+    s: Session,
+    cust: Customer,
+    kind: str,
+    item: ItemIn,
+    pickup_in: PickupCreate | DoorPickupCreate | None,
+) -> str | None:
+    if pickup_in is None:
+        return None
+    now = day.clock.now()
     customer = party(s, day.party_of[cust.number])
     settings = day.platform.settings
     if kind == "return":

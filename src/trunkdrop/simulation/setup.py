@@ -15,10 +15,14 @@ from trunkdrop.dispatch.schemas import ServiceAreaCreate
 from trunkdrop.errors import DomainError
 from trunkdrop.parties import service as parties
 from trunkdrop.parties.models import Party
+from trunkdrop.pickup_points import service as pickup_points
+from trunkdrop.pickup_points.domain import WEEKDAYS
+from trunkdrop.pickup_points.schemas import PickupPointCreate
 from trunkdrop.places import service as places
 from trunkdrop.places.schemas import PlaceCreate
 from trunkdrop.simulation.city import (
     DEPOT,
+    DISTRICTS,
     MUNICH_CENTRE,
     Customer,
     Point,
@@ -58,11 +62,39 @@ def set_up(day: SimulatedDay) -> None:
                 depot_longitude=DEPOT[1],
             ),
         )
+        _add_pickup_points(s, carrier, now)
     for chunk in chunks(day.config.customers, 250):
         with day.platform.uow() as s:
             for cust in chunk:
                 _add_customer(day, s, cust, now)
     day.progress("customers linked their cars", 0.05)
+
+
+# One pickup point per district, at its centre: every other one a parcel locker (open
+# around the clock, smaller), the rest a shop's counter (Monday to Saturday, 08–20).
+LOCKER_HOURS = {d: [{"opens": "00:00", "closes": "24:00"}] for d in WEEKDAYS}
+COUNTER_HOURS = {d: [{"opens": "08:00", "closes": "20:00"}] for d in WEEKDAYS[:6]}
+
+
+def _add_pickup_points(s: Session, carrier: Party, now: datetime) -> None:
+    for n, (district, centre, _) in enumerate(DISTRICTS):
+        locker = n % 2 == 0
+        pickup_points.create_point(
+            session=s,
+            carrier=carrier,
+            now=now,
+            point_in=PickupPointCreate.model_validate(
+                {
+                    "name": f"{'Locker' if locker else 'Kiosk'} {district}",
+                    "kind": "locker" if locker else "point",
+                    "address": f"{district} centre",
+                    "latitude": centre[0],
+                    "longitude": centre[1],
+                    "opening_hours": LOCKER_HOURS if locker else COUNTER_HOURS,
+                    "capacity": 40 if locker else 60,
+                }
+            ),
+        )
 
 
 def _add_customer(day: SimulatedDay, s: Session, cust: Customer, now: datetime) -> None:

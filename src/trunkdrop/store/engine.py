@@ -6,9 +6,10 @@ import logging
 import sqlite3
 import threading
 from pathlib import Path
+from select import POLLERR, POLLHUP, POLLIN, poll
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, create_engine, event, inspect, select
+from sqlalchemy import Engine, bindparam, create_engine, event, exc, inspect, select
 from sqlalchemy.orm import Mapper, Session, sessionmaker
 
 # Execution option for a transaction that only reads: on SQLite it begins DEFERRED, so it
@@ -42,14 +43,34 @@ def make_engine(url: str) -> Engine:
         # that waits for a connection holds its thread and slows every other one.
         kwargs["pool_size"] = 20
         kwargs["max_overflow"] = 30
-        kwargs["pool_pre_ping"] = True
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; take it over so that
         # BEGIN IMMEDIATE serialises writers instead of failing them on upgrade.
         event.listen(engine, "begin", _sqlite_begin)
+    else:
+        event.listen(engine, "checkout", _drop_if_closed_by_server)
     return engine
+
+
+def _drop_if_closed_by_server(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled PostgreSQL connection the server has ended (pg_terminate_backend, a
+    restart, an idle timeout) is replaced before it is handed out.
+
+    Instead of `pool_pre_ping`, whose `SELECT 1` was a round trip (and a transaction of its
+    own) before every transaction of every request: an idle connection in the pool has
+    nothing to read unless the server said goodbye (its FATAL message, or end of file),
+    so a readable socket, checked without waiting, means it is gone. The pool then takes
+    another connection (SQLAlchemy's pessimistic disconnect handling). A connection cut
+    silently (no FIN) is found by its first statement, as any cut mid-transaction is.
+    """
+    if dbapi_conn.closed or getattr(dbapi_conn, "broken", False):
+        raise exc.DisconnectionError("the database connection is closed")
+    poller = poll()
+    poller.register(dbapi_conn.fileno(), POLLIN | POLLERR | POLLHUP)
+    if poller.poll(0):
+        raise exc.DisconnectionError("the database ended this connection")
 
 
 class _NoRowValues(logging.Filter):

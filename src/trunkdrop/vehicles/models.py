@@ -28,6 +28,11 @@ class Vehicle(Base):
     capabilities: Mapped[dict[str, Any]] = mapped_column(JSON)
     consent_scopes: Mapped[list[str]] = mapped_column(JSON)
     consent_withdrawn_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The car maker's consent ends then unless renewed (None: until withdrawn). The sweep
+    # notes when it ended access (`consent_expired_at`) and when it warned the owner.
+    consent_expires_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    consent_expired_at: Mapped[datetime | None] = mapped_column(default=None)
+    consent_warned_at: Mapped[datetime | None] = mapped_column(default=None)
     access_blocked: Mapped[bool] = mapped_column(default=False)
     unlinked_at: Mapped[datetime | None] = mapped_column(default=None)
     # Last reported state. Positions are personal data: cleared when no delivery needs them.
@@ -78,3 +83,25 @@ class VehicleCommand(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     tries: Mapped[int] = mapped_column(default=0)
     detail: Mapped[str | None] = mapped_column(String(200), default=None)
+
+
+class VehicleConsentRequest(Base):
+    """The platform asked an owner to approve it at the car maker (OAuth 2 with PKCE): what
+    the callback needs to finish linking the car or renewing its consent. Deleted when
+    answered, when it runs out (the sweep) and when its owner is erased."""
+
+    __tablename__ = "vehicle_consent_requests"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("parties.id"), index=True)
+    brand: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(64))
+    # Renewal: the linked car; a new link: what the owner entered (`VehicleLink`).
+    vehicle_id: Mapped[str | None] = mapped_column(ForeignKey("vehicles.id"), default=None)
+    link: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # SHA-256 of the state the car maker sends back: the request is found by it only.
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    redirect_uri: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

@@ -12,6 +12,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Hashable
 
+from sqlalchemy.orm import Session
+
 from trunkdrop.store import hints
 from trunkdrop.vehicles.models import VehicleCommand
 
@@ -30,7 +32,15 @@ def _queued(flushed: hints.Flushed) -> set[Hashable]:
     return {True} if any(isinstance(o, VehicleCommand) for o in flushed.new) else set()
 
 
-hints.after_commit("trunkdrop.pending.commands", _queued, lambda _: _waiting.set())
+_HINT = "trunkdrop.pending.commands"
+hints.after_commit(_HINT, _queued, lambda _: _waiting.set())
+
+
+def claimed_in(session: Session) -> None:
+    """The commands this session's transaction queued so far were claimed in it too (the
+    dispatcher took a car's reports in and claimed in one transaction): its commit need
+    not wake the dispatcher for them."""
+    session.info.pop(_HINT, None)
 
 
 def queued_elsewhere() -> None:

@@ -8,7 +8,7 @@ fire-and-forget; the car's own report (an event) confirms them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 CommandKind = Literal["unlock_trunk", "lock"]
@@ -52,6 +52,18 @@ class AdapterMetadata:
     brand: str
     display_name: str
     capabilities: Capabilities
+    # The owner approves the platform at the car maker's own page (OAuth 2 authorisation
+    # code with PKCE) instead of the maker confirming the car directly.
+    consent_redirect: bool = False
+    # How long the car maker's consent lasts before the owner must give it again; None:
+    # until withdrawn.
+    consent_lifetime_days: int | None = None
+
+    def consent_expires_at(self, now: datetime) -> datetime | None:
+        """When a consent the car maker gives at `now` ends."""
+        if self.consent_lifetime_days is None:
+            return None
+        return now + timedelta(days=self.consent_lifetime_days)
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,19 @@ class VehicleConfirmation:
     external_id: str
     consent_scopes: tuple[str, ...]
     capabilities: Capabilities
+    # The car maker's consent ends then (the owner renews it); None: until withdrawn.
+    consent_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ConsentAsk:
+    """What the platform, as the car maker's OAuth client, asks the owner to approve."""
+
+    external_id: str
+    scopes: tuple[str, ...]
+    state: str
+    code_challenge: str  # S256 of the platform's code verifier (PKCE)
+    redirect_uri: str
 
 
 @dataclass(frozen=True)
@@ -99,7 +124,22 @@ class VehicleAdapter(Protocol):
     @property
     def metadata(self) -> AdapterMetadata: ...
 
-    def confirm_vehicle(self, *, external_id: str, now: datetime) -> VehicleConfirmation: ...
+    def confirm_vehicle(self, *, external_id: str, now: datetime) -> VehicleConfirmation:
+        """The car maker confirms the car directly. Brands with `consent_redirect` raise
+        AdapterError("consent_redirect_required")."""
+        ...
+
+    def authorization_url(self, ask: ConsentAsk) -> str:
+        """Where the owner approves the platform at the car maker (brands with
+        `consent_redirect`; the others raise AdapterError("not_supported"))."""
+        ...
+
+    def exchange_consent(
+        self, *, external_id: str, code: str, code_verifier: str, redirect_uri: str, now: datetime
+    ) -> VehicleConfirmation:
+        """Exchange the code the car maker redirected back with for the confirmed car and
+        its consent (scopes, expiry). A bad, used or expired code: AdapterError."""
+        ...
 
     def send_command(self, order: CommandOrder, *, now: datetime) -> None: ...
 

@@ -67,6 +67,9 @@ class VehicleRead(BaseModel):
     trunk_volume_l: int
     capabilities: CapabilitiesRead
     consent_scopes: list[str]
+    consent_expires_at: datetime | None = Field(
+        None, description="the car maker's consent ends then unless renewed; null: no end"
+    )
     access_blocked: bool
     trunk_delivery_blockers: list[str]
     online: bool
@@ -98,3 +101,13 @@ class VehicleEventAck(BaseModel):
 
 class VehiclePage(ListPage[VehicleRead]):
     """A page of the owner's cars, the first linked first."""
+
+
+class VehicleConsentRequestRead(BaseModel):
+    """Send the owner to `authorization_url` (the car maker's page); the maker redirects
+    back to the callback, which links the car or renews its consent."""
+
+    id: str
+    brand: str
+    authorization_url: str
+    expires_at: datetime

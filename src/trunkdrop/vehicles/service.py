@@ -39,10 +39,35 @@ def link_vehicle(
     grant_issuer: str | None = None,
     grant_public_keys: dict[str, bytes] | None = None,
 ) -> Vehicle:
-    """Link a car the maker confirms. A car that verifies grants itself gets the platform's
-    issuer and public keys (never a private key) provisioned here."""
-    adapter = registry.get(vehicle_in.brand)
+    """Link a car the maker confirms directly. A car that verifies grants itself gets the
+    platform's issuer and public keys (never a private key) provisioned here."""
     confirmation = _confirmed(registry, vehicle_in.brand, vehicle_in.external_id, now)
+    return link_confirmed(
+        session=session,
+        registry=registry,
+        owner=owner,
+        vehicle_in=vehicle_in,
+        confirmation=confirmation,
+        now=now,
+        grant_issuer=grant_issuer,
+        grant_public_keys=grant_public_keys,
+    )
+
+
+def link_confirmed(
+    *,
+    session: Session,
+    registry: AdapterRegistry,
+    owner: Party,
+    vehicle_in: VehicleLink,
+    confirmation: VehicleConfirmation,
+    now: datetime,
+    grant_issuer: str | None = None,
+    grant_public_keys: dict[str, bytes] | None = None,
+) -> Vehicle:
+    """Link a car with what its maker confirmed: directly, or after the owner approved on
+    the maker's own page (`vehicles.consent`)."""
+    adapter = registry.get(vehicle_in.brand)
     existing = session.scalars(
         select(Vehicle).where(
             Vehicle.brand == vehicle_in.brand, Vehicle.external_id == vehicle_in.external_id
@@ -89,6 +114,7 @@ def link_vehicle(
         trunk_volume_l=vehicle_in.trunk_volume_l,
         capabilities=asdict(confirmation.capabilities),
         consent_scopes=list(confirmation.consent_scopes),
+        consent_expires_at=confirmation.consent_expires_at,
         created_at=now,
     )
     session.add(vehicle)
@@ -105,6 +131,12 @@ def _confirmed(
     try:
         return registry.get(brand).confirm_vehicle(external_id=external_id, now=now)
     except AdapterError as e:
+        if e.code == "consent_redirect_required":
+            raise Conflict(
+                f"the owner approves this brand at the car maker: {e}",
+                field="brand",
+                code=e.code,
+            ) from e
         raise InvalidInput(
             f"the car maker did not confirm this car: {e}", field="external_id", code=e.code
         ) from e
@@ -165,23 +197,55 @@ def capabilities_of(vehicle: Vehicle) -> Capabilities:
     return Capabilities(**vehicle.capabilities)
 
 
-def trunk_delivery_blockers(vehicle: Vehicle) -> list[str]:
-    """Every reason this car cannot take a trunk delivery now (empty: it can)."""
+def trunk_delivery_blockers(vehicle: Vehicle, *, now: datetime | None = None) -> list[str]:
+    """Every reason this car cannot take a trunk delivery now (empty: it can). With `now`,
+    a car maker's consent that ran out counts before the sweep has noted it."""
     blockers = capabilities_of(vehicle).trunk_delivery_blockers()
     if vehicle.unlinked_at is not None:
         blockers.append("vehicle_unlinked")
     if vehicle.consent_withdrawn_at is not None or "trunk_access" not in vehicle.consent_scopes:
         blockers.append("no_consent")
+    elif consent_expired(vehicle, now=now):
+        blockers.append("consent_expired")
     if vehicle.access_blocked:
         blockers.append("access_blocked")
     return blockers
 
 
-def to_read(vehicle: Vehicle) -> VehicleRead:
+def consent_expired(vehicle: Vehicle, *, now: datetime | None = None) -> bool:
+    """The car maker's consent ran out: noted by the sweep, or past its end at `now`."""
+    if vehicle.consent_expired_at is not None:
+        return True
+    ends = vehicle.consent_expires_at
+    return now is not None and ends is not None and ends <= now
+
+
+def consent_lasts(vehicle: Vehicle, *, until: datetime) -> bool:
+    """The car maker's consent still holds at `until` (a window's end)."""
+    ends = vehicle.consent_expires_at
+    return ends is None or until <= ends
+
+
+def check_consent_lasts(vehicle: Vehicle, *, until: datetime) -> None:
+    """Refuse a booking whose windows run past the end of the car maker's consent: no grant
+    could open the trunk then. The owner renews first."""
+    if not consent_lasts(vehicle, until=until):
+        assert vehicle.consent_expires_at is not None
+        raise Conflict(
+            "the owner's consent at the car maker ends at "
+            f"{vehicle.consent_expires_at.isoformat()}, before a window of this itinerary "
+            "closes; the owner renews it first",
+            code="consent_ends_before_window",
+            field="itinerary",
+            extra={"consent_expires_at": vehicle.consent_expires_at.isoformat()},
+        )
+
+
+def to_read(vehicle: Vehicle, *, now: datetime | None = None) -> VehicleRead:
     return VehicleRead.model_validate(
         {
             **{c: getattr(vehicle, c) for c in VehicleRead.model_fields if hasattr(vehicle, c)},
-            "trunk_delivery_blockers": trunk_delivery_blockers(vehicle),
+            "trunk_delivery_blockers": trunk_delivery_blockers(vehicle, now=now),
         }
     )
 
@@ -248,10 +312,25 @@ def withdraw_consent(*, session: Session, vehicle: Vehicle, now: datetime) -> Ve
 def give_consent(
     *, session: Session, registry: AdapterRegistry, owner: Party, vehicle_id: str, now: datetime
 ) -> Vehicle:
-    """The owner gives consent again after withdrawing it: the scopes the car maker confirms
-    now. Grants and attempts the withdrawal ended stay ended."""
+    """The owner gives consent again after withdrawing it, or renews one that ran out or
+    soon will: the scopes (and term) the car maker confirms now. Grants and attempts the
+    withdrawal or expiry ended stay ended. A brand that asks the owner on its own page
+    refuses (`vehicles.consent` renews it)."""
     vehicle = get_owned_vehicle(session=session, owner=owner, vehicle_id=vehicle_id)
     confirmation = _confirmed(registry, vehicle.brand, vehicle.external_id, now)
+    renew_consent(session=session, vehicle=vehicle, confirmation=confirmation, owner=owner, now=now)
+    return vehicle
+
+
+def renew_consent(
+    *,
+    session: Session,
+    vehicle: Vehicle,
+    confirmation: VehicleConfirmation,
+    owner: Party,
+    now: datetime,
+) -> Vehicle:
+    """The car maker confirmed the owner's consent again: scopes and a new term."""
     _consent_given(session, vehicle, confirmation, actor=owner.id, now=now, how="consent")
     return vehicle
 
@@ -267,6 +346,12 @@ def _consent_given(
 ) -> None:
     vehicle.consent_withdrawn_at = None
     vehicle.consent_scopes = list(confirmation.consent_scopes)
+    # A renewal starts a new term: the next warning and expiry are its own.
+    vehicle.consent_expires_at = confirmation.consent_expires_at
+    vehicle.consent_expired_at = vehicle.consent_warned_at = None
+    facts: dict[str, Any] = {"scopes": vehicle.consent_scopes, "via": how}
+    if confirmation.consent_expires_at is not None:
+        facts["expires_at"] = confirmation.consent_expires_at.isoformat()
     events.record(
         session=session,
         event=Event(
@@ -274,7 +359,7 @@ def _consent_given(
             at=now,
             subject=vehicle.id,
             actor=actor,
-            facts={"scopes": vehicle.consent_scopes, "via": how},
+            facts=facts,
         ),
     )
     session.flush()
@@ -341,7 +426,7 @@ def record_event(
     if event_in.type == "position" and (event_in.latitude is None or event_in.longitude is None):
         raise InvalidInput("a position event needs latitude and longitude", field="latitude")
     unseen = {"event_id", "vehicle_id", "type", "occurred_at"}
-    if not location_consented(vehicle) or not log_position:
+    if not location_consented(vehicle, now=now) or not log_position:
         unseen |= {"latitude", "longitude"}  # not even kept in the event log
     data: dict[str, Any] = event_in.model_dump(mode="json", exclude=unseen, exclude_none=True)
     row = {
@@ -359,14 +444,17 @@ def record_event(
         return vehicle, False
     if event_in.type == "position" and not keep_position:
         return vehicle, True  # no delivery needs to know where this car is
-    _fold(vehicle, event_in)  # written by the next query's autoflush or the commit
+    _fold(vehicle, event_in, now=now)  # written by the next query's autoflush or the commit
     return vehicle, True
 
 
-def location_consented(vehicle: Vehicle) -> bool:
-    """The owner lets the platform know where the car is (during delivery windows)."""
-    return vehicle.consent_withdrawn_at is None and "location_during_windows" in (
-        vehicle.consent_scopes or []
+def location_consented(vehicle: Vehicle, *, now: datetime | None = None) -> bool:
+    """The owner lets the platform know where the car is (during delivery windows), and
+    the car maker's consent has not run out."""
+    return (
+        vehicle.consent_withdrawn_at is None
+        and "location_during_windows" in (vehicle.consent_scopes or [])
+        and not consent_expired(vehicle, now=now)
     )
 
 
@@ -374,9 +462,13 @@ def _newer(at: datetime, last: datetime | None) -> bool:
     return last is None or at >= last
 
 
-def _fold(vehicle: Vehicle, ev: VehicleEventIn) -> None:
+def _fold(vehicle: Vehicle, ev: VehicleEventIn, *, now: datetime) -> None:
     at = ev.occurred_at
-    if ev.type == "position" and _newer(at, vehicle.position_at) and location_consented(vehicle):
+    if (
+        ev.type == "position"
+        and _newer(at, vehicle.position_at)
+        and location_consented(vehicle, now=now)
+    ):
         vehicle.latitude, vehicle.longitude, vehicle.position_at = ev.latitude, ev.longitude, at
     elif ev.type in ("trunk_opened", "trunk_closed") and _newer(at, vehicle.trunk_state_at):
         vehicle.trunk_state = "open" if ev.type == "trunk_opened" else "closed"

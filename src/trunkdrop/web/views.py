@@ -7,6 +7,8 @@ header): no second logic. Here only what the API has no use for: signing in and 
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import secrets
 from typing import Annotated, Any
@@ -209,6 +211,34 @@ async def party_page(request: Request, page: str, platform: PlatformDep) -> Resp
     return templates.TemplateResponse(request, f"{page}.html", context)
 
 
+WIDGET = STATIC / "widget" / "checkout.js"
+WIDGET_HEADERS = {
+    "cache-control": "public, max-age=600, must-revalidate",
+    "x-content-type-options": "nosniff",
+    "cross-origin-resource-policy": "cross-origin",
+    # A shop may load it as a module script, which is fetched with CORS.
+    "access-control-allow-origin": "*",
+}
+
+
+@functools.cache
+def _widget() -> tuple[bytes, str]:
+    body = WIDGET.read_bytes()
+    return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+@router.get("/widget/checkout.js")
+async def checkout_widget(request: Request) -> Response:
+    """The checkout widget for shops' pages (another origin): a script any page may load.
+    Cached for ten minutes, then revalidated by its ETag: a new version reaches every
+    shop soon, without a version in its URL."""
+    body, etag = _widget()
+    headers = {**WIDGET_HEADERS, "etag": etag}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
+
+
 @router.get("/docs", response_class=HTMLResponse)
 async def swagger_ui(request: Request) -> HTMLResponse:
     return templates.TemplateResponse(request, "docs.html", {})
@@ -236,6 +266,9 @@ class ContentSecurityPolicy:
             (b"content-security-policy", policy.encode()),
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"no-referrer"),
+            # A person's page is theirs only while signed in: no copy kept for a reload or
+            # the back button after signing out (or erasing the account).
+            (b"cache-control", b"no-store"),
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -62,6 +62,16 @@ td.form("plan", async (v) => {
   return `Planned ${stops} stops on ${plan.routes.length} routes; ${plan.unplanned.length} not planned.`;
 });
 
+const replanDate = document.getElementById("replan_date");
+replanDate.value = dateInput.value;
+td.form("replan", async (v) => {
+  const routes = await td.api("POST", "/plans/replan", { service_date: v.service_date, seconds: Number(v.seconds) });
+  dateInput.value = v.service_date;
+  await showRoutes();
+  const stops = routes.reduce((n, r) => n + r.stops.length, 0);
+  return `Re-planned: ${stops} stops on ${routes.length} routes.`;
+});
+
 dateInput.addEventListener("change", showRoutes);
 showRoutes(); showHandsets(); showFailures();
 setInterval(showHandsets, 5000);

@@ -83,6 +83,46 @@ td.form("add-place", async (v, node) => {
   return `Saved ${place.label}.`;
 });
 
-showBrands(); showCars(); showPlaces(); showDeliveries();
+async function showConsents() {
+  const consents = (await td.list("/me/consents")).filter((c) => !c.revoked_at);
+  td.fill("consents", consents.length ? consents.map((c) => {
+    const shop = c.client_name || c.client_id;
+    return td.el("li", {}, td.el("strong", { text: shop }), ` may ${c.scopes.join(", ")} — since ${new Date(c.created_at).toLocaleDateString()} `,
+      td.el("button", { type: "button", class: "secondary", onclick: () => revoke(c, shop) }, `Revoke ${shop}`));
+  }) : td.el("li", { class: "muted", text: "No shop may act for you." }));
+}
+
+async function revoke(consent, shop) {
+  try {
+    await td.api("DELETE", `/me/consents/${consent.id}`);
+    td.say("consents-status", `${shop} may no longer act for you.`, "ok");
+  } catch (error) { td.say("consents-status", error.message, "error"); }
+  await showConsents();
+}
+
+// Erasure takes two clicks: the first only shows what it does.
+const eraseStart = document.getElementById("erase-start");
+const eraseConfirm = document.getElementById("erase-confirm");
+function askToErase(open) {
+  eraseConfirm.hidden = !open;
+  eraseStart.setAttribute("aria-expanded", String(open));
+  if (open) document.getElementById("erase-no").focus();
+}
+eraseStart.addEventListener("click", () => askToErase(true));
+document.getElementById("erase-no").addEventListener("click", () => { askToErase(false); eraseStart.focus(); });
+document.getElementById("erase-yes").addEventListener("click", async () => {
+  try {
+    const erased = await td.api("DELETE", "/me");
+    askToErase(false);
+    td.say("erase-status", `Erased: ${Object.entries(erased).map(([k, n]) => `${n} ${k.replaceAll("_", " ")}`).join(", ")}. You are signed out.`, "ok");
+    eraseStart.disabled = true;
+  } catch (error) {
+    // 409 while a delivery is out: the reason says which and until when.
+    askToErase(false);
+    td.say("erase-status", `Not erased: ${error.message}`, "error");
+  }
+});
+
+showBrands(); showCars(); showPlaces(); showDeliveries(); showConsents();
 // A new attempt is found by this poll; from then on its event stream shows each change.
 setInterval(showDeliveries, 5000);

@@ -51,5 +51,12 @@ document.getElementById("verify").addEventListener("click", async () => {
   } catch (error) { td.say("audit-status", error.message, "error"); }
 });
 
+document.getElementById("rotate").addEventListener("click", async () => {
+  try {
+    const key = await td.api("POST", "/keys/rotate");
+    td.say("keys-status", `New signing key ${key.kid} is now current.`, "ok");
+  } catch (error) { td.say("keys-status", error.message, "error"); }
+});
+
 showIncidents(); showDeliveries();
 setInterval(() => { showIncidents(); showDeliveries(); }, 5000);

@@ -26,6 +26,7 @@ from trunkdrop.vehicles.adapters.mqtt.schemas import (
     ReportMessage,
     RevocationMessage,
     StateMessage,
+    why_refused,
 )
 from trunkdrop.vehicles.adapters.mqtt.topics import Channel, Topics
 from trunkdrop.vehicles.ports import (
@@ -33,6 +34,7 @@ from trunkdrop.vehicles.ports import (
     AdapterError,
     AdapterMetadata,
     CommandOrder,
+    ConsentAsk,
     GrantKeys,
     Report,
     VehicleAsleep,
@@ -181,7 +183,7 @@ class MqttCarLink:
                     "car %s/%s: command %s %s", where.brand, where.car, ack.command_id, ack.status
                 )
         except (ValidationError, ValueError) as e:
-            log.warning("car link: bad message on %s dropped: %s", msg.topic, e)
+            log.warning("car link: bad message on %s dropped: %s", msg.topic, why_refused(e))
         self._link.ack(msg.mid, msg.qos)
 
 
@@ -206,7 +208,16 @@ class MqttAdapter:
             external_id=external_id,
             consent_scopes=CONSENT_SCOPES,
             capabilities=self._meta.capabilities,
+            consent_expires_at=self._meta.consent_expires_at(now),
         )
+
+    def authorization_url(self, ask: ConsentAsk) -> str:
+        raise AdapterError("not_supported", "the car link confirms consent directly")
+
+    def exchange_consent(
+        self, *, external_id: str, code: str, code_verifier: str, redirect_uri: str, now: datetime
+    ) -> VehicleConfirmation:
+        raise AdapterError("not_supported", "the car link confirms consent directly")
 
     def send_command(self, order: CommandOrder, *, now: datetime) -> None:
         state = self._link.states.get((self._meta.brand, order.vehicle_external_id))

@@ -5,7 +5,13 @@ A real car maker on the broker would add its own metadata here, of the same shap
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from trunkdrop.vehicles.adapters.simulator.brands import SIM_BRANDS
 from trunkdrop.vehicles.ports import AdapterMetadata
 
-MQTT_BRANDS: dict[str, AdapterMetadata] = dict(SIM_BRANDS)
+# Over the car link the car itself confirms its owner's consent (with its expiry): there is
+# no maker's page to redirect the owner to.
+MQTT_BRANDS: dict[str, AdapterMetadata] = {
+    brand: replace(meta, consent_redirect=False) for brand, meta in SIM_BRANDS.items()
+}

@@ -9,10 +9,14 @@ the broker queued meanwhile. The operator's `…/sim` messages play the physical
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from paho.mqtt import client as paho
 from pydantic import ValidationError
@@ -28,6 +32,7 @@ from trunkdrop.vehicles.adapters.mqtt.schemas import (
     RevocationMessage,
     SimMessage,
     StateMessage,
+    why_refused,
 )
 from trunkdrop.vehicles.adapters.mqtt.topics import Channel, Topics
 from trunkdrop.vehicles.adapters.simulator.brands import SIM_BRANDS
@@ -36,6 +41,23 @@ from trunkdrop.vehicles.ports import GrantKeys, VehicleAsleep
 
 log = logging.getLogger(__name__)
 CarKey = tuple[str, str]
+# What a car keeps across a restart of its telematics (`--state-file`): where it stands,
+# its lid and lock, its settings, the reports it holds while out of reach, and the commands
+# and grants it has taken (so a command the broker hands over again never runs twice).
+_KEPT = (
+    "latitude",
+    "longitude",
+    "locked",
+    "trunk_open",
+    "online",
+    "asleep",
+    "latency_s",
+    "power_tailgate",
+    "stale_lock_state",
+    "ignore_lock",
+    "outbox",
+)
+_KEPT_SETS = ("commands_taken", "used_grants", "revoked_grants")
 
 
 class Fleet:
@@ -50,7 +72,11 @@ class Fleet:
         follow_clock: bool = False,
         session_expiry_s: int = 86_400,
         tick_s: float = 0.05,
+        state_file: Path | None = None,
     ) -> None:
+        """`state_file`: the cars' physical state is kept there and taken up again when the
+        fleet restarts, as a real car's lid and lock outlive a reboot of its telematics;
+        without it a restarted fleet's cars start parked nowhere, shut and locked."""
         self.topics = topics
         self.sim = CarSimulator()
         self._address = BrokerAddress.parse(url)
@@ -64,6 +90,8 @@ class Fleet:
         self._cars: dict[CarKey, MqttLink] = {}
         self._state_sent: dict[CarKey, tuple[bool, bool]] = {}
         self._seen_commands: dict[CarKey, set[str]] = {}
+        self._state_file = state_file
+        self._saved = ""
         self._control = MqttLink(
             self._address,
             client_id=f"{client_prefix}-fleet",
@@ -79,6 +107,9 @@ class Fleet:
         return datetime.now(UTC)
 
     def start(self, *, wait_s: float = 10.0) -> None:
+        # Before connecting: what the broker kept for the fleet (a lid shut while it was
+        # down) must find the cars as they were.
+        self._restore()
         self._control.start(wait_s=wait_s)
 
     def run(self) -> None:
@@ -114,10 +145,11 @@ class Fleet:
             key = (brand, external_id)
             if key in self._cars:
                 return
-            self.sim.ensure_car(brand, external_id)
-            self._seen_commands[key] = set()
+            car = self.sim.ensure_car(brand, external_id)
+            self._seen_commands.setdefault(key, set())
             self._cars[key] = self._car_link(brand, external_id)
-            self._cars[key].start()
+            if car.online:  # a car out of reach connects when it comes back (`_act`)
+                self._cars[key].start()
 
     def _car_link(self, brand: str, external_id: str) -> MqttLink:
         topics = self.topics
@@ -163,20 +195,21 @@ class Fleet:
 
     def _command(self, brand: str, external_id: str, command: CommandMessage) -> None:
         key, now = (brand, external_id), self.now()
-        seen = self._seen_commands.setdefault(key, set())
-        if command.command_id in seen:  # QoS 1 may deliver twice; a command runs once
-            status = "duplicate"
-        elif command.kind == "wake":
-            self.sim.wake(brand, external_id, now)
-            status = "received"
-        else:
-            try:
-                self.sim.submit(brand, command.order(external_id), now)
+        with self._lock:  # the fleet's thread saves the commands seen
+            seen = self._seen_commands.setdefault(key, set())
+            if command.command_id in seen:  # QoS 1 may deliver twice; a command runs once
+                status = "duplicate"
+            elif command.kind == "wake":
+                self.sim.wake(brand, external_id, now)
                 status = "received"
-            except VehicleAsleep:
-                status = "asleep"  # not run: the platform wakes the car and sends it again
-        if status != "asleep":
-            seen.add(command.command_id)
+            else:
+                try:
+                    self.sim.submit(brand, command.order(external_id), now)
+                    status = "received"
+                except VehicleAsleep:
+                    status = "asleep"  # not run: the platform wakes the car and sends it again
+            if status != "asleep":
+                seen.add(command.command_id)
         ack = AckMessage(command_id=command.command_id, status=status, at=now)
         self._publish(key, "acks", ack.encode())
 
@@ -198,7 +231,7 @@ class Fleet:
                 self._join(where.brand, where.car)
                 self._act(where.brand, where.car, SimMessage.model_validate_json(msg.payload))
         except (ValidationError, ValueError) as e:
-            log.warning("fleet: bad message on %s dropped: %s", msg.topic, e)
+            log.warning("fleet: bad message on %s dropped: %s", msg.topic, why_refused(e))
 
     def _act(self, brand: str, car: str, order: SimMessage) -> None:
         now, key = self.now(), (brand, car)
@@ -240,6 +273,45 @@ class Fleet:
                     self._state_sent[key] = state
                     message = StateMessage(online=car.online, asleep=car.asleep, at=self.now())
                     self._publish(key, "state", message.encode(), retain=True)
+            self._save()
+
+    # -- the cars' physical state across restarts -------------------------------------------
+    def _save(self) -> None:
+        """Write the cars' state when it changed (atomically: a kill mid-write leaves the
+        previous state, never half of one)."""
+        if self._state_file is None:
+            return
+        cars: dict[str, dict[str, Any]] = {}
+        for brand, external_id in self._cars:
+            car = self.sim.car(brand, external_id)
+            kept: dict[str, Any] = {name: getattr(car, name) for name in _KEPT}
+            kept.update({name: sorted(getattr(car, name)) for name in _KEPT_SETS})
+            kept["seen_commands"] = sorted(self._seen_commands.get((brand, external_id), ()))
+            cars[f"{brand}/{external_id}"] = kept
+        text = json.dumps(cars, sort_keys=True)
+        if text == self._saved:
+            return
+        partial = self._state_file.with_name(self._state_file.name + ".tmp")
+        partial.write_text(text)
+        os.replace(partial, self._state_file)
+        self._saved = text
+
+    def _restore(self) -> None:
+        if self._state_file is None or not self._state_file.exists():
+            return
+        cars: dict[str, dict[str, Any]] = json.loads(self._state_file.read_text())
+        with self._lock:
+            for name, kept in cars.items():
+                brand, external_id = name.split("/", 1)
+                if brand not in SIM_BRANDS:
+                    continue
+                car = self.sim.ensure_car(brand, external_id)
+                for field in _KEPT:
+                    setattr(car, field, kept[field])
+                for field in _KEPT_SETS:
+                    setattr(car, field, set(kept[field]))
+                self._seen_commands[(brand, external_id)] = set(kept["seen_commands"])
+        log.info("fleet: %d cars taken up from %s", len(cars), self._state_file)
 
     def _publish(
         self, key: CarKey, channel: Channel, payload: bytes, *, retain: bool = False

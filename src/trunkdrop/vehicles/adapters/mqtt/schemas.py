@@ -10,11 +10,22 @@ import base64
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from trunkdrop.schemas import Latitude, Longitude
 from trunkdrop.vehicles.ports import CommandOrder
 from trunkdrop.vehicles.schemas import VehicleEventIn
+
+
+def why_refused(error: Exception) -> str:
+    """A refused message's fault for the logs: which fields and why, never their values (a
+    report's values are a car's position)."""
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(part) for part in e['loc']) or 'message'}: {e['type']}"
+            for e in error.errors(include_input=False, include_url=False)
+        )
+    return type(error).__name__
 
 
 class _Message(BaseModel):

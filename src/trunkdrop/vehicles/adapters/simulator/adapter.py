@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
+
 from trunkdrop.vehicles.adapters.simulator.brands import SIM_BRANDS
 from trunkdrop.vehicles.adapters.simulator.car import CarSimulator
 from trunkdrop.vehicles.ports import (
@@ -12,10 +14,14 @@ from trunkdrop.vehicles.ports import (
     AdapterError,
     AdapterMetadata,
     CommandOrder,
+    ConsentAsk,
     GrantKeys,
     Report,
     VehicleConfirmation,
 )
+
+# The platform's client id at the simulated car makers.
+CLIENT_ID = "trunkdrop"
 
 
 class SimulatorAdapter:
@@ -32,11 +38,55 @@ class SimulatorAdapter:
         return self._meta
 
     def confirm_vehicle(self, *, external_id: str, now: datetime) -> VehicleConfirmation:
+        if self._meta.consent_redirect:
+            raise AdapterError(
+                "consent_redirect_required",
+                f"{self._meta.brand} asks the owner on its own page (POST /v1/vehicle-consents)",
+            )
+        return self._confirmed(external_id, CONSENT_SCOPES, now)
+
+    def authorization_url(self, ask: ConsentAsk) -> str:
+        if not self._meta.consent_redirect:
+            raise AdapterError("not_supported", f"{self._meta.brand} confirms cars directly")
+        # The simulated maker's page is served by the platform itself (simulator views).
+        return str(
+            prepare_grant_uri(
+                f"/v1/sim/carmaker/{self._meta.brand}/authorize",
+                CLIENT_ID,
+                "code",
+                redirect_uri=ask.redirect_uri,
+                scope=" ".join(ask.scopes),
+                state=ask.state,
+                code_challenge=ask.code_challenge,
+                code_challenge_method="S256",
+                vehicle=ask.external_id,
+            )
+        )
+
+    def exchange_consent(
+        self, *, external_id: str, code: str, code_verifier: str, redirect_uri: str, now: datetime
+    ) -> VehicleConfirmation:
+        if not self._meta.consent_redirect:
+            raise AdapterError("not_supported", f"{self._meta.brand} confirms cars directly")
+        scopes = self._sim.carmaker.exchange(
+            brand=self._meta.brand,
+            external_id=external_id,
+            code=code,
+            code_verifier=code_verifier,
+            redirect_uri=redirect_uri,
+            now=now,
+        )
+        return self._confirmed(external_id, scopes, now)
+
+    def _confirmed(
+        self, external_id: str, scopes: tuple[str, ...], now: datetime
+    ) -> VehicleConfirmation:
         self._sim.ensure_car(self._meta.brand, external_id)
         return VehicleConfirmation(
             external_id=external_id,
-            consent_scopes=CONSENT_SCOPES,
+            consent_scopes=scopes,
             capabilities=self._meta.capabilities,
+            consent_expires_at=self._meta.consent_expires_at(now),
         )
 
     def send_command(self, order: CommandOrder, *, now: datetime) -> None:

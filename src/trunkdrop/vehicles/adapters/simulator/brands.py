@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from trunkdrop.vehicles.ports import AdapterMetadata, Capabilities
 
+# A car maker's consent to a third party is commonly time-limited; the simulated ones last
+# about a quarter.
+CONSENT_DAYS = 90
+
 SIM_BRANDS: dict[str, AdapterMetadata] = {
     "sim-aurora": AdapterMetadata(
         brand="sim-aurora",
@@ -17,6 +21,7 @@ SIM_BRANDS: dict[str, AdapterMetadata] = {
             rate_limit_per_min=30,
             power_tailgate=True,
         ),
+        consent_lifetime_days=CONSENT_DAYS,
     ),
     "sim-cirrus": AdapterMetadata(
         brand="sim-cirrus",
@@ -30,6 +35,7 @@ SIM_BRANDS: dict[str, AdapterMetadata] = {
             rate_limit_per_min=10,
             needs_wake=True,
         ),
+        consent_lifetime_days=CONSENT_DAYS,
     ),
     "sim-borealis": AdapterMetadata(
         brand="sim-borealis",
@@ -42,6 +48,7 @@ SIM_BRANDS: dict[str, AdapterMetadata] = {
             typical_latency_s=15,
             rate_limit_per_min=10,
         ),
+        consent_lifetime_days=CONSENT_DAYS,
     ),
     "sim-dagny": AdapterMetadata(
         brand="sim-dagny",
@@ -57,6 +64,7 @@ SIM_BRANDS: dict[str, AdapterMetadata] = {
             # The grant is presented over the short-range link: the handset is at the car.
             handset_proximity=True,
         ),
+        consent_lifetime_days=CONSENT_DAYS,
     ),
     "sim-eira": AdapterMetadata(
         brand="sim-eira",
@@ -70,5 +78,20 @@ SIM_BRANDS: dict[str, AdapterMetadata] = {
             rate_limit_per_min=30,
             handset_proximity=True,
         ),
+        consent_lifetime_days=CONSENT_DAYS,
+    ),
+    "sim-fjord": AdapterMetadata(
+        brand="sim-fjord",
+        display_name="Fjord (simulated, the owner approves on the car maker's own page)",
+        capabilities=Capabilities(
+            trunk_only_unlock=True,
+            lock_state=True,
+            trunk_state=True,
+            live_position=True,
+            typical_latency_s=10,
+            rate_limit_per_min=20,
+        ),
+        consent_redirect=True,
+        consent_lifetime_days=CONSENT_DAYS,
     ),
 }

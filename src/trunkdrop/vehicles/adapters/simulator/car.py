@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from trunkdrop.access import tokens
 from trunkdrop.geo import distance_m
 from trunkdrop.vehicles.adapters.simulator.brands import SIM_BRANDS
+from trunkdrop.vehicles.adapters.simulator.carmaker import SimulatedCarMaker
 from trunkdrop.vehicles.ports import (
     HANDSET_NOT_NEAR,
     CommandOrder,
@@ -101,6 +102,8 @@ class CarSimulator:
         self._seq = itertools.count()
         self._events: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.RLock()
+        # The simulated makers' authorisation server (brands with `consent_redirect`).
+        self.carmaker = SimulatedCarMaker()
 
     # -- cars -----------------------------------------------------------------------------
     def ensure_car(self, brand: str, external_id: str) -> SimCar:
