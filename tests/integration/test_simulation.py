@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from trunkdrop.access import audit
 from trunkdrop.access.models import AuditEntry
 from trunkdrop.deliveries.models import Attempt, Delivery, DeliveryOption
+from trunkdrop.dispatch.models import ReplanRequest, RouteStop
 from trunkdrop.simulation import setup
 from trunkdrop.simulation.city import Stay, draw_city
 from trunkdrop.simulation.engine import RunConfig, SimulatedDay, run_strategy
@@ -137,6 +138,19 @@ def test_returns_and_sends_are_collected_from_trunks(roaming: SimulatedDay) -> N
     assert figures["returns_collected"] == sum(p.purpose == "return" for p in collected)
     assert figures["parcels"] == CUSTOMERS
     assert 0 < figures["collection_first_attempt_success"] <= 1
+
+
+def test_a_van_whose_stop_fell_back_is_replanned_before_it_drives_on(roaming: SimulatedDay) -> None:
+    """Every re-plan a fallback asked for was answered by insertion during the day, and each
+    fallback stop got an ETA; without the re-plan the stop keeps no ETA, at the route's end."""
+    with roaming.platform.uow() as s:
+        requests = list(s.scalars(select(ReplanRequest)))
+        assert requests, "this day has no fallback: pick a seed that has one"
+        assert all(r.done_at is not None and r.outcome for r in requests)
+        assert {r.outcome for r in requests} <= {"replanned", "nothing to move"}
+        for r in requests:
+            stops = s.scalars(select(RouteStop).where(RouteStop.route_id == r.route_id)).all()
+            assert all(st.eta is not None for st in stops if st.status == "done")
 
 
 def test_the_door_strategy_collects_at_doors_and_uses_pickup_points(tmp_path: Path) -> None:

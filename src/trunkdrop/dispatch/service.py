@@ -240,14 +240,21 @@ def stops_with_attempts(*, session: Session, stop_ids: Sequence[str]) -> set[str
     return set(session.scalars(select(Attempt.stop_id).where(Attempt.stop_id.in_(stop_ids))))
 
 
+def replan_requested(*, session: Session, route_id: str) -> bool:
+    """Whether the route asked for a re-plan that no planner has taken yet."""
+    return (
+        session.scalars(
+            select(ReplanRequest.id).where(
+                ReplanRequest.route_id == route_id, ReplanRequest.done_at.is_(None)
+            )
+        ).first()
+        is not None
+    )
+
+
 def request_replan(*, session: Session, route: Route, reason: str, now: datetime) -> None:
     """Ask the planner to re-order the rest of a route (once, however often asked)."""
-    open_request = session.scalars(
-        select(ReplanRequest.id).where(
-            ReplanRequest.route_id == route.id, ReplanRequest.done_at.is_(None)
-        )
-    ).first()
-    if open_request is None:
+    if not replan_requested(session=session, route_id=route.id):
         session.add(ReplanRequest(route_id=route.id, reason=reason, requested_at=now))
         session.flush()
 

@@ -131,9 +131,11 @@ class DayEvents:
         workers.pump_simulator(self.platform, self.clock.now())
         with self.platform.uow() as s:
             self._skip_cars_away(s, d.route_id)
+            # Looked up here: claiming costs a write transaction, and few vans ever ask.
+            asked = dispatch.replan_requested(session=s, route_id=d.route_id)
         # Fallback stops went to the end of the route: the van is re-planned before the
         # driver sets off, from where it stands now.
-        if workers.run_replans(self.platform, self.clock.now(), route_ids=(d.route_id,)):
+        if asked and workers.run_replans(self.platform, self.clock.now(), route_ids=(d.route_id,)):
             with self.platform.uow() as s:
                 self._skip_cars_away(s, d.route_id)
         with self.platform.uow() as s:
