@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Executable, bindparam, event, func, select
+from sqlalchemy import Executable, bindparam, event, func, select, union_all
 from sqlalchemy.orm import Session, SessionTransaction
 
 from trunkdrop.access.models import AuditEntry, AuditHead
@@ -136,11 +136,16 @@ def _append_and_move_head(count: int) -> Executable:
     (entry i's columns bound as `<column>_<i>`). Built once per count."""
     statement = _APPEND_AND_MOVE_HEAD.get(count)
     if statement is None:
-        values = [
-            {c.name: bindparam(f"{c.name}_{i}", type_=c.type) for c in _ENTRIES.columns}
+        # Rows as a SELECT per entry, not a multi-row VALUES: SQLAlchemy caches the compiled
+        # form of the one and compiles the other at every execution.
+        columns = list(_ENTRIES.columns)
+        rows = [
+            select(*(bindparam(f"{c.name}_{i}", type_=c.type) for c in columns))
             for i in range(count)
         ]
-        statement = _MOVE_HEAD.add_cte(_ENTRIES.insert().values(values).cte("appended"))
+        source = rows[0] if count == 1 else union_all(*rows)
+        appended = _ENTRIES.insert().from_select([c.name for c in columns], source)
+        statement = _MOVE_HEAD.add_cte(appended.cte("appended"))
         _APPEND_AND_MOVE_HEAD[count] = statement
     return statement
 

@@ -5,7 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, String, cast, func, insert, literal_column, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Select,
+    String,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnClause
 
@@ -17,6 +31,7 @@ from trunkdrop.notify import service as notify
 from trunkdrop.parties.models import Party, Role
 from trunkdrop.store.base import append_rows, new_id, table_of
 from trunkdrop.webhooks import fanout
+from trunkdrop.webhooks.models import WebhookEndpoint
 
 
 def record(*, session: Session, event: Event) -> None:
@@ -72,6 +87,36 @@ def _log(*, session: Session, event: Event, published: str) -> None:
     audience = _audience(session, event)
     if session.new:  # the delivery the event names may still be pending
         session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        # The event, its audience and the endpoints that may hear it: one round trip.
+        rows = (
+            session.connection()
+            .execute(
+                _LOG_PG,
+                {
+                    "key": new_id("evt"),
+                    "kind": published,
+                    "occurred_at": event.at,
+                    "delivery_id": event.delivery_id,
+                    "subject": event.subject,
+                    "facts": dict(event.facts),
+                    "party_ids": audience,
+                    "audience": audience,
+                },
+            )
+            .all()
+        )
+        fanout.queue(
+            session=session,
+            event_id=rows[0][0],
+            kind=published,
+            audience=audience,
+            ordering_key=event.delivery_id or event.subject,
+            now=event.at,
+            # A row without an endpoint: nobody's endpoint may hear it.
+            listeners=[(r[1], r[2] or []) for r in rows if r[1] is not None],
+        )
+        return
     table = table_of(LoggedEvent)
     statement = insert(table).returning(table.c.id)
     if session.get_bind().dialect.name == "postgresql":
@@ -100,6 +145,45 @@ def _log(*, session: Session, event: Event, published: str) -> None:
         audience=audience,
         ordering_key=event.delivery_id or event.subject,
         now=event.at,
+    )
+
+
+def _log_statement() -> Select[int, str | None, list[str] | None]:
+    """PostgreSQL: the event logged and its audience written in data-modifying WITHs of
+    the statement that reads the webhook endpoints that may hear it (`fanout.queue`): a
+    row per endpoint, or one with none; each row's first column is the event's id."""
+    events_table, heard_table = table_of(LoggedEvent), table_of(EventAudience)
+    endpoints = table_of(WebhookEndpoint)
+    audience = bindparam("audience", type_=ARRAY(String))
+    logged = (
+        insert(events_table)
+        .values(
+            {
+                **{
+                    c.name: bindparam(c.name, type_=c.type)
+                    for c in events_table.columns
+                    if c.name not in ("id", "tx")
+                },
+                "tx": _as_bigint(func.pg_current_xact_id()),
+            }
+        )
+        .returning(events_table.c.id)
+        .cte("logged")
+    )
+    heard = (
+        insert(heard_table)
+        .from_select(["party_id", "event_id"], select(func.unnest(audience), logged.c.id))
+        .cte("heard")
+    )
+    may_hear = and_(
+        endpoints.c.enabled.is_(True),
+        or_(endpoints.c.owner_id == any_(audience), endpoints.c.owner_role == "operator"),
+    )
+    return (
+        select(logged.c.id, endpoints.c.id, endpoints.c.event_types)
+        .select_from(logged.outerjoin(endpoints, may_hear))
+        .order_by(endpoints.c.id)
+        .add_cte(heard)
     )
 
 
@@ -165,3 +249,7 @@ def event_data(row: LoggedEvent) -> dict[str, Any]:
         "subject": row.subject,
         "facts": row.facts,
     }
+
+
+# Built once, after what it uses.
+_LOG_PG = _log_statement()
