@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from trunkdrop.access import service as access
 from trunkdrop.access.models import Grant
@@ -119,11 +120,19 @@ def _report_read(kind: str, logs: bool) -> _AnyRead:
         query = query.add_columns(
             select(func.count()).select_from(logged).scalar_subquery().label("logged")
         )
+        if kind in _ANSWERS:
+            # The command's answer is written in the same statement too.
+            finished = vehicles.finished_if_logged(logged, _ANSWERS[kind])
+            query = query.add_columns(
+                select(func.count()).select_from(finished).scalar_subquery().label("finished")
+            )
     _READS[(kind, logs)] = query
     return query
 
 
 _READS: dict[tuple[str, bool], _AnyRead] = {}
+# A car's answer to a command, and the state it leaves the command in.
+_ANSWERS = {"command_executed": "executed", "command_rejected": "rejected"}
 
 
 def _position_needed(
@@ -171,12 +180,13 @@ def ingest_vehicle_event(
     kind = event_in.type
     data = None if kind == "position" else vehicles.plain_event_data(event_in)
     logs = data is not None and session.get_bind().dialect.name == "postgresql"
-    params: dict[str, Any] = {
-        "brand": brand,
-        "external_id": event_in.vehicle_id,
-        "command_id": event_in.command_id,
-        "grant_id": event_in.grant_id,
-    }
+    # Only what the statement binds: a key named like a column of a table the statement
+    # writes would be written to that column too.
+    params: dict[str, Any] = {"brand": brand, "external_id": event_in.vehicle_id}
+    if kind in _ANSWERS:
+        params["command_id"] = event_in.command_id
+    elif kind == "grant_used":
+        params["grant_id"] = event_in.grant_id
     if logs:
         params |= {
             "event_id": event_in.event_id,
@@ -184,6 +194,7 @@ def ingest_vehicle_event(
             "occurred_at": event_in.occurred_at,
             "received_at": now,
             "data": data,
+            "detail": event_in.detail[:200] if event_in.detail else None,
         }
     rows = session.execute(_report_read(kind, logs), params).all()
     if not rows:
@@ -191,9 +202,12 @@ def ingest_vehicle_event(
             f"no linked vehicle {event_in.vehicle_id!r} for brand {brand!r}", field="vehicle_id"
         )
     vehicle: Vehicle = rows[0][0]
+    finished: bool | None = None  # None: the command's answer is not written yet
     if logs:
-        new = bool(rows[0][-1])
+        new = bool(rows[0]._mapping["logged"])
         keep_position = True
+        if kind in _ANSWERS:
+            finished = bool(rows[0]._mapping["finished"])
     else:
         log_position = keep_position = True
         if kind == "position":
@@ -226,6 +240,7 @@ def ingest_vehicle_event(
             settings=settings,
             vehicle=vehicle,
             command=rows[0][1],
+            finished=finished,
             event_in=event_in,
             now=now,
         )
@@ -426,19 +441,29 @@ def _on_command_result(
     settings: Settings,
     vehicle: Vehicle,
     command: VehicleCommand | None,
+    finished: bool | None,
     event_in: VehicleEventIn,
     now: datetime,
 ) -> None:
-    """The car answered a command (`command`: the one it names, if it is this car's)."""
-    if command is None or command.status not in ("pending", "sending", "sent"):
+    """The car answered a command (`command`: the one it names, if it is this car's;
+    `finished`: whether the statement that read it also wrote the answer, None: not
+    written yet)."""
+    if command is None:
         return
     executed = event_in.type == "command_executed"
-    vehicles.finish_command(
-        command=command,
-        status="executed" if executed else "rejected",
-        now=now,
-        detail=event_in.detail,
-    )
+    status = "executed" if executed else "rejected"
+    if finished is None:
+        if command.status not in vehicles.ANSWERABLE:
+            return
+        vehicles.finish_command(command=command, status=status, now=now, detail=event_in.detail)
+    elif not finished:
+        return  # it had its answer, or ran out, already
+    else:
+        # Written already: the session's copy learns it, with nothing left to write.
+        set_committed_value(command, "status", status)
+        set_committed_value(command, "finished_at", now)
+        if event_in.detail:
+            set_committed_value(command, "detail", event_in.detail[:200])
     events.record(
         session=session,
         event=Event(

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CTE, Select, String, and_, bindparam, cast, or_, select
+from sqlalchemy import CTE, Select, String, and_, bindparam, cast, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -495,9 +495,37 @@ def logged_if_new() -> CTE:
         pg_insert(table)
         .from_select(columns, source)
         .on_conflict_do_nothing()
-        .returning(table.c.id)
+        .returning(table.c.id, table.c.vehicle_id)
         .cte("logged")
     )
+
+
+def finished_if_logged(logged: CTE, status: str) -> CTE:
+    """PostgreSQL: the command a car's report answers marked `status` (`finish_command`),
+    as a data-modifying WITH beside `logged_if_new`: only when the report is new, the
+    command is that car's and it still waits for an answer. It returns a row only when it
+    finished the command; rows read beside it show the command as it was before. Binds
+    command_id, received_at (the time it finished) and detail (None: kept)."""
+    table = table_of(VehicleCommand)
+    return (
+        table.update()
+        .where(
+            table.c.id == bindparam("command_id"),
+            table.c.status.in_(ANSWERABLE),
+            table.c.vehicle_id.in_(select(logged.c.vehicle_id)),
+        )
+        .values(
+            status=status,
+            finished_at=bindparam("received_at", type_=UTCDateTime()),
+            detail=func.coalesce(bindparam("detail", type_=String), table.c.detail),
+        )
+        .returning(table.c.id)
+        .cte("finished")
+    )
+
+
+# The states of a command the car's answer may still finish.
+ANSWERABLE = ("pending", "sending", "sent")
 
 
 def fold_new(
