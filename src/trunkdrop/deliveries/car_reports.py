@@ -114,7 +114,7 @@ def _report_read(kind: str, logs: bool) -> _AnyRead:
         )
     else:
         query = select(Vehicle)
-    query = query.where(vehicles.linked_car(bindparam("brand"), bindparam("external_id")))
+    query = query.where(vehicles.linked_car(bindparam("maker"), bindparam("maker_car")))
     if logs:
         logged = vehicles.logged_if_new()
         query = query.add_columns(
@@ -125,6 +125,12 @@ def _report_read(kind: str, logs: bool) -> _AnyRead:
             finished = vehicles.finished_if_logged(logged, _ANSWERS[kind])
             query = query.add_columns(
                 select(func.count()).select_from(finished).scalar_subquery().label("finished")
+            )
+        elif kind in vehicles.WRITES_STATE:
+            # And so is the car's new lock or trunk state.
+            folded = vehicles.folded_if_logged(logged, kind)
+            query = query.add_columns(
+                select(func.count()).select_from(folded).scalar_subquery().label("folded")
             )
     _READS[(kind, logs)] = query
     return query
@@ -182,7 +188,7 @@ def ingest_vehicle_event(
     logs = data is not None and session.get_bind().dialect.name == "postgresql"
     # Only what the statement binds: a key named like a column of a table the statement
     # writes would be written to that column too.
-    params: dict[str, Any] = {"brand": brand, "external_id": event_in.vehicle_id}
+    params: dict[str, Any] = {"maker": brand, "maker_car": event_in.vehicle_id}
     if kind in _ANSWERS:
         params["command_id"] = event_in.command_id
     elif kind == "grant_used":
@@ -203,11 +209,14 @@ def ingest_vehicle_event(
         )
     vehicle: Vehicle = rows[0][0]
     finished: bool | None = None  # None: the command's answer is not written yet
+    folded: bool | None = None  # None: the car's state is not written yet
     if logs:
         new = bool(rows[0]._mapping["logged"])
         keep_position = True
         if kind in _ANSWERS:
             finished = bool(rows[0]._mapping["finished"])
+        elif kind in vehicles.WRITES_STATE:
+            folded = bool(rows[0]._mapping["folded"])
     else:
         log_position = keep_position = True
         if kind == "position":
@@ -222,7 +231,12 @@ def ingest_vehicle_event(
         new = insert_if_absent(session, VehicleEvent, row)
     if not new:
         return False
-    vehicles.fold_new(vehicle, event_in, now=now, keep_position=keep_position)
+    if folded is None:
+        vehicles.fold_new(vehicle, event_in, now=now, keep_position=keep_position)
+    elif folded:
+        # Written already: the session's copy learns it, with nothing left to write.
+        for name, value in vehicles.folded_state(kind, event_in.occurred_at).items():
+            set_committed_value(vehicle, name, value)
     if kind in ("locked", "unlocked", "trunk_opened", "trunk_closed"):
         events.record(
             session=session,

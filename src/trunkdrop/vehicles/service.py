@@ -478,18 +478,20 @@ def logged_if_new() -> CTE:
     """PostgreSQL: the report written to the log unless seen before, as a data-modifying
     WITH of the statement that reads the car (it names the car's id): the read and the
     write that decides "new" are one round trip. It returns a row only when it wrote one.
-    Binds brand, external_id, event_id, type, occurred_at, received_at and data (a report
-    without coordinates: `plain_event_data`)."""
+    Binds maker (the brand), maker_car (the car's external id), event_id, type,
+    occurred_at, received_at and data (a report without coordinates: `plain_event_data`).
+    The car's own columns are not bind names: a statement that writes the car's row would
+    write a parameter named like one of its columns to it."""
     table = table_of(VehicleEvent)
     source = select(
-        cast(bindparam("brand"), String),
+        cast(bindparam("maker"), String),
         cast(bindparam("event_id"), String),
         Vehicle.id,
         cast(bindparam("type"), String),
         cast(bindparam("occurred_at", type_=UTCDateTime()), UTCDateTime()),
         cast(bindparam("received_at", type_=UTCDateTime()), UTCDateTime()),
         cast(bindparam("data", type_=table.c.data.type), table.c.data.type),
-    ).where(linked_car(bindparam("brand"), bindparam("external_id")))
+    ).where(linked_car(bindparam("maker"), bindparam("maker_car")))
     columns = ["brand", "event_id", "vehicle_id", "type", "occurred_at", "received_at", "data"]
     return (
         pg_insert(table)
@@ -526,6 +528,50 @@ def finished_if_logged(logged: CTE, status: str) -> CTE:
 
 # The states of a command the car's answer may still finish.
 ANSWERABLE = ("pending", "sending", "sent")
+
+
+def folded_if_logged(logged: CTE, kind: str) -> CTE:
+    """PostgreSQL: a report of a kind in `WRITES_STATE` folded into its car's row (`_fold`)
+    as a data-modifying WITH beside `logged_if_new`: only when the report is new and not
+    older than the state it would change. It returns a row only when it changed the car;
+    `folded_state` is then what the session's copy learns. Binds occurred_at."""
+    table = table_of(Vehicle)
+    since, _ = _STATE_OF[kind]
+    at = bindparam("occurred_at", type_=UTCDateTime())
+    values = {k: (at if v is _AT else v) for k, v in _STATE_OF[kind][1].items()}
+    last = table.c[since]
+    return (
+        table.update()
+        .where(table.c.id.in_(select(logged.c.vehicle_id)), or_(last.is_(None), last <= at))
+        .values(values)
+        .returning(table.c.id)
+        .cte("folded")
+    )
+
+
+def folded_state(kind: str, at: datetime) -> dict[str, Any]:
+    """What a report of `kind` (in `WRITES_STATE`) made at `at` sets on its car."""
+    return {k: (at if v is _AT else v) for k, v in _STATE_OF[kind][1].items()}
+
+
+_AT = object()  # the report's time
+# What a report of each kind sets on the car (as `_fold`), and the time it must not be
+# older than.
+_STATE_OF: dict[str, tuple[str, dict[str, Any]]] = {
+    "trunk_opened": (
+        "trunk_state_at",
+        {
+            "trunk_state": "open",
+            "trunk_state_at": _AT,
+            "lock_state": "unlocked",
+            "lock_state_at": _AT,
+        },
+    ),
+    "trunk_closed": ("trunk_state_at", {"trunk_state": "closed", "trunk_state_at": _AT}),
+    "locked": ("lock_state_at", {"lock_state": "locked", "lock_state_at": _AT}),
+    "unlocked": ("lock_state_at", {"lock_state": "unlocked", "lock_state_at": _AT}),
+}
+WRITES_STATE = frozenset(_STATE_OF)
 
 
 def fold_new(
