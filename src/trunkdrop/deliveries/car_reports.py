@@ -115,6 +115,10 @@ def _report_read(kind: str, logs: bool) -> _AnyRead:
     else:
         query = select(Vehicle)
     query = query.where(vehicles.linked_car(bindparam("maker"), bindparam("maker_car")))
+    # The rows as the database holds them, also for objects the session holds already:
+    # state a statement wrote itself reaches them by `set_committed_value`, which a
+    # savepoint rolled back (a refused report of the batch) would not undo.
+    query = query.execution_options(populate_existing=True)
     if logs:
         logged = vehicles.logged_if_new()
         query = query.add_columns(
