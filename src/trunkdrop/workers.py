@@ -54,11 +54,13 @@ def pump_simulator(platform: Platform, now: datetime) -> int:
 
 
 def _pump(
-    platform: Platform, now: datetime, done: upkeep.WorkDone | None = None
+    platform: Platform, now: datetime, done: upkeep.WorkDone | None = None, *, look: bool = True
 ) -> tuple[int, list[car_link.Claim] | None]:
     """`pump_simulator`; with `done`, the commands waiting are also claimed in the batch's
     transaction (the reports may just have queued a lock): one transaction where there
-    were two. The claims are None when nothing was claimed with the reports."""
+    were two. Without `look` they are claimed only when the reports may have given the
+    dispatcher work (`_may_need_commands`). The claims are None when nothing was claimed
+    with the reports."""
     source = platform.reports or SimulatorReportSource(platform.simulator)
     raw_events = source.take(now)
     if not raw_events:
@@ -70,7 +72,7 @@ def _pump(
     # owner's own opening: the attempt would wait for it forever.
     received = max(now, platform.now())
     try:
-        count, claims = _take_in(platform, raw_events, received, done)
+        count, claims = _take_in(platform, raw_events, received, done, look=look)
     except DBAPIError:
         source.redeliver(raw_events)
         raise
@@ -83,13 +85,15 @@ def _take_in(
     raw_events: list[tuple[str, dict[str, Any]]],
     now: datetime,
     done: upkeep.WorkDone | None = None,
+    *,
+    look: bool = True,
 ) -> tuple[int, list[car_link.Claim] | None]:
     reports = [(brand, VehicleEventIn.model_validate(raw)) for brand, raw in raw_events]
     session = platform.session_factory()
     try:
         count = sum(_ingest(platform, session, brand, event, now) for brand, event in reports)
         claims = None
-        if done is not None:
+        if done is not None and (look or _may_need_commands(session, reports)):
             claims = car_link.claim_commands(
                 session=session, settings=platform.settings, now=now, done=done
             )
@@ -115,6 +119,14 @@ def _take_in(
                     e.code,
                 )
     return count, None
+
+
+def _may_need_commands(session: Session, reports: list[tuple[str, VehicleEventIn]]) -> bool:
+    """Whether taking these reports in may have given the dispatcher something to send: a
+    command they queued (a lock), or a car back in reach whose command waited for it. Most
+    batches (a command's answer, a trunk opened, a lock) give none, and looking costs a
+    statement that locks."""
+    return pending.queued_in(session) or any(e.type == "online" for _, e in reports)
 
 
 def _ingest(
@@ -143,7 +155,7 @@ def run_commands(
     done = done or upkeep.WorkDone()
     # Taken before looking: a command queued after this is hinted again for the next look.
     hinted = pending.take()
-    _, claims = _pump(platform, now, done)
+    _, claims = _pump(platform, now, done, look=hinted or not only_if_queued)
     if claims is None:
         if only_if_queued and not hinted:
             return done

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from tests.support import OFFICE, World
 from trunkdrop import workers
 from trunkdrop.access.models import AuditEntry
-from trunkdrop.vehicles.models import Vehicle, VehicleEvent
+from trunkdrop.vehicles.models import Vehicle, VehicleCommand, VehicleEvent
 
 
 def _event(
@@ -130,6 +130,27 @@ def test_carrier_sees_the_car_position_only_inside_the_window(world: World) -> N
     assert world.next_stop()["vehicle"]["latitude"] is not None
 
 
+def test_a_redelivered_trunk_or_lock_report_changes_nothing(world: World) -> None:
+    """A report read, logged and folded in one statement (PostgreSQL) is still taken once:
+    sent again after newer state, it neither moves the car back nor is audited twice."""
+    vehicle = world.link_car()
+    opened = _event(world, vehicle, "ev-open", "trunk_opened", -3)
+    _event(world, vehicle, "ev-closed", "trunk_closed", -2)
+    _event(world, vehicle, "ev-locked", "locked", -1)
+    again = _event(world, vehicle, "ev-open", "trunk_opened", -3)
+    assert (opened["duplicate"], again["duplicate"]) == (False, True)
+    read = world.ok(world.get("anna", f"/v1/vehicles/{vehicle['id']}"))
+    assert (read["trunk_state"], read["lock_state"]) == ("closed", "locked")
+    with world.platform.uow() as s:
+        audited = s.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "vehicle.trunk_opened")
+        )
+        assert audited == 1
+        assert s.scalar(select(func.count()).select_from(VehicleEvent)) == 3
+
+
 def test_a_refused_report_does_not_undo_the_others_of_its_batch(world: World) -> None:
     """Reports of a car nobody linked are refused; the linked car's reports of the same batch
     are still taken in (the batch is retried report by report)."""
@@ -240,3 +261,5 @@ def test_an_opening_taken_late_in_a_worker_pass_answers_the_access_of_that_pass(
     with world.platform.uow() as s:
         after = s.get(Attempt, attempt["id"])
         assert after is not None and after.status == "trunk_open"
+        answered = s.get(VehicleCommand, command_id)
+        assert answered is not None and answered.status == "executed"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, event, func, select
+from sqlalchemy import Executable, bindparam, event, func, select, union_all
 from sqlalchemy.orm import Session, SessionTransaction
 
 from trunkdrop.access.models import AuditEntry, AuditHead
@@ -107,9 +107,13 @@ def _write_pending(session: Session) -> None:
         digest = entry_hash(seq=seq, prev=prev, **record)
         rows.append({"seq": seq, "prev_hash": prev, "hash": digest, **record})
         prev = digest
-    if len(rows) == 1 and connection.dialect.name == "postgresql":
-        # The usual commit audits one thing: entry and head in one round trip.
-        connection.execute(_APPEND_ONE_AND_MOVE_HEAD, {**rows[0], "to_seq": seq, "to_hash": prev})
+    if len(rows) <= _MOST_IN_ONE and connection.dialect.name == "postgresql":
+        # A commit audits a few things (a car's report, a command and its answer): entries
+        # and head in one round trip.
+        params = {f"{k}_{i}": v for i, row in enumerate(rows) for k, v in row.items()}
+        connection.execute(
+            _append_and_move_head(len(rows)), {**params, "to_seq": seq, "to_hash": prev}
+        )
         return
     connection.execute(_APPEND, rows)
     connection.execute(_MOVE_HEAD, {"to_seq": seq, "to_hash": prev})
@@ -123,12 +127,30 @@ _APPEND = _ENTRIES.insert()
 _MOVE_HEAD = (
     _HEAD.update().where(_HEAD.c.id == 1).values(seq=bindparam("to_seq"), hash=bindparam("to_hash"))
 )
-# PostgreSQL: the entry appended in a data-modifying WITH of the head's UPDATE.
-_APPEND_ONE_AND_MOVE_HEAD = _MOVE_HEAD.add_cte(
-    _ENTRIES.insert()
-    .values({c.name: bindparam(c.name, type_=c.type) for c in _ENTRIES.columns})
-    .cte("appended")
-)
+# The most entries appended in the head's own statement; more go in an executemany.
+_MOST_IN_ONE = 16
+
+
+def _append_and_move_head(count: int) -> Executable:
+    """PostgreSQL: `count` entries appended in a data-modifying WITH of the head's UPDATE
+    (entry i's columns bound as `<column>_<i>`). Built once per count."""
+    statement = _APPEND_AND_MOVE_HEAD.get(count)
+    if statement is None:
+        # Rows as a SELECT per entry, not a multi-row VALUES: SQLAlchemy caches the compiled
+        # form of the one and compiles the other at every execution.
+        columns = list(_ENTRIES.columns)
+        rows = [
+            select(*(bindparam(f"{c.name}_{i}", type_=c.type) for c in columns))
+            for i in range(count)
+        ]
+        source = rows[0] if count == 1 else union_all(*rows)
+        appended = _ENTRIES.insert().from_select([c.name for c in columns], source)
+        statement = _MOVE_HEAD.add_cte(appended.cte("appended"))
+        _APPEND_AND_MOVE_HEAD[count] = statement
+    return statement
+
+
+_APPEND_AND_MOVE_HEAD: dict[int, Executable] = {}
 
 
 @event.listens_for(Session, "after_soft_rollback")

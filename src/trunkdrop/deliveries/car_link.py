@@ -19,6 +19,7 @@ from trunkdrop.devices.models import Device
 from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
 from trunkdrop.incidents import service as incidents
+from trunkdrop.store.base import table_of
 from trunkdrop.vehicles import service as vehicles
 from trunkdrop.vehicles.models import Vehicle, VehicleCommand
 from trunkdrop.vehicles.ports import (
@@ -152,6 +153,11 @@ def record_sends(*, session: Session, sent: list[Sent], now: datetime, done: Wor
     done.sent += sum(s.outcome == "sent" for s in sent)
     if not sent:
         return
+    if all(s.outcome == "sent" for s in sent):
+        # The usual answer: one plain statement, the rows locked and checked as they are
+        # written (one the car answered or a pass expired meanwhile is not `sending`).
+        session.connection().execute(_MARK_SENT, {"ids": [s.claim.command_id for s in sent]})
+        return
     commands = {
         c.id: c
         for c in session.scalars(
@@ -187,6 +193,14 @@ def record_sends(*, session: Session, sent: list[Sent], now: datetime, done: Wor
                     ),
                 )
     session.flush()
+
+
+_COMMANDS = table_of(VehicleCommand)
+_MARK_SENT = (
+    _COMMANDS.update()
+    .where(_COMMANDS.c.id.in_(bindparam("ids", expanding=True)), _COMMANDS.c.status == "sending")
+    .values(status="sent")
+)
 
 
 def push_revocations(

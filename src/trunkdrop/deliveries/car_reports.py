@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, bindparam, exists, func, or_, select
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from trunkdrop.access import service as access
 from trunkdrop.access.models import Grant
@@ -13,31 +15,134 @@ from trunkdrop.config import Settings
 from trunkdrop.deliveries import domain, outcomes
 from trunkdrop.deliveries import service as deliveries
 from trunkdrop.deliveries.models import Attempt, Delivery, DeliveryOption
+from trunkdrop.dispatch.models import Route, RouteStop
+from trunkdrop.errors import NotFound
 from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
 from trunkdrop.geo import distance_m
 from trunkdrop.incidents import service as incidents
+from trunkdrop.incidents.models import Incident
+from trunkdrop.store.base import insert_if_absent
 from trunkdrop.vehicles import service as vehicles
-from trunkdrop.vehicles.models import Vehicle, VehicleCommand
+from trunkdrop.vehicles.models import Vehicle, VehicleCommand, VehicleEvent
 from trunkdrop.vehicles.ports import (
     HANDSET_NOT_NEAR,
 )
 from trunkdrop.vehicles.schemas import VehicleEventIn
 
-_UNLOCKING_ATTEMPT_AT_CAR = select(Attempt).where(
-    Attempt.vehicle_id == bindparam("vehicle_id"),
-    Attempt.status == domain.AttemptStatus.unlocking,
+# The attempts a report about the car may move, as conditions on the car's row.
+_UNLOCKING_AT_CAR = and_(
+    Attempt.vehicle_id == Vehicle.id, Attempt.status == domain.AttemptStatus.unlocking
+)
+# The attempts that opened the car's trunk and have not seen it locked since.
+_UNSECURED_AT_CAR = and_(
+    Attempt.vehicle_id == Vehicle.id,
+    Attempt.trunk_opened_at.is_not(None),
+    Attempt.secured_at.is_(None),
+)
+_LOCK_UNDER_WAY = (
+    exists()
+    .where(
+        VehicleCommand.vehicle_id == Vehicle.id,
+        VehicleCommand.kind == "lock",
+        VehicleCommand.status.in_(("pending", "sending", "sent")),
+    )
+    .label("lock_under_way")
 )
 
-_UNSECURED_ATTEMPT_AT_CAR = (
-    select(Attempt)
+_NOT_LOCKED_OPEN = (
+    exists()
     .where(
-        Attempt.vehicle_id == bindparam("vehicle_id"),
-        Attempt.trunk_opened_at.is_not(None),
-        Attempt.secured_at.is_(None),
+        Incident.attempt_id == Attempt.id,
+        Incident.kind == "trunk_not_locked",
+        Incident.status == "open",
     )
-    .order_by(Attempt.trunk_opened_at.desc())
+    .label("not_locked_open")
 )
+_OTHER_STOP = aliased(RouteStop)
+_STOPS_OPEN = (
+    exists()
+    .where(
+        _OTHER_STOP.route_id == RouteStop.route_id,
+        _OTHER_STOP.status == "pending",
+        _OTHER_STOP.id != RouteStop.id,
+    )
+    .label("stops_open")
+)
+
+# A read of any number of columns (each kind reads its own).
+_AnyRead = Select[*tuple[Any, ...]]
+
+
+def _report_read(kind: str, logs: bool) -> _AnyRead:
+    """The one statement that reads, with the linked car a report names, what reacting to
+    a report of `kind` needs (each row: the car, then the kind's rows). With `logs`
+    (PostgreSQL, a report without coordinates) it also writes the report to the car's
+    log unless seen before, and its last column tells whether it did. Built once per kind:
+    building one costs more than running it."""
+    statement = _READS.get((kind, logs))
+    if statement is not None:
+        return statement
+    query: _AnyRead
+    if kind in ("command_executed", "command_rejected"):
+        query = select(Vehicle, VehicleCommand).outerjoin(
+            VehicleCommand,
+            and_(
+                VehicleCommand.id == bindparam("command_id"),
+                VehicleCommand.vehicle_id == Vehicle.id,
+            ),
+        )
+    elif kind == "grant_used":
+        query = select(Vehicle, Grant).outerjoin(Grant, Grant.id == bindparam("grant_id"))
+    elif kind == "trunk_opened":
+        query = select(Vehicle, Attempt).outerjoin(Attempt, _UNLOCKING_AT_CAR)
+    elif kind == "trunk_closed":
+        query = (
+            select(Vehicle, Attempt, _LOCK_UNDER_WAY)
+            .outerjoin(Attempt, _UNSECURED_AT_CAR)
+            .order_by(Attempt.trunk_opened_at.desc())
+        )
+    elif kind == "locked":
+        # What securing a deposited parcel finishes comes along: its delivery, stop, route,
+        # whether an incident waits for the lock and whether the route has other stops open.
+        query = (
+            select(Vehicle, Attempt, Delivery, RouteStop, Route, _NOT_LOCKED_OPEN, _STOPS_OPEN)
+            .outerjoin(Attempt, _UNSECURED_AT_CAR)
+            .outerjoin(Delivery, Delivery.id == Attempt.delivery_id)
+            .outerjoin(RouteStop, RouteStop.id == Attempt.stop_id)
+            .outerjoin(Route, Route.id == RouteStop.route_id)
+        )
+    else:
+        query = select(Vehicle)
+    query = query.where(vehicles.linked_car(bindparam("maker"), bindparam("maker_car")))
+    # The rows as the database holds them, also for objects the session holds already:
+    # state a statement wrote itself reaches them by `set_committed_value`, which a
+    # savepoint rolled back (a refused report of the batch) would not undo.
+    query = query.execution_options(populate_existing=True)
+    if logs:
+        logged = vehicles.logged_if_new()
+        query = query.add_columns(
+            select(func.count()).select_from(logged).scalar_subquery().label("logged")
+        )
+        if kind in _ANSWERS:
+            # The command's answer is written in the same statement too.
+            finished = vehicles.finished_if_logged(logged, _ANSWERS[kind])
+            query = query.add_columns(
+                select(func.count()).select_from(finished).scalar_subquery().label("finished")
+            )
+        elif kind in vehicles.WRITES_STATE:
+            # And so is the car's new lock or trunk state.
+            folded = vehicles.folded_if_logged(logged, kind)
+            query = query.add_columns(
+                select(func.count()).select_from(folded).scalar_subquery().label("folded")
+            )
+    _READS[(kind, logs)] = query
+    return query
+
+
+_READS: dict[tuple[str, bool], _AnyRead] = {}
+# A car's answer to a command, and the state it leaves the command in.
+_ANSWERS = {"command_executed": "executed", "command_rejected": "rejected"}
 
 
 def _position_needed(
@@ -71,38 +176,71 @@ def _answers_access(attempt: Attempt, opened_at: datetime) -> bool:
     return granted is not None and opened_at >= granted
 
 
-def _unsecured_attempt(session: Session, vehicle_id: str) -> Attempt | None:
-    """The attempt (if any) that opened this car's trunk and has not seen it locked since."""
-    return session.scalars(_UNSECURED_ATTEMPT_AT_CAR, {"vehicle_id": vehicle_id}).first()
-
-
 def ingest_vehicle_event(
     *, session: Session, settings: Settings, brand: str, event_in: VehicleEventIn, now: datetime
 ) -> bool:
-    """Fold a car maker's event into the platform and react to it. False when a duplicate."""
+    """Fold a car maker's event into the platform and react to it. False when a duplicate.
+
+    A report costs one statement to read what it needs (and, on PostgreSQL, to log it
+    unless seen before), and one flush for what it changed: a delivery's car sends a
+    handful, and each used to read its car, its command or attempt and log itself apart."""
     event_in = vehicles.bounded_report(
         event_in, received_at=now, max_ahead_s=settings.report_max_ahead_s
     )
-    vehicle = vehicles.find_by_external_id(
-        session=session, brand=brand, external_id=event_in.vehicle_id
-    )
-    log_position = keep_position = True
-    if event_in.type == "position":
-        keep_position, log_position = _position_needed(
-            session=session, settings=settings, vehicle_id=vehicle.id, at=event_in.occurred_at
+    kind = event_in.type
+    data = None if kind == "position" else vehicles.plain_event_data(event_in)
+    logs = data is not None and session.get_bind().dialect.name == "postgresql"
+    # Only what the statement binds: a key named like a column of a table the statement
+    # writes would be written to that column too.
+    params: dict[str, Any] = {"maker": brand, "maker_car": event_in.vehicle_id}
+    if kind in _ANSWERS:
+        params["command_id"] = event_in.command_id
+    elif kind == "grant_used":
+        params["grant_id"] = event_in.grant_id
+    if logs:
+        params |= {
+            "event_id": event_in.event_id,
+            "type": kind,
+            "occurred_at": event_in.occurred_at,
+            "received_at": now,
+            "data": data,
+            "detail": event_in.detail[:200] if event_in.detail else None,
+        }
+    rows = session.execute(_report_read(kind, logs), params).all()
+    if not rows:
+        raise NotFound(
+            f"no linked vehicle {event_in.vehicle_id!r} for brand {brand!r}", field="vehicle_id"
         )
-    vehicle, new = vehicles.record_event(
-        session=session,
-        brand=brand,
-        event_in=event_in,
-        now=now,
-        vehicle=vehicle,
-        log_position=log_position,
-        keep_position=keep_position,
-    )
+    vehicle: Vehicle = rows[0][0]
+    finished: bool | None = None  # None: the command's answer is not written yet
+    folded: bool | None = None  # None: the car's state is not written yet
+    if logs:
+        new = bool(rows[0]._mapping["logged"])
+        keep_position = True
+        if kind in _ANSWERS:
+            finished = bool(rows[0]._mapping["finished"])
+        elif kind in vehicles.WRITES_STATE:
+            folded = bool(rows[0]._mapping["folded"])
+    else:
+        log_position = keep_position = True
+        if kind == "position":
+            keep_position, log_position = _position_needed(
+                session=session, settings=settings, vehicle_id=vehicle.id, at=event_in.occurred_at
+            )
+        row = vehicles.event_row(
+            brand=brand, event_in=event_in, vehicle=vehicle, now=now, log_position=log_position
+        )
+        # One statement decides "new or seen before", also when two deliveries of the same
+        # event race: the unique (brand, event_id) keeps one, the other inserts nothing.
+        new = insert_if_absent(session, VehicleEvent, row)
     if not new:
         return False
-    kind = event_in.type
+    if folded is None:
+        vehicles.fold_new(vehicle, event_in, now=now, keep_position=keep_position)
+    elif folded:
+        # Written already: the session's copy learns it, with nothing left to write.
+        for name, value in vehicles.folded_state(kind, event_in.occurred_at).items():
+            set_committed_value(vehicle, name, value)
     if kind in ("locked", "unlocked", "trunk_opened", "trunk_closed"):
         events.record(
             session=session,
@@ -116,10 +254,18 @@ def ingest_vehicle_event(
         )
     if kind in ("command_executed", "command_rejected") and event_in.command_id:
         _on_command_result(
-            session=session, settings=settings, vehicle=vehicle, event_in=event_in, now=now
+            session=session,
+            settings=settings,
+            vehicle=vehicle,
+            command=rows[0][1],
+            finished=finished,
+            event_in=event_in,
+            now=now,
         )
     elif kind == "grant_used":
-        _on_grant_used(session=session, vehicle=vehicle, event_in=event_in, now=now)
+        _on_grant_used(
+            session=session, vehicle=vehicle, grant=rows[0][1], event_in=event_in, now=now
+        )
     elif kind == "grant_refused":
         events.record(
             session=session,
@@ -132,7 +278,7 @@ def ingest_vehicle_event(
             ),
         )
     elif kind == "trunk_opened":
-        attempt = session.scalars(_UNLOCKING_ATTEMPT_AT_CAR, {"vehicle_id": vehicle.id}).first()
+        attempt: Attempt | None = rows[0][1]
         if attempt is not None and _answers_access(attempt, event_in.occurred_at):
             outcomes.transition(attempt, domain.AttemptStatus.trunk_open)
             attempt.trunk_opened_at = event_in.occurred_at
@@ -158,16 +304,30 @@ def ingest_vehicle_event(
                 now=now,
             )
     elif kind == "trunk_closed":
-        attempt = _unsecured_attempt(session, vehicle.id)
+        attempt, lock_under_way = rows[0][1], rows[0][2]
         if attempt is not None and vehicle.lock_state != "locked":
             outcomes.send_lock(
-                session=session, settings=settings, vehicle=vehicle, attempt=attempt, now=now
+                session=session,
+                settings=settings,
+                vehicle=vehicle,
+                attempt=attempt,
+                now=now,
+                under_way=bool(lock_under_way),
             )
     elif kind == "locked":
         # Every attempt the lock secures (two parcels may have gone into one trunk).
-        for attempt in session.scalars(_UNSECURED_ATTEMPT_AT_CAR, {"vehicle_id": vehicle.id}).all():
-            if outcomes.secured_since(vehicle, attempt):
-                outcomes.mark_secured(session=session, settings=settings, attempt=attempt, now=now)
+        secures = [r for r in rows if r[1] is not None]
+        for r in secures:
+            if outcomes.secured_since(vehicle, r[1]):
+                outcomes.mark_secured(
+                    session=session,
+                    settings=settings,
+                    attempt=r[1],
+                    now=now,
+                    not_locked_open=r[5],
+                    # Read before any of them finished its stop: true of one attempt only.
+                    stops_open=r[6] if len(secures) == 1 else None,
+                )
     elif kind == "position":
         _on_position(session=session, settings=settings, vehicle=vehicle, now=now)
     session.flush()
@@ -175,11 +335,16 @@ def ingest_vehicle_event(
 
 
 def _on_grant_used(
-    *, session: Session, vehicle: Vehicle, event_in: VehicleEventIn, now: datetime
+    *,
+    session: Session,
+    vehicle: Vehicle,
+    grant: Grant | None,
+    event_in: VehicleEventIn,
+    now: datetime,
 ) -> None:
-    """Reconcile a car's own report that it accepted a grant: the ledger records the use;
-    a use of an unknown, revoked or already used grant is an incident."""
-    grant = session.get(Grant, event_in.grant_id) if event_in.grant_id else None
+    """Reconcile a car's own report that it accepted a grant (`grant`: the one it names, if
+    any): the ledger records the use; a use of an unknown, revoked or already used grant is
+    an incident."""
     if grant is None or grant.vehicle_id != vehicle.id:
         incidents.open_incident(
             session=session,
@@ -293,23 +458,30 @@ def _on_command_result(
     session: Session,
     settings: Settings,
     vehicle: Vehicle,
+    command: VehicleCommand | None,
+    finished: bool | None,
     event_in: VehicleEventIn,
     now: datetime,
 ) -> None:
-    command = session.get(VehicleCommand, event_in.command_id)
-    if (
-        command is None
-        or command.vehicle_id != vehicle.id
-        or command.status not in ("pending", "sending", "sent")
-    ):
+    """The car answered a command (`command`: the one it names, if it is this car's;
+    `finished`: whether the statement that read it also wrote the answer, None: not
+    written yet)."""
+    if command is None:
         return
     executed = event_in.type == "command_executed"
-    vehicles.finish_command(
-        command=command,
-        status="executed" if executed else "rejected",
-        now=now,
-        detail=event_in.detail,
-    )
+    status = "executed" if executed else "rejected"
+    if finished is None:
+        if command.status not in vehicles.ANSWERABLE:
+            return
+        vehicles.finish_command(command=command, status=status, now=now, detail=event_in.detail)
+    elif not finished:
+        return  # it had its answer, or ran out, already
+    else:
+        # Written already: the session's copy learns it, with nothing left to write.
+        set_committed_value(command, "status", status)
+        set_committed_value(command, "finished_at", now)
+        if event_in.detail:
+            set_committed_value(command, "detail", event_in.detail[:200])
     events.record(
         session=session,
         event=Event(

@@ -222,8 +222,16 @@ def fall_back(
 
 
 def finish_delivered(
-    *, session: Session, settings: Settings, attempt: Attempt, outcome: str, now: datetime
+    *,
+    session: Session,
+    settings: Settings,
+    attempt: Attempt,
+    outcome: str,
+    now: datetime,
+    stops_open: bool | None = None,
 ) -> None:
+    """The delivery is done (`stops_open`: whether its route has other open stops, if the
+    caller read it in this transaction)."""
     delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
     pickup = domain.is_pickup(delivery.purpose)
     if pickup:
@@ -238,7 +246,7 @@ def finish_delivered(
     stop = session.get(RouteStop, attempt.stop_id)
     assert stop is not None
     dispatch.finish_stop(stop=stop, status="done")
-    dispatch.maybe_finish_route(session=session, route_id=stop.route_id)
+    dispatch.maybe_finish_route(session=session, route_id=stop.route_id, stops_open=stops_open)
     if pickup:
         events.record(
             session=session,
@@ -289,15 +297,28 @@ def secured_since(vehicle: Vehicle, attempt: Attempt) -> bool:
     )
 
 
-def mark_secured(*, session: Session, settings: Settings, attempt: Attempt, now: datetime) -> None:
+def mark_secured(
+    *,
+    session: Session,
+    settings: Settings,
+    attempt: Attempt,
+    now: datetime,
+    not_locked_open: bool | None = None,
+    stops_open: bool | None = None,
+) -> None:
+    """The car reported the attempt's trunk closed and locked. What the caller read in this
+    transaction is not looked up again: `not_locked_open`, whether the attempt has an open
+    `trunk_not_locked` incident; `stops_open`, whether its route has other open stops
+    (None: looked up here)."""
     attempt.secured_at = now
-    incidents.resolve_open(
-        session=session,
-        attempt_id=attempt.id,
-        kind="trunk_not_locked",
-        resolution="car reported trunk closed and locked",
-        now=now,
-    )
+    if not_locked_open is not False:
+        incidents.resolve_open(
+            session=session,
+            attempt_id=attempt.id,
+            kind="trunk_not_locked",
+            resolution="car reported trunk closed and locked",
+            now=now,
+        )
     events.record(
         session=session,
         event=Event(
@@ -327,15 +348,31 @@ def mark_secured(*, session: Session, settings: Settings, attempt: Attempt, now:
         transition(attempt, domain.AttemptStatus.succeeded)
         attempt.ended_at = now
         finish_delivered(
-            session=session, settings=settings, attempt=attempt, outcome="delivered_trunk", now=now
+            session=session,
+            settings=settings,
+            attempt=attempt,
+            outcome="delivered_trunk",
+            now=now,
+            stops_open=stops_open,
         )
 
 
 def send_lock(
-    *, session: Session, settings: Settings, vehicle: Vehicle, attempt: Attempt, now: datetime
+    *,
+    session: Session,
+    settings: Settings,
+    vehicle: Vehicle,
+    attempt: Attempt,
+    now: datetime,
+    under_way: bool | None = None,
 ) -> VehicleCommand | None:
-    pending = session.scalars(_OPEN_LOCK_COMMAND, {"vehicle_id": vehicle.id}).first()
-    if pending is not None:
+    """Queue a lock for the car unless one is on its way already (`under_way`: already
+    read by the caller in this transaction; None: looked up here)."""
+    if under_way is None:
+        under_way = (
+            session.scalars(_OPEN_LOCK_COMMAND, {"vehicle_id": vehicle.id}).first() is not None
+        )
+    if under_way:
         return None
     command = vehicles.create_command(
         session=session,

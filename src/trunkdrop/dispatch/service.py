@@ -216,13 +216,15 @@ def finish_stop(*, stop: RouteStop, status: str) -> None:
     stop.status = status
 
 
-def maybe_finish_route(*, session: Session, route_id: str) -> None:
+def maybe_finish_route(*, session: Session, route_id: str, stops_open: bool | None = None) -> None:
+    """Finish a started route none of whose stops is open any more (`stops_open`: already
+    read by the caller in this transaction; None: looked up here)."""
     route = session.get(Route, route_id)
-    if (
-        route is not None
-        and route.status == "started"
-        and next_open_stop(session=session, route_id=route_id) is None
-    ):
+    if route is None or route.status != "started":
+        return
+    if stops_open is None:
+        stops_open = next_open_stop(session=session, route_id=route_id) is not None
+    if not stops_open:
         route.status = "finished"
         session.flush()
 

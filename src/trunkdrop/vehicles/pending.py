@@ -36,6 +36,11 @@ _HINT = "trunkdrop.pending.commands"
 hints.after_commit(_HINT, _queued, lambda _: _waiting.set())
 
 
+def queued_in(session: Session) -> bool:
+    """Whether this session's transaction queued a command so far (flushed)."""
+    return bool(session.info.get(_HINT))
+
+
 def claimed_in(session: Session) -> None:
     """The commands this session's transaction queued so far were claimed in it too (the
     dispatcher took a car's reports in and claimed in one transaction): its commit need

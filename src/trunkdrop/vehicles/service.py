@@ -7,7 +7,8 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, or_, select
+from sqlalchemy import CTE, Select, String, and_, bindparam, cast, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,7 +16,7 @@ from trunkdrop.errors import Conflict, Forbidden, InvalidInput, NotFound
 from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
 from trunkdrop.parties.models import Party, Role
-from trunkdrop.store.base import insert_if_absent, new_id
+from trunkdrop.store.base import UTCDateTime, insert_if_absent, new_id, table_of
 from trunkdrop.store.pages import Order, Page, page_of
 from trunkdrop.vehicles.models import Vehicle, VehicleCommand, VehicleEvent
 from trunkdrop.vehicles.ports import (
@@ -365,12 +366,17 @@ def _consent_given(
     session.flush()
 
 
+def linked_car(brand: Any, external_id: Any) -> Any:
+    """The condition naming the linked car a maker's report is about."""
+    return and_(
+        Vehicle.brand == brand, Vehicle.external_id == external_id, Vehicle.unlinked_at.is_(None)
+    )
+
+
 # Statements the cars' reports run for every event, built once: building one costs more
 # than running it.
 _LINKED_BY_EXTERNAL_ID = select(Vehicle).where(
-    Vehicle.brand == bindparam("brand"),
-    Vehicle.external_id == bindparam("external_id"),
-    Vehicle.unlinked_at.is_(None),
+    linked_car(bindparam("brand"), bindparam("external_id"))
 )
 
 
@@ -423,29 +429,159 @@ def record_event(
     """
     if vehicle is None:
         vehicle = find_by_external_id(session=session, brand=brand, external_id=event_in.vehicle_id)
+    row = event_row(
+        brand=brand, event_in=event_in, vehicle=vehicle, now=now, log_position=log_position
+    )
+    # One statement decides "new or seen before", also when two deliveries of the same
+    # event race: the unique (brand, event_id) keeps one, the other inserts nothing.
+    if not insert_if_absent(session, VehicleEvent, row):
+        return vehicle, False
+    fold_new(vehicle, event_in, now=now, keep_position=keep_position)
+    return vehicle, True
+
+
+def event_row(
+    *, brand: str, event_in: VehicleEventIn, vehicle: Vehicle, now: datetime, log_position: bool
+) -> dict[str, Any]:
+    """The car's event as its log stores it: coordinates only where the owner lets the
+    platform know them and a delivery needs them (`log_position`)."""
     if event_in.type == "position" and (event_in.latitude is None or event_in.longitude is None):
         raise InvalidInput("a position event needs latitude and longitude", field="latitude")
-    unseen = {"event_id", "vehicle_id", "type", "occurred_at"}
+    unseen = set(_ALWAYS_UNSEEN)
     if not location_consented(vehicle, now=now) or not log_position:
         unseen |= {"latitude", "longitude"}  # not even kept in the event log
-    data: dict[str, Any] = event_in.model_dump(mode="json", exclude=unseen, exclude_none=True)
-    row = {
+    return {
         "brand": brand,
         "event_id": event_in.event_id,
         "vehicle_id": vehicle.id,
         "type": event_in.type,
         "occurred_at": event_in.occurred_at,
         "received_at": now,
-        "data": data,
+        "data": event_in.model_dump(mode="json", exclude=unseen, exclude_none=True),
     }
-    # One statement decides "new or seen before", also when two deliveries of the same
-    # event race: the unique (brand, event_id) keeps one, the other inserts nothing.
-    if not insert_if_absent(session, VehicleEvent, row):
-        return vehicle, False
+
+
+# What the log row holds in its own columns, not in `data`.
+_ALWAYS_UNSEEN = frozenset({"event_id", "vehicle_id", "type", "occurred_at"})
+
+
+def plain_event_data(event_in: VehicleEventIn) -> dict[str, Any] | None:
+    """The log's `data` of a report that carries no coordinates, which depends on nothing
+    the car's row holds (so it can be written in the statement that reads the car); None
+    for a report with coordinates (what is kept of them depends on the owner's consent)."""
+    if event_in.latitude is not None or event_in.longitude is not None:
+        return None
+    return event_in.model_dump(mode="json", exclude=set(_ALWAYS_UNSEEN), exclude_none=True)
+
+
+def logged_if_new() -> CTE:
+    """PostgreSQL: the report written to the log unless seen before, as a data-modifying
+    WITH of the statement that reads the car (it names the car's id): the read and the
+    write that decides "new" are one round trip. It returns a row only when it wrote one.
+    Binds maker (the brand), maker_car (the car's external id), event_id, type,
+    occurred_at, received_at and data (a report without coordinates: `plain_event_data`).
+    The car's own columns are not bind names: a statement that writes the car's row would
+    write a parameter named like one of its columns to it."""
+    table = table_of(VehicleEvent)
+    source = select(
+        cast(bindparam("maker"), String),
+        cast(bindparam("event_id"), String),
+        Vehicle.id,
+        cast(bindparam("type"), String),
+        cast(bindparam("occurred_at", type_=UTCDateTime()), UTCDateTime()),
+        cast(bindparam("received_at", type_=UTCDateTime()), UTCDateTime()),
+        cast(bindparam("data", type_=table.c.data.type), table.c.data.type),
+    ).where(linked_car(bindparam("maker"), bindparam("maker_car")))
+    columns = ["brand", "event_id", "vehicle_id", "type", "occurred_at", "received_at", "data"]
+    return (
+        pg_insert(table)
+        .from_select(columns, source)
+        .on_conflict_do_nothing()
+        .returning(table.c.id, table.c.vehicle_id)
+        .cte("logged")
+    )
+
+
+def finished_if_logged(logged: CTE, status: str) -> CTE:
+    """PostgreSQL: the command a car's report answers marked `status` (`finish_command`),
+    as a data-modifying WITH beside `logged_if_new`: only when the report is new, the
+    command is that car's and it still waits for an answer. It returns a row only when it
+    finished the command; rows read beside it show the command as it was before. Binds
+    command_id, received_at (the time it finished) and detail (None: kept)."""
+    table = table_of(VehicleCommand)
+    return (
+        table.update()
+        .where(
+            table.c.id == bindparam("command_id"),
+            table.c.status.in_(ANSWERABLE),
+            table.c.vehicle_id.in_(select(logged.c.vehicle_id)),
+        )
+        .values(
+            status=status,
+            finished_at=bindparam("received_at", type_=UTCDateTime()),
+            detail=func.coalesce(bindparam("detail", type_=String), table.c.detail),
+        )
+        .returning(table.c.id)
+        .cte("finished")
+    )
+
+
+# The states of a command the car's answer may still finish.
+ANSWERABLE = ("pending", "sending", "sent")
+
+
+def folded_if_logged(logged: CTE, kind: str) -> CTE:
+    """PostgreSQL: a report of a kind in `WRITES_STATE` folded into its car's row (`_fold`)
+    as a data-modifying WITH beside `logged_if_new`: only when the report is new and not
+    older than the state it would change. It returns a row only when it changed the car;
+    `folded_state` is then what the session's copy learns. Binds occurred_at."""
+    table = table_of(Vehicle)
+    since, _ = _STATE_OF[kind]
+    at = bindparam("occurred_at", type_=UTCDateTime())
+    values = {k: (at if v is _AT else v) for k, v in _STATE_OF[kind][1].items()}
+    last = table.c[since]
+    return (
+        table.update()
+        .where(table.c.id.in_(select(logged.c.vehicle_id)), or_(last.is_(None), last <= at))
+        .values(values)
+        .returning(table.c.id)
+        .cte("folded")
+    )
+
+
+def folded_state(kind: str, at: datetime) -> dict[str, Any]:
+    """What a report of `kind` (in `WRITES_STATE`) made at `at` sets on its car."""
+    return {k: (at if v is _AT else v) for k, v in _STATE_OF[kind][1].items()}
+
+
+_AT = object()  # the report's time
+# What a report of each kind sets on the car (as `_fold`), and the time it must not be
+# older than.
+_STATE_OF: dict[str, tuple[str, dict[str, Any]]] = {
+    "trunk_opened": (
+        "trunk_state_at",
+        {
+            "trunk_state": "open",
+            "trunk_state_at": _AT,
+            "lock_state": "unlocked",
+            "lock_state_at": _AT,
+        },
+    ),
+    "trunk_closed": ("trunk_state_at", {"trunk_state": "closed", "trunk_state_at": _AT}),
+    "locked": ("lock_state_at", {"lock_state": "locked", "lock_state_at": _AT}),
+    "unlocked": ("lock_state_at", {"lock_state": "unlocked", "lock_state_at": _AT}),
+}
+WRITES_STATE = frozenset(_STATE_OF)
+
+
+def fold_new(
+    vehicle: Vehicle, event_in: VehicleEventIn, *, now: datetime, keep_position: bool = True
+) -> None:
+    """Fold an event seen for the first time into the car's state (written by the next
+    query's autoflush or the commit)."""
     if event_in.type == "position" and not keep_position:
-        return vehicle, True  # no delivery needs to know where this car is
-    _fold(vehicle, event_in, now=now)  # written by the next query's autoflush or the commit
-    return vehicle, True
+        return  # no delivery needs to know where this car is
+    _fold(vehicle, event_in, now=now)
 
 
 def location_consented(vehicle: Vehicle, *, now: datetime | None = None) -> bool:

@@ -37,9 +37,14 @@ def queue(
     audience: Sequence[str],
     ordering_key: str,
     now: datetime,
+    listeners: Sequence[tuple[str, list[str]]] | None = None,
 ) -> int:
     """Queue the event for every enabled endpoint whose owner may see it (an operator's
-    sees all) and that subscribed to its kind; the number queued."""
+    sees all) and that subscribed to its kind; the number queued. `listeners`: those
+    endpoints (id, kinds) as the caller read them in this transaction (None: read here)."""
+    if listeners is None:
+        found = session.execute(_LISTENERS, {"audience": list(audience)})
+        listeners = [(endpoint_id, types) for endpoint_id, types in found]
     rows: list[dict[str, Any]] = [
         {
             "id": new_id("msg"),
@@ -53,7 +58,7 @@ def queue(
             "next_try_at": now,
             "ended_at": None,
         }
-        for endpoint_id, types in session.execute(_LISTENERS, {"audience": list(audience)})
+        for endpoint_id, types in listeners
         if kind in types
     ]
     append_rows(session, WebhookMessage, rows)
