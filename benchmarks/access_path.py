@@ -211,8 +211,13 @@ def seeded_platform(
             delivery_ids = []
             for k in range(per_driver):
                 n = d * per_driver + k
-                # Each driver its own street, stops 100 m apart: a plausible track.
-                lat, lon = CENTRE[0] + k * 0.0009, CENTRE[1] + d * 0.0009
+                # Each driver its own street, stops 100 m apart: a plausible track. A long
+                # day turns into the next street every 100 stops and comes back along it, so
+                # it stays inside the 15 km service area (access_steps.py seeds one driver
+                # with 228 stops) and no step is longer than 100 m.
+                streets, street, along = -(-per_driver // 100), k // 100, k % 100
+                lat = CENTRE[0] + (along if street % 2 == 0 else 99 - along) * 0.0009
+                lon = CENTRE[1] + (d * streets + street) * 0.0009
                 owner = parties.create_party(session=s, role="customer", name=f"c{n}", now=now())
                 car = vehicles.link_vehicle(
                     session=s,

@@ -142,6 +142,8 @@ async def deliver(app: Any, platform: Any, seed: dict[str, Any], count: int, met
                 },
             ),
         )
+        if "challenge" not in attempt:
+            raise RuntimeError(f"attempt at stop {done} refused: {attempt}")
         challenge = attempt["challenge"]
         message = tokens.proof_message(
             nonce=challenge["nonce"], action=tokens.TRUNK_UNLOCK, attempt_id=attempt["id"]
