@@ -331,10 +331,12 @@ def start_attempt_with_challenge(
     """`start_attempt`, and when the app names its handset, that handset's challenge for
     the new attempt in the same step. A handset that may not sign (unknown, revoked)
     refuses the whole step: nothing starts."""
+    device = None
     if attempt_in.device_id is not None:
         # Checked before the attempt exists: a refusal is kept (audited), so it must not
-        # be able to keep a half-done step with it.
-        devices.require_usable_device(
+        # be able to keep a half-done step with it. Held in `device` until the challenge:
+        # the session keeps only objects something refers to, and its check finds it there.
+        device = devices.require_usable_device(
             session=session, driver=driver, device_id=attempt_in.device_id, subject=stop_id, now=now
         )
     attempt = start_attempt(
@@ -345,13 +347,13 @@ def start_attempt_with_challenge(
         attempt_in=attempt_in,
         now=now,
     )
-    if attempt_in.device_id is None:
+    if device is None:
         return attempt, None
     # The attempt is this driver's own, just started: the challenge needs no second look.
     nonce = devices.issue_challenge(
         session=session,
         driver=driver,
-        device_id=attempt_in.device_id,
+        device_id=device.id,
         attempt_id=attempt.id,
         lifetime_s=settings.nonce_lifetime_s,
         now=now,
