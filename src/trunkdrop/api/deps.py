@@ -251,6 +251,29 @@ async def driver_call(
 AtTheCar = Annotated[DriverCall, Depends(driver_call)]
 
 
+@dataclass(frozen=True)
+class PartyCall:
+    """Any party's read on the hot path (a driver polls their attempt several times a
+    stop): the platform, the caller and the request's unit of work in one dependency, as
+    `DriverCall` is for the driver's writes. The view checks what the caller may see."""
+
+    platform: Platform
+    party: Party
+    unit: UnitOfWork
+
+
+async def party_call(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> PartyCall:
+    platform: Platform = request.app.state.platform
+    party = await current_party(platform, request, credentials)
+    return PartyCall(platform, party, UnitOfWork(platform, request))
+
+
+Caller = Annotated[PartyCall, Depends(party_call)]
+
+
 def role(*roles: Role) -> Callable[[Party], Coroutine[Any, Any, Party]]:
     async def check(party: CurrentParty) -> Party:
         parties.require_role(party, *roles)
