@@ -113,9 +113,14 @@ class UnitOfWork:
         self._platform, self._request = platform, request
         self._reads_only = request.method in ("GET", "HEAD")
 
-    async def __call__(self, work: Callable[[Session], T], *, reads_only: bool = False) -> T:
+    async def __call__(
+        self, work: Callable[[Session], T], *, reads_only: bool = False, plain_reads: bool = False
+    ) -> T:
         """Run `work` in the request's transaction; `reads_only` for a write verb whose
-        work only reads (it then takes no write lock)."""
+        work only reads (it then takes no write lock). `plain_reads`: the work only reads,
+        locks nothing and streams nothing, so it needs no transaction at all
+        (`store.engine.read_only_session`'s autocommit; a write verb's work must also say
+        `reads_only`)."""
         reads_only = reads_only or self._reads_only
         # Reads and writes on pools of their own: on SQLite a write waits for the write
         # lock holding its thread, and reads (which need no lock) must not queue behind it.
@@ -123,11 +128,15 @@ class UnitOfWork:
         # deadlock.
         state = self._request.app.state
         limiter = state.db_read_threads if reads_only else state.db_write_threads
-        return await anyio.to_thread.run_sync(self._run, work, reads_only, limiter=limiter)
+        return await anyio.to_thread.run_sync(
+            self._run, work, reads_only, plain_reads and reads_only, limiter=limiter
+        )
 
-    def _run(self, work: Callable[[Session], T], reads_only: bool) -> T:
+    def _run(self, work: Callable[[Session], T], reads_only: bool, autocommit: bool) -> T:
         try:
-            with unit_of_work(self._platform.session_factory, reads_only=reads_only) as session:
+            with unit_of_work(
+                self._platform.session_factory, reads_only=reads_only, autocommit=autocommit
+            ) as session:
                 return work(session)
         finally:
             # A write verb wakes the workers also when its transaction only read: it may
@@ -205,7 +214,7 @@ def _session_party(platform: Platform, session_id: str) -> Party:
 
 
 def _authenticate(platform: Platform, cache: KeyCache, key: str) -> Party:
-    with read_only_session(platform.session_factory) as session:
+    with read_only_session(platform.session_factory, autocommit=True) as session:
         return cache.authenticate(session, key)
 
 
@@ -240,6 +249,29 @@ async def driver_call(
 
 
 AtTheCar = Annotated[DriverCall, Depends(driver_call)]
+
+
+@dataclass(frozen=True)
+class PartyCall:
+    """Any party's read on the hot path (a driver polls their attempt several times a
+    stop): the platform, the caller and the request's unit of work in one dependency, as
+    `DriverCall` is for the driver's writes. The view checks what the caller may see."""
+
+    platform: Platform
+    party: Party
+    unit: UnitOfWork
+
+
+async def party_call(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> PartyCall:
+    platform: Platform = request.app.state.platform
+    party = await current_party(platform, request, credentials)
+    return PartyCall(platform, party, UnitOfWork(platform, request))
+
+
+Caller = Annotated[PartyCall, Depends(party_call)]
 
 
 def role(*roles: Role) -> Callable[[Party], Coroutine[Any, Any, Party]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, bindparam, exists, or_, select, update
+from sqlalchemy import CursorResult, and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -16,12 +16,13 @@ from trunkdrop.access.tokens import TRUNK_UNLOCK, Keyring
 from trunkdrop.config import Settings
 from trunkdrop.deliveries import domain, outcomes
 from trunkdrop.deliveries import service as deliveries
-from trunkdrop.deliveries.models import Attempt
+from trunkdrop.deliveries.models import Attempt, Delivery, DeliveryOption
 from trunkdrop.deliveries.schemas import AccessGranted, AttemptRead, AttemptStart
 from trunkdrop.devices import service as devices
-from trunkdrop.devices.models import DeviceNonce
+from trunkdrop.devices.models import DeviceNonce, DriverFix
 from trunkdrop.devices.schemas import DeviceProof
 from trunkdrop.dispatch import service as dispatch
+from trunkdrop.dispatch.models import Route, RouteStop
 from trunkdrop.errors import AccessRefused, Conflict, Forbidden, InvalidInput, NotFound
 from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
@@ -34,8 +35,31 @@ from trunkdrop.vehicles.models import Vehicle, VehicleCommand
 
 _ATTEMPT_AT_STOP = select(Attempt.id).where(Attempt.stop_id == bindparam("stop_id"))
 
-_OTHER_ATTEMPT_AT_CAR = select(Attempt.id).where(
-    Attempt.vehicle_id == bindparam("vehicle_id"),
+# What starting an attempt checks about its stop, in one statement (built once): its route
+# and delivery, the driver's next stop, an attempt already there, and the driver's last fix
+# (then held: `_follow_track` reads no more). The subqueries stand on their own
+# (`correlate(None)`): the driver's next stop is looked for among all their started
+# routes, not in the route selected here.
+_AT_THE_STOP = (
+    select(
+        Route,
+        Delivery,
+        DriverFix,
+        dispatch.drivers_open_stops(driver_id=bindparam("driver_id"))
+        .with_only_columns(RouteStop.id)
+        .limit(1)
+        .correlate(None)
+        .scalar_subquery(),
+        _ATTEMPT_AT_STOP.limit(1).correlate(None).scalar_subquery(),
+    )
+    .select_from(Route)
+    .join(Delivery, Delivery.id == bindparam("delivery_id"))
+    .outerjoin(DriverFix, DriverFix.driver_id == bindparam("driver_id"))
+    .where(Route.id == bindparam("route_id"))
+)
+
+# Another attempt at the car that may still open it.
+_OTHER_ATTEMPT = select(Attempt.id).where(
     Attempt.id != bindparam("attempt_id"),
     or_(
         Attempt.status.in_((domain.AttemptStatus.unlocking, domain.AttemptStatus.trunk_open)),
@@ -49,6 +73,7 @@ _OTHER_ATTEMPT_AT_CAR = select(Attempt.id).where(
         ),
     ),
 )
+_OTHER_ATTEMPT_AT_CAR = _OTHER_ATTEMPT.where(Attempt.vehicle_id == bindparam("vehicle_id"))
 
 # A live grant on the car, or another attempt at it that may still open it: one statement.
 _CAR_BUSY = select(
@@ -60,6 +85,39 @@ _CAR_BUSY = select(
         ),
         _OTHER_ATTEMPT_AT_CAR.exists(),
     )
+)
+
+# What an access request checks about the delivery at the car, in one statement (built
+# once): the delivery, its car and the booked place, the driver's last fix, whether the car
+# is busy (`_CAR_BUSY`), and whether a grant of the car ran out unswept (else issuing the
+# grant needs no sweep).
+_ACCESS_FACTS = (
+    select(
+        Delivery,
+        Vehicle,
+        DeliveryOption,
+        DriverFix,
+        or_(
+            exists().where(
+                Grant.vehicle_id == Vehicle.id,
+                Grant.status == "live",
+                Grant.expires_at > bindparam("now"),
+            ),
+            _OTHER_ATTEMPT.where(Attempt.vehicle_id == Vehicle.id).exists(),
+        ),
+        exists().where(
+            Grant.vehicle_id == Vehicle.id,
+            Grant.status == "live",
+            Grant.expires_at <= bindparam("now"),
+        ),
+    )
+    .join(Vehicle, Vehicle.id == Delivery.vehicle_id)
+    .join(
+        DeliveryOption,
+        and_(DeliveryOption.delivery_id == Delivery.id, DeliveryOption.seq == bindparam("seq")),
+    )
+    .outerjoin(DriverFix, DriverFix.driver_id == bindparam("driver_id"))
+    .where(Delivery.id == bindparam("delivery_id"))
 )
 
 _CLAIM_ACCESS = (
@@ -79,6 +137,28 @@ def get_attempt(*, session: Session, attempt_id: str) -> Attempt:
     return attempt
 
 
+def attempt_read(*, session: Session, party: Party, attempt_id: str) -> AttemptRead:
+    """The attempt, as `party` may see it. A driver polls their own attempt many times a
+    stop: for a driver it is read as the plain columns the answer shows, in one statement
+    past the ORM (whose loading cost more than the read); anyone else is checked through
+    the delivery, as `check_attempt_access` does."""
+    if party.role != Role.driver:
+        attempt = get_attempt(session=session, attempt_id=attempt_id)
+        check_attempt_access(session=session, party=party, attempt=attempt)
+        return AttemptRead.model_validate(attempt)
+    row = session.connection().execute(_ATTEMPT_READ, {"attempt_id": attempt_id}).first()
+    if row is None:
+        raise NotFound(f"no attempt with id {attempt_id!r}", field="attempt_id")
+    if row.driver_id != party.id:
+        raise Forbidden("this attempt is another driver's")
+    return AttemptRead.model_validate(row)
+
+
+_ATTEMPT_READ = select(
+    table_of(Attempt).c.driver_id, *(table_of(Attempt).c[name] for name in AttemptRead.model_fields)
+).where(table_of(Attempt).c.id == bindparam("attempt_id"))
+
+
 def check_attempt_access(*, session: Session, party: Party, attempt: Attempt) -> None:
     if party.role == Role.driver:
         if attempt.driver_id != party.id:
@@ -91,12 +171,41 @@ def check_attempt_access(*, session: Session, party: Party, attempt: Attempt) ->
 def _own_attempt(session: Session, driver: Party, attempt_id: str) -> Attempt:
     # Lock the attempt first: every change to it then runs one at a time, and row locks
     # are always taken in the same order (attempt, then what it touches).
-    attempt = session.get(Attempt, attempt_id, with_for_update=True)
+    # As `session.get(..., with_for_update=True)` does, with the statement built once.
+    attempt = session.scalars(_ATTEMPT_FOR_UPDATE, {"attempt_id": attempt_id}).one_or_none()
     if attempt is None:
         raise NotFound(f"no attempt with id {attempt_id!r}", field="attempt_id")
     if attempt.driver_id != driver.id:
         raise Forbidden("this attempt is another driver's")
     return attempt
+
+
+_ATTEMPT_FOR_UPDATE = select(Attempt).where(Attempt.id == bindparam("attempt_id")).with_for_update()
+
+
+# A deposit reads the attempt (locked, as `_own_attempt` does), its delivery and its car:
+# one statement. Only the attempt's row is locked, as before; the others are read as a
+# plain read would.
+_ATTEMPT_AT_THE_CAR = (
+    select(Attempt, Delivery, Vehicle)
+    .join(Delivery, Delivery.id == Attempt.delivery_id)
+    .outerjoin(Vehicle, Vehicle.id == Attempt.vehicle_id)
+    .where(Attempt.id == bindparam("attempt_id"))
+    .with_for_update(of=Attempt)
+)
+
+
+def _own_attempt_at_the_car(
+    session: Session, driver: Party, attempt_id: str
+) -> tuple[Attempt, Delivery, Vehicle | None]:
+    """`_own_attempt`, with the attempt's delivery and car read in the same statement."""
+    row = session.execute(_ATTEMPT_AT_THE_CAR, {"attempt_id": attempt_id}).one_or_none()
+    if row is None:
+        raise NotFound(f"no attempt with id {attempt_id!r}", field="attempt_id")
+    attempt, delivery, vehicle = row
+    if attempt.driver_id != driver.id:
+        raise Forbidden("this attempt is another driver's")
+    return attempt, delivery, vehicle
 
 
 def start_attempt(
@@ -110,7 +219,22 @@ def start_attempt(
 ) -> Attempt:
     """The driver is at the stop with the parcel in hand."""
     stop = dispatch.get_stop(session=session, stop_id=stop_id, for_update=True)
-    route = dispatch.get_route(session=session, route_id=stop.route_id)
+    # Read after the stop's lock (a re-plan that held it has committed by now), in one
+    # statement: its route, the driver's next stop, an attempt already there, the delivery.
+    found = session.execute(
+        _AT_THE_STOP,
+        {
+            "route_id": stop.route_id,
+            "delivery_id": stop.delivery_id,
+            "driver_id": driver.id,
+            "stop_id": stop.id,
+        },
+    ).one_or_none()
+    if found is None:  # pragma: no cover - foreign keys: named as the lookups name them
+        dispatch.get_route(session=session, route_id=stop.route_id)
+        deliveries.get_delivery(session=session, delivery_id=stop.delivery_id)
+        raise NotFound("the stop's route or delivery is gone")
+    route, delivery, _, next_stop_id, attempt_there = found
     if route.driver_id != driver.id:
         raise Forbidden("this stop is on another driver's route")
     if route.status != "started":
@@ -119,11 +243,10 @@ def start_attempt(
         raise Conflict(f"this stop is {stop.status}", code="stop_finished")
     # The one stop the app shows as next (`is_next`): not merely the first open stop of
     # this route, since a driver may have another route started.
-    if dispatch.drivers_next_stop_id(session=session, driver_id=driver.id) != stop.id:
+    if next_stop_id != stop.id:
         raise Conflict("finish the earlier stops of the route first", code="stop_not_open")
-    if session.scalars(_ATTEMPT_AT_STOP, {"stop_id": stop.id}).first():
+    if attempt_there is not None:
         raise Conflict("an attempt at this stop already exists", code="attempt_exists")
-    delivery = deliveries.get_delivery(session=session, delivery_id=stop.delivery_id)
     pickup = domain.is_pickup(delivery.purpose)
     # A pickup's parcel is in the trunk: its label is scanned there (`collect`).
     if not pickup and attempt_in.scanned_parcel_ref != delivery.parcel_ref:
@@ -208,10 +331,12 @@ def start_attempt_with_challenge(
     """`start_attempt`, and when the app names its handset, that handset's challenge for
     the new attempt in the same step. A handset that may not sign (unknown, revoked)
     refuses the whole step: nothing starts."""
+    device = None
     if attempt_in.device_id is not None:
         # Checked before the attempt exists: a refusal is kept (audited), so it must not
-        # be able to keep a half-done step with it.
-        devices.require_usable_device(
+        # be able to keep a half-done step with it. Held in `device` until the challenge:
+        # the session keeps only objects something refers to, and its check finds it there.
+        device = devices.require_usable_device(
             session=session, driver=driver, device_id=attempt_in.device_id, subject=stop_id, now=now
         )
     attempt = start_attempt(
@@ -222,13 +347,13 @@ def start_attempt_with_challenge(
         attempt_in=attempt_in,
         now=now,
     )
-    if attempt_in.device_id is None:
+    if device is None:
         return attempt, None
     # The attempt is this driver's own, just started: the challenge needs no second look.
     nonce = devices.issue_challenge(
         session=session,
         driver=driver,
-        device_id=attempt_in.device_id,
+        device_id=device.id,
         attempt_id=attempt.id,
         lifetime_s=settings.nonce_lifetime_s,
         now=now,
@@ -301,13 +426,31 @@ def request_access(
         now=now,
     )
     assert attempt.option_seq is not None
-    delivery, vehicle, booked = deliveries.delivery_at_the_car(
-        session=session, delivery_id=attempt.delivery_id, seq=attempt.option_seq
-    )
+    facts = session.execute(
+        _ACCESS_FACTS,
+        {
+            "delivery_id": attempt.delivery_id,
+            "seq": attempt.option_seq,
+            "driver_id": driver.id,
+            "attempt_id": attempt.id,
+            "now": now,
+        },
+    ).one_or_none()
+    if facts is not None:
+        # The driver's fix, when there is one, is now held: `_follow_track` reads no more.
+        delivery, vehicle, booked, _, car_busy, ran_out = facts
+        busy = bool(car_busy)
+    else:  # named as the lookups name what is missing
+        delivery, vehicle, booked = deliveries.delivery_at_the_car(
+            session=session, delivery_id=attempt.delivery_id, seq=attempt.option_seq
+        )
+        busy = bool(
+            session.scalar(
+                _CAR_BUSY, {"vehicle_id": vehicle.id, "attempt_id": attempt.id, "now": now}
+            )
+        )
+        ran_out = True
     car_verifies = vehicles.capabilities_of(vehicle).offline_grants
-    busy = bool(
-        session.scalar(_CAR_BUSY, {"vehicle_id": vehicle.id, "attempt_id": attempt.id, "now": now})
-    )
     ctx = domain.AccessContext(
         now=now,
         window=domain.TimeWindow(booked.window_start, booked.window_end),
@@ -386,6 +529,7 @@ def request_access(
         window_end=min(booked.window_end, vehicle.consent_expires_at or booked.window_end),
         lifetime_s=settings.grant_lifetime_s,
         now=now,
+        sweep=bool(ran_out),
     )
     if car_verifies:
         attempt.grant_id = grant.id
@@ -471,10 +615,9 @@ def confirm_deposit(
     now: datetime,
     scanned_parcel_ref: str | None = None,
 ) -> Attempt:
-    attempt = _own_attempt(session, driver, attempt_id)
+    attempt, delivery, vehicle = _own_attempt_at_the_car(session, driver, attempt_id)
     if attempt.mode != "trunk":
         raise Conflict("use handover for a home delivery", code="not_a_trunk_stop")
-    delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
     if domain.is_pickup(delivery.purpose):
         raise Conflict(
             "a pickup is confirmed by scanning its label: use collect", code="not_a_delivery"
@@ -533,7 +676,7 @@ def confirm_deposit(
             else "parcel placed in the trunk",
         ),
     )
-    _await_lock(session=session, settings=settings, attempt=attempt, now=now)
+    _await_lock(session=session, settings=settings, attempt=attempt, now=now, vehicle=vehicle)
     return attempt
 
 
@@ -602,10 +745,19 @@ def collect(
     return attempt
 
 
-def _await_lock(*, session: Session, settings: Settings, attempt: Attempt, now: datetime) -> None:
+def _await_lock(
+    *,
+    session: Session,
+    settings: Settings,
+    attempt: Attempt,
+    now: datetime,
+    vehicle: Vehicle | None = None,
+) -> None:
     """The driver's part is done: finish at once if the car already reported closed and
-    locked since it opened, else lock a closed trunk; the car's report decides."""
-    vehicle = session.get(Vehicle, attempt.vehicle_id)
+    locked since it opened, else lock a closed trunk; the car's report decides. `vehicle`:
+    the attempt's car, when the caller read it already."""
+    if vehicle is None:
+        vehicle = session.get(Vehicle, attempt.vehicle_id)
     assert vehicle is not None
     if outcomes.secured_since(vehicle, attempt):
         outcomes.mark_secured(session=session, settings=settings, attempt=attempt, now=now)

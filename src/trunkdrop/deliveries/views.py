@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from trunkdrop.api import changes
 from trunkdrop.api.deps import (
     AtTheCar,
+    Caller,
     CommitInView,
     CurrentParty,
     Driver,
@@ -25,7 +26,6 @@ from trunkdrop.api.deps import (
     Retailer,
     SessionDep,
     SettingsDep,
-    UnitDep,
 )
 from trunkdrop.api.idempotency import IdempotencyKey
 from trunkdrop.api.pages import PageParams, page_read
@@ -245,15 +245,15 @@ async def start_attempt(
 
 
 @router.get("/attempts/{attempt_id}", response_model=AttemptRead)
-async def get_attempt(attempt_id: Id, unit: UnitDep, party: CurrentParty) -> AttemptRead:
+async def get_attempt(attempt_id: Id, call: Caller) -> AttemptRead:
     """One attempt at the car or the door: its state and what it waits for."""
-    return await unit(lambda session: _attempt_read(session, party, attempt_id))
+    return await call.unit(
+        lambda session: _attempt_read(session, call.party, attempt_id), plain_reads=True
+    )
 
 
 def _attempt_read(session: Session, party: Party, attempt_id: str) -> AttemptRead:
-    attempt = attempts.get_attempt(session=session, attempt_id=attempt_id)
-    attempts.check_attempt_access(session=session, party=party, attempt=attempt)
-    return AttemptRead.model_validate(attempt)
+    return attempts.attempt_read(session=session, party=party, attempt_id=attempt_id)
 
 
 @router.post(
@@ -423,7 +423,7 @@ async def _after(first: str, rest: AsyncIterator[str]) -> AsyncIterator[str]:
 
 
 def _read_attempt(platform: Platform, party: Party, attempt_id: str) -> AttemptRead:
-    with read_only_session(platform.session_factory) as session:
+    with read_only_session(platform.session_factory, autocommit=True) as session:
         return _attempt_read(session, party, attempt_id)
 
 

@@ -252,27 +252,39 @@ def check_proof(
         now=now,
         hold=True,
     )
-    nonce = session.get(DeviceNonce, proof.nonce)
-    if nonce is None:
-        _refuse(session, driver, attempt_id, "nonce_unknown", now, device.id)
-        raise AccessRefused(
-            "this nonce was never issued; ask for a new challenge",
-            code="nonce_unknown",
-            field="nonce",
+    # Burn the nonce on its first presentation, whatever the outcome (compare-and-set),
+    # and read it in the same statement. Only one issued for this device and attempt
+    # burns: a nonce presented for another is refused below and left as it was.
+    nonce = (
+        session.connection()
+        .execute(
+            _BURN_OWN_NONCE,
+            {
+                "burnt_nonce": proof.nonce,
+                "own_device_id": device.id,
+                "own_attempt_id": attempt_id,
+                "at": now,
+            },
         )
-    if nonce.device_id != device.id or nonce.attempt_id != attempt_id:
-        _refuse(session, driver, attempt_id, "nonce_mismatch", now, device.id)
-        raise AccessRefused(
-            "this nonce was issued for another device or attempt",
-            code="nonce_mismatch",
-            field="nonce",
-        )
-    # Burn the nonce on its first presentation, whatever the outcome (compare-and-set).
-    burnt = cast(
-        CursorResult[Any],
-        session.connection().execute(_BURN_NONCE, {"burnt_nonce": nonce.nonce, "at": now}),
+        .first()
     )
-    if burnt.rowcount != 1:
+    if nonce is None:
+        # Nothing burnt: say why, as the nonce stands (unknown, another's, or used).
+        held = session.get(DeviceNonce, proof.nonce)
+        if held is None:
+            _refuse(session, driver, attempt_id, "nonce_unknown", now, device.id)
+            raise AccessRefused(
+                "this nonce was never issued; ask for a new challenge",
+                code="nonce_unknown",
+                field="nonce",
+            )
+        if held.device_id != device.id or held.attempt_id != attempt_id:
+            _refuse(session, driver, attempt_id, "nonce_mismatch", now, device.id)
+            raise AccessRefused(
+                "this nonce was issued for another device or attempt",
+                code="nonce_mismatch",
+                field="nonce",
+            )
         _refuse(session, driver, attempt_id, "nonce_used", now, device.id)
         raise AccessRefused("this nonce was already used", code="nonce_used", field="nonce")
     if now >= nonce.expires_at:
@@ -294,13 +306,17 @@ def check_proof(
 
 
 # Run for every access request: built once.
-_BURN_NONCE = (
-    update(table_of(DeviceNonce))
+_NONCES = table_of(DeviceNonce)
+_BURN_OWN_NONCE = (
+    update(_NONCES)
     .where(
-        table_of(DeviceNonce).c.nonce == bindparam("burnt_nonce"),
-        table_of(DeviceNonce).c.used_at.is_(None),
+        _NONCES.c.nonce == bindparam("burnt_nonce"),
+        _NONCES.c.used_at.is_(None),
+        _NONCES.c.device_id == bindparam("own_device_id"),
+        _NONCES.c.attempt_id == bindparam("own_attempt_id"),
     )
     .values(used_at=bindparam("at"))
+    .returning(_NONCES.c.nonce, _NONCES.c.action, _NONCES.c.expires_at)
 )
 
 
@@ -340,7 +356,10 @@ def require_usable_device(
     With `hold`, the row is locked shared until the transaction ends (PostgreSQL; SQLite's
     one writer serialises anyway), so that a revocation cannot slip between this check
     and the grant the request goes on to issue."""
-    device = session.get(Device, device_id, with_for_update={"read": True} if hold else None)
+    if hold:  # as `session.get(..., with_for_update={"read": True})`, built once
+        device = session.scalars(_DEVICE_HELD, {"device_id": device_id}).one_or_none()
+    else:
+        device = session.get(Device, device_id)
     if device is None or device.driver_id != driver.id:
         _refuse(session, driver, subject, "device_unknown", now, device_id[:32])
         raise AccessForbidden(
@@ -357,6 +376,9 @@ def require_usable_device(
             field="device_id",
         )
     return device
+
+
+_DEVICE_HELD = select(Device).where(Device.id == bindparam("device_id")).with_for_update(read=True)
 
 
 def _refuse(

@@ -189,7 +189,8 @@ async def next_stop(call: AtTheCar) -> StopRead:
     return await call.unit(
         lambda session: routes.next_stop_to_read(
             session=session, settings=call.platform.settings, driver=call.driver, now=call.now
-        )
+        ),
+        plain_reads=True,
     )
 
 

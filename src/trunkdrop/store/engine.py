@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import weakref
 from pathlib import Path
 from select import POLLERR, POLLHUP, POLLIN, poll
 from typing import Any
@@ -185,6 +186,27 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, class_=PlatformSession, expire_on_commit=False, autoflush=True)
 
 
-def read_only_session(factory: sessionmaker[Session]) -> Session:
-    """A session for a request that only reads (see READ_ONLY)."""
+def read_only_session(factory: sessionmaker[Session], *, autocommit: bool = False) -> Session:
+    """A session for a request that only reads (see READ_ONLY).
+
+    `autocommit`: on PostgreSQL, no transaction around the reads: each statement stands
+    alone, one round trip instead of three (BEGIN, the read, COMMIT), and the database
+    does less. Under READ COMMITTED every statement of a transaction takes its own
+    snapshot anyway, so plain reads see the same; only for work that neither writes nor
+    locks rows, nor streams a result (a server-side cursor needs a transaction)."""
+    if autocommit:
+        bind = factory.kw.get("bind")
+        if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+            return factory(bind=_autocommitting(bind), execution_options={READ_ONLY: True})
     return factory(execution_options={READ_ONLY: True})
+
+
+def _autocommitting(engine: Engine) -> Engine:
+    # One per engine, sharing its pool: made once (making one costs more than a read).
+    found = _AUTOCOMMIT.get(engine)
+    if found is None:
+        found = _AUTOCOMMIT[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return found
+
+
+_AUTOCOMMIT: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()

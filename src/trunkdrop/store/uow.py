@@ -12,10 +12,13 @@ from trunkdrop.store.engine import read_only_session
 
 
 @contextmanager
-def unit_of_work(factory: sessionmaker[Session], *, reads_only: bool = False) -> Iterator[Session]:
+def unit_of_work(
+    factory: sessionmaker[Session], *, reads_only: bool = False, autocommit: bool = False
+) -> Iterator[Session]:
     """Commit once when the block ends cleanly, roll back otherwise (see end_transaction).
-    `reads_only`: a transaction that only reads (see store.engine.READ_ONLY)."""
-    session = read_only_session(factory) if reads_only else factory()
+    `reads_only`: a transaction that only reads (see store.engine.READ_ONLY); with
+    `autocommit`, plain reads with no transaction around them (`read_only_session`)."""
+    session = read_only_session(factory, autocommit=autocommit) if reads_only else factory()
     try:
         yield session
     except BaseException as e:

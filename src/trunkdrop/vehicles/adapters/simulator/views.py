@@ -54,7 +54,9 @@ async def act(
     """Move the simulated car (park, close the trunk, go offline …): development and tests only."""
     # The car is simulated in memory; the database is only asked which car this is.
     return await unit(
-        lambda session: _act(session, platform, vehicle_id, body, now), reads_only=True
+        lambda session: _act(session, platform, vehicle_id, body, now),
+        reads_only=True,
+        plain_reads=True,
     )
 
 
