@@ -74,17 +74,19 @@ _STOPS_OPEN = (
 _AnyRead = Select[*tuple[Any, ...]]
 
 
-def _report_read(kind: str, logs: bool) -> _AnyRead:
+def _report_read(kind: str, logs: bool, rows: bool = True) -> _AnyRead:
     """The one statement that reads, with the linked car a report names, what reacting to
-    a report of `kind` needs (each row: the car, then the kind's rows). With `logs`
-    (PostgreSQL, a report without coordinates) it also writes the report to the car's
-    log unless seen before, and its last column tells whether it did. Built once per kind:
-    building one costs more than running it."""
-    statement = _READS.get((kind, logs))
+    a report of `kind` needs (each row: the car, then the kind's rows; only the car when
+    not `rows`). With `logs` (PostgreSQL, a report without coordinates) it also writes the
+    report to the car's log unless seen before, and its last column tells whether it did.
+    Built once per kind: building one costs more than running it."""
+    statement = _READS.get((kind, logs, rows))
     if statement is not None:
         return statement
     query: _AnyRead
-    if kind in ("command_executed", "command_rejected"):
+    if not rows:
+        query = select(Vehicle)
+    elif kind in ("command_executed", "command_rejected"):
         query = select(Vehicle, VehicleCommand).outerjoin(
             VehicleCommand,
             and_(
@@ -136,11 +138,18 @@ def _report_read(kind: str, logs: bool) -> _AnyRead:
             query = query.add_columns(
                 select(func.count()).select_from(folded).scalar_subquery().label("folded")
             )
-    _READS[(kind, logs)] = query
+    _READS[(kind, logs, rows)] = query
     return query
 
 
-_READS: dict[tuple[str, bool], _AnyRead] = {}
+_READS: dict[tuple[str, bool, bool], _AnyRead] = {}
+# Reports whose reaction reads the car's attempts. On PostgreSQL their log-and-fold
+# statement waits for the car's row while another worker folds a report of the same car,
+# but a statement's rows are those of its snapshot, taken before that wait: the attempts it
+# returned would be the ones before the other report secured or opened them (two "locked"
+# reports at once would secure a parcel twice). So the attempts are read by a second
+# statement, after the fold holds the car's row and the other report has committed.
+_READS_AFTER_FOLD = ("trunk_opened", "trunk_closed", "locked")
 # A car's answer to a command, and the state it leaves the command in.
 _ANSWERS = {"command_executed": "executed", "command_rejected": "rejected"}
 
@@ -206,7 +215,8 @@ def ingest_vehicle_event(
             "data": data,
             "detail": event_in.detail[:200] if event_in.detail else None,
         }
-    rows = session.execute(_report_read(kind, logs), params).all()
+    after_fold = logs and kind in _READS_AFTER_FOLD
+    rows = session.execute(_report_read(kind, logs, rows=not after_fold), params).all()
     if not rows:
         raise NotFound(
             f"no linked vehicle {event_in.vehicle_id!r} for brand {brand!r}", field="vehicle_id"
@@ -235,6 +245,11 @@ def ingest_vehicle_event(
         new = insert_if_absent(session, VehicleEvent, row)
     if not new:
         return False
+    if after_fold:
+        rows = session.execute(
+            _report_read(kind, False), {"maker": brand, "maker_car": event_in.vehicle_id}
+        ).all()
+        vehicle = rows[0][0]
     if folded is None:
         vehicles.fold_new(vehicle, event_in, now=now, keep_position=keep_position)
     elif folded:
