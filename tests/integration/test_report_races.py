@@ -14,9 +14,10 @@ from sqlalchemy import func, select, text
 from tests.support import OFFICE, World
 from trunkdrop.access import audit
 from trunkdrop.access.models import AuditEntry
-from trunkdrop.deliveries import car_reports
+from trunkdrop.deliveries import attempts, car_reports
 from trunkdrop.deliveries.models import TimelineEntry
 from trunkdrop.events.models import LoggedEvent
+from trunkdrop.parties.models import Party
 from trunkdrop.vehicles.models import Vehicle, VehicleCommand
 from trunkdrop.vehicles.schemas import VehicleEventIn
 
@@ -229,3 +230,64 @@ def test_two_answers_to_one_command_at_once_count_once(world: World) -> None:
             .where(AuditEntry.action.in_(("command.executed", "command.rejected")))
         )
     assert answers == 1
+
+
+def test_a_deposit_waiting_on_a_trunk_opened_report_sees_the_trunk_open(world: World) -> None:
+    """A deposit that waited for a "trunk opened" to commit decides on the open trunk:
+    it queues no lock while the trunk stands open."""
+    p = world.platform
+    vehicle, _, attempt = world.ready_at_car()
+    before = world.clock.now() - timedelta(seconds=60)
+    with p.uow() as s:
+        for i, kind in enumerate(("trunk_closed", "locked")):
+            car_reports.ingest_vehicle_event(
+                session=s,
+                settings=p.settings,
+                brand=vehicle["brand"],
+                event_in=_report(vehicle, f"ev-pre{i}", kind, before),
+                now=world.clock.now(),
+            )
+    world.ok(world.request_access(attempt["id"], (OFFICE[0] + 0.0001, OFFICE[1])), 202)
+    world.clock.advance(5)
+    now = world.clock.now()
+    a = p.session_factory()
+    car_reports.ingest_vehicle_event(
+        session=a,
+        settings=p.settings,
+        brand=vehicle["brand"],
+        event_in=_report(vehicle, "ev-open", "trunk_opened", now),
+        now=now,
+    )
+    a.flush()  # holds the car's row and the attempt's row
+    errors: list[BaseException] = []
+
+    def deposit() -> None:
+        b = p.session_factory()
+        try:
+            driver = b.get(Party, world.ids["driver"])
+            assert driver is not None
+            attempts.confirm_deposit(
+                session=b, settings=p.settings, driver=driver, attempt_id=attempt["id"], now=now
+            )
+            b.commit()
+        except BaseException as e:  # any failure is reported to the test
+            errors.append(e)
+            b.rollback()
+        finally:
+            b.close()
+
+    t = threading.Thread(target=deposit)
+    t.start()
+    deadline = time.monotonic() + 10
+    while not _waiting_on_a_lock(world) and t.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    a.commit()
+    a.close()
+    t.join(30)
+    assert not t.is_alive()
+    assert not errors, errors
+    with p.uow() as s:
+        car = s.get(Vehicle, vehicle["id"])
+        assert car is not None and car.trunk_state == "open"
+        locks = s.scalars(select(VehicleCommand.status).where(VehicleCommand.kind == "lock")).all()
+    assert locks == [], locks

@@ -183,28 +183,27 @@ def _own_attempt(session: Session, driver: Party, attempt_id: str) -> Attempt:
 _ATTEMPT_FOR_UPDATE = select(Attempt).where(Attempt.id == bindparam("attempt_id")).with_for_update()
 
 
-# A deposit reads the attempt (locked, as `_own_attempt` does), its delivery and its car:
-# one statement. Only the attempt's row is locked, as before; the others are read as a
-# plain read would.
-_ATTEMPT_AT_THE_CAR = (
-    select(Attempt, Delivery, Vehicle)
+# After the attempt's lock, a deposit reads the attempt's delivery and car in one more
+# statement. Not in the locking statement: on PostgreSQL a statement's rows are those of
+# the snapshot it started with, before it waited for the lock, so a car report holding the
+# attempt (a "trunk opened" that also wrote the car) would leave the deposit deciding on
+# the car as it stood before (a lock queued while the trunk is open).
+_DELIVERY_AND_CAR = (
+    select(Delivery, Vehicle)
+    .select_from(Attempt)
     .join(Delivery, Delivery.id == Attempt.delivery_id)
     .outerjoin(Vehicle, Vehicle.id == Attempt.vehicle_id)
     .where(Attempt.id == bindparam("attempt_id"))
-    .with_for_update(of=Attempt)
+    .execution_options(populate_existing=True)
 )
 
 
 def _own_attempt_at_the_car(
     session: Session, driver: Party, attempt_id: str
 ) -> tuple[Attempt, Delivery, Vehicle | None]:
-    """`_own_attempt`, with the attempt's delivery and car read in the same statement."""
-    row = session.execute(_ATTEMPT_AT_THE_CAR, {"attempt_id": attempt_id}).one_or_none()
-    if row is None:
-        raise NotFound(f"no attempt with id {attempt_id!r}", field="attempt_id")
-    attempt, delivery, vehicle = row
-    if attempt.driver_id != driver.id:
-        raise Forbidden("this attempt is another driver's")
+    """`_own_attempt`, then the attempt's delivery and car as they are once it is locked."""
+    attempt = _own_attempt(session, driver, attempt_id)
+    delivery, vehicle = session.execute(_DELIVERY_AND_CAR, {"attempt_id": attempt.id}).one()
     return attempt, delivery, vehicle
 
 
