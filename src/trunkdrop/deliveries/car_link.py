@@ -276,13 +276,18 @@ def _unlock_verdict(session: Session, command: VehicleCommand) -> tuple[str, str
     revocation, the owner, the driver failing it), which may be about to drop this unlock.
     Both are locked without waiting (SKIP LOCKED): the dispatcher holds the unlock, and
     whoever holds them may wait for it, so waiting here could deadlock."""
-    grant = session.get(Grant, command.grant_id) if command.grant_id else None
-    if grant is None or grant.status != "redeemed" or command.attempt_id is None:
+    if command.grant_id is None or command.attempt_id is None:
         return "drop", None
-    attempt = session.scalars(_ATTEMPT_UNLESS_HELD, {"attempt_id": command.attempt_id}).first()
-    if attempt is None:
+    # The grant comes with its attempt in one statement. No row: the attempt is held (or,
+    # never seen, one of them is gone): "wait" sends nothing, and the command runs out.
+    row = session.execute(
+        _ATTEMPT_AND_GRANT_UNLESS_HELD,
+        {"attempt_id": command.attempt_id, "grant_id": command.grant_id},
+    ).first()
+    if row is None:
         return "wait", None
-    if attempt.status != domain.AttemptStatus.unlocking:
+    attempt, grant = row
+    if grant.status != "redeemed" or attempt.status != domain.AttemptStatus.unlocking:
         return "drop", None
     if grant.device_id is None:
         return "drop", None
@@ -296,6 +301,13 @@ _ATTEMPT_UNLESS_HELD = (
     select(Attempt)
     .where(Attempt.id == bindparam("attempt_id"))
     .with_for_update(skip_locked=True)
+    .execution_options(populate_existing=True)
+)
+_ATTEMPT_AND_GRANT_UNLESS_HELD = (
+    select(Attempt, Grant)
+    .join(Grant, Grant.id == bindparam("grant_id"))  # two rows by key, not a join condition
+    .where(Attempt.id == bindparam("attempt_id"))
+    .with_for_update(skip_locked=True, of=Attempt)
     .execution_options(populate_existing=True)
 )
 _HANDSET_UNLESS_HELD = (
