@@ -1,0 +1,160 @@
+"""A van sets off: the load is checked against what the cars reported since the plan.
+
+A car that reported itself offline (an underground garage, a flat battery) will not open for
+the driver, and the day's plan was made before anyone knew. While the van is still at the
+depot its parcels can go on any van of the carrier that has not left yet; once it is out,
+its parcels stay in it. So the check runs when the van leaves: each trunk stop whose car is
+offline is skipped (the fallback policy picks the car's next place or the door) and the new
+stop goes on whichever van still at the depot, this one included, serves it at least extra
+cost with every window, shift and load on that van kept. A parcel no van can take in time
+stays on this van, where the planner's re-plan places it as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from trunkdrop.config import Settings
+from trunkdrop.deliveries import attempts, domain
+from trunkdrop.deliveries import service as deliveries
+from trunkdrop.dispatch import flows as planning
+from trunkdrop.dispatch import routes
+from trunkdrop.dispatch import service as dispatch
+from trunkdrop.dispatch.flows import DaySolution
+from trunkdrop.dispatch.insertion import cheapest_van
+from trunkdrop.dispatch.matrix import MatrixProvider
+from trunkdrop.dispatch.models import Route, RouteStop
+from trunkdrop.events import service as events
+from trunkdrop.events.domain import Event
+from trunkdrop.parties import service as parties
+from trunkdrop.parties.models import Party
+
+
+def set_off(
+    *,
+    session: Session,
+    settings: Settings,
+    party: Party,
+    route: Route,
+    matrix: MatrixProvider,
+    now: datetime,
+) -> Route:
+    """The driver leaves the depot: check the load (`check_load`), then start the route."""
+    dispatch.check_route_access(party, route)
+    if route.status == "planned":
+        check_load(session=session, settings=settings, route=route, matrix=matrix, now=now)
+    return routes.start_route(session=session, settings=settings, party=party, route=route, now=now)
+
+
+def check_load(
+    *, session: Session, settings: Settings, route: Route, matrix: MatrixProvider, now: datetime
+) -> list[str]:
+    """Skip the trunk stops of a van about to leave whose car is offline now, and put each
+    parcel's next stop on the van at the depot that serves it at least extra cost. Returns
+    the ids of the deliveries that changed van."""
+    moved: list[str] = []
+    for stop in dispatch.stops_of(session=session, route_id=route.id):
+        if stop.status != "pending" or stop.mode != "trunk" or stop.option_seq is None:
+            continue
+        if dispatch.has_attempt(session=session, stop_id=stop.id):
+            continue
+        delivery = deliveries.get_delivery(session=session, delivery_id=stop.delivery_id)
+        if delivery.vehicle_id is None:
+            continue
+        vehicle = deliveries.vehicle_for(session=session, delivery=delivery)
+        booked = deliveries.option(session=session, delivery_id=delivery.id, seq=stop.option_seq)
+        if vehicle.online or now >= booked.window_end:
+            continue
+        attempts.skip_place(
+            session=session,
+            settings=settings,
+            stop=stop,
+            delivery=delivery,
+            booked=booked,
+            reason=domain.Reason.vehicle_offline,
+            now=now,
+        )
+        session.flush()
+        following = dispatch.pending_stop_for(session=session, delivery_id=delivery.id)
+        if following is not None and _to_cheapest_van(
+            session=session, settings=settings, route=route, stop=following, matrix=matrix, now=now
+        ):
+            moved.append(delivery.id)
+    return moved
+
+
+def _to_cheapest_van(
+    *,
+    session: Session,
+    settings: Settings,
+    route: Route,
+    stop: RouteStop,
+    matrix: MatrixProvider,
+    now: datetime,
+) -> bool:
+    """Move `stop` (the last on `route`, still at the depot) to the van at the depot that
+    takes it at least extra cost, at its place in that van's order. True when it moved to
+    another van; False leaves it where the fallback put it."""
+    waiting = [
+        r.id
+        for r in dispatch.list_routes(
+            session=session,
+            party=parties.get_party(session=session, party_id=route.carrier_id),
+            service_date=route.service_date,
+        )
+        if r.status == "planned"
+    ]
+    draft = planning.prepare_replan(
+        session=session,
+        settings=settings,
+        carrier=parties.get_party(session=session, party_id=route.carrier_id),
+        service_date=route.service_date,
+        capacity_l=settings.van_capacity_l,
+        shift_end_hour=settings.shift_end_hour,
+        matrix=matrix,
+        now=now,
+        route_ids=[route.id, *(r for r in waiting if r != route.id)],
+    )
+    if draft.day is None or stop.id not in draft.movable:
+        return False
+    problem, vans = draft.day.problem, draft.day.vans
+    k = draft.movable.index(stop.id)
+    orders: dict[int, list[int]] = {}
+    loads: dict[int, int] = {}
+    for vehicle_type, van in enumerate(vans):
+        mine = [j for j, r in enumerate(draft.route_of) if r == van.route_id and j != k]
+        if any(draft.current[j] is None for j in mine):
+            continue  # a stop with no place on this van yet: its own re-plan comes first
+        orders[vehicle_type] = [loc for j in mine if (loc := draft.current[j]) is not None]
+        loads[vehicle_type] = sum(problem.stops[j].demand + problem.stops[j].pickup for j in mine)
+    choice = cheapest_van(problem, orders, k, loads)
+    if choice is None or vans[choice[0]].route_id == route.id:
+        return False
+    target, position, location = choice
+    # Only the stop and the van it joins change: every other stop keeps its van and time.
+    to_route = vans[target].route_id or ""
+    keep = [j for j, r in enumerate(draft.route_of) if r == to_route or j == k]
+    order = orders[target]
+    solved = DaySolution(routes=[(target, (*order[:position], location, *order[position:]))])
+    planning.store_replan(
+        session=session,
+        settings=settings,
+        draft=replace(draft, movable=tuple(draft.movable[j] for j in keep), route_ids=(to_route,)),
+        solved=solved,
+        now=now,
+    )
+    events.record(
+        session=session,
+        event=Event(
+            kind="stop.moved_van",
+            at=now,
+            subject=stop.id,
+            delivery_id=stop.delivery_id,
+            facts={"from_route": route.id, "to_route": to_route},
+            text="the parcel goes on another van, one that can reach the next place in time",
+        ),
+    )
+    return True

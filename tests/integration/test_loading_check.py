@@ -1,0 +1,88 @@
+"""A van's load is checked as it sets off: a parcel whose car reported itself offline goes
+to the car's next place, on a van still at the depot when that one serves it better."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support import HOME, World
+
+NEAR_HOME = (HOME[0] + 0.002, HOME[1] + 0.002)
+
+
+def _offline(world: World, vehicle: dict[str, Any]) -> None:
+    world.platform.simulator.go_offline(vehicle["brand"], vehicle["external_id"], world.clock.now())
+    world.tick(2)
+
+
+def _stops_of(world: World, delivery: dict[str, Any]) -> list[dict[str, Any]]:
+    routes = world.ok(world.get("carrier", "/v1/routes"))["data"]
+    return [s for r in routes for s in r["stops"] if s["delivery_id"] == delivery["id"]]
+
+
+def _two_vans(world: World) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Anna's car is booked at the office in the morning, then at home in the evening; Ben's
+    only at home in the evening. Each is on its own van; neither van has left."""
+    anna_car, ben_car = world.link_car(), world.link_car("ben")
+    office, home = world.add_place(), world.add_place("anna", "home", HOME)
+    ben_home = world.add_place("ben", "home", NEAR_HOME)
+    # No door to fall back to: the car's next place is the only way left.
+    morning = world.book(anna_car, [(office, 10, 12), (home, 17, 20)], fallback=False)
+    evening = world.book(ben_car, [(ben_home, 17, 20)], who="ben")
+    world.until(world.at(8))
+    morning_van = world.route(morning, start=False)
+    world.route(evening, driver="driver2", start=False)
+    return anna_car, morning, morning_van
+
+
+def test_an_offline_car_s_parcel_moves_to_the_van_at_the_depot_that_passes_its_next_place(
+    world: World,
+) -> None:
+    """The morning van sets off while Anna's car is offline: the office stop is skipped
+    without a trip, and her home stop goes on the evening van, which passes next door."""
+    anna_car, morning, morning_van = _two_vans(world)
+    _offline(world, anna_car)
+    started = world.ok(world.post("carrier", f"/v1/routes/{morning_van['id']}/start"))
+    assert started["status"] in ("started", "finished")
+    stops = _stops_of(world, morning)
+    skipped = [s for s in stops if s["status"] == "cancelled"]
+    [pending] = [s for s in stops if s["status"] == "pending"]
+    assert [s["label"] for s in skipped] == ["office"]
+    assert pending["route_id"] != morning_van["id"]
+    assert (pending["mode"], pending["label"]) == ("trunk", "home")
+    evening_van = world.ok(world.get("carrier", f"/v1/routes/{pending['route_id']}"))
+    assert evening_van["status"] == "planned"
+    assert len(evening_van["stops"]) == 2
+    timeline = world.ok(world.get("anna", f"/v1/deliveries/{morning['id']}"))["timeline"]
+    assert "moved_van" in [entry["kind"] for entry in timeline]
+
+
+def test_an_online_car_keeps_its_stop_on_its_van(world: World) -> None:
+    """A car that has not reported itself offline is not second-guessed: its office stop
+    stays on the van that leaves."""
+    _, morning, morning_van = _two_vans(world)
+    world.ok(world.post("carrier", f"/v1/routes/{morning_van['id']}/start"))
+    [stop] = _stops_of(world, morning)
+    assert (stop["status"], stop["label"], stop["route_id"]) == (
+        "pending",
+        "office",
+        morning_van["id"],
+    )
+
+
+def test_with_no_other_van_at_the_depot_the_next_place_stays_on_the_leaving_van(
+    world: World,
+) -> None:
+    """The evening van has left already: the parcel cannot change vans, so the car's next
+    place is served by the van that carries it."""
+    anna_car, morning, morning_van = _two_vans(world)
+    evening_van = next(
+        r
+        for r in world.ok(world.get("carrier", "/v1/routes"))["data"]
+        if r["id"] != morning_van["id"]
+    )
+    world.ok(world.post("carrier", f"/v1/routes/{evening_van['id']}/start"))
+    _offline(world, anna_car)
+    world.ok(world.post("carrier", f"/v1/routes/{morning_van['id']}/start"))
+    [pending] = [s for s in _stops_of(world, morning) if s["status"] == "pending"]
+    assert (pending["route_id"], pending["label"]) == (morning_van["id"], "home")
