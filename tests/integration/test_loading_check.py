@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support import HOME, World
+from tests.support import HOME, OFFICE, World
 
 NEAR_HOME = (HOME[0] + 0.002, HOME[1] + 0.002)
 
@@ -41,6 +41,7 @@ def test_an_offline_car_s_parcel_moves_to_the_van_at_the_depot_that_passes_its_n
     """The morning van sets off while Anna's car is offline: the office stop is skipped
     without a trip, and her home stop goes on the evening van, which passes next door."""
     anna_car, morning, morning_van = _two_vans(world)
+    world.park(anna_car, OFFICE)
     _offline(world, anna_car)
     started = world.ok(world.post("carrier", f"/v1/routes/{morning_van['id']}/start"))
     assert started["status"] in ("started", "finished")
@@ -70,6 +71,17 @@ def test_an_online_car_keeps_its_stop_on_its_van(world: World) -> None:
     )
 
 
+def test_a_car_offline_somewhere_else_keeps_its_stop(world: World) -> None:
+    """Anna's car went offline at home, not at the office where it is booked: it may well be
+    back online when it gets there, so the stop stays."""
+    anna_car, morning, morning_van = _two_vans(world)
+    world.park(anna_car, HOME)
+    _offline(world, anna_car)
+    world.ok(world.post("carrier", f"/v1/routes/{morning_van['id']}/start"))
+    [stop] = _stops_of(world, morning)
+    assert (stop["status"], stop["label"]) == ("pending", "office")
+
+
 def test_with_no_other_van_at_the_depot_the_next_place_stays_on_the_leaving_van(
     world: World,
 ) -> None:
@@ -82,6 +94,7 @@ def test_with_no_other_van_at_the_depot_the_next_place_stays_on_the_leaving_van(
         if r["id"] != morning_van["id"]
     )
     world.ok(world.post("carrier", f"/v1/routes/{evening_van['id']}/start"))
+    world.park(anna_car, OFFICE)
     _offline(world, anna_car)
     world.ok(world.post("carrier", f"/v1/routes/{morning_van['id']}/start"))
     [pending] = [s for s in _stops_of(world, morning) if s["status"] == "pending"]

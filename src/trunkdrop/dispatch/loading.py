@@ -3,10 +3,10 @@
 A car that reported itself offline (an underground garage, a flat battery) will not open for
 the driver, and the day's plan was made before anyone knew. While the van is still at the
 depot its parcels can go on any van of the carrier that has not left yet; once it is out,
-its parcels stay in it. So the check runs when the van leaves: each trunk stop whose car is
-offline is skipped (the fallback policy picks the car's next place or the door) and the new
-stop goes on whichever van still at the depot, this one included, serves it at least extra
-cost with every window, shift and load on that van kept. A parcel no van can take in time
+its parcels stay in it. So the check runs when the van leaves: each trunk stop whose car
+went offline at the booked place is skipped (the fallback policy picks the car's next place
+or the door) and the new stop goes on whichever van still at the depot, this one included,
+serves it at least extra cost with every window, shift and load on that van kept. A parcel no van can take in time
 stays on this van, where the planner's re-plan places it as before.
 """
 
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from trunkdrop.config import Settings
 from trunkdrop.deliveries import attempts, domain
 from trunkdrop.deliveries import service as deliveries
+from trunkdrop.deliveries.models import DeliveryOption
 from trunkdrop.dispatch import flows as planning
 from trunkdrop.dispatch import routes
 from trunkdrop.dispatch import service as dispatch
@@ -29,8 +30,10 @@ from trunkdrop.dispatch.matrix import MatrixProvider
 from trunkdrop.dispatch.models import Route, RouteStop
 from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
+from trunkdrop.geo import distance_m
 from trunkdrop.parties import service as parties
 from trunkdrop.parties.models import Party
+from trunkdrop.vehicles.models import Vehicle
 
 
 def set_off(
@@ -66,7 +69,11 @@ def check_load(
             continue
         vehicle = deliveries.vehicle_for(session=session, delivery=delivery)
         booked = deliveries.option(session=session, delivery_id=delivery.id, seq=stop.option_seq)
-        if vehicle.online or now >= booked.window_end:
+        if (
+            vehicle.online
+            or now >= booked.window_end
+            or not _last_seen_at(vehicle, booked, settings)
+        ):
             continue
         attempts.skip_place(
             session=session,
@@ -84,6 +91,17 @@ def check_load(
         ):
             moved.append(delivery.id)
     return moved
+
+
+def _last_seen_at(vehicle: Vehicle, booked: DeliveryOption, settings: Settings) -> bool:
+    """Whether the car went offline at the booked place: it stands there and will not open.
+    A car that went offline elsewhere may well be back online when it gets there."""
+    if vehicle.latitude is None or vehicle.longitude is None:
+        return False
+    return (
+        distance_m(vehicle.latitude, vehicle.longitude, booked.latitude, booked.longitude)
+        <= settings.vehicle_radius_m
+    )
 
 
 def _to_cheapest_van(
