@@ -15,18 +15,19 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trunkdrop.config import Settings
 from trunkdrop.deliveries import attempts, domain
 from trunkdrop.deliveries import service as deliveries
-from trunkdrop.deliveries.models import DeliveryOption
+from trunkdrop.deliveries.models import Delivery, DeliveryOption
 from trunkdrop.dispatch import flows as planning
 from trunkdrop.dispatch import routes
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.flows import DaySolution
 from trunkdrop.dispatch.insertion import cheapest_van
-from trunkdrop.dispatch.matrix import MatrixProvider
+from trunkdrop.dispatch.matrix import MatrixProvider, Point
 from trunkdrop.dispatch.models import Route, RouteStop
 from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
@@ -104,6 +105,43 @@ def _last_seen_at(vehicle: Vehicle, booked: DeliveryOption, settings: Settings) 
     )
 
 
+# The vans at the depot weighed for a parcel: those passing nearest its next place. Bounds
+# the check's cost on a big day (each weighed van is a routing problem of its own stops).
+VANS_WEIGHED = 4
+
+
+def _nearest_waiting_vans(*, session: Session, route: Route, point: Point) -> list[str]:
+    """The carrier's other routes of the day still at the depot, nearest first by how close
+    their nearest stop comes to `point`; at most `VANS_WEIGHED`."""
+    waiting = select(Route.id).where(
+        Route.carrier_id == route.carrier_id,
+        Route.service_date == route.service_date,
+        Route.status == "planned",
+        Route.id != route.id,
+    )
+    pending = (RouteStop.route_id.in_(waiting), RouteStop.status == "pending")
+    at_cars = session.execute(
+        select(RouteStop.route_id, DeliveryOption.latitude, DeliveryOption.longitude)
+        .join(
+            DeliveryOption,
+            (DeliveryOption.delivery_id == RouteStop.delivery_id)
+            & (DeliveryOption.seq == RouteStop.option_seq),
+        )
+        .where(*pending, RouteStop.mode == "trunk")
+    )
+    at_doors = session.execute(
+        select(RouteStop.route_id, Delivery.fallback_latitude, Delivery.fallback_longitude)
+        .join(Delivery, Delivery.id == RouteStop.delivery_id)
+        .where(*pending, RouteStop.mode == "home")
+    )
+    nearest: dict[str, float] = {}
+    for route_id, lat, lon in [*at_cars, *at_doors]:
+        if lat is not None and lon is not None:
+            metres = distance_m(point[0], point[1], lat, lon)
+            nearest[route_id] = min(metres, nearest.get(route_id, metres))
+    return sorted(nearest, key=lambda r: (nearest[r], r))[:VANS_WEIGHED]
+
+
 def _to_cheapest_van(
     *,
     session: Session,
@@ -116,15 +154,10 @@ def _to_cheapest_van(
     """Move `stop` (the last on `route`, still at the depot) to the van at the depot that
     takes it at least extra cost, at its place in that van's order. True when it moved to
     another van; False leaves it where the fallback put it."""
-    waiting = [
-        r.id
-        for r in dispatch.list_routes(
-            session=session,
-            party=parties.get_party(session=session, party_id=route.carrier_id),
-            service_date=route.service_date,
-        )
-        if r.status == "planned"
-    ]
+    here = planning.stop_point(session, stop)
+    if here is None:
+        return False
+    waiting = _nearest_waiting_vans(session=session, route=route, point=here)
     draft = planning.prepare_replan(
         session=session,
         settings=settings,
@@ -134,7 +167,7 @@ def _to_cheapest_van(
         shift_end_hour=settings.shift_end_hour,
         matrix=matrix,
         now=now,
-        route_ids=[route.id, *(r for r in waiting if r != route.id)],
+        route_ids=[route.id, *waiting],
     )
     if draft.day is None or stop.id not in draft.movable:
         return False
