@@ -1,5 +1,6 @@
 """The driver at the car or the door: start an attempt, ask for the trunk, confirm the
-deposit or the handover, report a failure; skip a place the car has left."""
+deposit or the handover, report a failure. Skipping a place the car has left is in
+`reroute`; reading an attempt back is in `attempt_reads`."""
 
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ from trunkdrop.access import service as access
 from trunkdrop.access.models import Grant
 from trunkdrop.access.tokens import TRUNK_UNLOCK, Keyring
 from trunkdrop.config import Settings
-from trunkdrop.deliveries import domain, outcomes
-from trunkdrop.deliveries import service as deliveries
+from trunkdrop.deliveries import attempt_reads, domain, lookups, outcomes
 from trunkdrop.deliveries.models import Attempt, Delivery, DeliveryOption
 from trunkdrop.deliveries.schemas import AccessGranted, AttemptRead, AttemptStart
 from trunkdrop.devices import service as devices
@@ -26,8 +26,7 @@ from trunkdrop.dispatch.models import Route, RouteStop
 from trunkdrop.errors import AccessRefused, Conflict, Forbidden, InvalidInput, NotFound
 from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
-from trunkdrop.geo import distance_m
-from trunkdrop.parties.models import Party, Role
+from trunkdrop.parties.models import Party
 from trunkdrop.schemas import Position
 from trunkdrop.store.base import new_id, table_of
 from trunkdrop.vehicles import service as vehicles
@@ -130,44 +129,6 @@ _CLAIM_ACCESS = (
 )
 
 
-def get_attempt(*, session: Session, attempt_id: str) -> Attempt:
-    attempt = session.get(Attempt, attempt_id)
-    if attempt is None:
-        raise NotFound(f"no attempt with id {attempt_id!r}", field="attempt_id")
-    return attempt
-
-
-def attempt_read(*, session: Session, party: Party, attempt_id: str) -> AttemptRead:
-    """The attempt, as `party` may see it. A driver polls their own attempt many times a
-    stop: for a driver it is read as the plain columns the answer shows, in one statement
-    past the ORM (whose loading cost more than the read); anyone else is checked through
-    the delivery, as `check_attempt_access` does."""
-    if party.role != Role.driver:
-        attempt = get_attempt(session=session, attempt_id=attempt_id)
-        check_attempt_access(session=session, party=party, attempt=attempt)
-        return AttemptRead.model_validate(attempt)
-    row = session.connection().execute(_ATTEMPT_READ, {"attempt_id": attempt_id}).first()
-    if row is None:
-        raise NotFound(f"no attempt with id {attempt_id!r}", field="attempt_id")
-    if row.driver_id != party.id:
-        raise Forbidden("this attempt is another driver's")
-    return AttemptRead.model_validate(row)
-
-
-_ATTEMPT_READ = select(
-    table_of(Attempt).c.driver_id, *(table_of(Attempt).c[name] for name in AttemptRead.model_fields)
-).where(table_of(Attempt).c.id == bindparam("attempt_id"))
-
-
-def check_attempt_access(*, session: Session, party: Party, attempt: Attempt) -> None:
-    if party.role == Role.driver:
-        if attempt.driver_id != party.id:
-            raise Forbidden("this attempt is another driver's")
-        return
-    delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
-    deliveries.check_delivery_access(session=session, party=party, delivery=delivery)
-
-
 def _own_attempt(session: Session, driver: Party, attempt_id: str) -> Attempt:
     # Lock the attempt first: every change to it then runs one at a time, and row locks
     # are always taken in the same order (attempt, then what it touches).
@@ -231,7 +192,7 @@ def start_attempt(
     ).one_or_none()
     if found is None:  # pragma: no cover - foreign keys: named as the lookups name them
         dispatch.get_route(session=session, route_id=stop.route_id)
-        deliveries.get_delivery(session=session, delivery_id=stop.delivery_id)
+        lookups.get_delivery(session=session, delivery_id=stop.delivery_id)
         raise NotFound("the stop's route or delivery is gone")
     route, delivery, _, next_stop_id, attempt_there = found
     if route.driver_id != driver.id:
@@ -370,7 +331,7 @@ def issue_challenge(
     now: datetime,
 ) -> DeviceNonce:
     """A fresh nonce for the driver's own device and own attempt."""
-    attempt = get_attempt(session=session, attempt_id=attempt_id)
+    attempt = attempt_reads.get_attempt(session=session, attempt_id=attempt_id)
     if attempt.driver_id != driver.id:
         raise Forbidden("this attempt is another driver's")
     return devices.issue_challenge(
@@ -440,7 +401,7 @@ def request_access(
         delivery, vehicle, booked, _, car_busy, ran_out = facts
         busy = bool(car_busy)
     else:  # named as the lookups name what is missing
-        delivery, vehicle, booked = deliveries.delivery_at_the_car(
+        delivery, vehicle, booked = lookups.delivery_at_the_car(
             session=session, delivery_id=attempt.delivery_id, seq=attempt.option_seq
         )
         busy = bool(
@@ -693,7 +654,7 @@ def collect(
     is delivered). Another label: the attempt fails with `label_mismatch` and the parcel
     stays; the trunk is closed and locked as after any attempt that opened it."""
     attempt = _own_attempt(session, driver, attempt_id)
-    delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
+    delivery = lookups.get_delivery(session=session, delivery_id=attempt.delivery_id)
     if not domain.is_pickup(delivery.purpose):
         raise Conflict("a delivery is confirmed with deposit", code="not_a_pickup")
     if attempt.status != domain.AttemptStatus.trunk_open:
@@ -795,7 +756,7 @@ def report_failure(
 ) -> Attempt:
     attempt = _own_attempt(session, driver, attempt_id)
     if reason == domain.Reason.nothing_to_collect and not domain.is_pickup(
-        deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id).purpose
+        lookups.get_delivery(session=session, delivery_id=attempt.delivery_id).purpose
     ):
         raise InvalidInput(
             "nothing_to_collect is a pickup's reason; this stop delivers", field="reason"
@@ -858,61 +819,3 @@ def _leave_unconfirmed(
     )
     session.flush()
     return attempt
-
-
-def reroute_if_car_away(
-    *, session: Session, settings: Settings, stop_id: str, now: datetime
-) -> bool:
-    """Before a driver sets off to a trunk stop: if its window is over (or the plan has the
-    van there only after it closes), or the car already
-    reported that it is offline or stands away from the booked place, skip the place without
-    an attempt (no wasted trip) and let the fallback policy pick the next. True when skipped."""
-    stop = dispatch.get_stop(session=session, stop_id=stop_id)
-    if stop.status != "pending" or stop.mode != "trunk" or stop.option_seq is None:
-        return False
-    if dispatch.has_attempt(session=session, stop_id=stop.id):
-        return False
-    delivery = deliveries.get_delivery(session=session, delivery_id=stop.delivery_id)
-    vehicle = deliveries.vehicle_for(session=session, delivery=delivery)
-    booked = deliveries.option(session=session, delivery_id=delivery.id, seq=stop.option_seq)
-    reason = None
-    # A van re-planned by insertion keeps a stop that fits nowhere at the end of its route,
-    # planned after its window: no trip there either.
-    if now >= booked.window_end or (stop.eta is not None and stop.eta > booked.window_end):
-        reason = domain.Reason.outside_window
-    elif not vehicle.online:
-        reason = domain.Reason.vehicle_offline
-    elif (
-        vehicle.latitude is not None
-        and vehicle.longitude is not None
-        and vehicle.position_at is not None
-        and distance_m(vehicle.latitude, vehicle.longitude, booked.latitude, booked.longitude)
-        > settings.vehicle_radius_m
-        and booked.window_start <= now < booked.window_end
-    ):
-        reason = domain.Reason.vehicle_moved
-    if reason is None:
-        return False
-    dispatch.finish_stop(stop=stop, status="cancelled")
-    events.record(
-        session=session,
-        event=Event(
-            kind="stop.rerouted",
-            at=now,
-            subject=stop.id,
-            delivery_id=delivery.id,
-            facts={"reason": reason},
-            text=f"the car reported it is not at {booked.label} ({reason.replace('_', ' ')}); skipping that place",
-        ),
-    )
-    outcomes.fall_back(
-        session=session,
-        settings=settings,
-        delivery=delivery,
-        stop=stop,
-        mode="trunk",
-        option_seq=stop.option_seq,
-        reason=reason,
-        now=now,
-    )
-    return True
