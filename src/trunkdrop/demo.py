@@ -24,7 +24,7 @@ from trunkdrop.access import audit, tokens
 from trunkdrop.bootstrap import Platform, bootstrap
 from trunkdrop.clock import ManualClock
 from trunkdrop.config import Settings
-from trunkdrop.deliveries import attempts
+from trunkdrop.deliveries import attempts, lookups
 from trunkdrop.deliveries import service as deliveries
 from trunkdrop.deliveries.models import Attempt, Delivery
 from trunkdrop.deliveries.schemas import AttemptStart, CheckoutRequest, DeliveryCreate, ParcelIn
@@ -343,9 +343,9 @@ def _run(d: Demo) -> dict[str, int]:
             assert stop is not None
             drv = _party(s, driver_id)
             assert drv is not None
-            delivery = deliveries.get_delivery(session=s, delivery_id=stop.delivery_id)
+            delivery = lookups.get_delivery(session=s, delivery_id=stop.delivery_id)
             if stop.mode == "trunk" and stop.option_seq is not None:
-                target = deliveries.option(session=s, delivery_id=delivery.id, seq=stop.option_seq)
+                target = lookups.option(session=s, delivery_id=delivery.id, seq=stop.option_seq)
                 spot = (target.latitude + 0.0001, target.longitude)
             else:
                 spot = (delivery.fallback_latitude or 0.0, delivery.fallback_longitude or 0.0)
@@ -436,8 +436,8 @@ def _run(d: Demo) -> dict[str, int]:
     with p.uow() as s:
         d.out("")
         for name, delivery_id in bookings.items():
-            read = deliveries.to_read(
-                session=s, delivery=deliveries.get_delivery(session=s, delivery_id=delivery_id)
+            read = lookups.to_read(
+                session=s, delivery=lookups.get_delivery(session=s, delivery_id=delivery_id)
             )
             d.out(
                 f"{name} — {read.id} — {read.status}{f' ({read.outcome})' if read.outcome else ''}"

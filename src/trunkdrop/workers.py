@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from trunkdrop.bootstrap import Platform
 from trunkdrop.deliveries import car_link, car_reports, upkeep
-from trunkdrop.dispatch import flows as planning
+from trunkdrop.dispatch import replans
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.models import ReplanRequest
 from trunkdrop.errors import DomainError
@@ -368,7 +368,7 @@ def _replan_route(platform: Platform, route_id: str, now: datetime) -> str:
     settings = platform.settings
     with read_only_session(platform.session_factory) as session:
         route = dispatch.get_route(session=session, route_id=route_id)
-        draft = planning.prepare_replan(
+        draft = replans.prepare_replan(
             session=session,
             settings=settings,
             carrier=parties.get_party(session=session, party_id=route.carrier_id),
@@ -381,11 +381,11 @@ def _replan_route(platform: Platform, route_id: str, now: datetime) -> str:
         )
     if not draft.movable:
         return "nothing to move"
-    solved = planning.solve_replan(
+    solved = replans.solve_replan(
         draft, seconds=settings.replan_seconds, by_insertion=settings.replan_by == "insertion"
     )
     with platform.uow() as session:
-        planning.store_replan(
+        replans.store_replan(
             session=session, settings=settings, draft=draft, solved=solved, now=now
         )
     return "replanned"

@@ -13,7 +13,7 @@ from tests.support import HOME, OFFICE, World
 from trunkdrop import workers
 from trunkdrop.deliveries import upkeep
 from trunkdrop.deliveries.models import Delivery
-from trunkdrop.dispatch import flows as planning
+from trunkdrop.dispatch import replans
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.models import ReplanRequest, RouteStop
 from trunkdrop.errors import DomainError
@@ -235,7 +235,7 @@ def test_a_replan_that_finds_a_stop_started_meanwhile_changes_nothing_and_asks_a
     one of the moved stops in between, nothing is stored and the day asks again."""
     _failed_at_office(world)
     with world.platform.uow() as s:
-        draft = planning.prepare_replan(
+        draft = replans.prepare_replan(
             session=s,
             settings=world.platform.settings,
             carrier=parties.get_party(session=s, party_id=world.ids["carrier"]),
@@ -245,11 +245,11 @@ def test_a_replan_that_finds_a_stop_started_meanwhile_changes_nothing_and_asks_a
             matrix=world.platform.matrix,
             now=world.clock.now(),
         )
-    solved = planning.solve_replan(draft, seconds=0.5)
+    solved = replans.solve_replan(draft, seconds=0.5)
     world.clock.advance(120)  # the driver drives on to the next place meanwhile, and starts
     world.ok(world.start_attempt(world.next_stop()), 201)
     with pytest.raises(DomainError) as refused, world.platform.uow() as s:
-        planning.store_replan(
+        replans.store_replan(
             session=s,
             settings=world.platform.settings,
             draft=draft,

@@ -13,7 +13,7 @@ from sqlalchemy import update
 from tests.support import World
 from trunkdrop.api import changes
 from trunkdrop.deliveries import views
-from trunkdrop.deliveries.attempts import get_attempt
+from trunkdrop.deliveries.attempt_reads import get_attempt
 from trunkdrop.deliveries.models import Attempt
 from trunkdrop.deliveries.schemas import AttemptRead
 from trunkdrop.parties import service as parties

@@ -1,5 +1,6 @@
 """The driver at the car or the door: start an attempt, ask for the trunk, confirm the
-deposit or the handover, report a failure; skip a place the car has left."""
+deposit or the handover, report a failure. Skipping a place the car has left is in
+`reroute`; reading an attempt back is in `attempt_reads`."""
 
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ from trunkdrop.access import service as access
 from trunkdrop.access.models import Grant
 from trunkdrop.access.tokens import TRUNK_UNLOCK, Keyring
 from trunkdrop.config import Settings
-from trunkdrop.deliveries import domain, outcomes
-from trunkdrop.deliveries import service as deliveries
+from trunkdrop.deliveries import attempt_reads, domain, lookups, outcomes
 from trunkdrop.deliveries.models import Attempt, Delivery, DeliveryOption
 from trunkdrop.deliveries.schemas import AccessGranted, AttemptRead, AttemptStart
 from trunkdrop.devices import service as devices
@@ -23,11 +23,10 @@ from trunkdrop.devices.models import DeviceNonce, DriverFix
 from trunkdrop.devices.schemas import DeviceProof
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.models import Route, RouteStop
-from trunkdrop.errors import AccessRefused, Conflict, Forbidden, InvalidInput, NotFound
+from trunkdrop.errors import AccessRefused, Conflict, Forbidden, NotFound
 from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
-from trunkdrop.geo import distance_m
-from trunkdrop.parties.models import Party, Role
+from trunkdrop.parties.models import Party
 from trunkdrop.schemas import Position
 from trunkdrop.store.base import new_id, table_of
 from trunkdrop.vehicles import service as vehicles
@@ -130,45 +129,7 @@ _CLAIM_ACCESS = (
 )
 
 
-def get_attempt(*, session: Session, attempt_id: str) -> Attempt:
-    attempt = session.get(Attempt, attempt_id)
-    if attempt is None:
-        raise NotFound(f"no attempt with id {attempt_id!r}", field="attempt_id")
-    return attempt
-
-
-def attempt_read(*, session: Session, party: Party, attempt_id: str) -> AttemptRead:
-    """The attempt, as `party` may see it. A driver polls their own attempt many times a
-    stop: for a driver it is read as the plain columns the answer shows, in one statement
-    past the ORM (whose loading cost more than the read); anyone else is checked through
-    the delivery, as `check_attempt_access` does."""
-    if party.role != Role.driver:
-        attempt = get_attempt(session=session, attempt_id=attempt_id)
-        check_attempt_access(session=session, party=party, attempt=attempt)
-        return AttemptRead.model_validate(attempt)
-    row = session.connection().execute(_ATTEMPT_READ, {"attempt_id": attempt_id}).first()
-    if row is None:
-        raise NotFound(f"no attempt with id {attempt_id!r}", field="attempt_id")
-    if row.driver_id != party.id:
-        raise Forbidden("this attempt is another driver's")
-    return AttemptRead.model_validate(row)
-
-
-_ATTEMPT_READ = select(
-    table_of(Attempt).c.driver_id, *(table_of(Attempt).c[name] for name in AttemptRead.model_fields)
-).where(table_of(Attempt).c.id == bindparam("attempt_id"))
-
-
-def check_attempt_access(*, session: Session, party: Party, attempt: Attempt) -> None:
-    if party.role == Role.driver:
-        if attempt.driver_id != party.id:
-            raise Forbidden("this attempt is another driver's")
-        return
-    delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
-    deliveries.check_delivery_access(session=session, party=party, delivery=delivery)
-
-
-def _own_attempt(session: Session, driver: Party, attempt_id: str) -> Attempt:
+def own_attempt(session: Session, driver: Party, attempt_id: str) -> Attempt:
     # Lock the attempt first: every change to it then runs one at a time, and row locks
     # are always taken in the same order (attempt, then what it touches).
     # As `session.get(..., with_for_update=True)` does, with the statement built once.
@@ -202,7 +163,7 @@ def _own_attempt_at_the_car(
     session: Session, driver: Party, attempt_id: str
 ) -> tuple[Attempt, Delivery, Vehicle | None]:
     """`_own_attempt`, then the attempt's delivery and car as they are once it is locked."""
-    attempt = _own_attempt(session, driver, attempt_id)
+    attempt = own_attempt(session, driver, attempt_id)
     delivery, vehicle = session.execute(_DELIVERY_AND_CAR, {"attempt_id": attempt.id}).one()
     return attempt, delivery, vehicle
 
@@ -231,7 +192,7 @@ def start_attempt(
     ).one_or_none()
     if found is None:  # pragma: no cover - foreign keys: named as the lookups name them
         dispatch.get_route(session=session, route_id=stop.route_id)
-        deliveries.get_delivery(session=session, delivery_id=stop.delivery_id)
+        lookups.get_delivery(session=session, delivery_id=stop.delivery_id)
         raise NotFound("the stop's route or delivery is gone")
     route, delivery, _, next_stop_id, attempt_there = found
     if route.driver_id != driver.id:
@@ -370,7 +331,7 @@ def issue_challenge(
     now: datetime,
 ) -> DeviceNonce:
     """A fresh nonce for the driver's own device and own attempt."""
-    attempt = get_attempt(session=session, attempt_id=attempt_id)
+    attempt = attempt_reads.get_attempt(session=session, attempt_id=attempt_id)
     if attempt.driver_id != driver.id:
         raise Forbidden("this attempt is another driver's")
     return devices.issue_challenge(
@@ -401,7 +362,7 @@ def request_access(
     device, the car checks it, and its report of the use is reconciled later.
     Returns at once: the car's own report later says whether the trunk opened.
     """
-    attempt = _own_attempt(session, driver, attempt_id)
+    attempt = own_attempt(session, driver, attempt_id)
     if attempt.mode != "trunk":
         raise Conflict("a home delivery has no trunk to open", code="not_a_trunk_stop")
     if attempt.status == domain.AttemptStatus.failed:
@@ -440,7 +401,7 @@ def request_access(
         delivery, vehicle, booked, _, car_busy, ran_out = facts
         busy = bool(car_busy)
     else:  # named as the lookups name what is missing
-        delivery, vehicle, booked = deliveries.delivery_at_the_car(
+        delivery, vehicle, booked = lookups.delivery_at_the_car(
             session=session, delivery_id=attempt.delivery_id, seq=attempt.option_seq
         )
         busy = bool(
@@ -692,8 +653,8 @@ def collect(
     out, and the pickup is collected once the car reports closed and locked (as a delivery
     is delivered). Another label: the attempt fails with `label_mismatch` and the parcel
     stays; the trunk is closed and locked as after any attempt that opened it."""
-    attempt = _own_attempt(session, driver, attempt_id)
-    delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
+    attempt = own_attempt(session, driver, attempt_id)
+    delivery = lookups.get_delivery(session=session, delivery_id=attempt.delivery_id)
     if not domain.is_pickup(delivery.purpose):
         raise Conflict("a delivery is confirmed with deposit", code="not_a_pickup")
     if attempt.status != domain.AttemptStatus.trunk_open:
@@ -770,7 +731,7 @@ def _await_lock(
 def confirm_handover(
     *, session: Session, settings: Settings, driver: Party, attempt_id: str, now: datetime
 ) -> Attempt:
-    attempt = _own_attempt(session, driver, attempt_id)
+    attempt = own_attempt(session, driver, attempt_id)
     if attempt.mode != "home":
         raise Conflict(
             "a trunk delivery is confirmed by the car, not by hand", code="not_a_home_stop"
@@ -781,161 +742,3 @@ def confirm_handover(
         session=session, settings=settings, attempt=attempt, outcome="delivered_home", now=now
     )
     return attempt
-
-
-def report_failure(
-    *,
-    session: Session,
-    settings: Settings,
-    driver: Party,
-    attempt_id: str,
-    reason: str,
-    detail: str | None,
-    now: datetime,
-) -> Attempt:
-    attempt = _own_attempt(session, driver, attempt_id)
-    if reason == domain.Reason.nothing_to_collect and not domain.is_pickup(
-        deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id).purpose
-    ):
-        raise InvalidInput(
-            "nothing_to_collect is a pickup's reason; this stop delivers", field="reason"
-        )
-    if (
-        attempt.status == domain.AttemptStatus.deposited
-        and reason == domain.Reason.car_unresponsive
-    ):
-        return _leave_unconfirmed(session=session, settings=settings, attempt=attempt, now=now)
-    if attempt.status not in (
-        domain.AttemptStatus.started,
-        domain.AttemptStatus.unlocking,
-        domain.AttemptStatus.trunk_open,
-    ):
-        raise Conflict(
-            f"an attempt that is {attempt.status} cannot fail now", code="illegal_transition"
-        )
-    outcomes.fail_attempt(
-        session=session,
-        settings=settings,
-        attempt=attempt,
-        reason=reason,
-        detail=detail or "reported by the driver",
-        now=now,
-    )
-    return attempt
-
-
-def _leave_unconfirmed(
-    *, session: Session, settings: Settings, attempt: Attempt, now: datetime
-) -> Attempt:
-    """The parcel is in the trunk and the car never reported closed and locked, however
-    often the watchdog told it to lock: the driver ends the stop and goes on. The attempt
-    stays `deposited` (a late lock report still completes the delivery), the incident stays
-    open for an operator, and the next stop opens. Not before the watchdog gave up: until
-    then the car may still answer."""
-    if attempt.relock_tries <= settings.relock_max_tries:
-        raise Conflict(
-            "the car may still lock: wait until trunkdrop has given up relocking it "
-            f"({attempt.relock_tries} of {settings.relock_max_tries} lock commands so far)",
-            code="relock_in_progress",
-        )
-    stop = dispatch.get_stop(session=session, stop_id=attempt.stop_id, for_update=True)
-    if stop.status != "pending":
-        raise Conflict(f"this stop is {stop.status}", code="stop_finished")
-    dispatch.finish_stop(stop=stop, status="done")
-    dispatch.maybe_finish_route(session=session, route_id=stop.route_id)
-    events.record(
-        session=session,
-        event=Event(
-            kind="attempt.left_unconfirmed",
-            at=now,
-            subject=attempt.id,
-            actor=attempt.driver_id,
-            delivery_id=attempt.delivery_id,
-            facts={"reason": domain.Reason.car_unresponsive, "relock_tries": attempt.relock_tries},
-            text="the car did not confirm it is locked; the driver went on and an operator "
-            "follows up",
-        ),
-    )
-    session.flush()
-    return attempt
-
-
-def reroute_if_car_away(
-    *, session: Session, settings: Settings, stop_id: str, now: datetime
-) -> bool:
-    """Before a driver sets off to a trunk stop: if its window is over (or the plan has the
-    van there only after it closes), or the car already
-    reported that it is offline or stands away from the booked place, skip the place without
-    an attempt (no wasted trip) and let the fallback policy pick the next. True when skipped."""
-    stop = dispatch.get_stop(session=session, stop_id=stop_id)
-    if stop.status != "pending" or stop.mode != "trunk" or stop.option_seq is None:
-        return False
-    if dispatch.has_attempt(session=session, stop_id=stop.id):
-        return False
-    delivery = deliveries.get_delivery(session=session, delivery_id=stop.delivery_id)
-    vehicle = deliveries.vehicle_for(session=session, delivery=delivery)
-    booked = deliveries.option(session=session, delivery_id=delivery.id, seq=stop.option_seq)
-    reason = None
-    # A van re-planned by insertion keeps a stop that fits nowhere at the end of its route,
-    # planned after its window: no trip there either.
-    if now >= booked.window_end or (stop.eta is not None and stop.eta > booked.window_end):
-        reason = domain.Reason.outside_window
-    elif not vehicle.online:
-        reason = domain.Reason.vehicle_offline
-    elif (
-        vehicle.latitude is not None
-        and vehicle.longitude is not None
-        and vehicle.position_at is not None
-        and distance_m(vehicle.latitude, vehicle.longitude, booked.latitude, booked.longitude)
-        > settings.vehicle_radius_m
-        and booked.window_start <= now < booked.window_end
-    ):
-        reason = domain.Reason.vehicle_moved
-    if reason is None:
-        return False
-    skip_place(
-        session=session,
-        settings=settings,
-        stop=stop,
-        delivery=delivery,
-        booked=booked,
-        reason=reason,
-        now=now,
-    )
-    return True
-
-
-def skip_place(
-    *,
-    session: Session,
-    settings: Settings,
-    stop: RouteStop,
-    delivery: Delivery,
-    booked: DeliveryOption,
-    reason: str,
-    now: datetime,
-) -> None:
-    """Cancel a trunk stop that nobody set off to and let the fallback policy pick the next
-    place (a new stop on the same route)."""
-    dispatch.finish_stop(stop=stop, status="cancelled")
-    events.record(
-        session=session,
-        event=Event(
-            kind="stop.rerouted",
-            at=now,
-            subject=stop.id,
-            delivery_id=delivery.id,
-            facts={"reason": reason},
-            text=f"the car reported it is not at {booked.label} ({reason.replace('_', ' ')}); skipping that place",
-        ),
-    )
-    outcomes.fall_back(
-        session=session,
-        settings=settings,
-        delivery=delivery,
-        stop=stop,
-        mode="trunk",
-        option_seq=stop.option_seq,
-        reason=reason,
-        now=now,
-    )

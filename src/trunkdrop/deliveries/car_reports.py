@@ -12,8 +12,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from trunkdrop.access import service as access
 from trunkdrop.access.models import Grant
 from trunkdrop.config import Settings
-from trunkdrop.deliveries import domain, outcomes
-from trunkdrop.deliveries import service as deliveries
+from trunkdrop.deliveries import domain, lookups, outcomes
 from trunkdrop.deliveries.models import Attempt, Delivery, DeliveryOption
 from trunkdrop.dispatch.models import Route, RouteStop
 from trunkdrop.errors import NotFound
@@ -549,7 +548,7 @@ def _on_position(*, session: Session, settings: Settings, vehicle: Vehicle, now:
     ).all():
         if attempt.option_seq is None or attempt.deposited_at is not None:
             continue  # the parcel is in (an offline car): the car's own reports settle it
-        booked = deliveries.option(
+        booked = lookups.option(
             session=session, delivery_id=attempt.delivery_id, seq=attempt.option_seq
         )
         away = distance_m(vehicle.latitude, vehicle.longitude, booked.latitude, booked.longitude)

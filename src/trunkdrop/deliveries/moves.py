@@ -9,7 +9,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from trunkdrop.config import Settings
-from trunkdrop.deliveries import domain
+from trunkdrop.deliveries import domain, lookups
 from trunkdrop.deliveries import service as deliveries
 from trunkdrop.deliveries.models import Delivery, DeliveryOption
 from trunkdrop.deliveries.schemas import DeliveryMove
@@ -42,7 +42,7 @@ def move(
             f"a delivery that is {state} cannot be moved; only a trunk booking not yet planned",
             code="delivery_not_movable",
         )
-    vehicle = deliveries.vehicle_for(session=session, delivery=delivery)
+    vehicle = lookups.vehicle_for(session=session, delivery=delivery)
     blockers = vehicles.trunk_delivery_blockers(vehicle, now=now)
     if blockers:
         raise Conflict(

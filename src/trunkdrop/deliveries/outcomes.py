@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from trunkdrop.access import service as access
 from trunkdrop.config import Settings
-from trunkdrop.deliveries import domain
+from trunkdrop.deliveries import domain, lookups
 from trunkdrop.deliveries import service as deliveries
 from trunkdrop.deliveries.models import Attempt, Delivery
 from trunkdrop.dispatch import service as dispatch
@@ -83,7 +83,7 @@ def fail_attempt(
     stop = session.get(RouteStop, attempt.stop_id)
     assert stop is not None
     dispatch.finish_stop(stop=stop, status="failed")
-    delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
+    delivery = lookups.get_delivery(session=session, delivery_id=attempt.delivery_id)
     events.record(
         session=session,
         event=Event(
@@ -128,7 +128,7 @@ def fall_back(
     """Apply the fallback policy after a visit that did not deliver. Never drops a parcel."""
     options = [
         domain.OptionView(o.seq, domain.TimeWindow(o.window_start, o.window_end))
-        for o in deliveries.options_of(session=session, delivery_id=delivery.id)
+        for o in lookups.options_of(session=session, delivery_id=delivery.id)
     ]
     pickup = domain.is_pickup(delivery.purpose)
     # Looked up only where the policy could send the parcel there: a delivery on its last
@@ -152,9 +152,7 @@ def fall_back(
     assert route is not None
     if decision.kind == domain.FallbackKind.next_place:
         kind = "delivery.next_place"
-        nxt = deliveries.option(
-            session=session, delivery_id=delivery.id, seq=decision.option_seq or 0
-        )
+        nxt = lookups.option(session=session, delivery_id=delivery.id, seq=decision.option_seq or 0)
         delivery.current_option = nxt.seq
         dispatch.add_stop(
             session=session, route=route, delivery_id=delivery.id, mode="trunk", option_seq=nxt.seq
@@ -232,7 +230,7 @@ def finish_delivered(
 ) -> None:
     """The delivery is done (`stops_open`: whether its route has other open stops, if the
     caller read it in this transaction)."""
-    delivery = deliveries.get_delivery(session=session, delivery_id=attempt.delivery_id)
+    delivery = lookups.get_delivery(session=session, delivery_id=attempt.delivery_id)
     pickup = domain.is_pickup(delivery.purpose)
     if pickup:
         # The car closed and locked after the parcel came out (or the customer handed it

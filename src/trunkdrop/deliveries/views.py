@@ -33,7 +33,15 @@ from trunkdrop.bootstrap import Platform
 from trunkdrop.checkout import service as checkout
 from trunkdrop.consents import service as consents
 from trunkdrop.consents.views import ConsentToken
-from trunkdrop.deliveries import attempts, moves, outcomes, service
+from trunkdrop.deliveries import (
+    attempt_reads,
+    attempts,
+    lookups,
+    moves,
+    outcomes,
+    service,
+    stop_failures,
+)
 from trunkdrop.deliveries.domain import AttemptStatus
 from trunkdrop.deliveries.schemas import (
     AccessGranted,
@@ -127,7 +135,7 @@ def book(
             parcel_reference=delivery_in.parcel.reference,
             now=now,
         )
-        return service.to_read(session=session, delivery=delivery)
+        return lookups.to_read(session=session, delivery=delivery)
 
     return keyed.once(
         session=session,
@@ -147,20 +155,20 @@ def list_deliveries(
     status: Annotated[DeliveryState | None, Query()] = None,
 ) -> DeliveryPage:
     """The deliveries the caller takes part in, the newest booking first."""
-    found = service.list_deliveries(
+    found = lookups.list_deliveries(
         session=session, party=party, status=status, cursor=page.cursor, limit=page.limit
     )
     return page_read(
-        DeliveryPage, found, lambda d: service.to_read(session=session, delivery=d, viewer=party)
+        DeliveryPage, found, lambda d: lookups.to_read(session=session, delivery=d, viewer=party)
     )
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryRead)
 def get_delivery(delivery_id: Id, session: SessionDep, party: CurrentParty) -> DeliveryRead:
     """One delivery with its itinerary, attempts and timeline, as the caller may see it."""
-    delivery = service.get_delivery(session=session, delivery_id=delivery_id)
-    service.check_delivery_access(session=session, party=party, delivery=delivery)
-    return service.to_read(session=session, delivery=delivery, viewer=party)
+    delivery = lookups.get_delivery(session=session, delivery_id=delivery_id)
+    lookups.check_delivery_access(session=session, party=party, delivery=delivery)
+    return lookups.to_read(session=session, delivery=delivery, viewer=party)
 
 
 @router.patch("/deliveries/{delivery_id}", response_model=DeliveryRead)
@@ -176,8 +184,8 @@ def move_delivery(
     """Move a trunk booking to other windows or places while it is booked and not yet
     planned (409 after): by its customer, or by its shop with the customer's consent
     (`deliveries:book`). Checked as a booking is; shop and carrier get `delivery.moved`."""
-    delivery = service.get_delivery(session=session, delivery_id=delivery_id)
-    service.check_delivery_access(session=session, party=party, delivery=delivery)
+    delivery = lookups.get_delivery(session=session, delivery_id=delivery_id)
+    lookups.check_delivery_access(session=session, party=party, delivery=delivery)
     if party.role == Role.retailer:
         consents.require(
             session=session,
@@ -196,16 +204,16 @@ def move_delivery(
         move_in=move_in,
         now=now,
     )
-    return service.to_read(session=session, delivery=delivery, viewer=party)
+    return lookups.to_read(session=session, delivery=delivery, viewer=party)
 
 
 @router.post("/deliveries/{delivery_id}/cancel", response_model=DeliveryRead)
 def cancel(delivery_id: Id, session: SessionDep, party: CurrentParty, now: NowDep) -> DeliveryRead:
     """Cancel a delivery that has not been handed over yet."""
-    delivery = service.get_delivery(session=session, delivery_id=delivery_id)
-    service.check_delivery_access(session=session, party=party, delivery=delivery)
+    delivery = lookups.get_delivery(session=session, delivery_id=delivery_id)
+    lookups.check_delivery_access(session=session, party=party, delivery=delivery)
     service.cancel(session=session, party=party, delivery=delivery, now=now)
-    return service.to_read(session=session, delivery=delivery)
+    return lookups.to_read(session=session, delivery=delivery)
 
 
 @router.post(
@@ -253,7 +261,7 @@ async def get_attempt(attempt_id: Id, call: Caller) -> AttemptRead:
 
 
 def _attempt_read(session: Session, party: Party, attempt_id: str) -> AttemptRead:
-    return attempts.attempt_read(session=session, party=party, attempt_id=attempt_id)
+    return attempt_reads.attempt_read(session=session, party=party, attempt_id=attempt_id)
 
 
 @router.post(
@@ -362,7 +370,7 @@ def report_failure(
 ) -> AttemptRead:
     """The driver could not deliver: the reason decides the fallback (next place, home, back
     to the sender)."""
-    attempt = attempts.report_failure(
+    attempt = stop_failures.report_failure(
         session=session,
         settings=settings,
         driver=driver,

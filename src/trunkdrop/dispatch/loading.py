@@ -19,11 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trunkdrop.config import Settings
-from trunkdrop.deliveries import attempts, domain
-from trunkdrop.deliveries import service as deliveries
+from trunkdrop.deliveries import domain, lookups, reroute
 from trunkdrop.deliveries.models import Delivery, DeliveryOption
-from trunkdrop.dispatch import flows as planning
-from trunkdrop.dispatch import routes
+from trunkdrop.dispatch import replans, routes
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.flows import DaySolution
 from trunkdrop.dispatch.insertion import cheapest_van
@@ -65,18 +63,18 @@ def check_load(
             continue
         if dispatch.has_attempt(session=session, stop_id=stop.id):
             continue
-        delivery = deliveries.get_delivery(session=session, delivery_id=stop.delivery_id)
+        delivery = lookups.get_delivery(session=session, delivery_id=stop.delivery_id)
         if delivery.vehicle_id is None:
             continue
-        vehicle = deliveries.vehicle_for(session=session, delivery=delivery)
-        booked = deliveries.option(session=session, delivery_id=delivery.id, seq=stop.option_seq)
+        vehicle = lookups.vehicle_for(session=session, delivery=delivery)
+        booked = lookups.option(session=session, delivery_id=delivery.id, seq=stop.option_seq)
         if (
             vehicle.online
             or now >= booked.window_end
             or not _last_seen_at(vehicle, booked, settings)
         ):
             continue
-        attempts.skip_place(
+        reroute.skip_place(
             session=session,
             settings=settings,
             stop=stop,
@@ -154,11 +152,11 @@ def _to_cheapest_van(
     """Move `stop` (the last on `route`, still at the depot) to the van at the depot that
     takes it at least extra cost, at its place in that van's order. True when it moved to
     another van; False leaves it where the fallback put it."""
-    here = planning.stop_point(session, stop)
+    here = replans.stop_point(session, stop)
     if here is None:
         return False
     waiting = _nearest_waiting_vans(session=session, route=route, point=here)
-    draft = planning.prepare_replan(
+    draft = replans.prepare_replan(
         session=session,
         settings=settings,
         carrier=parties.get_party(session=session, party_id=route.carrier_id),
@@ -190,7 +188,7 @@ def _to_cheapest_van(
     keep = [j for j, r in enumerate(draft.route_of) if r == to_route or j == k]
     order = orders[target]
     solved = DaySolution(routes=[(target, (*order[:position], location, *order[position:]))])
-    planning.store_replan(
+    replans.store_replan(
         session=session,
         settings=settings,
         draft=replace(draft, movable=tuple(draft.movable[j] for j in keep), route_ids=(to_route,)),

@@ -10,8 +10,7 @@ from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from trunkdrop.config import Settings
-from trunkdrop.deliveries import domain
-from trunkdrop.deliveries import service as deliveries
+from trunkdrop.deliveries import domain, lookups
 from trunkdrop.deliveries.models import Attempt, Delivery, DeliveryOption
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.models import Route, RouteStop
@@ -90,7 +89,7 @@ def start_route(
     for stop in dispatch.stops_of(session=session, route_id=route.id):
         if stop.status != "pending":
             continue
-        delivery = deliveries.get_delivery(session=session, delivery_id=stop.delivery_id)
+        delivery = lookups.get_delivery(session=session, delivery_id=stop.delivery_id)
         if delivery.status == domain.DeliveryStatus.booked:
             delivery.status = domain.check_delivery_transition(
                 delivery.status, domain.DeliveryStatus.out_for_delivery
@@ -345,7 +344,7 @@ def close_route(*, session: Session, party: Party, route: Route, now: datetime) 
                 "an attempt at a stop of this route is still under way", code="attempt_in_progress"
             )
         dispatch.finish_stop(stop=stop, status="cancelled")
-        delivery = deliveries.get_delivery(session=session, delivery_id=stop.delivery_id)
+        delivery = lookups.get_delivery(session=session, delivery_id=stop.delivery_id)
         if delivery.status == domain.DeliveryStatus.out_for_delivery:
             delivery.status = domain.check_delivery_transition(
                 delivery.status, domain.DeliveryStatus.booked

@@ -20,7 +20,7 @@ from trunkdrop.api.deps import (
 )
 from trunkdrop.api.idempotency import IdempotencyKey
 from trunkdrop.api.pages import PageParams, page_read
-from trunkdrop.dispatch import flows, loading, routes, service
+from trunkdrop.dispatch import flows, loading, replans, routes, service
 from trunkdrop.dispatch.schemas import (
     PlanCreate,
     PlanRead,
@@ -270,7 +270,7 @@ def replan(
     body: ReplanCreate, session: SessionDep, platform: PlatformDep, carrier: Carrier, now: NowDep
 ) -> list[RouteRead]:
     """Re-solve the rest of the day: done stops stay, vans start where they are, now."""
-    planned = flows.replan(
+    planned = replans.replan(
         session=session,
         settings=platform.settings,
         carrier=carrier,

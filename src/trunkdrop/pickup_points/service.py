@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from trunkdrop.config import Settings
 from trunkdrop.deliveries import domain as deliveries_domain
+from trunkdrop.deliveries import lookups
 from trunkdrop.deliveries import service as deliveries
 from trunkdrop.deliveries.models import Delivery
 from trunkdrop.errors import Conflict, Forbidden, NotFound
@@ -144,7 +145,7 @@ def choose_point(
 def _customer_location(*, session: Session, delivery: Delivery) -> tuple[float, float] | None:
     if delivery.fallback_latitude is not None and delivery.fallback_longitude is not None:
         return delivery.fallback_latitude, delivery.fallback_longitude
-    options = deliveries.options_of(session=session, delivery_id=delivery.id)
+    options = lookups.options_of(session=session, delivery_id=delivery.id)
     if not options:
         return None
     return options[0].latitude, options[0].longitude
@@ -320,7 +321,7 @@ def return_uncollected(*, session: Session, settings: Settings, now: datetime) -
         if held.status != "held":
             continue  # collected meanwhile
         returned += 1
-        delivery = deliveries.get_delivery(session=session, delivery_id=held.delivery_id)
+        delivery = lookups.get_delivery(session=session, delivery_id=held.delivery_id)
         held.status, held.ended_at = "returned", now
         point.stock -= 1
         delivery.status = deliveries_domain.check_delivery_transition(

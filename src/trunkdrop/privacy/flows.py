@@ -13,7 +13,7 @@ from trunkdrop.config import Settings
 from trunkdrop.consents import service as consents
 from trunkdrop.consents.schemas import ConsentRead
 from trunkdrop.deliveries import domain as delivery_states
-from trunkdrop.deliveries import erasure, upkeep, withdrawals
+from trunkdrop.deliveries import erasure, lookups, upkeep, withdrawals
 from trunkdrop.deliveries import service as deliveries
 from trunkdrop.deliveries.models import Delivery
 from trunkdrop.errors import Conflict
@@ -62,7 +62,7 @@ def export(*, session: Session, party: Party) -> dict[str, Any]:
             for c in consents.list_consents(session=session, customer_id=party.id)
         ],
         "deliveries": [
-            deliveries.to_read(session=session, delivery=d, viewer=party).model_dump(mode="json")
+            lookups.to_read(session=session, delivery=d, viewer=party).model_dump(mode="json")
             for d in customer_deliveries
         ],
         "returns": [

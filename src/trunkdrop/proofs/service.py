@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from trunkdrop.blobs.ports import BlobStore
-from trunkdrop.deliveries import attempts
+from trunkdrop.deliveries import attempt_reads
 from trunkdrop.deliveries.models import Attempt
 from trunkdrop.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from trunkdrop.events import service as events
@@ -81,8 +81,8 @@ def read_photo(
 ) -> tuple[bytes, str]:
     """The photo's bytes and media type, for the delivery's parties and the attempt's
     driver only (others: 403; no attempt or no photo: 404)."""
-    attempt = attempts.get_attempt(session=session, attempt_id=attempt_id)
-    attempts.check_attempt_access(session=session, party=party, attempt=attempt)
+    attempt = attempt_reads.get_attempt(session=session, attempt_id=attempt_id)
+    attempt_reads.check_attempt_access(session=session, party=party, attempt=attempt)
     data = blobs.get(photo_key(attempt.id))
     if data is None:
         raise NotFound("this attempt has no proof photo", code="no_photo")

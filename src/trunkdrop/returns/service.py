@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trunkdrop.config import Settings
-from trunkdrop.deliveries import domain
+from trunkdrop.deliveries import domain, lookups
 from trunkdrop.deliveries import service as deliveries
 from trunkdrop.deliveries.schemas import DeliveryCreate, ParcelIn
 from trunkdrop.errors import Conflict, Forbidden, NotFound
@@ -125,7 +125,7 @@ def book_pickup(
     if authorisation.delivery_id is not None:
         # One pickup per label; after one that ended without the parcel the shop issues a
         # new return (a label is never booked twice: its tracking number names one pickup).
-        booked = deliveries.get_delivery(session=session, delivery_id=authorisation.delivery_id)
+        booked = lookups.get_delivery(session=session, delivery_id=authorisation.delivery_id)
         raise Conflict(
             f"this return's pickup is already booked ({booked.status})",
             code="pickup_already_booked",
@@ -179,7 +179,7 @@ def to_read(*, session: Session, authorisation: ReturnAuthorisation) -> ReturnRe
     delivery = (
         None
         if authorisation.delivery_id is None
-        else deliveries.get_delivery(session=session, delivery_id=authorisation.delivery_id)
+        else lookups.get_delivery(session=session, delivery_id=authorisation.delivery_id)
     )
     return ReturnRead(
         id=authorisation.id,

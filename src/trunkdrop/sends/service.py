@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from trunkdrop.config import Settings
 from trunkdrop.deliveries import domain as delivery_domain
+from trunkdrop.deliveries import lookups
 from trunkdrop.deliveries import service as deliveries
 from trunkdrop.deliveries.schemas import DeliveryCreate, ParcelIn
 from trunkdrop.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -186,7 +187,7 @@ def to_read(*, session: Session, send: Send) -> SendRead:
     delivery = (
         None
         if send.delivery_id is None
-        else deliveries.get_delivery(session=session, delivery_id=send.delivery_id)
+        else lookups.get_delivery(session=session, delivery_id=send.delivery_id)
     )
     return SendRead(
         id=send.id,

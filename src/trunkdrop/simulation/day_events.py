@@ -9,14 +9,12 @@ from sqlalchemy.orm import Session
 
 from trunkdrop import workers
 from trunkdrop.access.tokens import TRUNK_UNLOCK, b64u, proof_message
-from trunkdrop.deliveries import attempts
-from trunkdrop.deliveries import service as deliveries
+from trunkdrop.deliveries import attempts, lookups, reroute, stop_failures
 from trunkdrop.deliveries.domain import is_pickup
 from trunkdrop.deliveries.models import Attempt
 from trunkdrop.deliveries.schemas import AttemptStart
 from trunkdrop.devices.schemas import DeviceProof
-from trunkdrop.dispatch import flows as planning
-from trunkdrop.dispatch import loading, routes
+from trunkdrop.dispatch import loading, replans, routes
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.errors import DomainError
 from trunkdrop.geo import distance_m
@@ -204,19 +202,17 @@ class DayEvents:
                 self._skip_cars_away(s, d.route_id)
         with self.platform.uow() as s:
             stop = dispatch.next_open_stop(session=s, route_id=d.route_id)
-            target = None if stop is None else planning.stop_point(s, stop)
+            target = None if stop is None else replans.stop_point(s, stop)
             window = None
             if stop is not None and stop.mode == "trunk" and stop.option_seq is not None:
-                opt = deliveries.option(
-                    session=s, delivery_id=stop.delivery_id, seq=stop.option_seq
-                )
+                opt = lookups.option(session=s, delivery_id=stop.delivery_id, seq=stop.option_seq)
                 window = (
                     seconds_into(self.config.day, opt.window_start),
                     seconds_into(self.config.day, opt.window_end),
                 )
             elif stop is not None:
                 # A door with a booked window: the driver comes when somebody said they are in.
-                door = deliveries.get_delivery(session=s, delivery_id=stop.delivery_id)
+                door = lookups.get_delivery(session=s, delivery_id=stop.delivery_id)
                 if door.door_window_start is not None and door.door_window_end is not None:
                     window = (
                         seconds_into(self.config.day, door.door_window_start),
@@ -265,7 +261,7 @@ class DayEvents:
     def _skip_cars_away(self, s: Session, route_id: str) -> None:
         """The app checks the car's own reports first: no trip to a car that is elsewhere."""
         stop = dispatch.next_open_stop(session=s, route_id=route_id)
-        while stop is not None and attempts.reroute_if_car_away(
+        while stop is not None and reroute.reroute_if_car_away(
             session=s, settings=self.platform.settings, stop_id=stop.id, now=self.clock.now()
         ):
             stop = dispatch.next_open_stop(session=s, route_id=route_id)
@@ -275,7 +271,7 @@ class DayEvents:
         stop_id = self.visits[i].stop
         with self.platform.uow() as s:
             stop = dispatch.get_stop(session=s, stop_id=stop_id)
-            delivery = deliveries.get_delivery(session=s, delivery_id=stop.delivery_id)
+            delivery = lookups.get_delivery(session=s, delivery_id=stop.delivery_id)
             attempt = attempts.start_attempt(
                 session=s,
                 settings=self.platform.settings,
@@ -312,7 +308,7 @@ class DayEvents:
                         now=self.clock.now(),
                     )
                 else:
-                    attempts.report_failure(
+                    stop_failures.report_failure(
                         session=s,
                         settings=self.platform.settings,
                         driver=driver,

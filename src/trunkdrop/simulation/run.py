@@ -112,7 +112,7 @@ def _run_one(
 
 
 def _route_points(session: Any, run: Any) -> list[list[tuple[float, float]]]:
-    from trunkdrop.dispatch import flows as planning
+    from trunkdrop.dispatch import replans
     from trunkdrop.dispatch import service as dispatch
     from trunkdrop.simulation.city import DEPOT
 
@@ -121,7 +121,7 @@ def _route_points(session: Any, run: Any) -> list[list[tuple[float, float]]]:
         points = [DEPOT]
         for stop in dispatch.stops_of(session=session, route_id=driver.route_id):
             if stop.status in ("done", "failed"):
-                point = planning.stop_point(session, stop)
+                point = replans.stop_point(session, stop)
                 if point is not None:
                     points.append(point)
         points.append(DEPOT)
