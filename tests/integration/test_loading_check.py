@@ -3,9 +3,17 @@ to the car's next place, on a van still at the depot when that one serves it bet
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
 from tests.support import HOME, OFFICE, World
+from trunkdrop.dispatch import loading
+from trunkdrop.dispatch import service as dispatch
 
 NEAR_HOME = (HOME[0] + 0.002, HOME[1] + 0.002)
 
@@ -99,3 +107,92 @@ def test_with_no_other_van_at_the_depot_the_next_place_stays_on_the_leaving_van(
     world.ok(world.post("carrier", f"/v1/routes/{morning_van['id']}/start"))
     [pending] = [s for s in _stops_of(world, morning) if s["status"] == "pending"]
     assert (pending["route_id"], pending["label"]) == (morning_van["id"], "home")
+
+
+def _waiting_on_a_lock(world: World) -> bool:
+    with world.platform.engine.connect() as c:
+        return bool(
+            c.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()"
+                )
+            )
+        )
+
+
+def test_two_vans_setting_off_at_once_both_place_their_parcels_on_the_waiting_van(
+    world: World,
+) -> None:
+    """PostgreSQL: two vans leave at the same moment, each with a car offline at the office,
+    and both parcels go on the one van still at the depot. The second check waits for the
+    first and weighs that van as the first left it: its stops keep one time order."""
+    if world.platform.engine.dialect.name != "postgresql":
+        pytest.skip("row locks and snapshots are PostgreSQL's; SQLite has one writer")
+    world.add_party("driver", "driver3", carrier="carrier")
+    world.add_party("customer", "clara")
+    anna_car, ben_car = world.link_car(), world.link_car("ben")
+    clara_car = world.link_car("clara")
+    anna = world.book(
+        anna_car,
+        [(world.add_place(), 10, 12), (world.add_place("anna", "home", HOME), 17, 20)],
+        fallback=False,
+    )
+    ben = world.book(
+        ben_car,
+        [
+            (world.add_place("ben", "office", OFFICE), 10, 12),
+            (world.add_place("ben", "home", NEAR_HOME), 17, 20),
+        ],
+        who="ben",
+        fallback=False,
+    )
+    clara_home = world.add_place("clara", "home", (HOME[0] - 0.002, HOME[1] - 0.002))
+    clara = world.book(clara_car, [(clara_home, 17, 20)], who="clara")
+    world.until(world.at(8))
+    vans = [
+        world.route(anna, start=False),
+        world.route(ben, driver="driver2", start=False),
+        world.route(clara, driver="driver3", start=False),
+    ]
+    for car in (anna_car, ben_car):
+        world.park(car, OFFICE)
+        _offline(world, car)
+    p, now = world.platform, world.clock.now()
+
+    def set_off(session: Session, route_id: str) -> None:
+        route = dispatch.get_route(session=session, route_id=route_id)
+        loading.check_load(
+            session=session, settings=p.settings, route=route, matrix=p.matrix, now=now
+        )
+
+    first = p.session_factory()
+    set_off(first, vans[0]["id"])
+    first.flush()
+    errors: list[BaseException] = []
+
+    def other() -> None:
+        second = p.session_factory()
+        try:
+            set_off(second, vans[1]["id"])
+            second.commit()
+        except BaseException as e:  # any failure is reported to the test
+            errors.append(e)
+            second.rollback()
+        finally:
+            second.close()
+
+    t = threading.Thread(target=other)
+    t.start()
+    deadline = time.monotonic() + 10
+    while not _waiting_on_a_lock(world) and t.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.commit()
+    first.close()
+    t.join(30)
+    assert not t.is_alive() and not errors, errors
+    waiting = world.ok(world.get("carrier", f"/v1/routes/{vans[2]['id']}"))
+    on_it = {s["delivery_id"] for s in waiting["stops"] if s["status"] == "pending"}
+    assert on_it == {anna["id"], ben["id"], clara["id"]}
+    etas = [s["eta"] for s in sorted(waiting["stops"], key=lambda s: s["seq"])]
+    assert None not in etas and etas == sorted(etas)

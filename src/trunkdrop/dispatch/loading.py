@@ -155,7 +155,17 @@ def _to_cheapest_van(
     here = replans.stop_point(session, stop)
     if here is None:
         return False
-    waiting = _nearest_waiting_vans(session=session, route=route, point=here)
+    nearest = _nearest_waiting_vans(session=session, route=route, point=here)
+    # Two vans setting off at once may weigh the same van at the depot, or each other: the
+    # routes are locked in one order (no deadlock), without blocking the stops' inserts
+    # (NO KEY UPDATE), and read again after the lock, when a van may have left meanwhile.
+    locked = session.execute(
+        select(Route.id, Route.status)
+        .where(Route.id.in_([route.id, *nearest]))
+        .order_by(Route.id)
+        .with_for_update(key_share=True)
+    ).all()
+    waiting = [r for r, status in locked if r != route.id and status == "planned"]
     draft = replans.prepare_replan(
         session=session,
         settings=settings,
