@@ -12,8 +12,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from tests.support import HOME, OFFICE, World
-from trunkdrop.dispatch import loading
+from trunkdrop.dispatch import loading, replans
 from trunkdrop.dispatch import service as dispatch
+from trunkdrop.errors import ServiceUnavailable
+from trunkdrop.parties import service as parties
 
 NEAR_HOME = (HOME[0] + 0.002, HOME[1] + 0.002)
 
@@ -196,3 +198,127 @@ def test_two_vans_setting_off_at_once_both_place_their_parcels_on_the_waiting_va
     assert on_it == {anna["id"], ben["id"], clara["id"]}
     etas = [s["eta"] for s in sorted(waiting["stops"], key=lambda s: s["seq"])]
     assert None not in etas and etas == sorted(etas)
+
+
+def test_two_vans_each_weighing_the_other_do_not_deadlock(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: van B has skipped its offline car's stop and pauses before weighing vans;
+    van A sets off meanwhile and picks B for its parcel. The vans at the depot are locked
+    before anything is written, so A waits for B instead of the two waiting for each other."""
+    if world.platform.engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite has one writer")
+    anna_car, ben_car = world.link_car(), world.link_car("ben")
+    anna = world.book(
+        anna_car,
+        [(world.add_place(), 10, 12), (world.add_place("anna", "home", HOME), 17, 20)],
+        fallback=False,
+    )
+    ben = world.book(
+        ben_car,
+        [
+            (world.add_place("ben", "office", OFFICE), 10, 12),
+            (world.add_place("ben", "home", NEAR_HOME), 17, 20),
+        ],
+        who="ben",
+        fallback=False,
+    )
+    world.until(world.at(8))
+    van_a = world.route(anna, start=False)
+    van_b = world.route(ben, driver="driver2", start=False)
+    for car in (anna_car, ben_car):
+        world.park(car, OFFICE)
+        _offline(world, car)
+    p, now = world.platform, world.clock.now()
+    go_b, b_paused = threading.Event(), threading.Event()
+    weigh = loading._to_cheapest_van
+
+    def paused(**kw: Any) -> bool:
+        if kw["route"].id == van_b["id"]:
+            b_paused.set()
+            go_b.wait(10)
+        return weigh(**kw)
+
+    monkeypatch.setattr(loading, "_to_cheapest_van", paused)
+    errors: dict[str, BaseException] = {}
+
+    def run(name: str, route_id: str) -> None:
+        s = p.session_factory()
+        try:
+            route = dispatch.get_route(session=s, route_id=route_id)
+            loading.check_load(
+                session=s, settings=p.settings, route=route, matrix=p.matrix, now=now
+            )
+            s.commit()
+        except BaseException as e:  # any failure is reported to the test
+            errors[name] = e
+            s.rollback()
+        finally:
+            s.close()
+
+    tb = threading.Thread(target=run, args=("B", van_b["id"]))
+    tb.start()
+    assert b_paused.wait(10)
+    ta = threading.Thread(target=run, args=("A", van_a["id"]))
+    ta.start()
+    deadline = time.monotonic() + 10
+    while not _waiting_on_a_lock(world) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    go_b.set()
+    ta.join(30)
+    tb.join(30)
+    assert not ta.is_alive() and not tb.is_alive()
+    assert not errors, {k: repr(v)[:300] for k, v in errors.items()}
+    pending = [s for d in (anna, ben) for s in _stops_of(world, d) if s["status"] == "pending"]
+    assert sorted(s["label"] for s in pending) == ["home", "home"]
+
+
+def test_a_routing_server_outage_does_not_keep_the_van_at_the_depot(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Weighing the other vans needs travel times; when the routing server is down the van
+    still leaves, and the car's next place stays on it."""
+    anna_car, morning, morning_van = _two_vans(world)
+    world.park(anna_car, OFFICE)
+    _offline(world, anna_car)
+
+    def down(self: Any, points: Any) -> Any:
+        raise ServiceUnavailable("the routing server did not answer")
+
+    monkeypatch.setattr(type(world.platform.matrix), "matrices", down)
+    started = world.ok(world.post("carrier", f"/v1/routes/{morning_van['id']}/start"))
+    assert started["status"] == "started"
+    [pending] = [s for s in _stops_of(world, morning) if s["status"] == "pending"]
+    assert (pending["route_id"], pending["label"]) == (morning_van["id"], "home")
+
+
+def test_a_van_at_the_depot_is_weighed_from_the_depot_not_a_cancelled_stop(
+    world: World,
+) -> None:
+    """A parcel withdrawn before its van left leaves a cancelled stop far out of town: the
+    van never drives there, so a re-plan starts it at the depot."""
+    world.add_party("customer", "clara")
+    ben_car, clara_car = world.link_car("ben"), world.link_car("clara")
+    ben = world.book(ben_car, [(world.add_place("ben", "home", NEAR_HOME), 8, 20)], who="ben")
+    far = world.add_place("clara", "far", (48.06, 11.70))
+    clara = world.book(clara_car, [(far, 8, 20)], who="clara")
+    world.until(world.at(8))
+    van = world.route(clara, ben, driver="driver2", start=False)
+    world.ok(world.post("shop", f"/v1/deliveries/{clara['id']}/cancel"))
+    p = world.platform
+    with p.uow() as s:
+        route = dispatch.get_route(session=s, route_id=van["id"])
+        draft = replans.prepare_replan(
+            session=s,
+            settings=p.settings,
+            carrier=parties.get_party(session=s, party_id=route.carrier_id),
+            service_date=route.service_date,
+            capacity_l=p.settings.van_capacity_l,
+            shift_end_hour=p.settings.shift_end_hour,
+            matrix=p.matrix,
+            now=world.clock.now(),
+            route_ids=[route.id],
+        )
+        assert draft.day is not None
+        area = dispatch.list_service_areas(session=s, carrier_id=route.carrier_id)[0]
+        assert draft.day.vans[0].start == (area.depot_latitude, area.depot_longitude)
