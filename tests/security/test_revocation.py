@@ -357,7 +357,7 @@ def test_revoking_a_handset_while_the_driver_gives_up_does_not_deadlock(world: W
     errors = _both(
         world,
         lambda: _driver_gives_up(world, attempt["id"]),
-        (attempts, "_own_attempt"),
+        (attempts, "own_attempt"),
         lambda: revoke_handset(world),
     )
     assert errors == []

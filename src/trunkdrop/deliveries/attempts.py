@@ -162,7 +162,7 @@ _DELIVERY_AND_CAR = (
 def _own_attempt_at_the_car(
     session: Session, driver: Party, attempt_id: str
 ) -> tuple[Attempt, Delivery, Vehicle | None]:
-    """`_own_attempt`, then the attempt's delivery and car as they are once it is locked."""
+    """`own_attempt`, then the attempt's delivery and car as they are once it is locked."""
     attempt = own_attempt(session, driver, attempt_id)
     delivery, vehicle = session.execute(_DELIVERY_AND_CAR, {"attempt_id": attempt.id}).one()
     return attempt, delivery, vehicle
