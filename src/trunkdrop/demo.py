@@ -30,7 +30,7 @@ from trunkdrop.deliveries.models import Attempt, Delivery
 from trunkdrop.deliveries.schemas import AttemptStart, CheckoutRequest, DeliveryCreate, ParcelIn
 from trunkdrop.devices import service as devices
 from trunkdrop.devices.schemas import DeviceProof, DeviceRegister
-from trunkdrop.dispatch import routes
+from trunkdrop.dispatch import loading, routes
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.schemas import ServiceAreaCreate
 from trunkdrop.errors import DomainError
@@ -326,11 +326,12 @@ def _run(d: Demo) -> dict[str, int]:
         p.simulator.park(*d.sim(c), lat, lon, now())
     d.until(_at(8, 30))
     with p.uow() as s:
-        routes.start_route(
+        loading.set_off(
             session=s,
             settings=p.settings,
             party=_party(s, carrier_id),
             route=dispatch.get_route(session=s, route_id=route_id),
+            matrix=p.matrix,
             now=now(),
         )
 

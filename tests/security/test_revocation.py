@@ -30,7 +30,7 @@ from tests.security.common import (
 )
 from tests.support import HOME, World
 from trunkdrop.access.models import AuditEntry
-from trunkdrop.deliveries import attempts, car_link, upkeep, withdrawals
+from trunkdrop.deliveries import attempts, car_link, stop_failures, upkeep, withdrawals
 from trunkdrop.devices.models import Device
 from trunkdrop.dispatch.models import RouteStop
 from trunkdrop.errors import Conflict
@@ -305,7 +305,7 @@ def _driver_gives_up(world: World, attempt_id: str) -> None:
     with platform.uow() as s:
         driver = s.get(Party, world.ids["driver"])
         assert driver is not None
-        attempts.report_failure(
+        stop_failures.report_failure(
             session=s,
             settings=platform.settings,
             driver=driver,
@@ -357,7 +357,7 @@ def test_revoking_a_handset_while_the_driver_gives_up_does_not_deadlock(world: W
     errors = _both(
         world,
         lambda: _driver_gives_up(world, attempt["id"]),
-        (attempts, "_own_attempt"),
+        (attempts, "own_attempt"),
         lambda: revoke_handset(world),
     )
     assert errors == []

@@ -23,7 +23,7 @@ from trunkdrop.devices.models import DeviceNonce, DriverFix
 from trunkdrop.devices.schemas import DeviceProof
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.models import Route, RouteStop
-from trunkdrop.errors import AccessRefused, Conflict, Forbidden, InvalidInput, NotFound
+from trunkdrop.errors import AccessRefused, Conflict, Forbidden, NotFound
 from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
 from trunkdrop.parties.models import Party
@@ -129,7 +129,7 @@ _CLAIM_ACCESS = (
 )
 
 
-def _own_attempt(session: Session, driver: Party, attempt_id: str) -> Attempt:
+def own_attempt(session: Session, driver: Party, attempt_id: str) -> Attempt:
     # Lock the attempt first: every change to it then runs one at a time, and row locks
     # are always taken in the same order (attempt, then what it touches).
     # As `session.get(..., with_for_update=True)` does, with the statement built once.
@@ -162,8 +162,8 @@ _DELIVERY_AND_CAR = (
 def _own_attempt_at_the_car(
     session: Session, driver: Party, attempt_id: str
 ) -> tuple[Attempt, Delivery, Vehicle | None]:
-    """`_own_attempt`, then the attempt's delivery and car as they are once it is locked."""
-    attempt = _own_attempt(session, driver, attempt_id)
+    """`own_attempt`, then the attempt's delivery and car as they are once it is locked."""
+    attempt = own_attempt(session, driver, attempt_id)
     delivery, vehicle = session.execute(_DELIVERY_AND_CAR, {"attempt_id": attempt.id}).one()
     return attempt, delivery, vehicle
 
@@ -362,7 +362,7 @@ def request_access(
     device, the car checks it, and its report of the use is reconciled later.
     Returns at once: the car's own report later says whether the trunk opened.
     """
-    attempt = _own_attempt(session, driver, attempt_id)
+    attempt = own_attempt(session, driver, attempt_id)
     if attempt.mode != "trunk":
         raise Conflict("a home delivery has no trunk to open", code="not_a_trunk_stop")
     if attempt.status == domain.AttemptStatus.failed:
@@ -653,7 +653,7 @@ def collect(
     out, and the pickup is collected once the car reports closed and locked (as a delivery
     is delivered). Another label: the attempt fails with `label_mismatch` and the parcel
     stays; the trunk is closed and locked as after any attempt that opened it."""
-    attempt = _own_attempt(session, driver, attempt_id)
+    attempt = own_attempt(session, driver, attempt_id)
     delivery = lookups.get_delivery(session=session, delivery_id=attempt.delivery_id)
     if not domain.is_pickup(delivery.purpose):
         raise Conflict("a delivery is confirmed with deposit", code="not_a_pickup")
@@ -731,7 +731,7 @@ def _await_lock(
 def confirm_handover(
     *, session: Session, settings: Settings, driver: Party, attempt_id: str, now: datetime
 ) -> Attempt:
-    attempt = _own_attempt(session, driver, attempt_id)
+    attempt = own_attempt(session, driver, attempt_id)
     if attempt.mode != "home":
         raise Conflict(
             "a trunk delivery is confirmed by the car, not by hand", code="not_a_home_stop"
@@ -741,81 +741,4 @@ def confirm_handover(
     outcomes.finish_delivered(
         session=session, settings=settings, attempt=attempt, outcome="delivered_home", now=now
     )
-    return attempt
-
-
-def report_failure(
-    *,
-    session: Session,
-    settings: Settings,
-    driver: Party,
-    attempt_id: str,
-    reason: str,
-    detail: str | None,
-    now: datetime,
-) -> Attempt:
-    attempt = _own_attempt(session, driver, attempt_id)
-    if reason == domain.Reason.nothing_to_collect and not domain.is_pickup(
-        lookups.get_delivery(session=session, delivery_id=attempt.delivery_id).purpose
-    ):
-        raise InvalidInput(
-            "nothing_to_collect is a pickup's reason; this stop delivers", field="reason"
-        )
-    if (
-        attempt.status == domain.AttemptStatus.deposited
-        and reason == domain.Reason.car_unresponsive
-    ):
-        return _leave_unconfirmed(session=session, settings=settings, attempt=attempt, now=now)
-    if attempt.status not in (
-        domain.AttemptStatus.started,
-        domain.AttemptStatus.unlocking,
-        domain.AttemptStatus.trunk_open,
-    ):
-        raise Conflict(
-            f"an attempt that is {attempt.status} cannot fail now", code="illegal_transition"
-        )
-    outcomes.fail_attempt(
-        session=session,
-        settings=settings,
-        attempt=attempt,
-        reason=reason,
-        detail=detail or "reported by the driver",
-        now=now,
-    )
-    return attempt
-
-
-def _leave_unconfirmed(
-    *, session: Session, settings: Settings, attempt: Attempt, now: datetime
-) -> Attempt:
-    """The parcel is in the trunk and the car never reported closed and locked, however
-    often the watchdog told it to lock: the driver ends the stop and goes on. The attempt
-    stays `deposited` (a late lock report still completes the delivery), the incident stays
-    open for an operator, and the next stop opens. Not before the watchdog gave up: until
-    then the car may still answer."""
-    if attempt.relock_tries <= settings.relock_max_tries:
-        raise Conflict(
-            "the car may still lock: wait until trunkdrop has given up relocking it "
-            f"({attempt.relock_tries} of {settings.relock_max_tries} lock commands so far)",
-            code="relock_in_progress",
-        )
-    stop = dispatch.get_stop(session=session, stop_id=attempt.stop_id, for_update=True)
-    if stop.status != "pending":
-        raise Conflict(f"this stop is {stop.status}", code="stop_finished")
-    dispatch.finish_stop(stop=stop, status="done")
-    dispatch.maybe_finish_route(session=session, route_id=stop.route_id)
-    events.record(
-        session=session,
-        event=Event(
-            kind="attempt.left_unconfirmed",
-            at=now,
-            subject=attempt.id,
-            actor=attempt.driver_id,
-            delivery_id=attempt.delivery_id,
-            facts={"reason": domain.Reason.car_unresponsive, "relock_tries": attempt.relock_tries},
-            text="the car did not confirm it is locked; the driver went on and an operator "
-            "follows up",
-        ),
-    )
-    session.flush()
     return attempt

@@ -9,7 +9,9 @@ from sqlalchemy.orm import Session
 
 from trunkdrop.config import Settings
 from trunkdrop.deliveries import domain, lookups, outcomes
+from trunkdrop.deliveries.models import Delivery, DeliveryOption
 from trunkdrop.dispatch import service as dispatch
+from trunkdrop.dispatch.models import RouteStop
 from trunkdrop.events import service as events
 from trunkdrop.events.domain import Event
 from trunkdrop.geo import distance_m
@@ -48,6 +50,30 @@ def reroute_if_car_away(
         reason = domain.Reason.vehicle_moved
     if reason is None:
         return False
+    skip_place(
+        session=session,
+        settings=settings,
+        stop=stop,
+        delivery=delivery,
+        booked=booked,
+        reason=reason,
+        now=now,
+    )
+    return True
+
+
+def skip_place(
+    *,
+    session: Session,
+    settings: Settings,
+    stop: RouteStop,
+    delivery: Delivery,
+    booked: DeliveryOption,
+    reason: str,
+    now: datetime,
+) -> None:
+    """Cancel a trunk stop that nobody set off to and let the fallback policy pick the next
+    place (a new stop on the same route)."""
     dispatch.finish_stop(stop=stop, status="cancelled")
     events.record(
         session=session,
@@ -70,4 +96,3 @@ def reroute_if_car_away(
         reason=reason,
         now=now,
     )
-    return True

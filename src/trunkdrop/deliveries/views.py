@@ -33,7 +33,15 @@ from trunkdrop.bootstrap import Platform
 from trunkdrop.checkout import service as checkout
 from trunkdrop.consents import service as consents
 from trunkdrop.consents.views import ConsentToken
-from trunkdrop.deliveries import attempt_reads, attempts, lookups, moves, outcomes, service
+from trunkdrop.deliveries import (
+    attempt_reads,
+    attempts,
+    lookups,
+    moves,
+    outcomes,
+    service,
+    stop_failures,
+)
 from trunkdrop.deliveries.domain import AttemptStatus
 from trunkdrop.deliveries.schemas import (
     AccessGranted,
@@ -362,7 +370,7 @@ def report_failure(
 ) -> AttemptRead:
     """The driver could not deliver: the reason decides the fallback (next place, home, back
     to the sender)."""
-    attempt = attempts.report_failure(
+    attempt = stop_failures.report_failure(
         session=session,
         settings=settings,
         driver=driver,

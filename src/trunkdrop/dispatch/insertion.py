@@ -3,7 +3,7 @@ window moves to where it fits at least cost. Pure: a Problem and an order, no so
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from trunkdrop.dispatch.problem import Problem
 
@@ -51,6 +51,36 @@ def repair_route(
         else:
             route.insert(best[1], best[2])
     return tuple(route)
+
+
+def cheapest_van(
+    problem: Problem,
+    orders: Mapping[int, Sequence[int]],
+    stop: int,
+    loads: Mapping[int, int],
+) -> tuple[int, int, int] | None:
+    """Which van takes `stop` at the least extra cost: (van, position, location). `orders`
+    holds each candidate van's locations as it drives them, `loads` what it carries. A van
+    qualifies only if every window on its route and its shift still hold with the stop in
+    it and the stop's parcel fits; no other stop moves. None when no van qualifies."""
+    demand = problem.stops[stop].demand + problem.stops[stop].pickup
+    best: tuple[int, int, int, int] | None = None  # (extra cost, van, position, location)
+    for vehicle_type, order in orders.items():
+        van = problem.vehicle_types[vehicle_type]
+        if loads.get(vehicle_type, 0) + demand > van.capacity:
+            continue
+        base, end = _walk(problem, vehicle_type, order)
+        if end is None:
+            continue  # already late somewhere: a re-plan of its own comes first
+        for place in problem.stops[stop].places:
+            for position in range(len(order) + 1):
+                trial = [*order[:position], place.location, *order[position:]]
+                cost, end = _walk(problem, vehicle_type, trial)
+                if end is None or end > van.shift_end:
+                    continue
+                if best is None or cost - base < best[0]:
+                    best = (cost - base, vehicle_type, position, place.location)
+    return None if best is None else best[1:]
 
 
 def _walk(problem: Problem, vehicle_type: int, route: Sequence[int]) -> tuple[int, int | None]:

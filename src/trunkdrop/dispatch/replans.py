@@ -128,8 +128,11 @@ def prepare_replan(
             session=session, stop_ids=[s.id for s in stops if s.status == "pending"]
         )
         anchored = [s for s in stops if s.status != "pending" or s.id in under_way]
-        start = (stop_point(session, anchored[-1]) or depot) if anchored else depot
-        van_start = max(now_s, settings.service_day_start_hour * 3600 if not anchored else now_s)
+        # A cancelled stop was never driven to (skipped, or its parcel withdrawn): the van is
+        # where it last delivered, tried or is trying.
+        visited = [s for s in anchored if s.status != "cancelled"]
+        start = (stop_point(session, visited[-1]) or depot) if visited else depot
+        van_start = max(now_s, settings.service_day_start_hour * 3600 if not visited else now_s)
         vans.append(Van(route.driver_id, capacity_l, start, van_start, end_s, route.id))
         if van_start >= end_s:
             continue  # the shift is over: nothing on this van moves

@@ -20,7 +20,7 @@ from trunkdrop.api.deps import (
 )
 from trunkdrop.api.idempotency import IdempotencyKey
 from trunkdrop.api.pages import PageParams, page_read
-from trunkdrop.dispatch import flows, replans, routes, service
+from trunkdrop.dispatch import flows, loading, replans, routes, service
 from trunkdrop.dispatch.schemas import (
     PlanCreate,
     PlanRead,
@@ -158,14 +158,23 @@ def get_route(
 def start_route(
     route_id: RouteId,
     session: SessionDep,
-    settings: SettingsDep,
+    platform: PlatformDep,
     party: CarrierOrDriver,
     now: NowDep,
 ) -> RouteRead:
-    """The driver sets off: the customers are told the driver is on the way."""
+    """The driver sets off: parcels whose car reported itself offline go to their next
+    place, on whichever van still at the depot serves it; the customers are told the
+    driver is on the way."""
     route = service.get_route(session=session, route_id=route_id)
-    routes.start_route(session=session, settings=settings, party=party, route=route, now=now)
-    return routes.route_to_read(session=session, settings=settings, route=route, now=now)
+    loading.set_off(
+        session=session,
+        settings=platform.settings,
+        party=party,
+        route=route,
+        matrix=platform.matrix,
+        now=now,
+    )
+    return routes.route_to_read(session=session, settings=platform.settings, route=route, now=now)
 
 
 @router.post("/routes/{route_id}/close", response_model=RouteRead)

@@ -110,6 +110,8 @@ RECORDINGS: Mapping[str, Recording] = MappingProxyType(
         # The customer (or the shop with consent) moved a booking's windows or places.
         "delivery.moved": Recording("moved", "delivery.moved", "delivery.moved", "delivery.moved"),
         "stop.rerouted": Recording("rerouted", "stop.rerouted"),
+        # A van's load checked as it left: a parcel moved to a van still at the depot.
+        "stop.moved_van": Recording("moved_van", "stop.moved_van"),
         # Pickups from the trunk: returns and sends.
         "return.authorised": Recording(audit="return.authorised", published="return.authorised"),
         "send.bought": Recording(audit="send.bought", published="send.bought"),

@@ -9,12 +9,12 @@ from sqlalchemy.orm import Session
 
 from trunkdrop import workers
 from trunkdrop.access.tokens import TRUNK_UNLOCK, b64u, proof_message
-from trunkdrop.deliveries import attempts, lookups, reroute
+from trunkdrop.deliveries import attempts, lookups, reroute, stop_failures
 from trunkdrop.deliveries.domain import is_pickup
 from trunkdrop.deliveries.models import Attempt
 from trunkdrop.deliveries.schemas import AttemptStart
 from trunkdrop.devices.schemas import DeviceProof
-from trunkdrop.dispatch import replans, routes
+from trunkdrop.dispatch import loading, replans, routes
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.errors import DomainError
 from trunkdrop.geo import distance_m
@@ -41,6 +41,10 @@ from trunkdrop.simulation.day import (
     seconds_into,
 )
 
+# A van whose first stop is late in the day is loaded this long before it, not at the start
+# of the shift: until then its load can still change (`loading.check_load`).
+LOADING_LEAD_S = 2 * 3600
+
 
 class DayEvents:
     """The day as a queue of events: cars parking, going offline and back, drivers driving,
@@ -54,6 +58,8 @@ class DayEvents:
         self.seq = itertools.count()
         self.cars: list[Customer] = []
         self.visits: dict[int, Visit] = {}
+        # Vans still at the depot: when each is due to leave (its "depart" event).
+        self.departures: dict[int, int] = {}
 
     def _push(self, at_s: int, kind: str, who: int) -> None:
         heapq.heappush(self.queue, (at_s, next(self.seq), kind, who))
@@ -122,7 +128,65 @@ class DayEvents:
     def _on_tick(self, at_s: int, _: int) -> None:
         workers.run_once(self.platform, self.clock.now())
 
+    def _on_depart(self, at_s: int, i: int) -> None:
+        if self.departures.get(i) != at_s:
+            return  # superseded: the van's first stop changed and it leaves at another time
+        del self.departures[i]
+        self._on_go(at_s, i)
+
+    def _leaves_at(self, s: Session, route_id: str, at_s: int) -> int:
+        """When a van at the depot is loaded and sets off: at the start of the shift, or
+        `LOADING_LEAD_S` before its first planned stop if that is later, never before now.
+        (The driver is paid from when the van must leave to reach that stop in time.)"""
+        stop = dispatch.next_open_stop(session=s, route_id=route_id)
+        if stop is None or stop.eta is None:
+            return at_s
+        return max(at_s, seconds_into(self.config.day, stop.eta) - LOADING_LEAD_S)
+
+    def _set_off(self, at_s: int, i: int) -> bool:
+        """A van leaves the depot only when its first stop needs it to: until then its
+        parcels can still go on another van. False: not yet (a "depart" is queued)."""
+        d = self.record.drivers[i]
+        with self.platform.uow() as s:
+            route = dispatch.get_route(session=s, route_id=d.route_id)
+            if route.status != "planned":
+                return True
+            leave = self._leaves_at(s, d.route_id, at_s)
+            if leave > at_s:
+                self.departures[i] = leave
+                self._push(leave, "depart", i)
+                return False
+        # What the cars reported until now is in before the load is checked.
+        workers.pump_simulator(self.platform, self.clock.now())
+        with self.platform.uow() as s:
+            route = dispatch.get_route(session=s, route_id=d.route_id)
+            moved = loading.check_load(
+                session=s,
+                settings=self.platform.settings,
+                route=route,
+                matrix=self.platform.matrix,
+                now=self.clock.now(),
+            )
+            routes.start_route(
+                session=s,
+                settings=self.platform.settings,
+                party=party(s, self.day.carrier_id),
+                route=route,
+                now=self.clock.now(),
+            )
+        if moved:
+            # Parcels joined vans still at the depot: they may have to leave earlier.
+            with self.platform.uow() as s:
+                for j, due in list(self.departures.items()):
+                    leave = self._leaves_at(s, self.record.drivers[j].route_id, at_s)
+                    if leave != due:
+                        self.departures[j] = leave
+                        self._push(leave, "depart", j)
+        return True
+
     def _on_go(self, at_s: int, i: int) -> None:
+        if not self._set_off(at_s, i):
+            return
         d = self.record.drivers[i]
         if d.started_s is None:
             d.started_s = at_s
@@ -244,7 +308,7 @@ class DayEvents:
                         now=self.clock.now(),
                     )
                 else:
-                    attempts.report_failure(
+                    stop_failures.report_failure(
                         session=s,
                         settings=self.platform.settings,
                         driver=driver,

@@ -13,8 +13,6 @@ from trunkdrop.access.tokens import b64u
 from trunkdrop.devices import service as devices
 from trunkdrop.devices.schemas import DeviceRegister
 from trunkdrop.dispatch import flows as planning
-from trunkdrop.dispatch import routes
-from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.schemas import PlanCreate
 from trunkdrop.dispatch.solver import SolverSettings
 from trunkdrop.errors import DomainError
@@ -90,16 +88,7 @@ def plan(day: SimulatedDay) -> None:
                 device_id=d.device_id,
                 now=day.clock.now(),
             )
-    with day.platform.uow() as s:
-        carrier = party(s, day.carrier_id)
-        for d in drivers:
-            routes.start_route(
-                session=s,
-                settings=day.platform.settings,
-                party=carrier,
-                route=dispatch.get_route(session=s, route_id=d.route_id),
-                now=day.clock.now(),
-            )
+    # The vans set off (and have their load checked) when the day runs: `DayEvents`.
 
 
 def _hire(day: SimulatedDay, z: int, vans: int) -> list[str]:
