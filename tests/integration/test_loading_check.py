@@ -322,3 +322,29 @@ def test_a_van_at_the_depot_is_weighed_from_the_depot_not_a_cancelled_stop(
         assert draft.day is not None
         area = dispatch.list_service_areas(session=s, carrier_id=route.carrier_id)[0]
         assert draft.day.vans[0].start == (area.depot_latitude, area.depot_longitude)
+
+
+def test_a_stop_the_driver_has_started_is_not_skipped_when_its_car_goes_offline(
+    world: World,
+) -> None:
+    """The load check leaves alone a stop where an attempt exists: the driver is at the
+    car, and that attempt, not the check, decides what becomes of the parcel."""
+    anna_car, morning, morning_van = _two_vans(world)
+    world.park(anna_car, OFFICE)
+    world.ok(world.post("carrier", f"/v1/routes/{morning_van['id']}/start"))
+    world.until(world.at(10))
+    world.ok(world.start_attempt(world.next_stop()), 201)
+    _offline(world, anna_car)
+    p = world.platform
+    with p.uow() as s:
+        route = dispatch.get_route(session=s, route_id=morning_van["id"])
+        moved = loading.check_load(
+            session=s, settings=p.settings, route=route, matrix=p.matrix, now=world.clock.now()
+        )
+    assert moved == []
+    [stop] = _stops_of(world, morning)
+    assert (stop["status"], stop["label"], stop["route_id"]) == (
+        "pending",
+        "office",
+        morning_van["id"],
+    )
