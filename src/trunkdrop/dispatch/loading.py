@@ -82,7 +82,7 @@ def check_load(
             ~exists().where(Attempt.stop_id == RouteStop.id),
         )
         .order_by(RouteStop.seq)
-    ).tuples()
+    )
     offline: list[tuple[RouteStop, Delivery, DeliveryOption]] = [
         (stop, delivery, booked)
         for stop, delivery, booked, vehicle in candidates
