@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from tests.support import HOME, OFFICE, World
 from trunkdrop.dispatch import loading, replans
 from trunkdrop.dispatch import service as dispatch
-from trunkdrop.errors import ServiceUnavailable
+from trunkdrop.errors import Conflict, ServiceUnavailable
 from trunkdrop.parties import service as parties
 
 NEAR_HOME = (HOME[0] + 0.002, HOME[1] + 0.002)
@@ -271,6 +271,122 @@ def test_two_vans_each_weighing_the_other_do_not_deadlock(
     assert not errors, {k: repr(v)[:300] for k, v in errors.items()}
     pending = [s for d in (anna, ben) for s in _stops_of(world, d) if s["status"] == "pending"]
     assert sorted(s["label"] for s in pending) == ["home", "home"]
+
+
+def test_a_van_setting_off_waits_for_a_check_moving_a_parcel_onto_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: the morning van's check has moved Anna's parcel onto the evening van and
+    has not committed; the evening van sets off meanwhile. It waits for the check, then
+    leaves with the parcel on board and Anna told that the driver is on the way."""
+    if world.platform.engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite has one writer")
+    anna_car, morning, morning_van = _two_vans(world)
+    [evening_van] = [
+        r for r in world.ok(world.get("carrier", "/v1/routes"))["data"]
+        if r["id"] != morning_van["id"]
+    ]  # fmt: skip
+    world.park(anna_car, OFFICE)
+    _offline(world, anna_car)
+    p, now = world.platform, world.clock.now()
+    moved, go_on = threading.Event(), threading.Event()
+    weigh = loading._to_cheapest_van
+
+    def paused(**kw: Any) -> bool:
+        changed = weigh(**kw)
+        moved.set()
+        go_on.wait(10)
+        return changed
+
+    monkeypatch.setattr(loading, "_to_cheapest_van", paused)
+    errors: dict[str, BaseException] = {}
+
+    def run(name: str, work: Any) -> None:
+        s = p.session_factory()
+        try:
+            work(s)
+            s.commit()
+        except BaseException as e:  # any failure is reported to the test
+            errors[name] = e
+            s.rollback()
+        finally:
+            s.close()
+
+    def check_morning(s: Session) -> None:
+        route = dispatch.get_route(session=s, route_id=morning_van["id"])
+        loading.check_load(session=s, settings=p.settings, route=route, matrix=p.matrix, now=now)
+
+    def set_off_evening(s: Session) -> None:
+        route = dispatch.get_route(session=s, route_id=evening_van["id"])
+        carrier = parties.get_party(session=s, party_id=route.carrier_id)
+        loading.set_off(
+            session=s, settings=p.settings, party=carrier, route=route, matrix=p.matrix, now=now
+        )
+
+    checking = threading.Thread(target=run, args=("check", check_morning))
+    checking.start()
+    assert moved.wait(10)
+    leaving = threading.Thread(target=run, args=("set_off", set_off_evening))
+    leaving.start()
+    deadline = time.monotonic() + 10
+    while not _waiting_on_a_lock(world) and leaving.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert leaving.is_alive(), "the evening van left while a check was moving a parcel onto it"
+    go_on.set()
+    checking.join(30)
+    leaving.join(30)
+    assert not checking.is_alive() and not leaving.is_alive()
+    assert not errors, {k: repr(v)[:300] for k, v in errors.items()}
+    evening = world.ok(world.get("carrier", f"/v1/routes/{evening_van['id']}"))
+    assert evening["status"] == "started"
+    assert morning["id"] in {s["delivery_id"] for s in evening["stops"] if s["status"] == "pending"}
+    assert world.ok(world.get("anna", f"/v1/deliveries/{morning['id']}"))["status"] == (
+        "out_for_delivery"
+    )
+
+
+def test_two_set_offs_of_one_van_start_it_once(world: World) -> None:
+    """PostgreSQL: the driver taps "set off" twice at once. One set-off starts the van and
+    tells the customers; the other waits for it and is refused (a route starts once)."""
+    if world.platform.engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite has one writer")
+    _, morning, morning_van = _two_vans(world)
+    p, now = world.platform, world.clock.now()
+    first = p.session_factory()
+    route = dispatch.get_route(session=first, route_id=morning_van["id"])
+    carrier = parties.get_party(session=first, party_id=route.carrier_id)
+    loading.set_off(
+        session=first, settings=p.settings, party=carrier, route=route, matrix=p.matrix, now=now
+    )
+    outcome: dict[str, Any] = {}
+
+    def again() -> None:
+        s = p.session_factory()
+        try:
+            r = dispatch.get_route(session=s, route_id=morning_van["id"])
+            who = parties.get_party(session=s, party_id=r.carrier_id)
+            loading.set_off(
+                session=s, settings=p.settings, party=who, route=r, matrix=p.matrix, now=now
+            )
+            s.commit()
+            outcome["second"] = "started"
+        except Conflict as e:
+            s.rollback()
+            outcome["second"] = e.code
+        finally:
+            s.close()
+
+    t = threading.Thread(target=again)
+    t.start()
+    deadline = time.monotonic() + 10
+    while not _waiting_on_a_lock(world) and t.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.commit()
+    first.close()
+    t.join(30)
+    assert outcome == {"second": "illegal_transition"}
+    timeline = world.ok(world.get("anna", f"/v1/deliveries/{morning['id']}"))["timeline"]
+    assert [e["kind"] for e in timeline].count("out_for_delivery") == 1
 
 
 def test_a_routing_server_outage_does_not_keep_the_van_at_the_depot(

@@ -51,6 +51,9 @@ def set_off(
 ) -> Route:
     """The driver leaves the depot: check the load (`check_load`), then start the route."""
     dispatch.check_route_access(party, route)
+    # Held before the status is read: a loading check of another van that weighs this one
+    # finishes first, and this van then leaves with what it moved here.
+    dispatch.hold_vans_at_depot(session=session, route=route)
     if route.status == "planned":
         check_load(session=session, settings=settings, route=route, matrix=matrix, now=now)
     return routes.start_route(session=session, settings=settings, party=party, route=route, now=now)
@@ -91,18 +94,9 @@ def check_load(
     if not offline:
         return []
     # Before anything is written: two vans setting off at once may each weigh the other, so
-    # the carrier's vans at the depot that day are locked first, in one order, without
-    # blocking the stops' inserts (NO KEY UPDATE). What follows reads them after the lock.
-    session.execute(
-        select(Route.id)
-        .where(
-            Route.carrier_id == route.carrier_id,
-            Route.service_date == route.service_date,
-            (Route.status == "planned") | (Route.id == route.id),
-        )
-        .order_by(Route.id)
-        .with_for_update(key_share=True)
-    ).all()
+    # the carrier's vans at the depot that day are locked first, in one order (`set_off`
+    # holds them already; a caller of this alone may not). What follows reads them after it.
+    dispatch.hold_vans_at_depot(session=session, route=route)
     moved: list[str] = []
     for stop, delivery, booked in offline:
         session.refresh(stop)

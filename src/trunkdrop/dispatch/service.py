@@ -106,6 +106,28 @@ def get_route(*, session: Session, route_id: str) -> Route:
     return route
 
 
+def hold_vans_at_depot(*, session: Session, route: Route) -> None:
+    """Lock `route` and the other vans of its carrier and day still at the depot, in id
+    order, and read `route` again after the lock.
+
+    A van that sets off and a loading check that weighs vans at the depot then run one after
+    the other (PostgreSQL; SQLite has one writer): a parcel is never moved onto a van that
+    left meanwhile, a van leaves with the parcels moved onto it, and two set-offs of one van
+    cannot both pass its status check. One order for every locker, so none waits for another
+    that waits for it. FOR NO KEY UPDATE: the stops' inserts (a key share) still go on."""
+    session.execute(
+        select(Route.id)
+        .where(
+            Route.carrier_id == route.carrier_id,
+            Route.service_date == route.service_date,
+            (Route.status == "planned") | (Route.id == route.id),
+        )
+        .order_by(Route.id)
+        .with_for_update(key_share=True)
+    ).all()
+    session.refresh(route)
+
+
 def check_route_access(party: Party, route: Route) -> None:
     if party.role == Role.operator:
         return
