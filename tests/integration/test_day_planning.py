@@ -110,6 +110,21 @@ def test_parcel_bigger_than_every_van_is_a_clear_error(world: World) -> None:
     assert world.ok(world.get("carrier", "/v1/routes"))["data"] == []
 
 
+def test_two_parcels_that_fill_a_van_each_are_planned_on_two_vans(world: World) -> None:
+    """Two 120-litre parcels, two drivers with 150-litre vans: the plan uses both vans. (The
+    solver's penalty for a litre over capacity was once below the price of a second van in
+    micro-euros: it overloaded one van and the carrier got plan_infeasible.)"""
+    big = {"length_cm": 60, "width_cm": 50, "height_cm": 40}
+    anna_car, ben_car = world.link_car(), world.link_car("ben")
+    anna_home = world.add_place("anna", "home", HOME)
+    world.book(anna_car, [(world.add_place(), 10, 12), (anna_home, 17, 20)], fallback=False, **big)
+    ben_home = world.add_place("ben", "home", (HOME[0] + 0.002, HOME[1] + 0.002))
+    world.book(ben_car, [(ben_home, 17, 20)], who="ben", **big)
+    world.until(world.at(8))
+    routes = _plan(world, ("driver", "driver2"), van_capacity_l=150, home_as_option=False)
+    assert sorted(len(r["stops"]) for r in routes) == [1, 1]
+
+
 def test_replan_keeps_done_stops_and_moves_the_failed_one_to_its_next_place(world: World) -> None:
     """After a vehicle_moved failure, re-planning keeps the failed stop and plans the fallback from now on."""
     car = world.link_car()

@@ -128,7 +128,7 @@ def search_task(
     for operator in OPERATORS:
         if operator.supports(data):
             search.add_operator(operator(data))
-    penalty = PenaltyParams()
+    penalty = penalty_params(data)
     penalties = PenaltyManager(penalty.midpoint_penalties(data), penalty)
     if initial is None:
         random = pyvrp.Solution.make_random(data, rng)
@@ -154,6 +154,25 @@ def search_task(
         + int(best.uncollected_prizes())
     )
     return SearchOutcome(cost, feasible, visits_of(best), pool.pool)
+
+
+def penalty_params(data: pyvrp.ProblemData) -> PenaltyParams:
+    """PyVRP's penalties for a unit of excess load or lateness, with bounds scaled to the
+    problem's cost units.
+
+    Its default bounds suit costs counted in units of distance. A plan priced in
+    micro-euros (250 to the metre, `dispatch.costs`) met the same ceiling at a tenth of a
+    euro per litre over a van's capacity or per second late: overloading a van then cost
+    less than using a second one, and a plan that exists came back infeasible. Scaled by
+    what a unit of distance costs, a violation weighs what it weighs in a plan in metres
+    (the published instances, priced per unit of distance, keep the defaults)."""
+    scale = max(
+        [1, *(data.vehicle_type(k).unit_distance_cost for k in range(data.num_vehicle_types))]
+    )
+    default = PenaltyParams()
+    return PenaltyParams(
+        min_penalty=default.min_penalty * scale, max_penalty=default.max_penalty * scale
+    )
 
 
 def group_neighbours(
