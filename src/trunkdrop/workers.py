@@ -373,8 +373,6 @@ def _replan_route(platform: Platform, route_id: str, now: datetime) -> str:
             settings=settings,
             carrier=parties.get_party(session=session, party_id=route.carrier_id),
             service_date=route.service_date,
-            capacity_l=settings.van_capacity_l,
-            shift_end_hour=settings.shift_end_hour,
             matrix=platform.matrix,
             now=now,
             route_ids=[route_id],

@@ -389,6 +389,49 @@ def test_two_set_offs_of_one_van_start_it_once(world: World) -> None:
     assert [e["kind"] for e in timeline].count("out_for_delivery") == 1
 
 
+def _planned_alone(world: World, delivery: dict[str, Any], driver: str, **van: Any) -> str:
+    """Plan `delivery` on `driver`'s van alone (a plan of its own); the route's id."""
+    body = {
+        "service_date": world.at(0).date().isoformat(),
+        "driver_ids": [world.ids[driver]],
+        "delivery_ids": [delivery["id"]],
+        "home_as_option": False,
+        "seconds": 1.0,
+        **van,
+    }
+    [route] = world.ok(world.post("carrier", "/v1/plans", body), 201)["routes"]
+    return str(route["id"])
+
+
+@pytest.mark.parametrize(
+    ("van", "moves"),
+    [({}, True), ({"van_capacity_l": 150}, False), ({"shift_end": "17:45:00"}, False)],
+    ids=["as-settings", "small-van", "short-shift"],
+)
+def test_a_parcel_moves_only_onto_a_van_it_fits_as_planned(
+    world: World, van: dict[str, Any], moves: bool
+) -> None:
+    """The evening van was planned with its own capacity and shift: Anna's 120-litre parcel
+    joins it only if it fits that van and its hours (a 150-litre van already carrying Ben's
+    120 litres, or a shift ending 17:45 before her 18:00-20:00 window, cannot take it). The
+    morning van, planned to be back by 13:00, keeps it then: no van fits it."""
+    big = {"length_cm": 60, "width_cm": 50, "height_cm": 40}
+    anna_car, ben_car = world.link_car(), world.link_car("ben")
+    office, home = world.add_place(), world.add_place("anna", "home", HOME)
+    ben_home = world.add_place("ben", "home", NEAR_HOME)
+    morning = world.book(anna_car, [(office, 10, 12), (home, 18, 20)], fallback=False, **big)
+    evening = world.book(ben_car, [(ben_home, 17, 19)], who="ben", **big)
+    world.until(world.at(8))
+    morning_van = _planned_alone(world, morning, "driver", shift_end="13:00:00")
+    evening_van = _planned_alone(world, evening, "driver2", **van)
+    world.park(anna_car, OFFICE)
+    _offline(world, anna_car)
+    world.ok(world.post("carrier", f"/v1/routes/{morning_van}/start"))
+    [pending] = [s for s in _stops_of(world, morning) if s["status"] == "pending"]
+    assert pending["label"] == "home"
+    assert pending["route_id"] == (evening_van if moves else morning_van)
+
+
 def test_a_routing_server_outage_does_not_keep_the_van_at_the_depot(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:

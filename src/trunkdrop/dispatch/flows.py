@@ -508,12 +508,15 @@ def store_day(
     left out is held with its reason."""
     routes: list[Route] = []
     for vehicle_type, locations in solved.routes:
+        van = draft.day.vans[vehicle_type]
         route = dispatch.create_route(
             session=session,
             carrier=carrier,
-            driver_id=draft.day.vans[vehicle_type].driver_id,
+            driver_id=van.driver_id,
             service_date=draft.plan_in.service_date,
             now=now,
+            capacity_l=van.capacity_l,
+            shift=(van.start_s, van.end_s),
         )
         _store_stops(
             session=session,

@@ -204,8 +204,6 @@ def _to_cheapest_van(
         settings=settings,
         carrier=parties.get_party(session=session, party_id=route.carrier_id),
         service_date=route.service_date,
-        capacity_l=settings.van_capacity_l,
-        shift_end_hour=settings.shift_end_hour,
         matrix=matrix,
         now=now,
         route_ids=[route.id, *waiting],

@@ -35,6 +35,12 @@ class Route(Base):
     status: Mapped[str] = mapped_column(String(16), default="planned")
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The van and shift the route was planned for (litres; seconds of the local day), which
+    # its re-plans and the loading check keep to. None on routes planned before they were
+    # kept: the settings' van and shift stand in.
+    capacity_l: Mapped[int | None] = mapped_column(default=None)
+    shift_start_s: Mapped[int | None] = mapped_column(default=None)
+    shift_end_s: Mapped[int | None] = mapped_column(default=None)
 
 
 class RouteStop(Base):

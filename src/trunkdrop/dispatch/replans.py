@@ -58,14 +58,15 @@ def replan(
     carrier: Party,
     service_date: date,
     seconds: float,
-    capacity_l: int,
-    shift_end_hour: int,
     matrix: MatrixProvider,
     now: datetime,
+    capacity_l: int | None = None,
+    shift_end_hour: int | None = None,
     seed: int = 0,
 ) -> list[Route]:
     """Re-solve what is left of the day: finished stops and attempts under way stay; each van
-    starts where it last stopped, now; the pending stops are re-assigned and re-ordered."""
+    starts where it last stopped, now; the pending stops are re-assigned and re-ordered.
+    `capacity_l` and `shift_end_hour`, when given, stand for every van's own (`prepare_replan`)."""
     draft = prepare_replan(
         session=session,
         settings=settings,
@@ -93,14 +94,18 @@ def prepare_replan(
     settings: Settings,
     carrier: Party,
     service_date: date,
-    capacity_l: int,
-    shift_end_hour: int,
     matrix: MatrixProvider,
     now: datetime,
+    capacity_l: int | None = None,
+    shift_end_hour: int | None = None,
     route_ids: Sequence[str] | None = None,
 ) -> ReplanDraft:
     """Read the rest of the day (of `route_ids` only, when given). Only reads: the solving can
-    happen outside any transaction, and `store_replan` checks that nothing moved meanwhile."""
+    happen outside any transaction, and `store_replan` checks that nothing moved meanwhile.
+
+    Each van keeps the capacity and shift its route was planned with (the settings' for a
+    route planned before they were kept); `capacity_l` and `shift_end_hour`, when given,
+    stand for those of every van (a carrier's re-plan that says what its vans are now)."""
     areas = dispatch.list_service_areas(session=session, carrier_id=carrier.id)
     if not areas:
         raise Conflict("the carrier has no service area (and so no depot)", code="no_service_area")
@@ -113,7 +118,6 @@ def prepare_replan(
     if not routes:
         raise Conflict(f"no open route on {service_date}", code="nothing_to_plan")
     now_s = max(0, seconds_of_day(now, service_date, settings.timezone))
-    end_s = shift_end_hour * 3600
     vans: list[Van] = []
     movable: list[str] = []
     collected: set[str] = set()
@@ -132,8 +136,17 @@ def prepare_replan(
         # where it last delivered, tried or is trying.
         visited = [s for s in anchored if s.status != "cancelled"]
         start = (stop_point(session, visited[-1]) or depot) if visited else depot
-        van_start = max(now_s, settings.service_day_start_hour * 3600 if not visited else now_s)
-        vans.append(Van(route.driver_id, capacity_l, start, van_start, end_s, route.id))
+        shift_start_s = route.shift_start_s
+        if shift_start_s is None:
+            shift_start_s = settings.service_day_start_hour * 3600
+        van_start = max(now_s, shift_start_s if not visited else now_s)
+        if shift_end_hour is not None:
+            end_s = shift_end_hour * 3600
+        else:
+            end_s = route.shift_end_s or settings.shift_end_hour * 3600
+        capacity = capacity_l if capacity_l is not None else route.capacity_l
+        capacity = capacity or settings.van_capacity_l
+        vans.append(Van(route.driver_id, capacity, start, van_start, end_s, route.id))
         if van_start >= end_s:
             continue  # the shift is over: nothing on this van moves
         for stop in stops:

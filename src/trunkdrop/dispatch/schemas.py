@@ -127,8 +127,13 @@ class ReplanCreate(BaseModel):
     model_config = _STRICT
 
     service_date: date
-    van_capacity_l: int = Field(6_000, ge=50, le=50_000)
-    shift_end_hour: int = Field(21, ge=1, le=24)
+    # Left out, each van keeps the capacity and shift end it was planned with.
+    van_capacity_l: int | None = Field(
+        None, ge=50, le=50_000, description="every van's capacity now; left out: as planned"
+    )
+    shift_end_hour: int | None = Field(
+        None, ge=1, le=24, description="every van's shift end now; left out: as planned"
+    )
     seconds: float = Field(5.0, gt=0, le=600)
 
 

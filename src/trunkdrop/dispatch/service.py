@@ -62,7 +62,11 @@ def create_route(
     driver_id: str,
     service_date: date,
     now: datetime,
+    capacity_l: int | None = None,
+    shift: tuple[int, int] | None = None,
 ) -> Route:
+    """A route for `driver_id`'s van; `capacity_l` and `shift` (start and end, seconds of the
+    local day) are the van and hours it is planned for."""
     driver = session.get(Party, driver_id)
     if driver is None or driver.role != Role.driver:
         raise NotFound(f"no driver with id {driver_id!r}", field="driver_id")
@@ -75,6 +79,9 @@ def create_route(
         service_date=service_date,
         status="planned",
         created_at=now,
+        capacity_l=capacity_l,
+        shift_start_s=shift[0] if shift else None,
+        shift_end_s=shift[1] if shift else None,
     )
     session.add(route)
     session.flush()
