@@ -30,6 +30,7 @@ from trunkdrop.dispatch.models import Route
 from trunkdrop.dispatch.problem import (
     Location,
     Place,
+    Plan,
     Problem,
     ProblemError,
     Stop,
@@ -300,11 +301,25 @@ def solve_and_check(
     iterations: int | None = None,
     search: SolverSettings | None = None,
 ) -> DaySolution:
-    if iterations is not None:
-        plan = solve_repeatable(day.problem, iterations=iterations, seed=seed, settings=search)
-    else:
-        plan = solve(day.problem, seconds=seconds, seed=seed)
+    """Solve `day` and check the plan independently; Conflict (plan_infeasible) when no
+    plan was found that keeps every capacity, window and shift.
+
+    A first plan that breaks one is searched again, as long again, with penalties scaled to
+    the plan's cost units (`search.penalty_params`): in micro-euros the default ones can
+    price an overloaded van below a second van."""
+
+    def search_once(settings: SolverSettings | None) -> Plan:
+        if iterations is not None:
+            return solve_repeatable(
+                day.problem, iterations=iterations, seed=seed, settings=settings
+            )
+        return solve(day.problem, seconds=seconds, seed=seed, settings=settings)
+
+    plan = search_once(search)
     report = check_plan(day.problem, plan)
+    if not report.feasible and not (search and search.scaled_penalties):
+        plan = search_once(replace(search or SolverSettings(), scaled_penalties=True))
+        report = check_plan(day.problem, plan)
     if not report.feasible:
         raise Conflict(
             "no plan serves every delivery with these vans and shifts: "

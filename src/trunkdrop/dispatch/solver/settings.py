@@ -31,6 +31,9 @@ class SolverSettings:
         place's neighbourhood (0 keeps PyVRP's own).
     squeeze_fleet: in the later rounds the explorers get one van fewer than the best plan
         uses (see `squeezed_fleet`).
+    scaled_penalties: the ceiling of the penalties for excess load and lateness scaled to
+        the problem's cost units (`search.penalty_params`); the second search of
+        `flows.solve_and_check`, when the first came back infeasible.
     """
 
     rounds: int = 3
@@ -44,6 +47,7 @@ class SolverSettings:
     max_perturbations: int = 25
     alternative_neighbours: int = 15
     squeeze_fleet: bool = True
+    scaled_penalties: bool = False
 
     def __post_init__(self) -> None:
         if self.rounds < 1:
