@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/access_path.py
 	$(BIN)/python benchmarks/access_steps.py
 	$(BIN)/python benchmarks/statement_cost.py
+	$(BIN)/python benchmarks/transaction_floor.py
 	$(BIN)/python benchmarks/depot_day.py
 	$(BIN)/python benchmarks/vrprdl.py
 	$(BIN)/python benchmarks/vrphrdl.py
