@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from tests.support import HOME, OFFICE, World
-from trunkdrop.dispatch import loading, replans
+from trunkdrop.dispatch import loading, replans, routes
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.errors import Conflict, ServiceUnavailable
 from trunkdrop.parties import service as parties
@@ -389,6 +389,52 @@ def test_two_set_offs_of_one_van_start_it_once(world: World) -> None:
     assert [e["kind"] for e in timeline].count("out_for_delivery") == 1
 
 
+def test_a_close_waiting_for_a_set_off_takes_its_parcels_back_to_the_depot(
+    world: World,
+) -> None:
+    """PostgreSQL: the carrier closes a van's day while its driver's set-off is still under
+    way. The close waits for the set-off, then reads what it did: the parcel that went out
+    for delivery comes back as booked (not reached), not left out on a finished route."""
+    if world.platform.engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite has one writer")
+    _, morning, morning_van = _two_vans(world)
+    p, now = world.platform, world.clock.now()
+    first = p.session_factory()
+    route = dispatch.get_route(session=first, route_id=morning_van["id"])
+    carrier = parties.get_party(session=first, party_id=route.carrier_id)
+    loading.set_off(
+        session=first, settings=p.settings, party=carrier, route=route, matrix=p.matrix, now=now
+    )
+    errors: list[BaseException] = []
+
+    def close() -> None:
+        s = p.session_factory()
+        try:
+            r = dispatch.get_route(session=s, route_id=morning_van["id"])
+            who = parties.get_party(session=s, party_id=r.carrier_id)
+            routes.close_route(session=s, party=who, route=r, now=now)
+            s.commit()
+        except BaseException as e:  # any failure is reported to the test
+            errors.append(e)
+            s.rollback()
+        finally:
+            s.close()
+
+    t = threading.Thread(target=close)
+    t.start()
+    deadline = time.monotonic() + 10
+    while not _waiting_on_a_lock(world) and t.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.commit()
+    first.close()
+    t.join(30)
+    assert not t.is_alive() and not errors, errors
+    closed = world.ok(world.get("carrier", f"/v1/routes/{morning_van['id']}"))
+    assert closed["status"] == "finished"
+    parcel = world.ok(world.get("anna", f"/v1/deliveries/{morning['id']}"))
+    assert parcel["status"] == "booked"
+
+
 def _planned_alone(world: World, delivery: dict[str, Any], driver: str, **van: Any) -> str:
     """Plan `delivery` on `driver`'s van alone (a plan of its own); the route's id."""
     body = {
@@ -430,6 +476,36 @@ def test_a_parcel_moves_only_onto_a_van_it_fits_as_planned(
     [pending] = [s for s in _stops_of(world, morning) if s["status"] == "pending"]
     assert pending["label"] == "home"
     assert pending["route_id"] == (evening_van if moves else morning_van)
+
+
+def test_a_van_out_past_its_planned_shift_still_has_its_parcels_re_planned(
+    world: World,
+) -> None:
+    """A van planned to be back by 13:00 is still out at 13:30 with Anna's parcel on board:
+    a re-plan may still move it to her evening place (the van runs over, as re-plans always
+    let it), instead of leaving it frozen because the planned shift is over."""
+    anna_car = world.link_car()
+    office, home = world.add_place(), world.add_place("anna", "home", HOME)
+    morning = world.book(anna_car, [(office, 10, 12), (home, 18, 20)], fallback=False)
+    world.until(world.at(8))
+    van = _planned_alone(world, morning, "driver", shift_end="13:00:00")
+    world.ok(world.post("carrier", f"/v1/routes/{van}/start"))
+    world.until(world.at(13, 30))
+    p = world.platform
+    with p.uow() as s:
+        route = dispatch.get_route(session=s, route_id=van)
+        draft = replans.prepare_replan(
+            session=s,
+            settings=p.settings,
+            carrier=parties.get_party(session=s, party_id=route.carrier_id),
+            service_date=route.service_date,
+            matrix=p.matrix,
+            now=world.clock.now(),
+            route_ids=[route.id],
+        )
+    assert len(draft.movable) == 1
+    assert draft.day is not None
+    assert draft.day.vans[0].end_s == p.settings.shift_end_hour * 3600
 
 
 def test_a_routing_server_outage_does_not_keep_the_van_at_the_depot(

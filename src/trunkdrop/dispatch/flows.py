@@ -300,13 +300,17 @@ def solve_and_check(
     seed: int,
     iterations: int | None = None,
     search: SolverSettings | None = None,
+    *,
+    search_again: bool = False,
 ) -> DaySolution:
     """Solve `day` and check the plan independently; Conflict (plan_infeasible) when no
     plan was found that keeps every capacity, window and shift.
 
-    A first plan that breaks one is searched again, as long again, with penalties scaled to
-    the plan's cost units (`search.penalty_params`): in micro-euros the default ones can
-    price an overloaded van below a second van."""
+    With `search_again` (a day's plan, where every stop is optional and so a plan that
+    keeps them all always exists) a first plan that breaks one is searched again, as long
+    again, with penalties scaled to the plan's cost units (`search.penalty_params`): in
+    micro-euros the default ones can price an overloaded van below a second van. A re-plan's
+    stops are required: its infeasibility can be real, and is not paid for twice."""
 
     def search_once(settings: SolverSettings | None) -> Plan:
         if iterations is not None:
@@ -317,7 +321,7 @@ def solve_and_check(
 
     plan = search_once(search)
     report = check_plan(day.problem, plan)
-    if not report.feasible and not (search and search.scaled_penalties):
+    if not report.feasible and search_again and not (search and search.scaled_penalties):
         plan = search_once(replace(search or SolverSettings(), scaled_penalties=True))
         report = check_plan(day.problem, plan)
     if not report.feasible:
@@ -437,7 +441,12 @@ def solve_day(draft: DayDraft, *, search: SolverSettings | None = None) -> DaySo
     """Solve a drafted day and check the plan independently (Conflict when infeasible);
     `search` sets the search's knobs (the solver's defaults if None)."""
     solved = solve_and_check(
-        draft.day, draft.plan_in.seconds, draft.plan_in.seed, draft.plan_in.iterations, search
+        draft.day,
+        draft.plan_in.seconds,
+        draft.plan_in.seed,
+        draft.plan_in.iterations,
+        search,
+        search_again=True,
     )
     return replace(solved, unplanned=draft.left_out + solved.unplanned)
 

@@ -104,8 +104,9 @@ def prepare_replan(
     happen outside any transaction, and `store_replan` checks that nothing moved meanwhile.
 
     Each van keeps the capacity and shift its route was planned with (the settings' for a
-    route planned before they were kept); `capacity_l` and `shift_end_hour`, when given,
-    stand for those of every van (a carrier's re-plan that says what its vans are now)."""
+    route planned before they were kept); a van already out may run past its shift up to
+    the settings' end. `capacity_l` and `shift_end_hour`, when given, stand for those of
+    every van in this re-plan (a carrier's re-plan that says what its vans are now)."""
     areas = dispatch.list_service_areas(session=session, carrier_id=carrier.id)
     if not areas:
         raise Conflict("the carrier has no service area (and so no depot)", code="no_service_area")
@@ -142,8 +143,12 @@ def prepare_replan(
         van_start = max(now_s, shift_start_s if not visited else now_s)
         if shift_end_hour is not None:
             end_s = shift_end_hour * 3600
-        else:
+        elif route.status == "planned":
             end_s = route.shift_end_s or settings.shift_end_hour * 3600
+        else:
+            # A van out on the road finishes its parcels past its planned shift, up to the
+            # service day's end, as re-plans always let it: nothing else can deliver them.
+            end_s = max(route.shift_end_s or 0, settings.shift_end_hour * 3600)
         capacity = capacity_l if capacity_l is not None else route.capacity_l
         capacity = capacity or settings.van_capacity_l
         vans.append(Van(route.driver_id, capacity, start, van_start, end_s, route.id))

@@ -337,6 +337,9 @@ def close_route(*, session: Session, party: Party, route: Route, now: datetime) 
     """End the driver's day: stops not reached go back to the depot, their parcels to `booked`
     with the reason `not_reached`, ready to be planned for another day. Nothing is dropped."""
     dispatch.check_route_access(party, route)
+    # Read under its lock: a set-off committing meanwhile has sent its parcels out for
+    # delivery, and those go back to `booked` here, not stay out on a finished route.
+    dispatch.hold_route(session=session, route=route)
     if route.status == "finished":
         raise Conflict("the route is already finished", code="illegal_transition")
     for stop in dispatch.stops_of(session=session, route_id=route.id):

@@ -121,8 +121,14 @@ def hold_vans_at_depot(*, session: Session, route: Route) -> None:
     the other (PostgreSQL; SQLite has one writer): a parcel is never moved onto a van that
     left meanwhile, a van leaves with the parcels moved onto it, and two set-offs of one van
     cannot both pass its status check. One order for every locker, so none waits for another
-    that waits for it. FOR NO KEY UPDATE: the stops' inserts (a key share) still go on."""
-    session.execute(
+    that waits for it. FOR NO KEY UPDATE: the stops' inserts (a key share) still go on.
+
+    Once per transaction: a second call (the set-off's start after its load check) would
+    lock a van committed meanwhile after vans of higher id, out of order."""
+    held = session.info.get(_VANS_HELD)
+    if held is not None and held[0] is session.get_transaction() and route.id in held[1]:
+        return
+    ids = session.scalars(
         select(Route.id)
         .where(
             Route.carrier_id == route.carrier_id,
@@ -131,6 +137,20 @@ def hold_vans_at_depot(*, session: Session, route: Route) -> None:
         )
         .order_by(Route.id)
         .with_for_update(key_share=True)
+    ).all()
+    session.info[_VANS_HELD] = (session.get_transaction(), frozenset(ids))
+    session.refresh(route)
+
+
+_VANS_HELD = "trunkdrop.vans_held"
+
+
+def hold_route(*, session: Session, route: Route) -> None:
+    """Lock `route`'s own row (FOR NO KEY UPDATE) and read it again after the lock. Taken
+    before anything else by a change that ends the route (`routes.close_route`): a set-off or
+    loading check holding it finishes first, and one lock taken first joins no cycle."""
+    session.scalars(
+        select(Route.id).where(Route.id == route.id).with_for_update(key_share=True)
     ).all()
     session.refresh(route)
 
