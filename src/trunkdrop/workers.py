@@ -320,10 +320,11 @@ def run_replans(
     for: a driver between two stops has their own route re-ordered before setting off.
 
     A route is re-planned on its own: its parcels are loaded in its van, so they stay on it
-    (moving stops between vans is the carrier's call: POST /v1/plans/replan). The route is
-    read in one transaction, solved outside any (seconds of search must not hold SQLite's
-    write lock), and stored in another that first checks nothing moved meanwhile; if
-    something did, the route asks again and is re-planned on the next round.
+    (moving stops between vans still at the depot is the carrier's call: POST
+    /v1/plans/replan). The route is read in one transaction, solved outside any (seconds of
+    search must not hold SQLite's write lock), and stored in another that first checks
+    nothing moved meanwhile; if something did, the route asks again and is re-planned on the
+    next round.
     """
     now = now or platform.now()
     if route_ids is None:

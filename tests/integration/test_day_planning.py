@@ -13,7 +13,7 @@ from tests.support import HOME, OFFICE, World
 from trunkdrop import workers
 from trunkdrop.deliveries import upkeep
 from trunkdrop.deliveries.models import Delivery
-from trunkdrop.dispatch import replans
+from trunkdrop.dispatch import flows, replans
 from trunkdrop.dispatch import service as dispatch
 from trunkdrop.dispatch.models import ReplanRequest, RouteStop
 from trunkdrop.errors import DomainError
@@ -123,6 +123,87 @@ def test_two_parcels_that_fill_a_van_each_are_planned_on_two_vans(world: World) 
     world.until(world.at(8))
     routes = _plan(world, ("driver", "driver2"), van_capacity_l=150, home_as_option=False)
     assert sorted(len(r["stops"]) for r in routes) == [1, 1]
+
+
+@pytest.mark.parametrize("first_van_left", [False, True])
+def test_a_carriers_replan_moves_parcels_only_between_vans_at_the_depot(
+    world: World, first_van_left: bool
+) -> None:
+    """Re-planned with bigger vans, two parcels planned on two vans go onto one van while
+    both are at the depot; once one van has left, each stays on its own van."""
+    big = {"length_cm": 60, "width_cm": 50, "height_cm": 40}
+    anna_car, ben_car = world.link_car(), world.link_car("ben")
+    anna_home = world.add_place("anna", "home", HOME)
+    world.book(anna_car, [(anna_home, 17, 20)], fallback=False, **big)
+    ben_home = world.add_place("ben", "home", (HOME[0] + 0.002, HOME[1] + 0.002))
+    world.book(ben_car, [(ben_home, 17, 20)], who="ben", **big)
+    world.until(world.at(8))
+    planned = _plan(world, ("driver", "driver2"), van_capacity_l=150, home_as_option=False)
+    route_of = {r["stops"][0]["delivery_id"]: r["id"] for r in planned}
+    if first_van_left:
+        world.ok(world.post("carrier", f"/v1/routes/{planned[0]['id']}/start"))
+    body = {"service_date": world.at(0).date().isoformat(), "seconds": 1.0, "van_capacity_l": 6000}
+    replanned = world.ok(world.post("carrier", "/v1/plans/replan", body))
+    now_on = {s["delivery_id"]: r["id"] for r in replanned for s in r["stops"]}
+    if first_van_left:
+        assert now_on == route_of
+    else:
+        assert len(set(now_on.values())) == 1
+
+
+def test_a_replan_drafted_before_a_van_set_off_is_stale(world: World) -> None:
+    """A van that set off between a re-plan's reading and its storing left with its load:
+    the re-plan stores nothing and says replan_stale."""
+    anna_car, ben_car = world.link_car(), world.link_car("ben")
+    world.book(anna_car, [(world.add_place("anna", "home", HOME), 17, 20)], fallback=False)
+    ben_home = world.add_place("ben", "home", (HOME[0] + 0.002, HOME[1] + 0.002))
+    world.book(ben_car, [(ben_home, 17, 20)], who="ben")
+    world.until(world.at(8))
+    planned = _plan(world, ("driver", "driver2"), van_capacity_l=150, home_as_option=False)
+    with world.platform.uow() as s:
+        draft = replans.prepare_replan(
+            session=s,
+            settings=world.platform.settings,
+            carrier=parties.get_party(session=s, party_id=world.ids["carrier"]),
+            service_date=world.at(0).date(),
+            matrix=world.platform.matrix,
+            now=world.clock.now(),
+        )
+    solved = replans.solve_replan(draft, seconds=0.5)
+    world.ok(world.post("carrier", f"/v1/routes/{planned[0]['id']}/start"))
+    with pytest.raises(DomainError) as refused, world.platform.uow() as s:
+        replans.store_replan(
+            session=s, settings=world.platform.settings, draft=draft, solved=solved,
+            now=world.clock.now(),
+        )  # fmt: skip
+    assert refused.value.code == "replan_stale"
+
+
+def test_an_infeasible_replan_is_searched_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-plan whose stops cannot all fit (two 120-litre parcels, a van said to hold 150)
+    is refused after one search: its stops are required, so a second search cannot help."""
+    big = {"length_cm": 60, "width_cm": 50, "height_cm": 40}
+    anna_car, ben_car = world.link_car(), world.link_car("ben")
+    world.book(anna_car, [(world.add_place("anna", "home", HOME), 17, 20)], fallback=False, **big)
+    ben_home = world.add_place("ben", "home", (HOME[0] + 0.002, HOME[1] + 0.002))
+    world.book(ben_car, [(ben_home, 17, 20)], who="ben", **big)
+    world.until(world.at(8))
+    [route] = _plan(world, van_capacity_l=300, home_as_option=False)
+    world.ok(world.post("carrier", f"/v1/routes/{route['id']}/start"))
+    searches: list[float] = []
+    solve = flows.solve
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        searches.append(kwargs["seconds"])
+        return solve(*args, **kwargs)
+
+    monkeypatch.setattr(flows, "solve", counted)
+    body = {"service_date": world.at(0).date().isoformat(), "seconds": 0.5, "van_capacity_l": 150}
+    refused = world.post("carrier", "/v1/plans/replan", body)
+    assert (refused.status_code, refused.json()["code"]) == (409, "plan_infeasible")
+    assert searches == [0.5]
 
 
 def test_replan_keeps_done_stops_and_moves_the_failed_one_to_its_next_place(world: World) -> None:

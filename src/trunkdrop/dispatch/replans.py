@@ -49,6 +49,8 @@ class ReplanDraft:
     # of the place it is planned at now (None when that place is no option any more).
     route_of: tuple[str, ...] = ()
     current: tuple[int | None, ...] = ()
+    # Each route read and its status then: (route id, status).
+    status_read: tuple[tuple[str, str], ...] = ()
 
 
 def replan(
@@ -65,27 +67,50 @@ def replan(
     seed: int = 0,
 ) -> list[Route]:
     """Re-solve what is left of the day: finished stops and attempts under way stay; each van
-    starts where it last stopped, now; the pending stops are re-assigned and re-ordered.
-    `capacity_l` and `shift_end_hour`, when given, stand for every van's own (`prepare_replan`)."""
-    draft = prepare_replan(
-        session=session,
-        settings=settings,
-        carrier=carrier,
-        service_date=service_date,
-        capacity_l=capacity_l,
-        shift_end_hour=shift_end_hour,
-        matrix=matrix,
-        now=now,
-    )
-    if draft.movable:
-        store_replan(
+    starts where it last stopped, now; the pending stops are re-ordered.
+    `capacity_l` and `shift_end_hour`, when given, stand for every van's own (`prepare_replan`).
+
+    A van on the road carries its parcels: its stops are re-ordered on it alone. Only the
+    vans still at the depot share theirs, since those parcels can still be loaded onto
+    another van there. `seconds` of search is shared among these problems by their stops."""
+    open_routes = [
+        r
+        for r in dispatch.list_routes(session=session, party=carrier, service_date=service_date)
+        if r.status in ("planned", "started")
+    ]
+    if not open_routes:
+        raise Conflict(f"no open route on {service_date}", code="nothing_to_plan")
+    groups = [[r.id] for r in open_routes if r.status == "started"]
+    at_depot = [r.id for r in open_routes if r.status == "planned"]
+    if at_depot:
+        groups.append(at_depot)
+    drafts = [
+        prepare_replan(
             session=session,
             settings=settings,
-            draft=draft,
-            solved=solve_replan(draft, seconds=seconds, seed=seed),
+            carrier=carrier,
+            service_date=service_date,
+            capacity_l=capacity_l,
+            shift_end_hour=shift_end_hour,
+            matrix=matrix,
             now=now,
+            route_ids=group,
         )
-    return [dispatch.get_route(session=session, route_id=r) for r in draft.route_ids]
+        for group in groups
+    ]
+    stops = sum(len(d.movable) for d in drafts)
+    for draft in drafts:
+        if draft.movable:
+            # A van's handful of stops needs little search; a floor keeps it from none.
+            share = max(seconds * len(draft.movable) / stops, min(seconds, 0.1))
+            store_replan(
+                session=session,
+                settings=settings,
+                draft=draft,
+                solved=solve_replan(draft, seconds=share, seed=seed),
+                now=now,
+            )
+    return [dispatch.get_route(session=session, route_id=r.id) for r in open_routes]
 
 
 def prepare_replan(
@@ -209,6 +234,7 @@ def prepare_replan(
         service_date=service_date,
         route_of=tuple(route_of),
         current=current,
+        status_read=tuple((r.id, r.status) for r in routes),
     )
 
 
@@ -225,6 +251,19 @@ def store_replan(
     finished meanwhile: the caller plans again from the new state."""
     if draft.day is None:
         return
+    # The vans first, in id order (the order a set-off holds them in), then their stops. A
+    # van that set off since the draft left with its load: what was planned onto it as a
+    # van at the depot is stale, and so is a plan for a van that finished.
+    held = session.execute(
+        select(Route.id, Route.status)
+        .where(Route.id.in_(draft.route_ids))
+        .order_by(Route.id)
+        .with_for_update(key_share=True)
+    )
+    status_now = {route_id: status for route_id, status in held}
+    status_read = dict(draft.status_read)
+    if any(status_now.get(r) != status_read.get(r) for r in draft.route_ids):
+        raise Conflict("the day changed while it was re-planned; plan again", code="replan_stale")
     by_delivery: dict[str, RouteStop] = {}
     for stop_id in draft.movable:
         stop = session.get(RouteStop, stop_id, with_for_update=True)
