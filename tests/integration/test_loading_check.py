@@ -389,6 +389,43 @@ def test_two_set_offs_of_one_van_start_it_once(world: World) -> None:
     assert [e["kind"] for e in timeline].count("out_for_delivery") == 1
 
 
+def test_vans_without_a_car_to_weigh_set_off_without_waiting_for_each_other(
+    world: World,
+) -> None:
+    """PostgreSQL: two vans whose cars are all online set off at the same moment of the
+    morning wave. Each holds only its own van: the second leaves while the first's set-off is
+    still open (it would wait for it if every set-off held all the depot's vans)."""
+    if world.platform.engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite has one writer")
+    _, _, morning_van = _two_vans(world)
+    p, now = world.platform, world.clock.now()
+    [evening_id] = [
+        r["id"] for r in world.ok(world.get("carrier", "/v1/routes"))["data"]
+        if r["id"] != morning_van["id"]
+    ]  # fmt: skip
+    first = p.session_factory()
+    route = dispatch.get_route(session=first, route_id=evening_id)
+    carrier = parties.get_party(session=first, party_id=route.carrier_id)
+    loading.set_off(
+        session=first, settings=p.settings, party=carrier, route=route, matrix=p.matrix, now=now
+    )
+    try:
+        with p.session_factory() as second:
+            # Bounded: a set-off that waits for the open one fails here instead of hanging.
+            second.execute(text("SET LOCAL lock_timeout = '3s'"))
+            other = dispatch.get_route(session=second, route_id=morning_van["id"])
+            loading.set_off(
+                session=second, settings=p.settings, party=carrier, route=other,
+                matrix=p.matrix, now=now,
+            )  # fmt: skip
+            second.commit()
+    finally:
+        first.commit()
+        first.close()
+    assert world.ok(world.get("carrier", f"/v1/routes/{morning_van['id']}"))["status"] == "started"
+    assert world.ok(world.get("carrier", f"/v1/routes/{evening_id}"))["status"] == "started"
+
+
 def test_a_close_waiting_for_a_set_off_takes_its_parcels_back_to_the_depot(
     world: World,
 ) -> None:

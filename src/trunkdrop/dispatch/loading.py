@@ -49,25 +49,31 @@ def set_off(
     matrix: MatrixProvider,
     now: datetime,
 ) -> Route:
-    """The driver leaves the depot: check the load (`check_load`), then start the route."""
+    """The driver leaves the depot: check the load (`check_load`), then start the route.
+
+    Only a van with a car to weigh holds the carrier's vans at the depot (in id order,
+    before its status is read: a loading check of another van that weighs this one finishes
+    first, and this van then leaves with what it moved here). Looked for before any lock, so
+    that the morning's set-offs do not queue behind one another for nothing; a van without
+    one holds only its own row (`routes.start_route`), which every check moving a parcel
+    onto it holds too. A car that goes offline between that look and the start is met
+    on the road, as one that goes offline a minute after the van left."""
     dispatch.check_route_access(party, route)
-    # Held before the status is read: a loading check of another van that weighs this one
-    # finishes first, and this van then leaves with what it moved here.
-    dispatch.hold_vans_at_depot(session=session, route=route)
-    if route.status == "planned":
-        check_load(session=session, settings=settings, route=route, matrix=matrix, now=now)
+    if route.status == "planned" and _offline_at_booked_place(
+        session=session, settings=settings, route=route, now=now
+    ):
+        dispatch.hold_vans_at_depot(session=session, route=route)
+        if route.status == "planned":
+            check_load(session=session, settings=settings, route=route, matrix=matrix, now=now)
     return routes.start_route(session=session, settings=settings, party=party, route=route, now=now)
 
 
-def check_load(
-    *, session: Session, settings: Settings, route: Route, matrix: MatrixProvider, now: datetime
-) -> list[str]:
-    """Skip the trunk stops of a van about to leave whose car is offline now, and put each
-    parcel's next stop on the van at the depot that serves it at least extra cost. Returns
-    the ids of the deliveries that changed van."""
-    # One statement for the whole load (a van carries 40-odd parcels; four lookups per stop
-    # were most of a set-off's cost): the van's untouched trunk stops whose car is offline,
-    # with the parcel, the booked place and the car, in the van's order.
+def _offline_at_booked_place(
+    *, session: Session, settings: Settings, route: Route, now: datetime
+) -> list[tuple[RouteStop, Delivery, DeliveryOption]]:
+    """The van's untouched trunk stops whose car reported itself offline at the booked
+    place, with the parcel and the place, in the van's order. One statement for the whole
+    load (a van carries 40-odd parcels; four lookups per stop were most of a set-off's cost)."""
     candidates = session.execute(
         select(RouteStop, Delivery, DeliveryOption, Vehicle)
         .join(Delivery, Delivery.id == RouteStop.delivery_id)
@@ -86,16 +92,26 @@ def check_load(
         )
         .order_by(RouteStop.seq)
     )
-    offline: list[tuple[RouteStop, Delivery, DeliveryOption]] = [
+    return [
         (stop, delivery, booked)
         for stop, delivery, booked, vehicle in candidates
         if now < booked.window_end and _last_seen_at(vehicle, booked, settings)
     ]
+
+
+def check_load(
+    *, session: Session, settings: Settings, route: Route, matrix: MatrixProvider, now: datetime
+) -> list[str]:
+    """Skip the trunk stops of a van about to leave whose car is offline now, and put each
+    parcel's next stop on the van at the depot that serves it at least extra cost. Returns
+    the ids of the deliveries that changed van."""
+    offline = _offline_at_booked_place(session=session, settings=settings, route=route, now=now)
     if not offline:
         return []
     # Before anything is written: two vans setting off at once may each weigh the other, so
     # the carrier's vans at the depot that day are locked first, in one order (`set_off`
-    # holds them already; a caller of this alone may not). What follows reads them after it.
+    # holds them already; a caller of this alone may not). What follows reads them after
+    # it. A caller must not hold a van's row before this (out of order).
     dispatch.hold_vans_at_depot(session=session, route=route)
     moved: list[str] = []
     for stop, delivery, booked in offline:

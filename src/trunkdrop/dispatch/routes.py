@@ -81,9 +81,10 @@ def start_route(
     *, session: Session, settings: Settings, party: Party, route: Route, now: datetime
 ) -> Route:
     dispatch.check_route_access(party, route)
-    # Read again under its lock: two set-offs of one van, or a loading check moving a parcel
-    # onto it, are over before its status and stops are read here.
-    dispatch.hold_vans_at_depot(session=session, route=route)
+    # Read again under its own row's lock: two set-offs of one van, or a loading check moving
+    # a parcel onto it (which holds this row too), are over before its status and stops are
+    # read here. Its row only: a van that leaves need not wait for the others.
+    dispatch.hold_route(session=session, route=route)
     if route.status != "planned":
         raise Conflict(
             f"route is {route.status}, only a planned route can start", code="illegal_transition"

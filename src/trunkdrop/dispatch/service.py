@@ -123,8 +123,9 @@ def hold_vans_at_depot(*, session: Session, route: Route) -> None:
     cannot both pass its status check. One order for every locker, so none waits for another
     that waits for it. FOR NO KEY UPDATE: the stops' inserts (a key share) still go on.
 
-    Once per transaction: a second call (the set-off's start after its load check) would
-    lock a van committed meanwhile after vans of higher id, out of order."""
+    Taken by a van that has a car to weigh (`loading.set_off`, `loading.check_load`); a van
+    that just leaves holds its own row only (`hold_route`). Once per transaction: a second
+    call would lock a van committed meanwhile after vans of higher id, out of order."""
     held = session.info.get(_VANS_HELD)
     if held is not None and held[0] is session.get_transaction() and route.id in held[1]:
         return
@@ -147,8 +148,9 @@ _VANS_HELD = "trunkdrop.vans_held"
 
 def hold_route(*, session: Session, route: Route) -> None:
     """Lock `route`'s own row (FOR NO KEY UPDATE) and read it again after the lock. Taken
-    before anything else by a change that ends the route (`routes.close_route`): a set-off or
-    loading check holding it finishes first, and one lock taken first joins no cycle."""
+    before anything else by a change that starts or ends the route (`routes.start_route`,
+    `routes.close_route`): a set-off or loading check holding it finishes first, and one
+    lock taken first joins no cycle. (Within `hold_vans_at_depot` it is held already.)"""
     session.scalars(
         select(Route.id).where(Route.id == route.id).with_for_update(key_share=True)
     ).all()
