@@ -13,6 +13,7 @@ from trunkdrop import __version__
 from trunkdrop.access.views import router as audit_router
 from trunkdrop.api import openapi, problems
 from trunkdrop.api.auth import KeyCache
+from trunkdrop.api.request_guard import RequestGuard
 from trunkdrop.bootstrap import Platform
 from trunkdrop.checkout.views import WidgetCors
 from trunkdrop.checkout.views import router as checkout_router
@@ -79,7 +80,7 @@ def create_app(platform: Platform, *, run_workers: bool | None = None) -> FastAP
     app.state.db_write_threads = anyio.CapacityLimiter(platform.settings.api_db_threads)
     app.state.workers = None
     problems.install(app)
-    app.add_middleware(problems.RefuseNulInPath)
+    app.add_middleware(RequestGuard, photo_max_bytes=platform.settings.proof_photo_max_bytes)
     app.add_middleware(RequestContext)
     app.add_middleware(WidgetCors)
     # A request is matched against the routers in this order, one route after another:

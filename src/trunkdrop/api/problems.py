@@ -103,21 +103,3 @@ def install(app: FastAPI) -> None:
             "Internal error",
             "something went wrong on our side; it has been logged",
         )
-
-
-class RefuseNulInPath:
-    """A NUL character in the path (`%00`) is refused before routing (422): ids are looked
-    up as given, and PostgreSQL refuses a NUL in any text it is asked to compare."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and "\x00" in scope["path"]:
-            response = problem(
-                422, "invalid_input", "Invalid input", "path: NUL characters are not allowed",
-                field="path",
-            )  # fmt: skip
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
