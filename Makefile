@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/statement_cost.py
 	$(BIN)/python benchmarks/transaction_floor.py
 	$(BIN)/python benchmarks/depot_day.py
+	$(BIN)/python benchmarks/simulated_day.py
 	$(BIN)/python benchmarks/vrprdl.py
 	$(BIN)/python benchmarks/vrphrdl.py
 	$(BIN)/python benchmarks/events.py

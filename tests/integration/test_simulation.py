@@ -82,6 +82,14 @@ def test_the_day_goes_through_the_platform_services(roaming: SimulatedDay) -> No
     )
 
 
+def test_the_run_says_where_its_time_went(roaming: SimulatedDay) -> None:
+    """Each phase of the day is timed in order; the zones' searches count as planning."""
+    phases = roaming.record.phase_seconds
+    assert list(phases) == ["set up", "book", "book pickups", "plan", "run the day"]
+    assert all(wall >= 0 and cpu >= 0 and planners >= 0 for wall, cpu, planners in phases.values())
+    assert phases["plan"][2] > 0  # the searches ran in worker processes
+
+
 def test_a_strategy_without_roaming_never_delivers_to_a_second_place(tmp_path: Path) -> None:
     """trunk_fixed books one place per car: no trunk attempt is ever at a second itinerary place."""
     run = _run(tmp_path, "trunk_fixed")

@@ -80,6 +80,9 @@ class DayRecord:
     # a zone whose plan failed outright); they went down the fallback policy.
     unplanned_by_reason: dict[str, int] = field(default_factory=dict)
     stuck: int = 0
+    # Where the run's time went, by phase: (wall seconds, CPU seconds of this process, CPU
+    # seconds of the planning workers); `engine.run_strategy` fills it in.
+    phase_seconds: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
     @property
     def unplanned(self) -> int:
