@@ -3,6 +3,8 @@ over their limit. Both databases answer alike, and nothing is stored."""
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 
 from sqlalchemy import func, select
@@ -103,3 +105,64 @@ def test_a_body_within_the_limit_reaches_the_view_unchanged(world: World) -> Non
     assert response.json()["field"] == "label"
     ok = world.post("driver", "/v1/devices", {"public_key": key, "label": "handset"})
     assert ok.status_code == 201, ok.text
+
+
+def test_a_nul_in_json_of_another_encoding_is_refused(world: World) -> None:
+    """UTF-16 is JSON too (the view reads it): a NUL in it is refused like one in UTF-8."""
+    body = json.dumps({"public_key": Handset().public_key, "label": "a\u0000b"})
+    response = world.client.post(
+        "/v1/devices",
+        content=body.encode("utf-16"),
+        headers={**world.auth("driver"), "content-type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "label"
+
+
+def test_a_nul_in_a_form_of_another_type_or_in_basic_credentials_is_refused(
+    world: World,
+) -> None:
+    """The token endpoint reads a form whatever its Content-Type; a multipart form is a
+    form too; Basic credentials carry a client id. A NUL in any of them: 422."""
+    as_text = world.client.post(
+        "/oauth/token",
+        content=b"grant_type=authorization_code&code=ab%00c",
+        headers={"content-type": "text/plain"},
+    )
+    assert (as_text.status_code, as_text.json()["field"]) == (422, "code")
+    multipart = world.client.post(
+        "/app/signin", files={"email": (None, "anna\x00@example.org"), "csrf": (None, "x")}
+    )
+    assert (multipart.status_code, multipart.json()["field"]) == (422, "body")
+    basic = base64.b64encode(b"cl\x00x:secret").decode()
+    credentials = world.client.post(
+        "/oauth/token",
+        content=b"grant_type=client_credentials",
+        headers={
+            "content-type": "application/x-www-form-urlencoded",
+            "authorization": f"Basic {basic}",
+        },
+    )
+    assert (credentials.status_code, credentials.json()["field"]) == (422, "authorization")
+
+
+def test_only_the_proof_photo_may_send_more_than_a_megabyte(world: World) -> None:
+    """A path that merely ends in /photo (a delivery with the id "photo") gets the general
+    limit: 413 before anything reads its 3 MB."""
+    response = world.client.patch(
+        "/v1/deliveries/photo",
+        content=b"x" * (3 * 1024 * 1024),
+        headers={**world.auth("shop"), "content-type": "application/json"},
+    )
+    assert (response.status_code, response.json()["code"]) == (413, "payload_too_large")
+
+
+def test_a_nul_in_json_too_deep_to_read_is_a_clear_error(world: World) -> None:
+    """JSON nested deeper than Python reads, holding a NUL: a 4xx, never a 500."""
+    body = b"[" * 100_000 + b'"\\u0000"' + b"]" * 100_000
+    response = world.client.post(
+        "/v1/devices",
+        content=body,
+        headers={**world.auth("driver"), "content-type": "application/json"},
+    )
+    assert 400 <= response.status_code < 500, response.text

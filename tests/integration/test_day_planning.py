@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from tests.support import HOME, OFFICE, World
@@ -149,6 +150,45 @@ def test_a_carriers_replan_moves_parcels_only_between_vans_at_the_depot(
         assert now_on == route_of
     else:
         assert len(set(now_on.values())) == 1
+
+
+def test_a_carriers_replan_locks_no_van_while_it_searches(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: while the vans at the depot are searched, the stops of a van on the road
+    (re-planned first, on its own) are not locked: its driver can start one meanwhile."""
+    if world.platform.engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite has one writer")
+    big = {"length_cm": 60, "width_cm": 50, "height_cm": 40}  # one to a 150-litre van
+    anna_car, ben_car = world.link_car(), world.link_car("ben")
+    anna_home = world.add_place("anna", "home", HOME)
+    world.book(anna_car, [(anna_home, 17, 20)], fallback=False, **big)
+    ben_home = world.add_place("ben", "home", (HOME[0] + 0.002, HOME[1] + 0.002))
+    world.book(ben_car, [(ben_home, 17, 20)], who="ben", **big)
+    world.until(world.at(8))
+    planned = _plan(world, ("driver", "driver2"), van_capacity_l=150, home_as_option=False)
+    on_the_road = planned[0]["id"]
+    world.ok(world.post("carrier", f"/v1/routes/{on_the_road}/start"))
+    solve = replans.solve_replan
+    free_while_searching: list[bool] = []
+
+    def searched(draft: replans.ReplanDraft, **kwargs: Any) -> Any:
+        with world.platform.engine.connect() as other:
+            try:
+                other.execute(
+                    text("SELECT id FROM route_stops WHERE route_id = :r FOR UPDATE NOWAIT"),
+                    {"r": on_the_road},
+                )
+                free_while_searching.append(True)
+            except OperationalError:
+                free_while_searching.append(False)
+            other.rollback()
+        return solve(draft, **kwargs)
+
+    monkeypatch.setattr(replans, "solve_replan", searched)
+    body = {"service_date": world.at(0).date().isoformat(), "seconds": 0.5}
+    world.ok(world.post("carrier", "/v1/plans/replan", body))
+    assert free_while_searching == [True, True]
 
 
 def test_a_replan_drafted_before_a_van_set_off_is_stale(world: World) -> None:

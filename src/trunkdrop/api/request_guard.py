@@ -9,7 +9,9 @@ Content-Length says.
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -20,6 +22,10 @@ from trunkdrop.api.problems import problem
 MAX_BODY_BYTES = 1024 * 1024
 
 Scope = dict[str, Any]
+
+# The one view that takes a bigger body (`proofs.views.take_photo`), streamed to it.
+_PHOTO = re.compile(r"/v1/attempts/[^/]+/photo")
+_FIELD_NAME = re.compile(r"[A-Za-z0-9_.\[\]-]{1,64}")
 
 
 class RequestGuard:
@@ -43,27 +49,33 @@ class RequestGuard:
         if field is not None:
             await _refuse_nul(field, scope, receive, send)
             return
-        # A proof photo is streamed to its view, which reads it no further than its limit.
-        if scope["path"].endswith("/photo"):
-            await self.app(scope, receive, send)
+        if _nul_in_basic_credentials(_header(scope, b"authorization")):
+            await _refuse_nul("authorization", scope, receive, send)
             return
-        limit = self.max_body_bytes
+        photo = scope["method"] == "POST" and _PHOTO.fullmatch(scope["path"]) is not None
+        limit = self.photo_max_bytes if photo else self.max_body_bytes
         declared = _header(scope, b"content-length")
         if declared.isdigit() and int(declared) > limit:
             await _too_large(limit, scope, receive, send)
             return
+        if photo:
+            # Image bytes, streamed to the view, which reads them no further than the limit.
+            await self.app(scope, receive, send)
+            return
         if scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS") and not declared:
             await self.app(scope, receive, send)
             return
-        body, rest = await _read_body(receive, limit)
+        body, whole = await _read_body(receive, limit)
         if body is None:
             await _too_large(limit, scope, receive, send)
             return
+        if not whole:
+            return  # the client went away mid-body: nobody to answer, nothing to act on
         field = _nul_in_body(_header(scope, b"content-type"), body)
         if field is not None:
             await _refuse_nul(field, scope, receive, send)
             return
-        await self.app(scope, _replay(body, rest, receive), send)
+        await self.app(scope, _replay(body, receive), send)
 
 
 def _header(scope: Scope, name: bytes) -> str:
@@ -73,46 +85,59 @@ def _header(scope: Scope, name: bytes) -> str:
     return ""
 
 
-async def _read_body(receive: Any, limit: int) -> tuple[bytes | None, list[Any]]:
-    """The whole body, or None once it passes `limit`; with any message that came after it
-    (a disconnect) to hand on."""
+async def _read_body(receive: Any, limit: int) -> tuple[bytes | None, bool]:
+    """The body, or None once it passes `limit`; and whether it came whole (False: the
+    client disconnected before its end)."""
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return b"".join(chunks), [message]
+            return b"".join(chunks), False
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            return None, []
+            return None, False
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return b"".join(chunks), []
+            return b"".join(chunks), True
 
 
-def _replay(body: bytes, rest: list[Any], receive: Any) -> Any:
-    pending = [{"type": "http.request", "body": body, "more_body": False}, *rest]
+def _replay(body: bytes, receive: Any) -> Any:
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
 
     async def replayed() -> Any:
         if pending:
-            return pending.pop(0)
+            return pending.pop()
         return await receive()
 
     return replayed
 
 
 def _nul_in_body(content_type: str, body: bytes) -> str | None:
+    """Where a NUL is in a body, or None. JSON is looked into whatever its encoding (UTF-16
+    and UTF-32 are JSON too); any other body as a form (a view may read a form whatever its
+    Content-Type says), and a raw NUL byte in it (a multipart form) is refused as such."""
     media = content_type.split(";")[0].strip().lower()
-    if media == "application/x-www-form-urlencoded":
-        return _nul_in_form(body)
-    # JSON can only write a NUL as this escape (a raw one is not JSON, which the view refuses).
-    if b"\\u0000" not in body:
+    if media == "application/json" or media.endswith("+json") or not media:
+        found = _nul_in_json_text(body)
+        if found is not None or media:
+            return found
+    return _nul_in_form(body)
+
+
+def _nul_in_json_text(body: bytes) -> str | None:
+    try:
+        text = body.decode(json.detect_encoding(body))
+    except (UnicodeDecodeError, LookupError):
+        return None  # not JSON: the view says so
+    # JSON can only write a NUL as an escape (a raw one is not JSON: the view refuses it).
+    if "\\u0000" not in text:
         return None
     try:
-        value = json.loads(body)
-    except ValueError:
-        return None  # not JSON: the view says so
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return "body"  # not JSON the guard can read; it holds a NUL all the same
     found = _nul_in_json(value, "")
     return None if found is None else (found or "body")
 
@@ -137,13 +162,25 @@ def _nul_in_json(value: Any, where: str) -> str | None:
     return None
 
 
+def _nul_in_basic_credentials(authorization: str) -> bool:
+    """A NUL in HTTP Basic credentials (an OAuth client's id and secret)."""
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        return b"\x00" in base64.b64decode(encoded.strip(), validate=False)
+    except ValueError:
+        return False  # not base64: the view refuses it
+
+
 def _nul_in_form(encoded: bytes) -> str | None:
     if b"%00" not in encoded and b"\x00" not in encoded:
         return None
     for name, value in parse_qsl(encoded.decode("latin-1"), keep_blank_values=True):
         if "\x00" in name or "\x00" in value:
-            return name.replace("\x00", "") or "query"
-    return None
+            # Named only when it reads as a field's name (not a multipart part's headers).
+            return name if _FIELD_NAME.fullmatch(name) else "body"
+    return "body" if b"\x00" in encoded else None
 
 
 async def _refuse_nul(field: str, scope: Scope, receive: Any, send: Any) -> None:

@@ -99,17 +99,18 @@ def replan(
         for group in groups
     ]
     stops = sum(len(d.movable) for d in drafts)
+    solved: list[tuple[ReplanDraft, DaySolution]] = []
     for draft in drafts:
         if draft.movable:
             # A van's handful of stops needs little search; a floor keeps it from none.
             share = max(seconds * len(draft.movable) / stops, min(seconds, 0.1))
-            store_replan(
-                session=session,
-                settings=settings,
-                draft=draft,
-                solved=solve_replan(draft, seconds=share, seed=seed),
-                now=now,
-            )
+            solved.append((draft, solve_replan(draft, seconds=share, seed=seed)))
+    # Every search first, then every store, the vans held once in id order: a van's row and
+    # stops are locked only for the moment of the store, not while other vans are searched
+    # (a driver starting a stop would wait for them).
+    _hold_routes(session=session, drafts=[draft for draft, _ in solved])
+    for draft, answer in solved:
+        store_replan(session=session, settings=settings, draft=draft, solved=answer, now=now)
     return [dispatch.get_route(session=session, route_id=r.id) for r in open_routes]
 
 
@@ -251,19 +252,7 @@ def store_replan(
     finished meanwhile: the caller plans again from the new state."""
     if draft.day is None:
         return
-    # The vans first, in id order (the order a set-off holds them in), then their stops. A
-    # van that set off since the draft left with its load: what was planned onto it as a
-    # van at the depot is stale, and so is a plan for a van that finished.
-    held = session.execute(
-        select(Route.id, Route.status)
-        .where(Route.id.in_(draft.route_ids))
-        .order_by(Route.id)
-        .with_for_update(key_share=True)
-    )
-    status_now = {route_id: status for route_id, status in held}
-    status_read = dict(draft.status_read)
-    if any(status_now.get(r) != status_read.get(r) for r in draft.route_ids):
-        raise Conflict("the day changed while it was re-planned; plan again", code="replan_stale")
+    _hold_routes(session=session, drafts=[draft])
     by_delivery: dict[str, RouteStop] = {}
     for stop_id in draft.movable:
         stop = session.get(RouteStop, stop_id, with_for_update=True)
@@ -297,6 +286,26 @@ def store_replan(
             stop.mode, stop.option_seq = candidate.mode, candidate.option_seq
             stop.eta = eta
     session.flush()
+
+
+def _hold_routes(*, session: Session, drafts: Sequence[ReplanDraft]) -> None:
+    """Lock the drafts' vans in id order (the order a set-off holds them in), before any of
+    their stops; replan_stale when one of them set off or finished since it was read. A van
+    that set off left with its load: what was planned onto it as a van at the depot is
+    stale, and so is a plan for a van that finished."""
+    status_read = {r: s for draft in drafts for r, s in draft.status_read}
+    route_ids = sorted({r for draft in drafts for r in draft.route_ids})
+    if not route_ids:
+        return
+    held = session.execute(
+        select(Route.id, Route.status)
+        .where(Route.id.in_(route_ids))
+        .order_by(Route.id)
+        .with_for_update(key_share=True)
+    )
+    status_now = {route_id: status for route_id, status in held}
+    if any(status_now.get(r) != status_read.get(r) for r in route_ids):
+        raise Conflict("the day changed while it was re-planned; plan again", code="replan_stale")
 
 
 def solve_replan(
