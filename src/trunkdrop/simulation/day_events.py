@@ -14,8 +14,10 @@ from trunkdrop.deliveries.domain import is_pickup
 from trunkdrop.deliveries.models import Attempt
 from trunkdrop.deliveries.schemas import AttemptStart
 from trunkdrop.devices.schemas import DeviceProof
-from trunkdrop.dispatch import loading, replans, routes
+from trunkdrop.dispatch import loading, routes
 from trunkdrop.dispatch import service as dispatch
+from trunkdrop.dispatch.matrix import Point
+from trunkdrop.dispatch.models import RouteStop
 from trunkdrop.errors import DomainError
 from trunkdrop.geo import distance_m
 from trunkdrop.schemas import Position
@@ -40,6 +42,7 @@ from trunkdrop.simulation.day import (
     party,
     seconds_into,
 )
+from trunkdrop.store.uow import unit_of_work
 
 # A van whose first stop is late in the day is loaded this long before it, not at the start
 # of the shift: until then its load can still change (`loading.check_load`).
@@ -60,6 +63,9 @@ class DayEvents:
         self.visits: dict[int, Visit] = {}
         # Vans still at the depot: when each is due to leave (its "depart" event).
         self.departures: dict[int, int] = {}
+        # Vans that have left the depot: their route is no longer "planned" (only this day's
+        # own steps start and close routes), so a set-off need not read it again.
+        self.out: set[int] = set()
 
     def _push(self, at_s: int, kind: str, who: int) -> None:
         heapq.heappush(self.queue, (at_s, next(self.seq), kind, who))
@@ -146,10 +152,13 @@ class DayEvents:
     def _set_off(self, at_s: int, i: int) -> bool:
         """A van leaves the depot only when its first stop needs it to: until then its
         parcels can still go on another van. False: not yet (a "depart" is queued)."""
+        if i in self.out:
+            return True
         d = self.record.drivers[i]
         with self.platform.uow() as s:
             route = dispatch.get_route(session=s, route_id=d.route_id)
             if route.status != "planned":
+                self.out.add(i)
                 return True
             leave = self._leaves_at(s, d.route_id, at_s)
             if leave > at_s:
@@ -174,6 +183,7 @@ class DayEvents:
                 route=route,
                 now=self.clock.now(),
             )
+        self.out.add(i)
         if moved:
             # Parcels joined vans still at the depot: they may have to leave earlier.
             with self.platform.uow() as s:
@@ -192,38 +202,23 @@ class DayEvents:
             d.started_s = at_s
         workers.pump_simulator(self.platform, self.clock.now())
         with self.platform.uow() as s:
-            self._skip_cars_away(s, d.route_id)
+            stop = self._skip_cars_away(s, d.route_id)
             # Looked up here: claiming costs a write transaction, and few vans ever ask.
             asked = dispatch.replan_requested(session=s, route_id=d.route_id)
-        # Fallback stops went to the end of the route: the van is re-planned before the
-        # driver sets off, from where it stands now.
-        if asked and workers.run_replans(self.platform, self.clock.now(), route_ids=(d.route_id,)):
-            with self.platform.uow() as s:
-                self._skip_cars_away(s, d.route_id)
-        with self.platform.uow() as s:
-            stop = dispatch.next_open_stop(session=s, route_id=d.route_id)
-            target = None if stop is None else replans.stop_point(s, stop)
-            window = None
-            if stop is not None and stop.mode == "trunk" and stop.option_seq is not None:
-                opt = lookups.option(session=s, delivery_id=stop.delivery_id, seq=stop.option_seq)
-                window = (
-                    seconds_into(self.config.day, opt.window_start),
-                    seconds_into(self.config.day, opt.window_end),
-                )
-            elif stop is not None:
-                # A door with a booked window: the driver comes when somebody said they are in.
-                door = lookups.get_delivery(session=s, delivery_id=stop.delivery_id)
-                if door.door_window_start is not None and door.door_window_end is not None:
-                    window = (
-                        seconds_into(self.config.day, door.door_window_start),
-                        seconds_into(self.config.day, door.door_window_end),
-                    )
-            stop_id = stop.id if stop else None
-            eta_s = (
-                None
-                if stop is None or stop.eta is None
-                else seconds_into(self.config.day, stop.eta)
+            if not asked:
+                stop_id, target, window, eta_s = self._heading_for(s, stop)
+        if asked:
+            # Fallback stops went to the end of the route: the van is re-planned before the
+            # driver sets off, from where it stands now.
+            replanned = workers.run_replans(
+                self.platform, self.clock.now(), route_ids=(d.route_id,)
             )
+            with self.platform.uow() as s:
+                if replanned:
+                    stop = self._skip_cars_away(s, d.route_id)
+                else:
+                    stop = dispatch.next_open_stop(session=s, route_id=d.route_id)
+                stop_id, target, window, eta_s = self._heading_for(s, stop)
         if stop_id is None or target is None or at_s >= DAY_END - 1800:
             home = distance_m(d.at[0], d.at[1], DEPOT[0], DEPOT[1]) * DETOUR
             d.km += home / 1000
@@ -258,13 +253,44 @@ class DayEvents:
         self.visits[i] = Visit(stop=stop_id)
         self._push(arrive, "arrive", i)
 
-    def _skip_cars_away(self, s: Session, route_id: str) -> None:
-        """The app checks the car's own reports first: no trip to a car that is elsewhere."""
+    def _skip_cars_away(self, s: Session, route_id: str) -> RouteStop | None:
+        """The app checks the car's own reports first: no trip to a car that is elsewhere.
+        Returns the van's next stop after those skipped."""
         stop = dispatch.next_open_stop(session=s, route_id=route_id)
         while stop is not None and reroute.reroute_if_car_away(
             session=s, settings=self.platform.settings, stop_id=stop.id, now=self.clock.now()
         ):
             stop = dispatch.next_open_stop(session=s, route_id=route_id)
+        return stop
+
+    def _heading_for(
+        self, s: Session, stop: RouteStop | None
+    ) -> tuple[str | None, Point | None, tuple[int, int] | None, int | None]:
+        """Where the van drives to next (`replans.stop_point`), the window it must keep there
+        and its planned arrival, in seconds of the day: the stop's id, place, window, ETA."""
+        if stop is None:
+            return None, None, None, None
+        target: Point | None = None
+        window = None
+        if stop.mode == "trunk" and stop.option_seq is not None:
+            opt = lookups.option(session=s, delivery_id=stop.delivery_id, seq=stop.option_seq)
+            target = (opt.latitude, opt.longitude)
+            window = (
+                seconds_into(self.config.day, opt.window_start),
+                seconds_into(self.config.day, opt.window_end),
+            )
+        else:
+            door = lookups.get_delivery(session=s, delivery_id=stop.delivery_id)
+            if door.fallback_latitude is not None and door.fallback_longitude is not None:
+                target = (door.fallback_latitude, door.fallback_longitude)
+            # A door with a booked window: the driver comes when somebody said they are in.
+            if door.door_window_start is not None and door.door_window_end is not None:
+                window = (
+                    seconds_into(self.config.day, door.door_window_start),
+                    seconds_into(self.config.day, door.door_window_end),
+                )
+        eta_s = None if stop.eta is None else seconds_into(self.config.day, stop.eta)
+        return stop.id, target, window, eta_s
 
     def _on_arrive(self, at_s: int, i: int) -> None:
         d = self.record.drivers[i]
@@ -367,7 +393,8 @@ class DayEvents:
         self._push(when, kind, i)
 
     def _status(self, attempt_id: str) -> tuple[str, bool]:
-        with self.platform.uow() as s:
+        # A read: it neither takes nor waits for the write lock (as the app's GET).
+        with unit_of_work(self.platform.session_factory, reads_only=True) as s:
             attempt = s.get(Attempt, attempt_id)
             assert attempt is not None
             return attempt.status, attempt.secured_at is not None
