@@ -161,19 +161,24 @@ def _position_needed(
     data: a car nobody delivers to has none stored, and the event log keeps coordinates
     only around a booked window."""
     margin = timedelta(seconds=settings.position_window_margin_s)
-    pending = (
-        select(DeliveryOption.window_start, DeliveryOption.window_end)
-        .join(Delivery, Delivery.id == DeliveryOption.delivery_id)
-        .where(
-            Delivery.vehicle_id == vehicle_id,
-            Delivery.status.in_(
-                (domain.DeliveryStatus.booked, domain.DeliveryStatus.out_for_delivery)
-            ),
-        )
-    )
-    windows = session.execute(pending).all()
+    windows = session.execute(_PENDING_WINDOWS, {"vehicle_id": vehicle_id}).all()
     in_window = any(start - margin <= at <= end + margin for start, end in windows)
     return bool(windows), in_window
+
+
+# Asked at every position a car reports: built once (building it cost more than running it).
+_PENDING_WINDOWS = (
+    select(DeliveryOption.window_start, DeliveryOption.window_end)
+    .join(Delivery, Delivery.id == DeliveryOption.delivery_id)
+    .where(
+        Delivery.vehicle_id == bindparam("vehicle_id"),
+        Delivery.status.in_((domain.DeliveryStatus.booked, domain.DeliveryStatus.out_for_delivery)),
+    )
+)
+# A car's attempts that a move away from the booked place can still end.
+_NOT_OPEN_AT_CAR = select(Attempt).where(
+    Attempt.vehicle_id == bindparam("vehicle_id"), Attempt.status.in_(outcomes.NOT_OPEN)
+)
 
 
 def _answers_access(attempt: Attempt, opened_at: datetime) -> bool:
@@ -541,11 +546,7 @@ def _on_position(*, session: Session, settings: Settings, vehicle: Vehicle, now:
     with its own unlock: two parcels may wait at one car)."""
     if vehicle.latitude is None or vehicle.longitude is None:
         return
-    for attempt in session.scalars(
-        select(Attempt).where(
-            Attempt.vehicle_id == vehicle.id, Attempt.status.in_(outcomes.NOT_OPEN)
-        )
-    ).all():
+    for attempt in session.scalars(_NOT_OPEN_AT_CAR, {"vehicle_id": vehicle.id}).all():
         if attempt.option_seq is None or attempt.deposited_at is not None:
             continue  # the parcel is in (an offline car): the car's own reports settle it
         booked = lookups.option(
