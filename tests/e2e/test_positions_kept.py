@@ -8,10 +8,12 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import MetaData, select
+from sqlalchemy import MetaData, event, select
 
 from tests.support import World
 from trunkdrop import workers
+from trunkdrop.deliveries import upkeep
+from trunkdrop.deliveries.models import Attempt
 from trunkdrop.vehicles.models import Vehicle, VehicleEvent
 
 # Positions near the office (within the booking's radius) that appear nowhere else: neither
@@ -77,9 +79,8 @@ def _found(world: World, values: set[float]) -> list[str]:
     return hits
 
 
-def test_no_coordinate_of_an_ended_delivery_is_left_after_a_day(world: World) -> None:
-    """A trunk delivery with the car's and the driver's positions reported: right after it
-    they are in the database; 25 h after it ended no table or column holds one of them."""
+def _delivered_with_positions(world: World) -> dict[str, Any]:
+    """A trunk delivery made with the car's and the driver's positions reported."""
     vehicle, delivery, stop = world.at_the_stop()
     _report(world, vehicle, "p-at-stop", CAR_AT)
     attempt = world.ok(world.start_attempt(stop, at=DRIVER_AT), 201)
@@ -91,6 +92,13 @@ def test_no_coordinate_of_an_ended_delivery_is_left_after_a_day(world: World) ->
     )
     world.tick(30)
     assert world.ok(world.get("anna", f"/v1/deliveries/{delivery['id']}"))["status"] == "delivered"
+    return delivery
+
+
+def test_no_coordinate_of_an_ended_delivery_is_left_after_a_day(world: World) -> None:
+    """A trunk delivery with the car's and the driver's positions reported: right after it
+    they are in the database; 25 h after it ended no table or column holds one of them."""
+    _delivered_with_positions(world)
     used = {CAR_AT[0], CAR_AT[1], DRIVER_AT[0], DRIVER_AT[1]}
     assert _found(world, used), "the test's positions were never stored"
 
@@ -98,3 +106,35 @@ def test_no_coordinate_of_an_ended_delivery_is_left_after_a_day(world: World) ->
     workers.run_once(world.platform, world.clock.now())
     assert _found(world, used) == []
     assert world.ok(world.get("operator", "/v1/audit/verify"))["ok"] is True
+
+
+def test_a_sweep_reads_again_no_track_it_forgot(world: World) -> None:
+    """Every worker pass sweeps: once an ended delivery's coordinates are forgotten, the next
+    sweep loads neither the car's position reports nor the driver's attempt again (reading
+    every forgotten row on every pass would grow with each day the platform has run)."""
+    delivery = _delivered_with_positions(world)
+    world.clock.advance(int(timedelta(hours=25).total_seconds()))
+    workers.run_once(world.platform, world.clock.now())
+    with world.platform.uow() as session:
+        kept = session.scalars(select(Attempt).where(Attempt.delivery_id == delivery["id"])).one()
+        assert (kept.driver_latitude, kept.driver_longitude) == (48.14, 11.56)
+    read_again: list[str] = []
+
+    def loaded(row: object, _context: object) -> None:
+        if isinstance(row, Attempt) or (isinstance(row, VehicleEvent) and row.type == "position"):
+            read_again.append(type(row).__name__)
+
+    event.listen(Attempt, "load", loaded)
+    event.listen(VehicleEvent, "load", loaded)
+    try:
+        with world.platform.uow() as session:
+            upkeep.sweep(
+                session=session,
+                settings=world.platform.settings,
+                now=world.clock.now(),
+                done=upkeep.WorkDone(),
+            )
+    finally:
+        event.remove(Attempt, "load", loaded)
+        event.remove(VehicleEvent, "load", loaded)
+    assert read_again == []

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select
+from sqlalchemy import Numeric, Select, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from trunkdrop.access import service as access
@@ -309,23 +309,47 @@ def forget_unlinked_maker_ids(*, session: Session, now: datetime) -> int:
 def forget_tracks(*, session: Session, cutoff: datetime, busy: Select[Any]) -> int:
     """Coordinates kept past their use: a car's reported positions in its event log, the
     driver's positions at attempts of deliveries that ended before `cutoff` (coarsened to
-    about a kilometre: where a delivery was tried stays countable), the driver's last fix."""
+    about a kilometre: where a delivery was tried stays countable), the driver's last fix.
+
+    Only rows that still hold coordinates are read: every worker pass sweeps, and the rows
+    forgotten before stay in the log for good (reading them all again each time grew with
+    every day the platform had run)."""
     forgotten = 0
     for event in session.scalars(
         select(VehicleEvent).where(
             VehicleEvent.type == "position",
             VehicleEvent.occurred_at < cutoff,
             VehicleEvent.vehicle_id.not_in(busy.where(Delivery.vehicle_id.is_not(None))),
+            or_(
+                VehicleEvent.data["latitude"].as_string().is_not(None),
+                VehicleEvent.data["longitude"].as_string().is_not(None),
+            ),
         )
     ):
         if "latitude" in event.data or "longitude" in event.data:
             event.data = {k: v for k, v in event.data.items() if k not in ("latitude", "longitude")}
             forgotten += 1
     ended = select(Delivery.id).where(Delivery.ended_at.is_not(None), Delivery.ended_at < cutoff)
-    for attempt in session.scalars(select(Attempt).where(Attempt.delivery_id.in_(ended))):
+    for attempt in session.scalars(
+        select(Attempt).where(
+            Attempt.delivery_id.in_(ended),
+            or_(
+                _finer_than_coarse(Attempt.driver_latitude),
+                _finer_than_coarse(Attempt.driver_longitude),
+            ),
+        )
+    ):
         coarse = (round(attempt.driver_latitude, 2), round(attempt.driver_longitude, 2))
         if coarse != (attempt.driver_latitude, attempt.driver_longitude):
             attempt.driver_latitude, attempt.driver_longitude = coarse
             forgotten += 1
     forgotten += devices.forget_fixes(session=session, before=cutoff)
     return forgotten
+
+
+def _finer_than_coarse(degrees: Any) -> Any:
+    """SQL: a coordinate not yet rounded to two decimals (about a kilometre). As exact
+    decimals (PostgreSQL rounds only those to a number of places); a value equal to its
+    rounding is one this sweep rounded before, and rounding it again changes nothing."""
+    exact = cast(degrees, Numeric)
+    return func.round(exact, 2) != exact
