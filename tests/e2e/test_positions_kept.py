@@ -79,12 +79,14 @@ def _found(world: World, values: set[float]) -> list[str]:
     return hits
 
 
-def _delivered_with_positions(world: World) -> dict[str, Any]:
+def _delivered_with_positions(
+    world: World, driver_at: tuple[float, float] = DRIVER_AT
+) -> dict[str, Any]:
     """A trunk delivery made with the car's and the driver's positions reported."""
     vehicle, delivery, stop = world.at_the_stop()
     _report(world, vehicle, "p-at-stop", CAR_AT)
-    attempt = world.ok(world.start_attempt(stop, at=DRIVER_AT), 201)
-    world.ok(world.request_access(attempt["id"], DRIVER_AT), 202)
+    attempt = world.ok(world.start_attempt(stop, at=driver_at), 201)
+    world.ok(world.request_access(attempt["id"], driver_at), 202)
     world.tick(20)
     world.ok(world.post("driver", f"/v1/attempts/{attempt['id']}/deposit"))
     world.platform.simulator.close_trunk(
@@ -138,3 +140,15 @@ def test_a_sweep_reads_again_no_track_it_forgot(world: World) -> None:
         event.remove(Attempt, "load", loaded)
         event.remove(VehicleEvent, "load", loaded)
     assert read_again == []
+
+
+def test_a_driver_position_a_float_step_off_the_grid_is_rounded_too(world: World) -> None:
+    """A driver's position a float step away from two decimals (48.14000000000001) is still
+    finer than the sweep keeps: a day after the delivery it is stored as 48.14, on
+    PostgreSQL too (whose float-to-decimal cast keeps 15 digits and would see 48.14)."""
+    delivery = _delivered_with_positions(world, driver_at=(48.14000000000001, 11.560000000000002))
+    world.clock.advance(int(timedelta(hours=25).total_seconds()))
+    workers.run_once(world.platform, world.clock.now())
+    with world.platform.uow() as session:
+        kept = session.scalars(select(Attempt).where(Attempt.delivery_id == delivery["id"])).one()
+        assert (kept.driver_latitude, kept.driver_longitude) == (48.14, 11.56)

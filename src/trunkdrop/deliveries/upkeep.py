@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Numeric, Select, cast, func, or_, select
+from sqlalchemy import Double, Numeric, Select, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from trunkdrop.access import service as access
@@ -348,8 +348,9 @@ def forget_tracks(*, session: Session, cutoff: datetime, busy: Select[Any]) -> i
 
 
 def _finer_than_coarse(degrees: Any) -> Any:
-    """SQL: a coordinate not yet rounded to two decimals (about a kilometre). As exact
-    decimals (PostgreSQL rounds only those to a number of places); a value equal to its
-    rounding is one this sweep rounded before, and rounding it again changes nothing."""
-    exact = cast(degrees, Numeric)
-    return func.round(exact, 2) != exact
+    """SQL: a coordinate not yet rounded to two decimals (about a kilometre), as the sweep
+    rounds it (`round(x, 2)` of the float). Rounded as a decimal (PostgreSQL rounds only
+    those to a number of places) and compared back as a float: PostgreSQL turns a float into
+    a decimal of 15 digits, so 48.14000000000001 would pass for 48.14 as a decimal. A value
+    equal to its rounding is one this sweep rounded before; rounding it again changes nothing."""
+    return cast(func.round(cast(degrees, Numeric), 2), Double) != degrees
